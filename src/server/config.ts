@@ -1,0 +1,89 @@
+import {readFileSync} from 'node:fs'
+
+import {ShienError} from '../errors.js'
+
+/** Limits that apply to one account; LDAP groups map onto these (see the ie-virsh docs). */
+export interface Limits {
+  /** How many VM slots (01..NN) an account may use. */
+  vms: number
+  vcpus: number
+  memoryMiB: number
+  debug: boolean
+}
+
+export interface PortPool {
+  from: number
+  to: number
+}
+
+/** The blade's configuration, `/etc/shien/config.json`. Every field has a default. */
+export interface BladeConfig {
+  /** Root of the shared storage: users/<account>/, boxes/<name>/<version>/. */
+  storageRoot: string
+  libvirtUri: string
+  /** `kvm` on real blades; `qemu` (TCG) where KVM is not usable; `auto` probes /dev/kvm. */
+  domainType: 'kvm' | 'qemu' | 'auto'
+  /** Admin templates; overrides the package's `templates/` by file name. */
+  templatesDir: string
+  defaultTemplate: string
+  /** Host ports forwarded to guests' sshd (user-mode network templates). */
+  sshPortPool: PortPool
+  /** Ports for `ie-virsh debug` gdb stubs. */
+  debugPortPool: PortPool
+  /** The address forwarded ports listen on. */
+  listenAddress: string
+  limits: {default: Limits; groups: Record<string, Partial<Limits>>}
+  /** Members of this Unix/LDAP group may act on any account with --account. */
+  adminGroup: string
+  /** The command the laptop runs over SSH for the blade side of a push. */
+  bladeCommand: string
+}
+
+export const DEFAULT_CONFIG_PATH = '/etc/shien/config.json'
+
+export const DEFAULT_BLADE_CONFIG: BladeConfig = {
+  storageRoot: '/gfs2/shien',
+  libvirtUri: 'qemu:///system',
+  domainType: 'auto',
+  templatesDir: '/etc/shien/templates',
+  defaultTemplate: 'normal',
+  sshPortPool: {from: 22000, to: 22999},
+  debugPortPool: {from: 23000, to: 23099},
+  listenAddress: '127.0.0.1',
+  limits: {default: {vms: 4, vcpus: 2, memoryMiB: 2048, debug: true}, groups: {}},
+  adminGroup: 'shien-admin',
+  bladeCommand: 'shien',
+}
+
+/**
+ * Reads the blade configuration. The path is a parameter for tests only: the privileged
+ * commands always read the default path, never one taken from the caller's environment.
+ */
+export function loadBladeConfig(path: string = DEFAULT_CONFIG_PATH): BladeConfig {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return DEFAULT_BLADE_CONFIG
+    throw new ShienError(`Cannot read the blade configuration ${path}.`, {
+      code: 'CONFIG_UNREADABLE',
+      cause: error,
+      suggestions: ['Ask an admin to check its permissions (it must be readable by everyone).'],
+    })
+  }
+  let parsed: Partial<BladeConfig>
+  try {
+    parsed = JSON.parse(text) as Partial<BladeConfig>
+  } catch (error) {
+    throw new ShienError(`The blade configuration ${path} is not valid JSON.`, {code: 'CONFIG_INVALID', cause: error})
+  }
+  const d = DEFAULT_BLADE_CONFIG
+  return {
+    ...d,
+    ...parsed,
+    limits: {
+      default: {...d.limits.default, ...parsed.limits?.default},
+      groups: parsed.limits?.groups ?? {},
+    },
+  }
+}

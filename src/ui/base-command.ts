@@ -1,0 +1,47 @@
+import {Command, Errors} from '@oclif/core'
+
+import {ExitCode, isShienError} from '../errors.js'
+
+/**
+ * The base of every shien command: `--json`, one AbortController that SIGINT aborts,
+ * and errors printed as `Error (CODE): message` followed by what to try.
+ */
+export abstract class ShienCommand extends Command {
+  static override enableJsonFlag = true
+
+  protected readonly abort = new AbortController()
+  private readonly onSigint = () => this.abort.abort(new Error('interrupted'))
+
+  public override async init(): Promise<void> {
+    await super.init()
+    process.once('SIGINT', this.onSigint)
+  }
+
+  protected override async finally(error: Error | undefined): Promise<unknown> {
+    process.off('SIGINT', this.onSigint)
+    return super.finally(error)
+  }
+
+  protected override toErrorJson(error: unknown): unknown {
+    if (isShienError(error)) return {error: error.toJSON()}
+    return super.toErrorJson(error)
+  }
+
+  protected override async catch(error: Error & {exitCode?: number}): Promise<unknown> {
+    if (this.abort.signal.aborted && !isShienError(error)) {
+      error = Object.assign(new Error('Interrupted. Run the same command again to continue.'), {
+        exitCode: ExitCode.cancelled,
+      })
+    }
+    if (!isShienError(error)) return super.catch(error)
+    if (this.jsonEnabled()) {
+      this.logJson(this.toErrorJson(error))
+    } else {
+      const lines = [`Error (${error.code}): ${error.message}`]
+      if (error.suggestions.length > 0) lines.push('Try this:', ...error.suggestions.map((s) => `  ${s}`))
+      process.stderr.write(lines.join('\n') + '\n')
+    }
+    // Errors.exit keeps oclif from printing the error a second time.
+    throw new Errors.ExitError(error.exitCode)
+  }
+}
