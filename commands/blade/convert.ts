@@ -1,0 +1,20 @@
+import {Flags} from '@oclif/core'
+
+import {BladeCommand} from '../../src/blade/blade-command.js'
+import {bladeContext} from '../../src/blade/caller.js'
+import {convertBox} from '../../src/blade/convert.js'
+
+export default class BladeConvert extends BladeCommand {
+  static override description = 'Check an uploaded box\'s disk and convert it to qcow2 for a slot (not yet installed).'
+
+  static override flags = {
+    name: Flags.string({required: true, description: 'Box name in incoming/.'}),
+    slot: Flags.string({required: true, description: 'Slot the image is for (01, 02, ...).'}),
+  }
+
+  async run() {
+    const {flags} = await this.parse(BladeConvert)
+    this.checkProtocol(flags.protocol)
+    return convertBox(bladeContext(), flags.name, flags.slot, this.abort.signal)
+  }
+}

@@ -1,0 +1,23 @@
+import {Flags} from '@oclif/core'
+
+import {BladeCommand} from '../../src/blade/blade-command.js'
+import {bladeContext} from '../../src/blade/caller.js'
+import {hardenStaged} from '../../src/blade/harden-staged.js'
+
+export default class BladeHarden extends BladeCommand {
+  static override description = 'Remove Vagrant\'s default credentials from a converted image and install the student\'s key.'
+
+  static override flags = {
+    slot: Flags.string({required: true, description: 'Slot whose converted image to harden.'}),
+    'public-key': Flags.string({required: true, description: 'The authorized_keys line to install for vagrant.'}),
+    box: Flags.string({description: 'Box the image came from (recorded).'}),
+    sha256: Flags.string({description: 'sha256 of the uploaded box (recorded).'}),
+  }
+
+  async run() {
+    const {flags} = await this.parse(BladeHarden)
+    this.checkProtocol(flags.protocol)
+    const meta = {box: flags.box, boxSha256: flags.sha256}
+    return hardenStaged(bladeContext(), flags.slot, flags['public-key'], meta, this.abort.signal)
+  }
+}

@@ -1,0 +1,17 @@
+import {BladeCommand} from '../../src/blade/blade-command.js'
+import {bladeContext} from '../../src/blade/caller.js'
+import {BLADE_PROTOCOL, PACKAGE_VERSION} from '../../src/blade/protocol.js'
+
+export default class BladeHello extends BladeCommand {
+  static override description = 'Report the blade side\'s version and the caller\'s storage (run by shien push).'
+
+  async run() {
+    const {flags} = await this.parse(BladeHello)
+    const ctx = bladeContext()
+    const result = {version: PACKAGE_VERSION, protocol: BLADE_PROTOCOL, account: ctx.account, home: ctx.paths.home}
+    // The version is reported before the check, so the laptop can name both in its error.
+    if (flags.protocol === BLADE_PROTOCOL) return result
+    this.checkProtocol(flags.protocol)
+    return result
+  }
+}

@@ -1,0 +1,20 @@
+import {Flags} from '@oclif/core'
+
+import {BladeCommand} from '../../src/blade/blade-command.js'
+import {bladeContext} from '../../src/blade/caller.js'
+import {prepareUpload} from '../../src/blade/incoming.js'
+
+export default class BladePrepare extends BladeCommand {
+  static override description = 'Make room for an upload in incoming/ and report what a resume can use.'
+
+  static override flags = {
+    name: Flags.string({required: true, description: 'Box name in incoming/.'}),
+    size: Flags.integer({required: true, min: 0, description: 'Bytes that will be uploaded.'}),
+  }
+
+  async run() {
+    const {flags} = await this.parse(BladePrepare)
+    this.checkProtocol(flags.protocol)
+    return prepareUpload(bladeContext(), flags.name, flags.size)
+  }
+}

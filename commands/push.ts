@@ -1,0 +1,81 @@
+import {Args, Flags} from '@oclif/core'
+
+import {planPush} from '../src/push/plan.js'
+import {push, type PushResult} from '../src/push/push.js'
+import {ShienCommand} from '../src/ui/base-command.js'
+import {hostKeyConfirmer} from '../src/ui/host-key-prompt.js'
+import {createRenderer} from '../src/ui/renderer.js'
+
+export default class Push extends ShienCommand {
+  static override summary = 'Send a Vagrant box to the blade and run it there as a hardened VM.'
+
+  static override description = `Packages the VM of the Vagrant project in the current folder (or takes the .box you name),
+uploads it over SSH into your directory on the blade (resumable: run the same command again after
+an interruption), converts it to qcow2, removes Vagrant's default credentials and installs your own
+SSH key, then defines and starts it as <account>-<slot> through ie-virsh.
+
+The blade comes from --host, .shien.json (written by shien init), or SHIEN_HOST; how to reach it
+comes from ~/.ssh/config (HostName, Port, User, IdentityFile) and ssh-agent, and its host key
+from ~/.ssh/known_hosts.`
+
+  static override examples = [
+    {description: 'In a Vagrant project set up with shien init:', command: '<%= config.bin %> push'},
+    {description: 'An existing box into slot 02 of blade1:', command: '<%= config.bin %> push os101.box --host blade1 --slot 02'},
+    {description: 'Replace the VM in slot 01:', command: '<%= config.bin %> push --replace'},
+  ]
+
+  static override args = {
+    box: Args.string({description: 'A .box file; without it, `vagrant package` runs in the current folder.'}),
+  }
+
+  static override flags = {
+    host: Flags.string({char: 'H', description: 'Blade to push to: a Host from ~/.ssh/config, HOST, USER@HOST or HOST:PORT.'}),
+    slot: Flags.string({char: 's', description: 'VM slot on the blade, 01 to your limit (04 by default). [default: 01]'}),
+    name: Flags.string({description: 'Name of the box on the blade (default: the file or project name).'}),
+    replace: Flags.boolean({description: 'Replace the VM already in the slot (kept until the new one runs).'}),
+    'public-key': Flags.string({description: 'Public key to install for vagrant (default: the key you log in to the blade with).'}),
+    'accept-new-host-key': Flags.boolean({description: 'Trust an unknown blade host key without asking (for scripts; a changed key is still refused).'}),
+    'dry-run': Flags.boolean({description: 'Print the plan and stop.'}),
+    channels: Flags.integer({description: 'SFTP channels used in parallel for the upload.', default: 2, min: 1, max: 8}),
+  }
+
+  async run(): Promise<PushResult | {plan: unknown}> {
+    const {args, flags} = await this.parse(Push)
+    const plan = planPush({
+      box: args.box,
+      host: flags.host,
+      slot: flags.slot,
+      name: flags.name,
+      replace: flags.replace,
+      publicKey: flags['public-key'],
+      acceptNewHostKey: flags['accept-new-host-key'],
+      cwd: process.cwd(),
+      env: process.env,
+    })
+    if (flags['dry-run']) {
+      if (!this.jsonEnabled()) this.log(JSON.stringify(plan, null, 2))
+      return {plan}
+    }
+    const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY)
+    const renderer = createRenderer(this.jsonEnabled() ? 'silent' : process.stderr.isTTY ? 'tty' : 'plain')
+    try {
+      const result = await push(plan, {
+        signal: this.abort.signal,
+        onEvent: renderer,
+        confirmHostKey: hostKeyConfirmer({acceptNew: plan.acceptNewHostKey, interactive}),
+        agentSocket: process.env.SSH_AUTH_SOCK,
+        channels: flags.channels,
+      })
+      if (!this.jsonEnabled()) this.printResult(result)
+      return result
+    } finally {
+      renderer.stop()
+    }
+  }
+
+  private printResult(result: PushResult): void {
+    this.log(`${result.vm} is ${result.state ?? 'defined'} on ${result.host}.`)
+    if (result.ssh) this.log(`Log in with: ${result.ssh}`)
+    this.log(`Stages: ${result.timings.map((t) => `${t.stage} ${(t.ms / 1000).toFixed(1)} s`).join(', ')}`)
+  }
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The test command (npm test): installs what the tests need, builds, and runs every test,
+# unit and integration, against real sshd, libvirtd, qemu-img and libguestfs on this machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/deps.sh
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npm run build
+# The test box is real and slow to build: it is cached in .cache/boxes between runs.
+bash scripts/test-box.sh >/dev/null
+bash scripts/local-blade.sh up
+npx vitest run "$@"

@@ -1,0 +1,12 @@
+import {userInfo} from 'node:os'
+
+import {type BladeConfig, loadBladeConfig} from '../server/config.js'
+import {checkAccount, userPaths} from '../server/layout.js'
+
+/** The blade side runs as the student over SSH: the account is whoever runs it. */
+export function bladeContext(config: BladeConfig = loadBladeConfig()) {
+  const account = checkAccount(userInfo().username)
+  return {account, config, paths: userPaths(config.storageRoot, account)}
+}
+
+export type BladeContext = ReturnType<typeof bladeContext>

@@ -1,0 +1,66 @@
+import {lstat, mkdir, mkdtemp, rename, rm} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import {parseOvf} from '../box/ovf.js'
+import {checkVmdkFile} from '../box/vmdk-gate.js'
+import {badInput} from '../errors.js'
+import {SLOT_PATTERN} from '../server/layout.js'
+import type {BladeContext} from './caller.js'
+import {extractBox} from './extract-box.js'
+import {incomingPaths} from './incoming.js'
+import {emitBladeEvent} from './protocol.js'
+import {convertVmdkToQcow2, qemuImgInfo} from './qemu-img.js'
+import {stagedImage} from './slot-files.js'
+
+export interface ConvertResult {
+  /** The new image, under a temporary name until every later step passed. */
+  image: string
+  disk: string
+  virtualSize: number
+  ignoredDisks: string[]
+}
+
+export function checkSlotName(slot: string): string {
+  if (!SLOT_PATTERN.test(slot)) throw badInput('BAD_SLOT', `"${slot}" is not a slot (01, 02, ...).`)
+  return slot
+}
+
+/**
+ * Turns an uploaded box into `images/.<slot>.new.qcow2`: unpack (validated again here), the
+ * VMDK gate on the boot disk, then qemu-img. The slot's current image is not touched; on any
+ * failure the work files and the half-written image are removed.
+ */
+export async function convertBox(ctx: BladeContext, name: string, slot: string, signal?: AbortSignal): Promise<ConvertResult> {
+  checkSlotName(slot)
+  const {box} = incomingPaths(ctx, name)
+  const stats = await lstat(box).catch(() => undefined)
+  if (!stats?.isFile()) throw badInput('BOX_NOT_UPLOADED', `${box} is not on the blade.`, ['Run shien push again: it uploads the box first.'])
+  await mkdir(ctx.paths.images, {recursive: true, mode: 0o700})
+  const workDir = await mkdtemp(join(ctx.paths.incoming, `.${name}.work-`))
+  const target = stagedImage(ctx, slot)
+  const partial = `${target}.part`
+  try {
+    emitBladeEvent({type: 'note', message: `unpacking ${name}.box`})
+    const extracted = await extractBox(box, workDir, signal)
+    const ovf = parseOvf(extracted.ovf)
+    if (ovf.disks.length === 0) throw badInput('BOX_NO_DISK', 'The box\'s OVF names no disk.', ['Package the VM again with its disk attached.'])
+    const boot = ovf.disks[0]
+    const diskPath = extracted.disks.get(boot.file)
+    if (!diskPath) throw badInput('BOX_MISSING_DISK', `The OVF names ${boot.file}, which the box does not contain.`)
+    await checkVmdkFile(diskPath, boot.file)
+    await rm(partial, {force: true})
+    await convertVmdkToQcow2(diskPath, partial, {
+      signal,
+      onProgress: (percent) => emitBladeEvent({type: 'progress', step: 'convert', done: percent, total: 100}),
+    })
+    await rename(partial, target)
+    const info = await qemuImgInfo(target, 'qcow2', signal)
+    return {image: target, disk: boot.file, virtualSize: info['virtual-size'], ignoredDisks: ovf.disks.slice(1).map((d) => d.file)}
+  } catch (error) {
+    await rm(partial, {force: true})
+    await rm(target, {force: true})
+    throw error
+  } finally {
+    await rm(workDir, {recursive: true, force: true})
+  }
+}

@@ -1,0 +1,18 @@
+import {hardenImage} from '../harden/harden-image.js'
+import type {BladeContext} from './caller.js'
+import {checkSlotName} from './convert.js'
+import {stagedImage, writeStagedRecord} from './slot-files.js'
+
+/**
+ * Hardens the slot's staged image and writes what was done next to it. libguestfs runs as the
+ * student; TCG is forced where the blade's config says KVM is not usable.
+ */
+export async function hardenStaged(ctx: BladeContext, slot: string, publicKey: string, meta: Record<string, unknown>, signal?: AbortSignal) {
+  checkSlotName(slot)
+  process.env.LIBGUESTFS_BACKEND ??= 'direct'
+  if (ctx.config.domainType === 'qemu') process.env.LIBGUESTFS_BACKEND_SETTINGS ??= 'force_tcg'
+  const report = await hardenImage(stagedImage(ctx, slot), {publicKey, user: 'vagrant', signal})
+  const record = {slot, hardenedAt: new Date().toISOString(), ...meta, harden: report}
+  const recordPath = await writeStagedRecord(ctx, slot, record)
+  return {record: recordPath, report}
+}

@@ -1,0 +1,92 @@
+import {createHash} from 'node:crypto'
+import {createReadStream} from 'node:fs'
+import {lstat, mkdir, rename, statfs} from 'node:fs/promises'
+import {join} from 'node:path'
+import {pipeline} from 'node:stream/promises'
+
+import {badInput, ShienError} from '../errors.js'
+import type {BladeContext} from './caller.js'
+
+/** Box names as they land in incoming/: no paths, no dot files. */
+const BOX_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/
+
+export function checkBoxName(name: string): string {
+  if (!BOX_NAME.test(name) || name.includes('..')) {
+    throw badInput('BAD_BOX_NAME', `"${name}" is not a valid box name (letters, digits, ".", "_", "-").`)
+  }
+  return name
+}
+
+export function incomingPaths(ctx: BladeContext, name: string) {
+  const box = join(ctx.paths.incoming, `${checkBoxName(name)}.box`)
+  return {box, part: `${box}.part`}
+}
+
+export interface PrepareResult {
+  partPath: string
+  boxPath: string
+  partSize: number
+  freeBytes: number
+}
+
+/** Makes sure incoming/ exists and there is room for the box; reports what a resume can use. */
+export async function prepareUpload(ctx: BladeContext, name: string, size: number): Promise<PrepareResult> {
+  await mkdir(ctx.paths.incoming, {recursive: true, mode: 0o700})
+  const {box, part} = incomingPaths(ctx, name)
+  const partSize = await regularFileSize(part)
+  const fs = await statfs(ctx.paths.incoming)
+  const freeBytes = fs.bavail * fs.bsize
+  if (freeBytes < size - partSize) {
+    throw new ShienError(
+      `Not enough space for the box on the blade: ${gib(size - partSize)} needed, ${gib(freeBytes)} free in ${ctx.paths.incoming}.`,
+      {code: 'BLADE_DISK_FULL', exit: 'remote', suggestions: ['Remove old boxes from incoming/ or images you no longer need, or ask an admin for more space.']},
+    )
+  }
+  return {partPath: part, boxPath: box, partSize, freeBytes}
+}
+
+/** sha256 of the first `length` bytes of an incoming .part file (the resume check). */
+export async function hashPrefix(ctx: BladeContext, name: string, length?: number): Promise<{sha256: string; length: number}> {
+  const {part} = incomingPaths(ctx, name)
+  const size = await regularFileSize(part)
+  const end = length ?? size
+  if (end > size) throw badInput('SHORT_PART', `${part} has ${size} bytes, fewer than ${end}.`)
+  return {sha256: await sha256File(part, end), length: end}
+}
+
+/** Checks the complete upload's hash, then renames it into place. */
+export async function commitUpload(ctx: BladeContext, name: string, sha256: string, size: number) {
+  const {box, part} = incomingPaths(ctx, name)
+  const actual = await regularFileSize(part)
+  const digest = actual === size ? await sha256File(part, size) : ''
+  if (digest !== sha256) {
+    throw new ShienError(`The uploaded box ${part} does not match what was sent (size ${actual} of ${size}, sha256 ${digest || 'not checked'}).`, {
+      code: 'UPLOAD_CORRUPT',
+      exit: 'remote',
+      suggestions: [`Remove ${part} on the blade and push again.`],
+    })
+  }
+  await rename(part, box)
+  return {boxPath: box, sha256, size}
+}
+
+async function regularFileSize(path: string): Promise<number> {
+  try {
+    const stats = await lstat(path)
+    if (!stats.isFile()) throw badInput('NOT_A_FILE', `${path} is not a regular file.`, [`Remove it: rm ${path}`])
+    return stats.size
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0
+    throw error
+  }
+}
+
+export async function sha256File(path: string, length?: number): Promise<string> {
+  const hash = createHash('sha256')
+  if (length === 0) return hash.digest('hex')
+  const end = length === undefined ? undefined : length - 1
+  await pipeline(createReadStream(path, {end, highWaterMark: 1 << 20}), hash)
+  return hash.digest('hex')
+}
+
+const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`

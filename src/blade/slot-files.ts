@@ -1,0 +1,72 @@
+import {lstat, rename, rm, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import type {BladeContext} from './caller.js'
+import {incomingPaths} from './incoming.js'
+
+/** The image being built for a slot, invisible to ie-virsh until installed. */
+export const stagedImage = (ctx: BladeContext, slot: string) => join(ctx.paths.images, `.${slot}.new.qcow2`)
+const stagedRecord = (ctx: BladeContext, slot: string) => join(ctx.paths.images, `.${slot}.new.json`)
+const oldImage = (ctx: BladeContext, slot: string) => join(ctx.paths.images, `.${slot}.old.qcow2`)
+const oldRecord = (ctx: BladeContext, slot: string) => join(ctx.paths.images, `.${slot}.old.json`)
+
+export async function writeStagedRecord(ctx: BladeContext, slot: string, record: unknown): Promise<string> {
+  const path = stagedRecord(ctx, slot)
+  await writeFile(path, JSON.stringify(record, null, 2) + '\n', {mode: 0o600})
+  return path
+}
+
+async function exists(path: string): Promise<boolean> {
+  return lstat(path).then(
+    () => true,
+    () => false,
+  )
+}
+
+async function moveIfExists(from: string, to: string): Promise<void> {
+  if (await exists(from)) await rename(from, to)
+}
+
+/**
+ * Puts the staged image in place as `<slot>.qcow2`, keeping the previous one as `.old` until
+ * the VM started (`tidy`) or the push failed (`rollback`).
+ */
+export async function installStaged(ctx: BladeContext, slot: string): Promise<{image: string; record: string; previous: boolean}> {
+  const image = ctx.paths.image(slot)
+  const record = ctx.paths.record(slot)
+  if (!(await exists(stagedImage(ctx, slot)))) {
+    throw new Error(`No converted image for slot ${slot} is waiting (${stagedImage(ctx, slot)}).`)
+  }
+  const previous = await exists(image)
+  await moveIfExists(image, oldImage(ctx, slot))
+  await moveIfExists(record, oldRecord(ctx, slot))
+  await rename(stagedImage(ctx, slot), image)
+  await moveIfExists(stagedRecord(ctx, slot), record)
+  return {image, record, previous}
+}
+
+/**
+ * Undoes a half-done push: staged files go, and when the new image was already installed the
+ * slot gets its previous image back (or is emptied again if it had none).
+ */
+export async function rollbackSlot(ctx: BladeContext, slot: string, installed: boolean): Promise<{restored: boolean}> {
+  await rm(stagedImage(ctx, slot), {force: true})
+  await rm(`${stagedImage(ctx, slot)}.part`, {force: true})
+  await rm(stagedRecord(ctx, slot), {force: true})
+  if (!installed) return {restored: false}
+  if (!(await exists(oldImage(ctx, slot)))) {
+    await rm(ctx.paths.image(slot), {force: true})
+    await rm(ctx.paths.record(slot), {force: true})
+    return {restored: false}
+  }
+  await rename(oldImage(ctx, slot), ctx.paths.image(slot))
+  await moveIfExists(oldRecord(ctx, slot), ctx.paths.record(slot))
+  return {restored: true}
+}
+
+/** After a good push: the previous image and the uploaded box are no longer needed. */
+export async function tidySlot(ctx: BladeContext, slot: string, boxName?: string): Promise<void> {
+  await rm(oldImage(ctx, slot), {force: true})
+  await rm(oldRecord(ctx, slot), {force: true})
+  if (boxName) await rm(incomingPaths(ctx, boxName).box, {force: true})
+}

@@ -1,0 +1,103 @@
+import {existsSync, statSync} from 'node:fs'
+import {homedir} from 'node:os'
+import {basename, join, resolve} from 'node:path'
+
+import {ShienError} from '../errors.js'
+import {SLOT_PATTERN} from '../server/layout.js'
+import {resolveSshTarget, type SshTarget} from '../transport/ssh-target.js'
+import {loadProjectConfig} from './project-config.js'
+
+/** Everything a push needs, resolved before anything runs. */
+export interface PushPlan {
+  /** The .box to send; undefined means `vagrant package` in `projectDir` makes one. */
+  boxPath?: string
+  projectDir: string
+  name: string
+  slot: string
+  target: SshTarget
+  knownHostsPath: string
+  replace: boolean
+  publicKeyFile?: string
+  bladeCommand: string
+  acceptNewHostKey: boolean
+}
+
+export interface PushInputs {
+  box?: string
+  host?: string
+  slot?: string
+  name?: string
+  replace?: boolean
+  publicKey?: string
+  acceptNewHostKey?: boolean
+  cwd: string
+  env: NodeJS.ProcessEnv
+}
+
+/**
+ * Resolves flags, `.shien.json`, the user's config and `~/.ssh/config` into a plan, and
+ * reports every problem at once rather than the first.
+ */
+export function planPush(input: PushInputs): PushPlan {
+  const problems: string[] = []
+  const config = loadProjectConfig(input.cwd, input.env)
+  const home = input.env.HOME || homedir()
+  const boxPath = input.box ? resolve(input.cwd, input.box) : undefined
+  if (boxPath && !(existsSync(boxPath) && statSync(boxPath).isFile())) problems.push(`${input.box} is not a file.`)
+  if (!boxPath && !existsSync(join(input.cwd, 'Vagrantfile'))) {
+    problems.push('No box given and no Vagrantfile here: name a .box file, or run shien push in your Vagrant project.')
+  }
+  const slot = normalizeSlot(input.slot ?? config.slot ?? '01')
+  if (!SLOT_PATTERN.test(slot)) problems.push(`Slot "${input.slot ?? config.slot}" is not a two-digit slot such as 01.`)
+  const host = input.host ?? input.env.SHIEN_HOST ?? config.host
+  if (!host) problems.push('No blade named: pass --host, or run shien init in your project.')
+  const name = input.name ?? config.name ?? defaultName(boxPath, input.cwd)
+  if (!isBoxName(name)) problems.push(`"${name}" cannot name a box on the blade: use letters, digits, ".", "_" and "-" (--name).`)
+  if (input.publicKey && !existsSync(input.publicKey)) problems.push(`Public key file ${input.publicKey} does not exist.`)
+  let target: SshTarget | undefined
+  if (host) {
+    try {
+      target = resolveSshTarget(host, {home})
+    } catch (error) {
+      problems.push((error as Error).message)
+    }
+  }
+  if (problems.length > 0 || !target) {
+    throw new ShienError(problems.length === 1 ? problems[0] : `The push cannot start:\n  - ${problems.join('\n  - ')}`, {
+      code: 'BAD_PUSH',
+      exit: 'usage',
+      suggestions: ['shien push --help shows every flag; shien init writes .shien.json for a project.'],
+    })
+  }
+  return {
+    boxPath,
+    projectDir: input.cwd,
+    name,
+    slot,
+    target,
+    knownHostsPath: join(home, ".ssh", "known_hosts"),
+    replace: input.replace ?? false,
+    publicKeyFile: input.publicKey ? resolve(input.cwd, input.publicKey) : undefined,
+    bladeCommand: config.bladeCommand ?? 'shien',
+    acceptNewHostKey: input.acceptNewHostKey ?? false,
+  }
+}
+
+const isBoxName = (name: string) => /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name) && !name.includes('..')
+
+/** Checks a --name flag early (shien init), with the same rule the blade applies. */
+export function checkBoxNameForPlan(name: string | undefined): string | undefined {
+  if (name !== undefined && !isBoxName(name)) {
+    throw new ShienError(`"${name}" cannot name a box on the blade: use letters, digits, ".", "_" and "-".`, {code: 'BAD_NAME', exit: 'usage'})
+  }
+  return name
+}
+
+function normalizeSlot(slot: string): string {
+  return /^[0-9]$/.test(slot) ? `0${slot}` : slot
+}
+
+function defaultName(boxPath: string | undefined, cwd: string): string {
+  const base = boxPath ? basename(boxPath).replace(/\.box$/i, '') : basename(cwd)
+  return base.replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'box'
+}

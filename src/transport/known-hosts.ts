@@ -1,0 +1,95 @@
+import {createHash, createHmac, timingSafeEqual} from 'node:crypto'
+import {appendFile, mkdir, readFile} from 'node:fs/promises'
+import {dirname} from 'node:path'
+
+/** What known_hosts says about a host key. */
+export type HostKeyVerdict =
+  | {status: 'known'; line: number}
+  | {status: 'unknown'}
+  | {status: 'changed'; line: number; knownType: string}
+  | {status: 'revoked'; line: number}
+
+/** The fingerprint OpenSSH prints: `SHA256:` and unpadded base64. */
+export function fingerprint(keyBlob: Buffer): string {
+  return 'SHA256:' + createHash('sha256').update(keyBlob).digest('base64').replace(/=+$/, '')
+}
+
+/** The key type named inside an SSH public key blob (its first string). */
+export function keyType(keyBlob: Buffer): string {
+  const length = keyBlob.readUInt32BE(0)
+  return keyBlob.subarray(4, 4 + length).toString('latin1')
+}
+
+/** The name OpenSSH uses for a host in known_hosts: `host`, or `[host]:port` off port 22. */
+export function knownHostsName(host: string, port: number): string {
+  return port === 22 ? host : `[${host}]:${port}`
+}
+
+/**
+ * Checks a host key against known_hosts text, as OpenSSH does: plain and hashed (`|1|`) names,
+ * wildcards and negations, `@revoked` lines. A different key of the SAME type is a change; a key
+ * of another type only is "unknown" (OpenSSH then asks too).
+ */
+export function checkHostKey(text: string, name: string, keyBlob: Buffer): HostKeyVerdict {
+  const type = keyType(keyBlob)
+  const blob = keyBlob.toString('base64')
+  let changed: HostKeyVerdict | undefined
+  const lines = text.split('\n')
+  for (const [index, raw] of lines.entries()) {
+    const fields = raw.trim().split(/\s+/)
+    if (fields[0] === '' || fields[0].startsWith('#')) continue
+    const marker = fields[0].startsWith('@') ? fields.shift() : undefined
+    if (fields.length < 3 || marker === '@cert-authority') continue
+    const [hosts, lineType, lineBlob] = fields
+    if (!hostMatches(hosts, name)) continue
+    if (marker === '@revoked') {
+      if (lineBlob === blob) return {status: 'revoked', line: index + 1}
+      continue
+    }
+    if (lineType === type && lineBlob === blob) return {status: 'known', line: index + 1}
+    if (lineType === type) changed ??= {status: 'changed', line: index + 1, knownType: lineType}
+  }
+  return changed ?? {status: 'unknown'}
+}
+
+function hostMatches(patterns: string, name: string): boolean {
+  if (patterns.startsWith('|1|')) {
+    const [, , salt, hash] = patterns.split('|')
+    if (!salt || !hash) return false
+    const mac = createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest()
+    const expected = Buffer.from(hash, 'base64')
+    return expected.length === mac.length && timingSafeEqual(expected, mac)
+  }
+  let matched = false
+  for (const pattern of patterns.split(',')) {
+    const negated = pattern.startsWith('!')
+    if (globMatch(negated ? pattern.slice(1) : pattern, name)) {
+      if (negated) return false
+      matched = true
+    }
+  }
+  return matched
+}
+
+function globMatch(pattern: string, name: string): boolean {
+  const regex = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.')
+  return new RegExp(`^${regex}$`, 'i').test(name)
+}
+
+/** Reads known_hosts; a missing file is empty. */
+export async function readKnownHosts(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return ''
+    throw error
+  }
+}
+
+/** Appends a host key the user accepted, creating ~/.ssh (0700) and the file (0600) when needed. */
+export async function addKnownHost(path: string, name: string, keyBlob: Buffer): Promise<void> {
+  await mkdir(dirname(path), {recursive: true, mode: 0o700})
+  const current = await readKnownHosts(path)
+  const prefix = current === '' || current.endsWith('\n') ? '' : '\n'
+  await appendFile(path, `${prefix}${name} ${keyType(keyBlob)} ${keyBlob.toString('base64')}\n`, {mode: 0o600})
+}

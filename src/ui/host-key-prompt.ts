@@ -1,0 +1,16 @@
+import {confirm} from '@inquirer/prompts'
+
+import type {NewHostKey} from '../transport/connect.js'
+
+/**
+ * How an unknown host key gets accepted: by the flag, or by the user on a terminal after
+ * seeing its fingerprint. Without either it is refused (never accepted silently).
+ */
+export function hostKeyConfirmer(opts: {acceptNew: boolean; interactive: boolean}) {
+  return async (key: NewHostKey): Promise<boolean> => {
+    if (opts.acceptNew) return true
+    if (!opts.interactive) return false
+    process.stderr.write(`The authenticity of host ${key.host} can't be established.\n${key.type} key fingerprint is ${key.fingerprint}.\n`)
+    return confirm({message: 'Trust this host key and add it to known_hosts?', default: false}, {output: process.stderr})
+  }
+}
