@@ -2,19 +2,20 @@ import {Flags} from '@oclif/core'
 
 import {BladeCommand} from '../../src/blade/blade-command.js'
 import {bladeContext} from '../../src/blade/caller.js'
-import {hashPrefix} from '../../src/blade/incoming.js'
+import {hashPart} from '../../src/blade/incoming.js'
 
 export default class BladeHash extends BladeCommand {
-  static override description = 'sha256 of the first bytes of an upload in progress (the resume check).'
+  static override description = 'The resume check: hashes of an upload in progress, its prefix whole and its tail block by block.'
 
   static override flags = {
     name: Flags.string({required: true, description: 'Box name in incoming/.'}),
-    length: Flags.integer({min: 0, description: 'Bytes to hash (default: all).'}),
+    prefix: Flags.integer({min: 0, required: true, description: 'Bytes hashed as one.'}),
+    'block-size': Flags.integer({min: 1, required: true, description: 'Size of each block hashed after the prefix.'}),
   }
 
   async run() {
     const {flags} = await this.parse(BladeHash)
     this.checkProtocol(flags.protocol)
-    return hashPrefix(bladeContext(), flags.name, flags.length)
+    return hashPart(bladeContext(), flags.name, flags.prefix, flags['block-size'])
   }
 }

@@ -45,13 +45,36 @@ export async function prepareUpload(ctx: BladeContext, name: string, size: numbe
   return {partPath: part, boxPath: box, partSize, freeBytes}
 }
 
-/** sha256 of the first `length` bytes of an incoming .part file (the resume check). */
-export async function hashPrefix(ctx: BladeContext, name: string, length?: number): Promise<{sha256: string; length: number}> {
+/**
+ * The resume check on an incoming .part file: sha256 of its first `prefix` bytes, and of each
+ * `blockSize` block after that up to the end of the file (at most 1024 blocks).
+ */
+export async function hashPart(ctx: BladeContext, name: string, prefix: number, blockSize: number): Promise<{prefix: string; blocks: string[]}> {
   const {part} = incomingPaths(ctx, name)
   const size = await regularFileSize(part)
-  const end = length ?? size
-  if (end > size) throw badInput('SHORT_PART', `${part} has ${size} bytes, fewer than ${end}.`)
-  return {sha256: await sha256File(part, end), length: end}
+  if (prefix > size) throw badInput('SHORT_PART', `${part} has ${size} bytes, fewer than ${prefix}.`)
+  if (blockSize < 1 || (size - prefix) / blockSize > 1024) throw badInput('BAD_BLOCK_SIZE', `A block size of ${blockSize} is out of range.`)
+  const blocks: string[] = []
+  let block = createHash('sha256')
+  let filled = 0
+  if (size > prefix) {
+    for await (const chunk of createReadStream(part, {start: prefix, end: size - 1, highWaterMark: 1 << 20}) as AsyncIterable<Buffer>) {
+      let rest = chunk
+      while (rest.length > 0) {
+        const take = rest.subarray(0, blockSize - filled)
+        block.update(take)
+        filled += take.length
+        rest = rest.subarray(take.length)
+        if (filled === blockSize) {
+          blocks.push(block.digest('hex'))
+          block = createHash('sha256')
+          filled = 0
+        }
+      }
+    }
+  }
+  if (filled > 0) blocks.push(block.digest('hex'))
+  return {prefix: await sha256File(part, prefix), blocks}
 }
 
 /** Checks the complete upload's hash, then renames it into place. */

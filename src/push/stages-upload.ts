@@ -68,8 +68,7 @@ export const uploadStage: Stage<PushContext> = {
         channels,
         partPath: prepared.partPath,
         source: {size, open: () => payload.open()},
-        remotePrefixHash: async (length) =>
-          (await blade.call<{sha256: string}>('hash', {name: plan.name, length}, {signal: io.signal})).sha256,
+        remoteHashes: (prefix, blockSize) => blade.call('hash', {name: plan.name, prefix, 'block-size': blockSize}, {signal: io.signal}),
         onProgress: (bytes, total) => io.emit({type: 'progress', stage: 'upload', bytes, total}),
         signal: io.signal,
       })

@@ -37,6 +37,8 @@ export interface BladeConfig {
   adminGroup: string
   /** The command the laptop runs over SSH for the blade side of a push. */
   bladeCommand: string
+  /** The user libvirt runs qemu as; ie-virsh grants it access to the image it defines. */
+  qemuUser: string
 }
 
 export const DEFAULT_CONFIG_PATH = '/etc/shien/config.json'
@@ -53,6 +55,7 @@ export const DEFAULT_BLADE_CONFIG: BladeConfig = {
   limits: {default: {vms: 4, vcpus: 2, memoryMiB: 2048, debug: true}, groups: {}},
   adminGroup: 'shien-admin',
   bladeCommand: 'shien',
+  qemuUser: 'libvirt-qemu',
 }
 
 /**

@@ -36,6 +36,18 @@ export class ChunkReader {
     return taken
   }
 
+  /** Up to `length` bytes as one buffer (fewer only at the end of the stream). */
+  async readExact(length: number): Promise<Buffer> {
+    const parts: Buffer[] = []
+    await this.consume(length, (piece) => parts.push(piece))
+    return parts.length === 1 ? parts[0] : Buffer.concat(parts)
+  }
+
+  /** Puts bytes back in front of the stream: the next read returns them first. */
+  unshift(piece: Buffer): void {
+    this.pending = this.pending && this.pending.length > 0 ? Buffer.concat([piece, this.pending]) : piece
+  }
+
   async close(): Promise<void> {
     await this.iterator.return?.()
   }

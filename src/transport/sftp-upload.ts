@@ -18,14 +18,22 @@ export interface UploadOptions {
   channels: SFTPWrapper[]
   partPath: string
   source: UploadSource
-  /** sha256 (hex) of the first `length` bytes of the blade's .part, for the resume check. */
-  remotePrefixHash(length: number): Promise<string>
+  /**
+   * The resume check, computed on the blade: sha256 (hex) of the .part's first `prefix` bytes,
+   * and of each `blockSize` block after it up to the end of the file.
+   */
+  remoteHashes(prefix: number, blockSize: number): Promise<RemoteHashes>
   onProgress?: (bytes: number, total: number) => void
   signal?: AbortSignal
   /** Bytes per write request (capped by the server's limit). */
   chunkSize?: number
   /** Bytes in flight across all channels: also how far back a resume must re-check. */
   window?: number
+}
+
+export interface RemoteHashes {
+  prefix: string
+  blocks: string[]
 }
 
 export interface UploadResult {
@@ -43,29 +51,37 @@ const DEFAULT_WINDOW = 32 * 1024 * 1024
  * Streams `source` into `partPath`, hashing on the way, with many write requests in flight on
  * several channels. Writes are never issued more than `window` bytes past the oldest one not yet
  * acknowledged, so after an interruption every byte below (size on the blade - window) is
- * known to be written: a re-run checks that prefix by hash and sends only the rest.
+ * written. A re-run checks that prefix by one hash and the last window block by block, and
+ * sends from the first block that differs (an unwritten hole reads back as zeros).
  */
 export async function uploadResumable(opts: UploadOptions): Promise<UploadResult> {
   const chunk = Math.min(opts.chunkSize ?? DEFAULT_CHUNK, maxWrite(opts.channels[0]))
   const window = Math.max(opts.window ?? DEFAULT_WINDOW, chunk * opts.channels.length)
   const total = opts.source.size
   const remoteSize = await statSize(opts.channels[0], opts.partPath)
-  const candidate = remoteSize > total ? 0 : Math.max(0, Math.floor((remoteSize - window) / chunk) * chunk)
+  const reader = new ChunkReader(opts.source.open())
   const hash = createHash('sha256')
-  let reader = new ChunkReader(opts.source.open())
-  let start = 0
-  if (candidate > 0) {
-    const [remote] = await Promise.all([opts.remotePrefixHash(candidate), reader.consume(candidate, (p) => hash.update(p))])
-    if (remote === hash.copy().digest('hex')) {
-      start = candidate
-    } else {
-      await reader.close()
-      reader = new ChunkReader(opts.source.open())
-      hash.destroy()
-      return writeAll(opts, {reader, hash: createHash('sha256'), start: 0, chunk, window, total, fresh: true})
-    }
+  const base = {reader, hash, chunk, window, total}
+  if (remoteSize === 0 || remoteSize > total) return writeAll(opts, {...base, start: 0, fresh: true})
+  const prefix = Math.max(0, Math.floor((remoteSize - window) / chunk) * chunk)
+  const [remote] = await Promise.all([opts.remoteHashes(prefix, chunk), reader.consume(prefix, (p) => hash.update(p))])
+  if (remote.prefix !== hash.copy().digest('hex')) {
+    await reader.close()
+    const fresh = {...base, reader: new ChunkReader(opts.source.open()), hash: createHash('sha256')}
+    return writeAll(opts, {...fresh, start: 0, fresh: true})
   }
-  return writeAll(opts, {reader, hash, start, chunk, window, total, fresh: start === 0})
+  let start = prefix
+  for (const blockHash of remote.blocks) {
+    const piece = await reader.readExact(chunk)
+    if (piece.length === 0) break
+    if (createHash('sha256').update(piece).digest('hex') !== blockHash) {
+      reader.unshift(piece)
+      break
+    }
+    hash.update(piece)
+    start += piece.length
+  }
+  return writeAll(opts, {...base, start, fresh: false})
 }
 
 interface WriteState {

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Print the path of the real Vagrant base box the end-to-end tests use,
+# .cache/boxes/debian-12.box, building it first (boxes/debian-12/build.sh, as root) when it
+# is missing, when the recipe changed since it was built, or with --rebuild.
+#
+# Usage: scripts/test-box.sh [--rebuild]
+#   stdout: the box's absolute path, and nothing else; build progress goes to stderr.
+#
+# The sha256 of the recipe (every file under boxes/debian-12 and the insecure key pair the
+# box authorizes) is kept in debian-12.box.recipe-sha256 next to the box. A build goes to a
+# temporary name and is renamed into place only when complete; a lock file keeps two
+# callers from building at once. Downloaded .deb files are kept in .cache/debs.
+set -euo pipefail
+
+rebuild=false
+for arg in "$@"; do
+  case $arg in
+    --rebuild) rebuild=true ;;
+    -h | --help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "test-box.sh: unknown argument $arg (usage: scripts/test-box.sh [--rebuild])" >&2; exit 2 ;;
+  esac
+done
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+name=debian-12
+recipe=boxes/$name
+cache=$repo/.cache/boxes
+box=$cache/$name.box
+sum_file=$box.recipe-sha256
+
+recipe_sum() {
+  (
+    cd "$repo"
+    find "$recipe" test/fixtures/vagrant-insecure -type f \
+      \( -path "$recipe/*" -o -name 'vagrant.key.*' \) -print0 |
+      LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
+  )
+}
+
+is_current() {
+  [[ -s $box && -f $sum_file && $(cat "$sum_file") == "$want" ]]
+}
+
+mkdir -p "$cache"
+want=$(recipe_sum)
+if ! $rebuild && is_current; then
+  echo "$box"
+  exit 0
+fi
+
+# One builder at a time; whoever waited rechecks, since the other may have built it.
+exec 9>"$cache/$name.lock"
+if ! flock -n 9; then
+  echo "test-box.sh: another build of $name is running; waiting for it" >&2
+  flock 9
+  if ! $rebuild && is_current; then
+    echo "$box"
+    exit 0
+  fi
+fi
+
+tmp=$cache/$name.box.tmp.$$
+builder=''
+cleanup() {
+  local rc=$?
+  set +e
+  if [[ -n $builder ]]; then
+    kill -TERM "$builder" 2>/dev/null
+    wait "$builder" 2>/dev/null
+  fi
+  rm -f "$tmp" "$sum_file.tmp.$$"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
+
+if [[ -e $box ]]; then
+  echo "test-box.sh: rebuilding $box (recipe changed or --rebuild)" >&2
+else
+  echo "test-box.sh: building $box" >&2
+fi
+# In the background, so that a signal reaches the trap (and build.sh) at once.
+"$repo/$recipe/build.sh" "$tmp" --deb-cache "$repo/.cache/debs" >&2 &
+builder=$!
+rc=0
+wait "$builder" || rc=$?
+builder=''
+if ((rc != 0)); then
+  echo "test-box.sh: building $name failed (exit $rc)" >&2
+  exit "$rc"
+fi
+
+# Box first, then its recipe sum: an interruption in between only causes a rebuild.
+rm -f "$sum_file"
+mv -f "$tmp" "$box"
+echo "$want" >"$sum_file.tmp.$$"
+mv -f "$sum_file.tmp.$$" "$sum_file"
+echo "$box"
