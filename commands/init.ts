@@ -16,13 +16,14 @@ Vagrantfile so that "vagrant push shien" runs "shien push".`
     host: Flags.string({char: 'H', required: true, description: 'Blade: a Host from ~/.ssh/config, HOST, USER@HOST or HOST:PORT.'}),
     slot: Flags.string({char: 's', default: '01', description: 'VM slot on the blade.'}),
     name: Flags.string({description: 'Name of the box on the blade (default: the folder name).'}),
+    box: Flags.string({description: 'A .box file to push instead of running vagrant package (e.g. one packer builds).'}),
     force: Flags.boolean({description: 'Overwrite an existing .shien.json.'}),
   }
 
   async run(): Promise<InitResult> {
     const {flags} = await this.parse(Init)
     const slot = /^[0-9]$/.test(flags.slot) ? `0${flags.slot}` : flags.slot
-    const result = await initProject(process.cwd(), {host: flags.host, slot, name: checkBoxNameForPlan(flags.name)}, flags.force)
+    const result = await initProject(process.cwd(), {host: flags.host, slot, name: checkBoxNameForPlan(flags.name), box: flags.box}, flags.force)
     if (!this.jsonEnabled()) {
       this.log(`Wrote ${result.projectFile}.`)
       if (result.stanzaAdded) this.log(`Added the shien push stanza to ${result.vagrantfile}: run "vagrant push shien" or "shien push".`)

@@ -42,8 +42,9 @@ export function planPush(input: PushInputs): PushPlan {
   const problems: string[] = []
   const config = loadProjectConfig(input.cwd, input.env)
   const home = input.env.HOME || homedir()
-  const boxPath = input.box ? resolve(input.cwd, input.box) : undefined
-  if (boxPath && !(existsSync(boxPath) && statSync(boxPath).isFile())) problems.push(`${input.box} is not a file.`)
+  const boxArg = input.box ?? config.box
+  const boxPath = boxArg ? resolve(input.cwd, boxArg) : undefined
+  if (boxPath && !(existsSync(boxPath) && statSync(boxPath).isFile())) problems.push(`${boxArg} is not a file.`)
   if (!boxPath && !existsSync(join(input.cwd, 'Vagrantfile'))) {
     problems.push('No box given and no Vagrantfile here: name a .box file, or run shien push in your Vagrant project.')
   }

@@ -10,6 +10,8 @@ export interface ProjectConfig {
   slot?: string
   /** The box's name in incoming/ on the blade. */
   name?: string
+  /** A .box to push instead of running `vagrant package` (relative to the project). */
+  box?: string
   bladeCommand?: string
 }
 

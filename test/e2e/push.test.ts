@@ -1,0 +1,163 @@
+import {createHash} from 'node:crypto'
+import {createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+import {pipeline} from 'node:stream/promises'
+
+import {execa} from 'execa'
+import ssh2 from 'ssh2'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {REPO_ROOT, runShien, startShien} from '../support/cli.js'
+import {ensureLocalBlade, type LocalBlade} from '../support/local-blade.js'
+import {testBoxPath} from '../support/test-box.js'
+import {clearSlot, definedDomains} from '../support/virsh.js'
+
+const SLOT = '03'
+const INSECURE = join(REPO_ROOT, 'test/fixtures/vagrant-insecure')
+
+let blade: LocalBlade
+let box: string
+let boxSha: string
+let domain: string
+let sshPort: number
+let keyDir: string
+/** Bytes on the blade after the last interruption. */
+let partSize = 0
+/** The uploader's request size: a resume re-sends at most one partly written chunk. */
+const CHUNK = 256 * 1024
+
+async function sha256(path: string): Promise<string> {
+  const hash = createHash('sha256')
+  await pipeline(createReadStream(path), hash)
+  return hash.digest('hex')
+}
+
+/** Starts a push and cuts it (SIGINT or SIGKILL) once the upload has passed `percent`. */
+async function interruptedPush(percent: number, signal: NodeJS.Signals) {
+  const child = startShien(['push', box, '--host', 'blade', '--slot', SLOT, '--name', 'e2e'], {home: blade.laptopHome})
+  let cut = false
+  child.stderr?.on('data', (chunk: Buffer) => {
+    const seen = [...chunk.toString().matchAll(/^ {2}(\d+)%/gm)].map((m) => Number(m[1]))
+    if (!cut && seen.some((p) => p >= percent)) {
+      cut = true
+      child.kill(signal)
+    }
+  })
+  const result = await child
+  return {cut, exitCode: result.exitCode, stderr: String(result.stderr)}
+}
+
+function sshArgs(key: string, user = 'vagrant'): string[] {
+  return ['-i', key, '-p', String(sshPort), '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no',
+    '-o', `UserKnownHostsFile=/dev/null`, '-o', 'PubkeyAcceptedAlgorithms=+ssh-rsa', '-o', 'ConnectTimeout=10', `${user}@127.0.0.1`]
+}
+
+async function passwordLogin(user: string, password: string): Promise<'accepted' | 'refused'> {
+  return new Promise((resolve, reject) => {
+    const client = new ssh2.Client()
+    client.once('ready', () => {
+      client.end()
+      resolve('accepted')
+    })
+    client.once('error', (error: Error & {level?: string}) => {
+      if (error.level === 'client-authentication') resolve('refused')
+      else reject(error)
+    })
+    client.connect({host: '127.0.0.1', port: sshPort, username: user, password, tryKeyboard: true, readyTimeout: 30_000,
+      hostVerifier: () => true} as never)
+    client.on('keyboard-interactive', (_n, _i, _l, _p, finish) => finish([password]))
+  })
+}
+
+async function hostKeyOf(port: number): Promise<string> {
+  const {stdout} = await execa('ssh-keyscan', ['-t', 'ed25519', '-p', String(port), '127.0.0.1'])
+  return stdout.trim().split(/\s+/).at(-1)!
+}
+
+/** The ed25519 host key baked into the box, read from the box's own disk. */
+async function boxHostKey(): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'boxkey-'))
+  try {
+    await execa('tar', ['-xf', box, '-C', dir, 'box-disk001.vmdk'])
+    const {stdout} = await execa('guestfish', ['--ro', '-a', join(dir, 'box-disk001.vmdk'), '-i', 'cat', '/etc/ssh/ssh_host_ed25519_key.pub'], {
+      env: {LIBGUESTFS_BACKEND: 'direct', LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg'},
+    })
+    return stdout.trim().split(/\s+/)[1]
+  } finally {
+    rmSync(dir, {recursive: true, force: true})
+  }
+}
+
+async function waitForSsh(key: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  let last = ''
+  while (Date.now() < deadline) {
+    const r = await execa('ssh', [...sshArgs(key), 'true'], {reject: false})
+    if (r.exitCode === 0) return
+    last = String(r.stderr)
+    await new Promise((f) => setTimeout(f, 5000))
+  }
+  throw new Error(`The VM's sshd did not let the student in within ${timeoutMs / 1000} s: ${last}`)
+}
+
+beforeAll(async () => {
+  blade = await ensureLocalBlade()
+  box = await testBoxPath()
+  boxSha = await sha256(box)
+  domain = `${blade.account}-${SLOT}`
+  keyDir = mkdtempSync(join(tmpdir(), 'keys-'))
+  for (const name of ['vagrant.key.rsa', 'vagrant.key.ed25519']) {
+    await execa('install', ['-m', '0600', join(INSECURE, name), join(keyDir, name)])
+  }
+  await clearSlot(blade.account, SLOT)
+  rmSync(join(blade.storageRoot, 'users', blade.account, 'incoming', 'e2e.box.part'), {force: true})
+}, 900_000)
+
+afterAll(async () => {
+  if (blade) await clearSlot(blade.account, SLOT)
+})
+
+describe('shien push, end to end on the local blade', () => {
+  it('resumes after three interruptions and never defines a partial image', async () => {
+    const part = join(blade.storageRoot, 'users', blade.account, 'incoming', 'e2e.box.part')
+    for (const [percent, signal] of [[20, 'SIGINT'], [50, 'SIGKILL'], [80, 'SIGINT']] as const) {
+      const run = await interruptedPush(percent, signal)
+      expect(run.cut, run.stderr).toBe(true)
+      expect(run.exitCode).not.toBe(0)
+      expect(existsSync(part)).toBe(true)
+      partSize = statSync(part).size
+      expect(await definedDomains()).not.toContain(domain)
+      expect(existsSync(join(blade.storageRoot, 'users', blade.account, 'images', `${SLOT}.qcow2`))).toBe(false)
+    }
+  }, 600_000)
+
+  it('pushes the real box through every stage and starts the VM', async () => {
+    const run = await runShien(['push', box, '--host', 'blade', '--slot', SLOT, '--name', 'e2e', '--json'], {home: blade.laptopHome})
+    expect(run.exitCode, run.stderr + run.stdout).toBe(0)
+    const result = run.json
+    expect(result.vm).toBe(domain)
+    expect(result.box.sha256).toBe(boxSha)
+    expect(result.box.resumedFrom).toBeGreaterThan(0)
+    expect(result.box.sent).toBeLessThan(result.box.size - partSize + CHUNK)
+    expect(result.timings.map((t: {stage: string}) => t.stage)).toEqual(['package', 'upload', 'convert', 'harden', 'define', 'start'])
+    expect(await definedDomains()).toContain(domain)
+    sshPort = Number(/-p (\d+)/.exec(result.ssh)![1])
+    const record = JSON.parse(readFileSync(join(blade.storageRoot, 'users', blade.account, 'images', `${SLOT}.json`), 'utf8'))
+    expect(record.boxSha256).toBe(boxSha)
+  }, 900_000)
+
+  it('lets the student in with their own key and nothing else', async () => {
+    await waitForSsh(blade.identityFile, 300_000)
+    const who = await execa('ssh', [...sshArgs(blade.identityFile), 'id -un; sudo -n true && echo sudo-ok'])
+    expect(who.stdout.split('\n')).toEqual(['vagrant', 'sudo-ok'])
+    for (const insecure of ['vagrant.key.rsa', 'vagrant.key.ed25519']) {
+      const r = await execa('ssh', [...sshArgs(join(keyDir, insecure)), 'true'], {reject: false})
+      expect(r.exitCode, `${insecure} must be refused`).toBe(255)
+      expect(String(r.stderr)).toMatch(/Permission denied/)
+    }
+    expect(await passwordLogin('vagrant', 'vagrant')).toBe('refused')
+    expect(await passwordLogin('root', 'vagrant')).toBe('refused')
+    expect(await hostKeyOf(sshPort)).not.toBe(await boxHostKey())
+  }, 600_000)
+})

@@ -1,0 +1,145 @@
+import {copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {execa} from 'execa'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {runShien} from '../support/cli.js'
+import {ensureLocalBlade, type LocalBlade} from '../support/local-blade.js'
+import {definedDomains} from '../support/virsh.js'
+import {makeBox, type MakeBoxOptions, tempDir} from '../unit/box/make-box.js'
+
+let blade: LocalBlade
+let dir: string
+let cleanup: () => Promise<void>
+
+const userDir = (account = blade.account) => join(blade.storageRoot, 'users', account)
+const listing = (account?: string) => ({
+  incoming: readdirSync(join(userDir(account), 'incoming')).sort(),
+  images: readdirSync(join(userDir(account), 'images')).sort(),
+})
+
+/** Pushes a box and checks the blade was left exactly as it was. */
+async function refusedPush(args: string[], expectCode: number, expectText: RegExp, home = blade.laptopHome) {
+  const before = listing()
+  const domains = await definedDomains()
+  const run = await runShien(['push', ...args, '--host', 'blade', '--slot', '02', '--json'], {home})
+  expect(run.exitCode, run.stdout + run.stderr).toBe(expectCode)
+  expect(run.json?.error?.message ?? '').toMatch(expectText)
+  expect(run.json.error.suggestions.length + run.json.error.message.length).toBeGreaterThan(0)
+  expect(listing()).toEqual(before)
+  expect(await definedDomains()).toEqual(domains)
+  return run
+}
+
+beforeAll(async () => {
+  blade = await ensureLocalBlade()
+  ;({dir, cleanup} = await tempDir())
+}, 900_000)
+
+afterAll(async () => cleanup?.())
+
+describe('bad boxes are refused on the laptop and change nothing on the blade', () => {
+  const cases: Array<[string, MakeBoxOptions, RegExp]> = [
+    ['a ../ entry', {unsafe: 'dotdot'}, /\.\./],
+    ['an absolute path', {unsafe: 'absolute'}, /absolute/i],
+    ['a symlink', {unsafe: 'symlink'}, /symbolic link/],
+    ['a hard link', {unsafe: 'hardlink'}, /hard link/],
+    ['a text descriptor VMDK with a FLAT extent', {textDescriptor: '/etc/shadow'}, /descriptor/i],
+    ['no disk', {disks: [], ovf: undefined}, /disk/i],
+    ['an OVF with a DOCTYPE', {ovf: '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><Envelope>&e;</Envelope>'}, /DOCTYPE|entit/i],
+  ]
+  it.each(cases)('%s', async (_label, options, message) => {
+    const box = await makeBox(dir, `case-${Math.random().toString(36).slice(2)}.box`, options)
+    await refusedPush([box], 3, message)
+  })
+
+  it('a truncated gzip box', async () => {
+    const box = await makeBox(dir, 'whole.box', {gzip: true})
+    const cut = join(dir, 'cut.box')
+    writeFileSync(cut, readFileSync(box).subarray(0, Math.floor(readFileSync(box).length / 2)))
+    await refusedPush([cut], 3, /incomplete|truncated/i)
+  })
+})
+
+describe('requests the blade must refuse, before any upload', () => {
+  it('a slot outside 01-04', async () => {
+    const box = await makeBox(dir, 'slot.box', {})
+    const before = listing()
+    const run = await runShien(['push', box, '--host', 'blade', '--slot', '05', '--json'], {home: blade.laptopHome})
+    expect(run.exitCode).toBe(3)
+    expect(run.json.error.message).toMatch(/Slot 05 is outside your slots 01 to 04/)
+    expect(listing()).toEqual(before)
+  })
+
+  it('an unreachable host', async () => {
+    const box = await makeBox(dir, 'unreachable.box', {})
+    const run = await runShien(['push', box, '--host', 'e195701@127.0.0.1:1', '--json'], {home: blade.laptopHome})
+    expect(run.exitCode).toBe(4)
+    expect(run.json.error.message).toMatch(/Cannot connect to e195701@127.0.0.1:1/)
+  })
+
+  it('a changed host key names the known_hosts line, an unknown one needs consent', async () => {
+    const box = await makeBox(dir, 'hostkey.box', {})
+    const home = mkdtempSync(join(tmpdir(), 'laptop-'))
+    await execa('cp', ['-a', join(blade.laptopHome, '.ssh'), home])
+    const config = readFileSync(join(home, '.ssh', 'config'), 'utf8').replaceAll(blade.laptopHome, home)
+    writeFileSync(join(home, '.ssh', 'config'), config)
+    const knownHosts = join(home, '.ssh', 'known_hosts')
+    writeFileSync(knownHosts, '# blades\n[127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN1YdxBpNlzxDqfJyw/QKow1F+wvG9hXGoqiysfJOn5Y\n')
+    const changed = await runShien(['push', box, '--host', 'blade', '--json'], {home})
+    expect(changed.exitCode).toBe(4)
+    expect(changed.json.error.code).toBe('HOST_KEY_CHANGED')
+    expect(changed.json.error.message).toContain(`${knownHosts} line 2`)
+
+    writeFileSync(knownHosts, '')
+    const unknown = await runShien(['push', box, '--host', 'blade', '--json'], {home})
+    expect(unknown.exitCode).toBe(4)
+    expect(unknown.json.error.code).toBe('HOST_KEY_UNKNOWN')
+    expect(readFileSync(knownHosts, 'utf8')).toBe('')
+
+    const dry = await runShien(['push', box, '--host', 'blade', '--slot', '05', '--accept-new-host-key', '--json'], {home})
+    expect(dry.json.error.code).toBe('BAD_SLOT')
+    expect(readFileSync(knownHosts, 'utf8')).toContain('[127.0.0.1]:2222 ssh-ed25519 ')
+  })
+
+  it('a blade that speaks another protocol', async () => {
+    const r = await execa('ssh', ['-F', join(blade.laptopHome, '.ssh', 'config'), 'blade', 'shien', 'blade', 'hello', '--json', '--protocol', '999'], {reject: false})
+    expect(JSON.parse(String(r.stdout)).error.code).toBe('VERSION_MISMATCH')
+    expect(r.exitCode).toBe(5)
+  })
+})
+
+describe('the blade re-checks what the laptop checked', () => {
+  it('refuses a text-descriptor VMDK that reached incoming/ without the laptop', async () => {
+    const box = await makeBox(dir, 'sneaky.box', {textDescriptor: '/etc/shadow'})
+    const target = join(userDir(), 'incoming', 'sneaky.box')
+    copyFileSync(box, target)
+    await execa('chown', [`${blade.account}:`, target])
+    const r = await execa('ssh', ['-F', join(blade.laptopHome, '.ssh', 'config'), 'blade', 'shien', 'blade', 'convert', '--json', '--protocol', '1', '--name', 'sneaky', '--slot', '02'], {reject: false})
+    expect(JSON.parse(String(r.stdout)).error.code).toBe('VMDK_TEXT_DESCRIPTOR')
+    expect(readdirSync(join(userDir(), 'images')).filter((f) => f.includes('02'))).toEqual([])
+    expect(readdirSync(join(userDir(), 'incoming')).filter((f) => f.includes('.work'))).toEqual([])
+    await execa('rm', ['-f', target])
+  })
+})
+
+describe('a full disk on the blade', () => {
+  let mounted = ''
+  afterAll(async () => {
+    if (mounted) await execa('umount', [mounted], {reject: false})
+  })
+
+  it('is refused before the upload, with the space needed and free', async () => {
+    const account = blade.otherAccount
+    mounted = join(userDir(account), 'incoming')
+    const {stdout: uid} = await execa('id', ['-u', account])
+    await execa('mount', ['-t', 'tmpfs', '-o', `size=4m,uid=${uid},mode=0700`, 'tmpfs', mounted])
+    const box = await makeBox(dir, 'big.box', {extra: [{name: 'padding.bin', body: Buffer.alloc(8 * 1024 * 1024, 1)}]})
+    const run = await runShien(['push', box, '--host', 'blade', '--json'], {home: blade.otherLaptopHome})
+    expect(run.exitCode, run.stdout + run.stderr).toBe(5)
+    expect(run.json.error.code).toBe('BLADE_DISK_FULL')
+    expect(readdirSync(mounted)).toEqual([])
+  })
+})
