@@ -8,6 +8,7 @@ PACKAGES=(
   libguestfs-tools linux-image-amd64
   libvirt-daemon-system libvirt-clients
   debootstrap extlinux syslinux-common
+  vagrant
 )
 
 missing=()
