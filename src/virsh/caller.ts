@@ -1,0 +1,61 @@
+import {ShienError} from '../errors.js'
+import {ACCOUNT_PATTERN} from '../server/layout.js'
+import {firstErrorLine, runTool} from './exec.js'
+
+/** The person ie-virsh acts for. */
+export interface Caller {
+  uid: number
+  account: string
+  /** False when root ran ie-virsh directly (admin work), true when it came through sudo. */
+  viaSudo: boolean
+}
+
+/** Maps a uid onto its account name (the passwd entry), or undefined if there is none. */
+export type AccountLookup = (uid: number) => Promise<string | undefined>
+
+/**
+ * Who is calling. ie-virsh runs as root through a sudo rule, and sudo sets SUDO_UID itself
+ * (env_reset drops a SUDO_UID the student exported), so that is the one variable trusted;
+ * without it the caller is the real uid. Only root can be trusted to have been started by
+ * sudo: anyone else running the binary directly could set SUDO_UID to whatever they like.
+ */
+export async function resolveCaller(
+  env: Readonly<Record<string, string | undefined>>,
+  realUid: number,
+  lookup: AccountLookup,
+): Promise<Caller> {
+  if (realUid !== 0) {
+    throw new ShienError('ie-virsh must be run through sudo.', {
+      code: 'NOT_ROOT',
+      exit: 'refused',
+      suggestions: ['Run it as: sudo ie-virsh list'],
+    })
+  }
+  const sudoUid = env.SUDO_UID
+  if (sudoUid !== undefined && !/^(0|[1-9][0-9]{0,9})$/.test(sudoUid)) {
+    throw new ShienError(`SUDO_UID "${sudoUid}" is not a uid.`, {code: 'BAD_CALLER', exit: 'refused'})
+  }
+  const uid = sudoUid === undefined ? realUid : Number(sudoUid)
+  const account = await lookup(uid)
+  if (account === undefined || !ACCOUNT_PATTERN.test(account)) {
+    throw new ShienError(`No usable account for uid ${uid}.`, {
+      code: 'BAD_CALLER',
+      exit: 'refused',
+      suggestions: ['Ask an admin to check your account (getent passwd must know it).'],
+    })
+  }
+  return {uid, account, viaSudo: sudoUid !== undefined}
+}
+
+/** Looks the uid up with `getent passwd`, so LDAP accounts (through NSS) resolve too. */
+export const getentLookup: AccountLookup = async (uid) => {
+  const r = await runTool('getent', ['passwd', String(uid)], {timeoutMs: 30_000})
+  // getent exits 2 when the key is not found.
+  if (r.exitCode === 2) return undefined
+  if (r.exitCode !== 0) {
+    throw new ShienError(`Cannot look up uid ${uid}: ${firstErrorLine(r.stderr)}.`, {code: 'BAD_CALLER'})
+  }
+  const fields = r.stdout.split('\n')[0].split(':')
+  // Check the entry is the one asked for: getent passwd also accepts names.
+  return fields.length >= 7 && fields[2] === String(uid) ? fields[0] : undefined
+}

@@ -1,0 +1,85 @@
+import {randomUUID} from 'node:crypto'
+
+import {ShienError} from '../errors.js'
+import {domainName} from '../server/layout.js'
+import type {VirshContext} from './context.js'
+import {parseSlot} from './limits.js'
+import {withAccountLock} from './lock.js'
+import {sshFields, type SshFields} from './ssh-info.js'
+import {loadTemplate, renderDomainXml, usesSshPort} from './template.js'
+
+/** The SSH fields are absent for templates without an SSH forward. */
+export interface DefineResult extends Partial<SshFields> {
+  name: string
+  slot: string
+  state: 'shut off'
+  domainType: 'kvm' | 'qemu'
+  template: string
+  image: {path: string; virtualSize: number; backingChain: string[]}
+}
+
+/**
+ * `ie-virsh define SLOT`: checks the caller's image for the slot, renders the admin's
+ * template around it and defines the domain `<account>-<slot>`, under the account's lock.
+ */
+export async function defineSlot(ctx: VirshContext, rawSlot: string): Promise<DefineResult> {
+  const slot = parseSlot(rawSlot, ctx.limits)
+  const name = domainName(ctx.caller.account, slot)
+  const o = {signal: ctx.signal}
+  return withAccountLock(
+    ctx.lockPath,
+    async () => {
+      if ((await ctx.hypervisor.state(name, o)) !== undefined) throw slotDefined(name, slot)
+      const image = await ctx.images.check(slot, o)
+      const template = await loadTemplate(ctx.config.defaultTemplate, ctx.templateDirs)
+      const domainType = await ctx.domainType()
+      const port = usesSshPort(template) ? await ctx.ports.allocate(name) : undefined
+      try {
+        const xml = renderDomainXml(template, {
+          name,
+          uuid: randomUUID(),
+          domainType,
+          memoryMiB: ctx.limits.memoryMiB,
+          vcpus: ctx.limits.vcpus,
+          diskPath: image.path,
+          backingChain: image.backingChain,
+          sshPort: port,
+          listenAddress: ctx.config.listenAddress,
+        })
+        await ctx.images.grantQemuAccess(image, o)
+        await ctx.hypervisor.define(xml, o)
+      } catch (error) {
+        // The domain does not exist, so nothing may keep its port.
+        if (port !== undefined) await ctx.ports.release(name)
+        throw error
+      }
+      const {path, virtualSize, backingChain} = image
+      return {
+        name,
+        slot,
+        state: 'shut off',
+        domainType,
+        template: template.path,
+        image: {path, virtualSize, backingChain},
+        ...sshFields(ctx.sshHost, port),
+      }
+    },
+    o,
+  )
+}
+
+function slotDefined(name: string, slot: string): ShienError {
+  return new ShienError(`Slot ${slot} already holds the domain ${name}.`, {
+    code: 'SLOT_DEFINED',
+    exit: 'refused',
+    suggestions: [`Undefine it first (sudo ie-virsh undefine ${slot}), or push with --replace.`],
+  })
+}
+
+export function describeDefine(r: DefineResult): string {
+  const gib = (r.image.virtualSize / 2 ** 30).toFixed(1)
+  const lines = [`Defined ${r.name} from ${r.image.path} (${gib} GiB, ${r.domainType}).`]
+  if (r.ssh) lines.push(`Once started, log in with: ${r.ssh}`)
+  lines.push(`Start it with: sudo ie-virsh start ${r.slot}`)
+  return lines.join('\n')
+}

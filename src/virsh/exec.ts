@@ -1,0 +1,59 @@
+import {execa} from 'execa'
+
+/** What a finished tool run left behind; a non-zero exit is data here, not an exception. */
+export interface ToolResult {
+  exitCode: number
+  stdout: string
+  stderr: string
+  timedOut: boolean
+}
+
+export interface ToolOptions {
+  signal?: AbortSignal
+  timeoutMs?: number
+  /** An open file descriptor handed to the child as its fd 3 (so it can name it /dev/fd/3). */
+  fd3?: number
+}
+
+/**
+ * ie-virsh runs as root on behalf of a student, so children never see the caller's
+ * environment: a fixed PATH (no tool is looked up in a folder the student controls), the C
+ * locale (so error texts can be matched), and nothing else, e.g. no LIBVIRT_DEFAULT_URI.
+ */
+const CLEAN_ENV = {PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C', LANG: 'C'}
+
+/** Runs a program with an argument array (never a shell) and collects its output. */
+export async function runTool(file: string, args: string[], o: ToolOptions = {}): Promise<ToolResult> {
+  // execa's types accept integer descriptors only for fds 0-2, but at run time it hands any
+  // integer to child_process, which gives the child that descriptor (acl.ts and lock.ts rely
+  // on it, and their tests prove it).
+  const stdio = (o.fd3 === undefined ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', o.fd3]) as [
+    'ignore',
+    'pipe',
+    'pipe',
+  ]
+  const result = await execa(file, args, {
+    env: CLEAN_ENV,
+    extendEnv: false,
+    reject: false,
+    stdio,
+    cancelSignal: o.signal,
+    timeout: o.timeoutMs,
+    forceKillAfterDelay: 2000,
+    cwd: '/',
+  })
+  if (result.isCanceled) o.signal?.throwIfAborted()
+  return {
+    exitCode: result.exitCode ?? -1,
+    stdout: String(result.stdout ?? ''),
+    // A program that could not be spawned has no stderr; its reason is in the message.
+    stderr: result.exitCode === undefined ? (result.message ?? 'could not run') : String(result.stderr ?? ''),
+    timedOut: result.timedOut,
+  }
+}
+
+/** The first meaningful line of a tool's stderr, for error messages. */
+export function firstErrorLine(stderr: string): string {
+  const line = stderr.split('\n').map((l) => l.trim()).find((l) => l.length > 0)
+  return line ?? 'no error output'
+}

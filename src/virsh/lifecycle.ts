@@ -1,0 +1,131 @@
+import {ShienError} from '../errors.js'
+import {domainName} from '../server/layout.js'
+import type {VirshContext} from './context.js'
+import {sshForwardOf} from './domain-xml.js'
+import {parseSlot} from './limits.js'
+import {withAccountLock} from './lock.js'
+import {sshFields, type SshFields} from './ssh-info.js'
+import type {DomainState} from './virsh.js'
+
+export interface StartResult extends Partial<SshFields> {
+  name: string
+  slot: string
+  state: DomainState
+  /** True when the domain was already running and nothing was done. */
+  alreadyRunning: boolean
+}
+
+export interface DestroyResult {
+  name: string
+  slot: string
+  state: DomainState
+  /** False when the domain was already off and nothing was done. */
+  wasRunning: boolean
+}
+
+export interface UndefineResult {
+  name: string
+  slot: string
+  portsFreed: number[]
+  /** Files deleted by --remove-image. */
+  removed: string[]
+}
+
+// Inactive states: only these can be started, and only these may be undefined.
+const INACTIVE: readonly DomainState[] = ['shut off', 'crashed']
+
+/** Resolves the slot, takes the account's lock and hands over the domain's current state. */
+async function onOwnDomain<T>(
+  ctx: VirshContext,
+  rawSlot: string,
+  work: (name: string, slot: string, state: DomainState) => Promise<T>,
+): Promise<T> {
+  const slot = parseSlot(rawSlot, ctx.limits)
+  const name = domainName(ctx.caller.account, slot)
+  return withAccountLock(
+    ctx.lockPath,
+    async () => {
+      const state = await ctx.hypervisor.state(name, {signal: ctx.signal})
+      if (state === undefined) {
+        throw new ShienError(`Slot ${slot} has no domain (${name} is not defined).`, {
+          code: 'NOT_DEFINED',
+          exit: 'refused',
+          suggestions: [`Define it first: sudo ie-virsh define ${slot}`, 'See your VMs: sudo ie-virsh list'],
+        })
+      }
+      return work(name, slot, state)
+    },
+    {signal: ctx.signal},
+  )
+}
+
+/**
+ * `ie-virsh start SLOT`. The image is checked again first: the student can replace it at any
+ * time after define, and the ACLs are granted again because a chmod by the student resets the
+ * ACL mask that makes them effective.
+ */
+export function startSlot(ctx: VirshContext, rawSlot: string): Promise<StartResult> {
+  const o = {signal: ctx.signal}
+  return onOwnDomain(ctx, rawSlot, async (name, slot, before) => {
+    const alreadyRunning = !INACTIVE.includes(before)
+    if (!alreadyRunning) {
+      const image = await ctx.images.check(slot, o)
+      await ctx.images.grantQemuAccess(image, o)
+      await ctx.hypervisor.start(name, o)
+      // A template without relabel='no' would let libvirt chown the student's file to qemu.
+      await ctx.images.verifyOwner(image).catch(async (error: unknown) => {
+        await ctx.hypervisor.destroy(name, o)
+        throw error
+      })
+    }
+    const forward = sshForwardOf(await ctx.hypervisor.dumpXml(name, o))
+    const state = (await ctx.hypervisor.state(name, o)) ?? 'unknown'
+    return {name, slot, state, alreadyRunning, ...sshFields(ctx.sshHost, forward?.port)}
+  })
+}
+
+/** `ie-virsh destroy SLOT`: powers the VM off at once (the thesis's "stop"). */
+export function destroySlot(ctx: VirshContext, rawSlot: string): Promise<DestroyResult> {
+  const o = {signal: ctx.signal}
+  return onOwnDomain(ctx, rawSlot, async (name, slot, before) => {
+    const wasRunning = !INACTIVE.includes(before)
+    if (wasRunning) await ctx.hypervisor.destroy(name, o)
+    return {name, slot, state: (await ctx.hypervisor.state(name, o)) ?? 'unknown', wasRunning}
+  })
+}
+
+/** `ie-virsh undefine SLOT [--remove-image]`: removes the domain and returns its SSH port. */
+export function undefineSlot(ctx: VirshContext, rawSlot: string, opts: {removeImage: boolean}): Promise<UndefineResult> {
+  const o = {signal: ctx.signal}
+  return onOwnDomain(ctx, rawSlot, async (name, slot, state) => {
+    // A running domain keeps using its port and image; freeing them now would hand both out twice.
+    if (!INACTIVE.includes(state)) {
+      throw new ShienError(`${name} is ${state}; stop it before undefining it.`, {
+        code: 'DOMAIN_RUNNING',
+        exit: 'refused',
+        suggestions: [`Stop it first: sudo ie-virsh destroy ${slot}`],
+      })
+    }
+    await ctx.hypervisor.undefine(name, o)
+    const portsFreed = await ctx.ports.release(name)
+    const removed = opts.removeImage ? await ctx.images.removeImage(slot) : []
+    return {name, slot, portsFreed, removed}
+  })
+}
+
+export function describeStart(r: StartResult): string {
+  const lines = [r.alreadyRunning ? `${r.name} was already ${r.state}.` : `Started ${r.name}.`]
+  if (r.ssh) lines.push(`Log in with: ${r.ssh}`, '(a fresh guest needs about half a minute before sshd answers)')
+  return lines.join('\n')
+}
+
+export function describeDestroy(r: DestroyResult): string {
+  return r.wasRunning ? `Stopped ${r.name} (powered off).` : `${r.name} was not running.`
+}
+
+export function describeUndefine(r: UndefineResult): string {
+  const lines = [`Undefined ${r.name}.`]
+  if (r.portsFreed.length > 0) lines.push(`SSH port ${r.portsFreed.join(', ')} returned to the pool.`)
+  for (const path of r.removed) lines.push(`Removed ${path}`)
+  return lines.join('\n')
+}

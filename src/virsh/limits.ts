@@ -1,0 +1,48 @@
+import {ShienError} from '../errors.js'
+import type {BladeConfig, Limits} from '../server/config.js'
+import {ACCOUNT_PATTERN, SLOT_PATTERN, domainName} from '../server/layout.js'
+
+/**
+ * The limits that apply to an account. Group mappings arrive with the LDAP directory;
+ * until then every account gets the default limits.
+ */
+export function limitsFor(account: string, config: BladeConfig): Limits {
+  if (!ACCOUNT_PATTERN.test(account)) throw new ShienError(`"${account}" is not a valid account name.`, {code: 'BAD_ACCOUNT'})
+  return config.limits.default
+}
+
+const pad = (n: number) => String(n).padStart(2, '0')
+
+/**
+ * Checks a slot typed by the caller: two digits (a single digit is padded, as the thesis
+ * wrote `ie-virsh start 1`), then within the caller's VM limit.
+ */
+export function parseSlot(raw: string, limits: Limits): string {
+  const slot = /^[1-9]$/.test(raw) ? `0${raw}` : raw
+  if (!SLOT_PATTERN.test(slot)) {
+    throw new ShienError(`"${raw}" is not a slot; slots are two digits, 01 to ${pad(limits.vms)}.`, {
+      code: 'BAD_SLOT',
+      exit: 'usage',
+      suggestions: ['Example: sudo ie-virsh start 01'],
+    })
+  }
+  if (Number(slot) > limits.vms) {
+    throw new ShienError(`Slot ${slot} is beyond your limit of ${limits.vms} VMs (slots 01 to ${pad(limits.vms)}).`, {
+      code: 'SLOT_LIMIT',
+      exit: 'refused',
+      suggestions: ['Use a free slot from "sudo ie-virsh list", or undefine one you no longer need.'],
+    })
+  }
+  return slot
+}
+
+/**
+ * The slot of a domain if it belongs to the account, else undefined. Both the prefix and the
+ * slot pattern must match: account `e19` must not see `e19-5701-01`, nor `e19-01x`.
+ */
+export function slotOfDomain(account: string, name: string): string | undefined {
+  const prefix = `${account}-`
+  if (!name.startsWith(prefix)) return undefined
+  const slot = name.slice(prefix.length)
+  return SLOT_PATTERN.test(slot) && domainName(account, slot) === name ? slot : undefined
+}

@@ -1,0 +1,49 @@
+import type {Limits} from '../server/config.js'
+import type {VirshContext} from './context.js'
+import {sshForwardOf} from './domain-xml.js'
+import {slotOfDomain} from './limits.js'
+import {sshFields, type SshFields} from './ssh-info.js'
+import type {DomainState} from './virsh.js'
+
+/** One of the caller's VMs; the SSH fields are absent when its domain has no forward. */
+export interface ListedDomain extends Partial<SshFields> {
+  slot: string
+  name: string
+  state: DomainState
+}
+
+export interface ListResult {
+  account: string
+  /** The caller's limits; slots run from 01 to limits.vms. */
+  limits: Pick<Limits, 'vms' | 'vcpus' | 'memoryMiB'>
+  domains: ListedDomain[]
+}
+
+/**
+ * `ie-virsh list`: the caller's domains, stopped ones included (the thesis made that the
+ * default because students stop their VMs often). Only `<account>-NN` names are shown.
+ */
+export async function listDomains(ctx: VirshContext): Promise<ListResult> {
+  const o = {signal: ctx.signal}
+  const account = ctx.caller.account
+  const domains: ListedDomain[] = []
+  for (const name of await ctx.hypervisor.listNames(o)) {
+    const slot = slotOfDomain(account, name)
+    if (slot === undefined) continue
+    // The domain can vanish between the listing and these calls (another blade undefined it).
+    const state = await ctx.hypervisor.state(name, o)
+    if (state === undefined) continue
+    const forward = sshForwardOf(await ctx.hypervisor.dumpXml(name, o))
+    domains.push({slot, name, state, ...sshFields(ctx.sshHost, forward?.port)})
+  }
+  domains.sort((a, b) => a.slot.localeCompare(b.slot))
+  const {vms, vcpus, memoryMiB} = ctx.limits
+  return {account, limits: {vms, vcpus, memoryMiB}, domains}
+}
+
+export function describeList(r: ListResult): string {
+  if (r.domains.length === 0) return `No VMs defined for ${r.account}. Define one with: sudo ie-virsh define 01`
+  const rows = [['SLOT', 'NAME', 'STATE', 'SSH'], ...r.domains.map((d) => [d.slot, d.name, d.state, d.ssh ?? '-'])]
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)))
+  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).join('\n')
+}

@@ -1,0 +1,38 @@
+import {ShienError, isShienError} from '../errors.js'
+
+export interface Writers {
+  stdout: (text: string) => void
+  stderr: (text: string) => void
+}
+
+/** Prints a command's result: the object itself under --json, else the human text. */
+export function writeResult(io: Writers, json: boolean, result: object, text: string): void {
+  io.stdout(json ? JSON.stringify(result) + '\n' : text + '\n')
+}
+
+/**
+ * Prints an error the way every shien command does (`Error (CODE): message`, then `Try this:`
+ * lines on stderr; one `{"error": ...}` object on stdout under --json) and returns its exit code.
+ */
+export function writeError(io: Writers, json: boolean, error: unknown, signal: AbortSignal): number {
+  const e = asShienError(error, signal)
+  if (json) {
+    io.stdout(JSON.stringify({error: e.toJSON()}) + '\n')
+  } else {
+    const lines = [`Error (${e.code}): ${e.message}`]
+    if (e.suggestions.length > 0) lines.push('Try this:', ...e.suggestions.map((s) => `  ${s}`))
+    io.stderr(lines.join('\n') + '\n')
+  }
+  return e.exitCode
+}
+
+function asShienError(error: unknown, signal: AbortSignal): ShienError {
+  if (isShienError(error)) return error
+  if (signal.aborted) return new ShienError('Interrupted.', {code: 'CANCELLED', exit: 'cancelled', cause: error})
+  const message = error instanceof Error ? error.message : String(error)
+  return new ShienError(`ie-virsh failed unexpectedly: ${message}`, {
+    code: 'INTERNAL',
+    cause: error,
+    suggestions: ['Send this message to an admin.'],
+  })
+}

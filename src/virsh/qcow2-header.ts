@@ -1,0 +1,54 @@
+import type {FileHandle} from 'node:fs/promises'
+
+import {badInput} from '../errors.js'
+
+/** What ie-virsh reads from a qcow2 header itself, before any tool opens the file. */
+export interface Qcow2Header {
+  version: 2 | 3
+  /** The backing file name exactly as stored (relative names are relative to the image). */
+  backingName?: string
+  /** Incompatible feature bit 2: the guest data lives in another file the header names. */
+  externalDataFile: boolean
+}
+
+const MAGIC = 0x514649fb // "QFI\xfb"
+const EXTERNAL_DATA_FILE_BIT = 1n << 2n
+// qemu refuses longer backing names too; keeping the same bound means we never parse more.
+const MAX_BACKING_NAME = 1023
+
+/**
+ * Reads the fixed part of a qcow2 header (docs/interop/qcow2.txt in qemu) from an open file.
+ * This runs before qemu-img is given the path, so qemu-img never opens a file that a header
+ * points at (a FIFO, a device, /etc/shadow) until that file has been vetted.
+ */
+export async function readQcow2Header(handle: FileHandle, path: string): Promise<Qcow2Header> {
+  const head = Buffer.alloc(104)
+  const {bytesRead} = await handle.read(head, 0, head.length, 0)
+  if (bytesRead < 72 || head.readUInt32BE(0) !== MAGIC) {
+    throw badInput('IMAGE_NOT_QCOW2', `${path} is not a qcow2 image.`, [
+      'Convert it first: qemu-img convert -f vmdk -O qcow2 box.vmdk ' + path,
+    ])
+  }
+  const version = head.readUInt32BE(4)
+  if (version !== 2 && version !== 3) {
+    throw badInput('IMAGE_NOT_QCOW2', `${path} is qcow2 version ${version}; only versions 2 and 3 are accepted.`)
+  }
+  const incompatible = version === 3 && bytesRead >= 80 ? head.readBigUInt64BE(72) : 0n
+  const offset = head.readBigUInt64BE(8)
+  const size = head.readUInt32BE(16)
+  return {
+    version,
+    externalDataFile: (incompatible & EXTERNAL_DATA_FILE_BIT) !== 0n,
+    backingName: offset === 0n ? undefined : await readBackingName(handle, path, offset, size),
+  }
+}
+
+async function readBackingName(handle: FileHandle, path: string, offset: bigint, size: number): Promise<string> {
+  if (size === 0 || size > MAX_BACKING_NAME || offset > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw badInput('BACKING_INVALID', `${path} has a malformed backing file entry.`)
+  }
+  const name = Buffer.alloc(size)
+  const {bytesRead} = await handle.read(name, 0, size, Number(offset))
+  if (bytesRead !== size) throw badInput('BACKING_INVALID', `${path} has a truncated backing file name.`)
+  return name.toString('utf8')
+}

@@ -1,0 +1,126 @@
+import {readFile, stat} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import {XMLParser, XMLValidator} from 'fast-xml-parser'
+
+import {ShienError} from '../errors.js'
+
+/** Everything ie-virsh fills into a domain template; all of it computed, none of it typed in. */
+export interface DomainValues {
+  name: string
+  uuid: string
+  domainType: 'kvm' | 'qemu'
+  memoryMiB: number
+  vcpus: number
+  diskPath: string
+  /** Real paths of the disk's backing files, nearest first. */
+  backingChain: string[]
+  /** The host port forwarded to the guest's sshd; only for templates that use {{sshPort}}. */
+  sshPort?: number
+  listenAddress: string
+}
+
+export interface DomainTemplate {
+  path: string
+  text: string
+}
+
+const TEMPLATE_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/
+
+/**
+ * Finds a template by name: the admin's folder first, then the package's `templates/`.
+ * ie-virsh runs as root and the template decides what qemu runs, so a template must be owned
+ * by root and writable by nobody else.
+ */
+export async function loadTemplate(name: string, dirs: {admin: string; package: string}): Promise<DomainTemplate> {
+  if (!TEMPLATE_NAME.test(name)) throw templateError(`"${name}" is not a valid template name.`)
+  for (const dir of [dirs.admin, dirs.package]) {
+    const path = join(dir, `${name}.xml`)
+    const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined
+      throw templateError(`Cannot read the template ${path}: ${error.message}.`)
+    })
+    if (info === undefined) continue
+    if (!info.isFile() || info.uid !== 0 || (info.mode & 0o022) !== 0) {
+      throw templateError(`The template ${path} must be a file owned by root and writable only by root.`)
+    }
+    return {path, text: await readFile(path, 'utf8')}
+  }
+  throw templateError(`No template "${name}" in ${dirs.admin} or ${dirs.package}.`)
+}
+
+export function usesSshPort(template: DomainTemplate): boolean {
+  return template.text.includes('{{sshPort}}')
+}
+
+/**
+ * Fills a template. `{{key}}` takes a value, XML-escaped; `{{{backingStore}}}` takes the one
+ * fragment ie-virsh builds itself (from escaped values too). An unknown placeholder is an
+ * error rather than left in place, so a typo in an admin's template cannot reach libvirt.
+ */
+export function renderDomainXml(template: DomainTemplate, v: DomainValues): string {
+  if (/<!DOCTYPE|<!ENTITY/i.test(template.text)) throw templateError(`${template.path} declares a DOCTYPE or entities.`)
+  // Without it libvirt would read the backing chain from the image header, which the student
+  // can rewrite after define.
+  if (!template.text.includes('{{{backingStore}}}')) throw templateError(`${template.path} lacks {{{backingStore}}} in its disk.`)
+  const values: Record<string, string | number | undefined> = {
+    name: v.name,
+    uuid: v.uuid,
+    domainType: v.domainType,
+    memoryMiB: v.memoryMiB,
+    vcpus: v.vcpus,
+    diskPath: v.diskPath,
+    sshPort: v.sshPort,
+    listenAddress: v.listenAddress,
+  }
+  const xml = template.text.replace(/\{\{\{(\w+)\}\}\}|\{\{(\w+)\}\}/g, (whole, fragment?: string, key?: string) => {
+    if (fragment === 'backingStore') return backingStoreXml(v.backingChain)
+    const value = key === undefined ? undefined : values[key]
+    if (value === undefined) throw templateError(`${template.path} uses an unknown placeholder ${whole}.`)
+    return escapeXml(String(value))
+  })
+  checkRendered(template.path, xml, v.name)
+  return xml
+}
+
+/** Escapes a value for XML text and for attributes in either kind of quotes. */
+export function escapeXml(value: string): string {
+  return value
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&apos;')
+}
+
+/**
+ * The disk's backing chain, spelled out. Given in the XML, libvirt hands qemu exactly these
+ * files (with -blockdev) instead of following the names in the image headers, which the
+ * student can rewrite after define. An empty `<backingStore/>` means "no backing file".
+ * relabel='no' keeps libvirt from chowning files that belong to the student or to a box.
+ */
+export function backingStoreXml(chain: string[]): string {
+  let xml = '<backingStore/>'
+  for (const path of [...chain].reverse()) {
+    xml =
+      `<backingStore type='file'><format type='qcow2'/>` +
+      `<source file='${escapeXml(path)}'><seclabel model='dac' relabel='no'/></source>${xml}</backingStore>`
+  }
+  return xml
+}
+
+function checkRendered(path: string, xml: string, name: string): void {
+  const valid = XMLValidator.validate(xml)
+  if (valid !== true) throw templateError(`${path} does not render to valid XML: ${valid.err.msg} (line ${valid.err.line}).`)
+  const doc = new XMLParser({parseTagValue: false}).parse(xml) as {domain?: {name?: unknown}}
+  if (String(doc.domain?.name ?? '') !== name) {
+    throw templateError(`${path} must set the domain name to {{name}}.`)
+  }
+}
+
+function templateError(message: string): ShienError {
+  return new ShienError(message, {
+    code: 'TEMPLATE_INVALID',
+    suggestions: ['Ask an admin to fix the domain template (see templates/README.md).'],
+  })
+}

@@ -1,0 +1,239 @@
+import {chmod, mkdir, mkdtemp, readdir, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {afterEach, beforeEach, describe, expect, it} from 'vitest'
+
+import {ExitCode, badInput} from '../../../src/errors.js'
+import type {CheckedImage, ImageGate} from '../../../src/virsh/image-check.js'
+import {main, type VirshDeps} from '../../../src/virsh/main.js'
+import type {DomainState, Hypervisor} from '../../../src/virsh/virsh.js'
+
+/** libvirt in memory: names, states and the XML each domain was defined with. */
+class FakeHypervisor implements Hypervisor {
+  domains = new Map<string, {xml: string; state: DomainState}>()
+  calls: string[] = []
+  failDefine = false
+
+  async listNames() {
+    return [...this.domains.keys()]
+  }
+  async state(name: string) {
+    return this.domains.get(name)?.state
+  }
+  async define(xml: string) {
+    this.calls.push('define')
+    if (this.failDefine) throw new Error('libvirt said no')
+    const name = /<name>([^<]+)<\/name>/.exec(xml)![1]
+    this.domains.set(name, {xml, state: 'shut off'})
+    return {domain: name}
+  }
+  async start(name: string) {
+    this.calls.push(`start ${name}`)
+    this.domains.get(name)!.state = 'running'
+  }
+  async destroy(name: string) {
+    this.calls.push(`destroy ${name}`)
+    this.domains.get(name)!.state = 'shut off'
+  }
+  async undefine(name: string) {
+    this.calls.push(`undefine ${name}`)
+    this.domains.delete(name)
+  }
+  async dumpXml(name: string) {
+    return this.domains.get(name)!.xml
+  }
+}
+
+/** The image rules stubbed: accepts every slot unless told to refuse, and records grants. */
+class FakeImages implements ImageGate {
+  refuse?: Error
+  relabelled = false
+  checked: string[] = []
+  granted: string[] = []
+  removed: string[] = []
+  async check(slot: string): Promise<CheckedImage> {
+    this.checked.push(slot)
+    if (this.refuse) throw this.refuse
+    return {slot, path: `/storage/users/e195701/images/${slot}.qcow2`, virtualSize: 2 ** 30, backingChain: []}
+  }
+  async grantQemuAccess(image: CheckedImage) {
+    this.granted.push(image.slot)
+  }
+  async verifyOwner() {
+    if (this.relabelled) throw new Error('owner changed')
+  }
+  async removeImage(slot: string) {
+    this.removed.push(slot)
+    return [`/storage/users/e195701/images/${slot}.qcow2`]
+  }
+}
+
+describe('ie-virsh commands (fake libvirt and image checks)', () => {
+  let root: string
+  let hv: FakeHypervisor
+  let images: FakeImages
+  let out: string[]
+  let err: string[]
+
+  const run = (argv: string[], uid = '1001') => {
+    out = []
+    err = []
+    const deps: Partial<VirshDeps> = {
+      configPath: join(root, 'config.json'),
+      env: {SUDO_UID: uid},
+      realUid: 0,
+      lookupAccount: async (n) => ({1001: 'e195701', 1002: 'k198584'})[n],
+      hypervisor: () => hv,
+      imageGate: () => images,
+      domainType: async () => 'qemu',
+      hostname: 'blade1',
+      stdout: (t) => out.push(t),
+      stderr: (t) => err.push(t),
+    }
+    return main(argv, deps)
+  }
+  const json = () => JSON.parse(out.join(''))
+  const portFiles = () => readdir(join(root, 'ports', 'ssh')).catch(() => [] as string[])
+
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'shien-cmd-'))
+    await mkdir(join(root, 'users', 'e195701', 'images'), {recursive: true})
+    await mkdir(join(root, 'users', 'k198584', 'images'), {recursive: true})
+    const config = {
+      storageRoot: root,
+      templatesDir: join(root, 'no-admin-templates'),
+      sshPortPool: {from: 22000, to: 22002},
+      listenAddress: '0.0.0.0',
+      limits: {default: {vms: 4, vcpus: 1, memoryMiB: 256}},
+    }
+    await writeFile(join(root, 'config.json'), JSON.stringify(config), {mode: 0o644})
+    hv = new FakeHypervisor()
+    images = new FakeImages()
+  })
+  afterEach(async () => {
+    await rm(root, {recursive: true, force: true})
+  })
+
+  it('defines <account>-SLOT from the template with the limits and a port from the pool', async () => {
+    expect(await run(['define', '01', '--json'])).toBe(0)
+    expect(json()).toMatchObject({name: 'e195701-01', slot: '01', state: 'shut off', sshPort: 22000, ssh: 'ssh -p 22000 vagrant@blade1'})
+    const xml = hv.domains.get('e195701-01')!.xml
+    expect(xml).toContain("<memory unit='MiB'>256</memory>")
+    expect(xml).toContain("<source file='/storage/users/e195701/images/01.qcow2'>")
+    expect(xml).toContain('hostfwd=tcp:0.0.0.0:22000-:22')
+    expect(images.granted).toEqual(['01'])
+    expect(await portFiles()).toEqual(['22000'])
+  })
+
+  it('refuses a second define of a defined slot, pointing at undefine and --replace', async () => {
+    await run(['define', '01'])
+    expect(await run(['define', '01'])).toBe(ExitCode.refused)
+    expect(err.join('')).toMatch(/^Error \(SLOT_DEFINED\): Slot 01 already holds the domain e195701-01\.\nTry this:\n.*undefine 01.*--replace/)
+    expect(hv.calls.filter((c) => c === 'define')).toHaveLength(1)
+    expect(await portFiles()).toEqual(['22000'])
+  })
+
+  it('touches nothing when the image is refused', async () => {
+    images.refuse = badInput('IMAGE_SYMLINK', 'symlink')
+    expect(await run(['define', '02', '--json'])).toBe(ExitCode.badInput)
+    expect(json()).toEqual({error: {code: 'IMAGE_SYMLINK', message: 'symlink', exitCode: 3, suggestions: []}})
+    expect(hv.calls).toEqual([])
+    expect(await portFiles()).toEqual([])
+  })
+
+  it('returns the port when libvirt refuses the definition', async () => {
+    hv.failDefine = true
+    expect(await run(['define', '01'])).toBe(ExitCode.failure)
+    expect(await portFiles()).toEqual([])
+  })
+
+  it('says so when the port pool is empty, and defines nothing', async () => {
+    for (const slot of ['01', '02', '03']) expect(await run(['define', slot])).toBe(0)
+    expect(await run(['define', '04', '--json'])).toBe(ExitCode.refused)
+    expect(json().error.code).toBe('POOL_EMPTY')
+    expect(hv.domains.has('e195701-04')).toBe(false)
+  })
+
+  it('refuses slots beyond the limit and malformed slots before anything else', async () => {
+    expect(await run(['define', '05'])).toBe(ExitCode.refused)
+    expect(err.join('')).toContain('SLOT_LIMIT')
+    expect(await run(['start', '../x'])).toBe(ExitCode.usage)
+    expect(err.join('')).toContain('BAD_SLOT')
+    expect([hv.calls, images.checked]).toEqual([[], []])
+  })
+
+  it("never shows or touches another account's domains", async () => {
+    await run(['define', '01'], '1002')
+    hv.domains.set('e195701-1x', {xml: '<domain/>', state: 'running'})
+    hv.domains.set('e195701', {xml: '<domain/>', state: 'running'})
+    expect(await run(['list', '--json'])).toBe(0)
+    expect(json()).toEqual({account: 'e195701', limits: {vms: 4, vcpus: 1, memoryMiB: 256}, domains: []})
+    for (const command of ['start', 'destroy', 'undefine']) {
+      expect(await run([command, '01', '--json'])).toBe(ExitCode.refused)
+      expect(json().error.code).toBe('NOT_DEFINED')
+    }
+    expect(hv.domains.get('k198584-01')!.state).toBe('shut off')
+    expect(hv.calls).toEqual(['define'])
+  })
+
+  it('lists own domains with state and SSH, checks the image again at start, and frees the port at undefine', async () => {
+    await run(['define', '02'])
+    images.checked = []
+    expect(await run(['start', '2'])).toBe(0)
+    expect(out.join('')).toContain('Log in with: ssh -p 22000 vagrant@blade1')
+    expect([images.checked, images.granted]).toEqual([['02'], ['02', '02']])
+    expect(await run(['list'])).toBe(0)
+    expect(out.join('')).toMatch(/SLOT\s+NAME\s+STATE\s+SSH\n02\s+e195701-02\s+running\s+ssh -p 22000 vagrant@blade1/)
+    expect(await run(['undefine', '02', '--json'])).toBe(ExitCode.refused)
+    expect(json().error.code).toBe('DOMAIN_RUNNING')
+    expect(await run(['destroy', '02', '--json'])).toBe(0)
+    expect(json()).toMatchObject({state: 'shut off', wasRunning: true})
+    expect(await run(['undefine', '02', '--remove-image', '--json'])).toBe(0)
+    expect(json()).toMatchObject({name: 'e195701-02', portsFreed: [22000], removed: ['/storage/users/e195701/images/02.qcow2']})
+    expect(await portFiles()).toEqual([])
+  })
+
+  it('treats start of a running VM and destroy of a stopped one as done', async () => {
+    await run(['define', '01'])
+    expect(await run(['destroy', '01', '--json'])).toBe(0)
+    expect(json()).toMatchObject({wasRunning: false})
+    await run(['start', '01'])
+    expect(await run(['start', '01', '--json'])).toBe(0)
+    expect(json()).toMatchObject({alreadyRunning: true, state: 'running'})
+    expect(hv.calls.filter((c) => c.startsWith('start'))).toHaveLength(1)
+  })
+
+  it('stops the VM again if libvirt took the image away from the student at start', async () => {
+    await run(['define', '01'])
+    images.relabelled = true
+    expect(await run(['start', '01'])).toBe(ExitCode.failure)
+    expect(hv.calls).toEqual(['define', 'start e195701-01', 'destroy e195701-01'])
+    expect(hv.domains.get('e195701-01')!.state).toBe('shut off')
+  })
+
+  it('says when the account has no folder on the storage', async () => {
+    await rm(join(root, 'users', 'e195701'), {recursive: true})
+    expect(await run(['start', '01', '--json'])).toBe(ExitCode.refused)
+    expect(json().error.code).toBe('NO_ACCOUNT_DIR')
+  })
+
+  it('prints version and help without needing a caller or libvirt', async () => {
+    expect(await run(['version', '--json'], 'not-a-uid')).toBe(0)
+    expect(json()).toEqual({version: expect.stringMatching(/^\d+\.\d+\.\d+/), protocol: 1})
+    expect(await run(['help'], 'not-a-uid')).toBe(0)
+    expect(out.join('')).toContain('Usage: sudo ie-virsh')
+  })
+
+  it('refuses a configuration that others can write', async () => {
+    await writeFile(join(root, 'config.json'), '{}', {mode: 0o666})
+    await chmod(join(root, 'config.json'), 0o666)
+    expect(await run(['list', '--json'])).toBe(ExitCode.failure)
+    expect(json().error).toMatchObject({code: 'CONFIG_INVALID'})
+  })
+
+  it('reports usage errors in JSON too', async () => {
+    expect(await run(['define', '--json'])).toBe(ExitCode.usage)
+    expect(json().error).toMatchObject({code: 'USAGE', exitCode: 2})
+  })
+})
