@@ -2,14 +2,8 @@
 # Installs the Debian packages shien's blade side, its tests and its demo use (idempotent).
 set -euo pipefail
 
-PACKAGES=(
-  openssh-server openssh-client sudo acl
-  qemu-utils qemu-system-x86
-  libguestfs-tools linux-image-amd64
-  libvirt-daemon-system libvirt-clients
-  debootstrap extlinux syslinux-common
-  vagrant
-)
+# One list per feature in scripts/deps.d/*.list: a package a line, # comments.
+mapfile -t PACKAGES < <(cat "$(dirname "$0")"/deps.d/*.list | sed 's/#.*//' | tr -s ' \t' '\n' | grep -v '^$' | sort -u)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
