@@ -1,0 +1,57 @@
+/**
+ * The guestfish adapter against the real guestfish binary. `echo` and argument errors are handled
+ * by guestfish itself, so these tests need no appliance launch.
+ */
+import {describe, expect, it} from 'vitest'
+import {applianceLaunches, GuestfishSession, quoteArg} from '../../../src/harden/guestfish.js'
+
+describe('GuestfishSession (no appliance)', () => {
+  it('passes every argument through exactly, so guest-controlled text cannot become a command', async () => {
+    const g = await GuestfishSession.start()
+    const args = ['a b', 'quo"te', 'back\\slash', 'x | touch /tmp/pwned', '!id', 'new\nline', 'ünïcødé', '$(id)', '#not-a-comment', "it's"]
+    try {
+      expect(await g.call('echo', ...args)).toBe(`${args.join(' ')}\n`)
+      expect(await g.call('echo', 'second call, same session')).toBe('second call, same session\n')
+    } finally {
+      await g.close()
+    }
+  })
+
+  it('rejects a failed command with guestfish\'s own message, and the session is over', async () => {
+    const before = applianceLaunches()
+    const g = await GuestfishSession.start()
+    const error = await g.call('is-file', '/etc/passwd').catch((e: unknown) => e)
+    expect(error).toMatchObject({code: 'GUESTFISH_FAILED', message: expect.stringMatching(/launch/)})
+    await expect(g.call('echo', 'x')).rejects.toMatchObject({code: 'GUESTFISH_FAILED'})
+    await g.kill()
+    expect(applianceLaunches()).toBe(before)
+  })
+
+  it('refuses command names and arguments guestfish cannot take safely, before sending anything', async () => {
+    const g = await GuestfishSession.start()
+    try {
+      await expect(g.call('!sh', '-c', 'id')).rejects.toMatchObject({code: 'GUESTFISH_BAD_ARG'})
+      await expect(g.call('echo', 'nul\0byte')).rejects.toMatchObject({code: 'GUESTFISH_BAD_ARG'})
+      expect(await g.call('echo', 'still alive')).toBe('still alive\n')
+    } finally {
+      await g.close()
+    }
+  })
+
+  it('is cancelled by its AbortSignal', async () => {
+    const controller = new AbortController()
+    const g = await GuestfishSession.start({signal: controller.signal})
+    expect(await g.call('echo', 'up')).toBe('up\n')
+    controller.abort()
+    await expect(g.close()).resolves.toBeUndefined()
+    await expect(g.call('echo', 'x')).rejects.toMatchObject({code: 'GUESTFISH_CANCELLED', exitCode: 130})
+  })
+})
+
+describe('quoteArg', () => {
+  it('writes only safe bytes literally and everything else as \\xHH inside double quotes', () => {
+    expect(quoteArg('/home/vagrant/.ssh')).toBe('"/home/vagrant/.ssh"')
+    expect(quoteArg('a b|"')).toBe('"a\\x20b\\x7c\\x22"')
+    expect(quoteArg('é')).toBe('"\\xc3\\xa9"')
+  })
+})
