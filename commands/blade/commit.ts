@@ -5,17 +5,16 @@ import {bladeContext} from '../../src/blade/caller.js'
 import {commitUpload} from '../../src/blade/incoming.js'
 
 export default class BladeCommit extends BladeCommand {
-  static override description = 'Check a finished upload\'s sha256 and rename it into place.'
+  static override description = 'Check a finished upload\'s size and rename it into place.'
 
   static override flags = {
     name: Flags.string({required: true, description: 'Box name in incoming/.'}),
-    sha256: Flags.string({required: true, description: 'sha256 the laptop computed while sending.'}),
     size: Flags.integer({required: true, min: 0, description: 'Bytes sent.'}),
   }
 
   async run() {
     const {flags} = await this.parse(BladeCommit)
     this.checkProtocol(flags.protocol)
-    return commitUpload(bladeContext(), flags.name, flags.sha256, flags.size)
+    return commitUpload(bladeContext(), flags.name, flags.size)
   }
 }

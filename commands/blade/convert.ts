@@ -10,11 +10,12 @@ export default class BladeConvert extends BladeCommand {
   static override flags = {
     name: Flags.string({required: true, description: 'Box name in incoming/.'}),
     slot: Flags.string({required: true, description: 'Slot the image is for (01, 02, ...).'}),
+    sha256: Flags.string({description: 'sha256 the laptop computed while sending; the box must match it.'}),
   }
 
   async run() {
     const {flags} = await this.parse(BladeConvert)
     this.checkProtocol(flags.protocol)
-    return convertBox(bladeContext(), flags.name, flags.slot, this.abort.signal)
+    return convertBox(bladeContext(), flags.name, flags.slot, {sha256: flags.sha256, signal: this.abort.signal})
   }
 }

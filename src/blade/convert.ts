@@ -30,7 +30,8 @@ export function checkSlotName(slot: string): string {
  * VMDK gate on the boot disk, then qemu-img. The slot's current image is not touched; on any
  * failure the work files and the half-written image are removed.
  */
-export async function convertBox(ctx: BladeContext, name: string, slot: string, signal?: AbortSignal): Promise<ConvertResult> {
+export async function convertBox(ctx: BladeContext, name: string, slot: string, opts: {sha256?: string; signal?: AbortSignal} = {}): Promise<ConvertResult> {
+  const {signal} = opts
   checkSlotName(slot)
   const {box} = incomingPaths(ctx, name)
   const stats = await lstat(box).catch(() => undefined)
@@ -41,7 +42,7 @@ export async function convertBox(ctx: BladeContext, name: string, slot: string, 
   const partial = `${target}.part`
   try {
     emitBladeEvent({type: 'note', message: `unpacking ${name}.box`})
-    const extracted = await extractBox(box, workDir, signal)
+    const extracted = await extractBox(box, workDir, {sha256: opts.sha256, signal})
     const ovf = parseOvf(extracted.ovf)
     if (ovf.disks.length === 0) throw badInput('BOX_NO_DISK', 'The box\'s OVF names no disk.', ['Package the VM again with its disk attached.'])
     const boot = ovf.disks[0]

@@ -9,7 +9,7 @@ interface VirshList {
 export const convertStage: Stage<PushContext> = {
   id: 'convert',
   async run(ctx, io) {
-    ctx.converted = await ctx.blade!.call('convert', {name: ctx.plan.name, slot: ctx.plan.slot}, {
+    ctx.converted = await ctx.blade!.call('convert', {name: ctx.plan.name, slot: ctx.plan.slot, sha256: ctx.upload?.sha256}, {
       signal: io.signal,
       onEvent: (event) => {
         if (event.type === 'progress') io.emit({type: 'progress', stage: 'convert', bytes: event.done, total: event.total})
@@ -57,8 +57,10 @@ export const defineStage: Stage<PushContext> = {
     if (ctx.defined) await blade.virsh(['destroy', slot]).catch(() => undefined)
     if (ctx.defined) await blade.virsh(['undefine', slot]).catch(() => undefined)
     const {restored} = await blade.call<{restored: boolean}>('install', {slot, action: 'rollback', installed: ctx.installed})
-    // The previous VM comes back as it was: defined again on its old image.
-    if (restored && ctx.slotState?.defined) await blade.virsh(['define', slot]).catch(() => undefined)
+    // The previous VM comes back as it was: defined again on its old image, and running if it ran.
+    if (!restored || !ctx.slotState?.defined) return
+    await blade.virsh(['define', slot]).catch(() => undefined)
+    if (ctx.slotState.running) await blade.virsh(['start', slot]).catch(() => undefined)
   },
 }
 

@@ -78,7 +78,7 @@ export const uploadStage: Stage<PushContext> = {
     if (ctx.upload.resumedFrom > 0) {
       io.emit({type: 'note', stage: 'upload', message: `resumed at ${ctx.upload.resumedFrom} bytes, sent ${ctx.upload.bytesSent}`})
     }
-    await blade.call('commit', {name: plan.name, sha256: ctx.upload.sha256, size}, {signal: io.signal})
+    await blade.call('commit', {name: plan.name, size}, {signal: io.signal})
   },
 }
 

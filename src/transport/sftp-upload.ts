@@ -108,17 +108,20 @@ async function writeAll(opts: UploadOptions, s: WriteState): Promise<UploadResul
       const piece = await s.reader.next(s.chunk)
       if (!piece) break
       s.hash.update(piece)
+      const length = piece.length
       // Keep the window: wait while this write would land too far past the oldest unacknowledged one.
-      while (inFlight.size > 0 && offset + piece.length - Math.min(...inFlight.keys()) > s.window) {
+      while (inFlight.size > 0 && offset + length - Math.min(...inFlight.keys()) > s.window) {
         await Promise.race(inFlight.values())
         if (failure) throw failure
       }
       const at = offset
       const index = turn++ % opts.channels.length
-      const request = sftpCall<number>((cb) => opts.channels[index].write(handles[index], piece, 0, piece.length, at, cb))
+      // SFTP.write copies the bytes into its packet at once; the callbacks below hold only the
+      // length, so the read buffer can be freed before the write is acknowledged.
+      const request = sftpCall<number>((cb) => opts.channels[index].write(handles[index], piece, 0, length, at, cb))
         .then(() => {
           inFlight.delete(at)
-          acked += piece.length
+          acked += length
           opts.onProgress?.(acked, s.total)
         })
         .catch((error: unknown) => {
@@ -126,7 +129,7 @@ async function writeAll(opts: UploadOptions, s: WriteState): Promise<UploadResul
           failure ??= error
         })
       inFlight.set(at, request)
-      offset += piece.length
+      offset += length
     }
     await Promise.all(inFlight.values())
     if (failure) throw failure

@@ -11,7 +11,8 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {REPO_ROOT, runShien, startShien} from '../support/cli.js'
 import {ensureLocalBlade, type LocalBlade} from '../support/local-blade.js'
 import {testBoxPath} from '../support/test-box.js'
-import {clearSlot, definedDomains} from '../support/virsh.js'
+import {makeBox, tempDir} from '../unit/box/make-box.js'
+import {clearSlot, definedDomains, ieVirshAs} from '../support/virsh.js'
 
 const SLOT = '03'
 const INSECURE = join(REPO_ROOT, 'test/fixtures/vagrant-insecure')
@@ -160,4 +161,33 @@ describe('shien push, end to end on the local blade', () => {
     expect(await passwordLogin('root', 'vagrant')).toBe('refused')
     expect(await hostKeyOf(sshPort)).not.toBe(await boxHostKey())
   }, 600_000)
+
+  it('refuses a second push to the slot without --replace, and changes nothing', async () => {
+    const image = join(blade.storageRoot, 'users', blade.account, 'images', `${SLOT}.qcow2`)
+    const before = await sha256(image)
+    const run = await runShien(['push', box, '--host', 'blade', '--slot', SLOT, '--name', 'e2e', '--json'], {home: blade.laptopHome})
+    expect(run.exitCode).toBe(6)
+    expect(run.json.error.code).toBe('SLOT_DEFINED')
+    expect(run.json.error.suggestions.join(' ')).toContain('--replace')
+    expect(await sha256(image)).toBe(before)
+  }, 300_000)
+
+  it('keeps the running VM and its image when a --replace push fails half way', async () => {
+    const image = join(blade.storageRoot, 'users', blade.account, 'images', `${SLOT}.qcow2`)
+    const before = await sha256(image)
+    const {dir, cleanup} = await tempDir()
+    try {
+      // A box whose disk has no operating system: it uploads and converts, then harden refuses it.
+      const broken = await makeBox(dir, 'no-os.box', {})
+      const run = await runShien(['push', broken, '--host', 'blade', '--slot', SLOT, '--replace', '--json'], {home: blade.laptopHome})
+      expect(run.exitCode).toBe(3)
+      expect(run.json.error.code).toBe('HARDEN_NO_OS')
+    } finally {
+      await cleanup()
+    }
+    expect(await sha256(image)).toBe(before)
+    const list = JSON.parse(String((await ieVirshAs(blade.account, ['list', '--json'])).stdout))
+    expect(list.domains.find((d: {slot: string}) => d.slot === SLOT)?.state).toBe('running')
+    await waitForSsh(blade.identityFile, 60_000)
+  }, 300_000)
 })
