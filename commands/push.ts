@@ -36,7 +36,7 @@ from ~/.ssh/known_hosts.`
     'public-key': Flags.string({description: 'Public key to install for vagrant (default: the key you log in to the blade with).'}),
     'accept-new-host-key': Flags.boolean({description: 'Trust an unknown blade host key without asking (for scripts; a changed key is still refused).'}),
     'dry-run': Flags.boolean({description: 'Print the plan and stop.'}),
-    channels: Flags.integer({description: 'SFTP channels used in parallel for the upload.', default: 2, min: 1, max: 8}),
+    channels: Flags.integer({description: 'SFTP channels used in parallel for the upload.', default: 3, min: 1, max: 8}),
   }
 
   async run(): Promise<PushResult | {plan: unknown}> {

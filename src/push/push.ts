@@ -36,7 +36,7 @@ export async function push(plan: PushPlan, deps: PushDeps): Promise<PushResult> 
     plan,
     confirmHostKey: deps.confirmHostKey,
     agentSocket: deps.agentSocket,
-    channels: deps.channels ?? 2,
+    channels: deps.channels ?? 3,
   }
   try {
     const timings = await runStages(deps.stages ?? pushStages, ctx, {signal: deps.signal, onEvent: deps.onEvent})

@@ -45,7 +45,7 @@ export interface UploadResult {
 }
 
 const DEFAULT_CHUNK = 256 * 1024 - 1024
-const DEFAULT_WINDOW = 32 * 1024 * 1024
+const DEFAULT_WINDOW = 16 * 1024 * 1024
 
 /**
  * Streams `source` into `partPath`, hashing on the way, with many write requests in flight on

@@ -10,7 +10,7 @@ import {sftpCall} from '../../src/transport/sftp-call.js'
 import {resolveSshTarget} from '../../src/transport/ssh-target.js'
 import {uploadResumable} from '../../src/transport/sftp-upload.js'
 
-const [box, name, laptopHome, channelCount = '2'] = process.argv.slice(2)
+const [box, name, laptopHome, channelCount = '3'] = process.argv.slice(2)
 const size = statSync(box).size
 const conn = await connect({
   target: resolveSshTarget('blade', {home: laptopHome}),
