@@ -1,0 +1,61 @@
+import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {execa} from 'execa'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {SHIEN_BIN} from '../support/cli.js'
+import {ensureLocalBlade, type LocalBlade} from '../support/local-blade.js'
+import {makeBox, tempDir} from '../unit/box/make-box.js'
+
+const SESSION = `shien-tty-${process.pid}`
+let blade: LocalBlade
+let home: string
+let box: string
+let cleanup: () => Promise<void>
+
+/** A tmux server of the test's own, so no user session or config is involved. */
+const tmux = (args: string[]) => execa('tmux', ['-L', SESSION, '-f', '/dev/null', ...args], {reject: false})
+const screen = async () => String((await tmux(['capture-pane', '-p', '-t', SESSION])).stdout)
+
+async function waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs
+  let text = ''
+  while (Date.now() < deadline) {
+    text = await screen()
+    if (pattern.test(text)) return text
+    await new Promise((f) => setTimeout(f, 200))
+  }
+  throw new Error(`The terminal never showed ${pattern}; it shows:\n${text}`)
+}
+
+beforeAll(async () => {
+  blade = await ensureLocalBlade()
+  let dir: string
+  ;({dir, cleanup} = await tempDir())
+  box = await makeBox(dir, 'tty.box', {})
+  home = mkdtempSync(join(tmpdir(), 'laptop-'))
+  await execa('cp', ['-a', join(blade.laptopHome, '.ssh'), home])
+  writeFileSync(join(home, '.ssh', 'config'), readFileSync(join(home, '.ssh', 'config'), 'utf8').replaceAll(blade.laptopHome, home))
+  writeFileSync(join(home, '.ssh', 'known_hosts'), '')
+}, 900_000)
+
+afterAll(async () => {
+  await tmux(['kill-server'])
+  await cleanup?.()
+})
+
+describe('on a terminal', () => {
+  it('shows an unknown host key by fingerprint, asks, and remembers the answer', async () => {
+    const command = ['env', `HOME=${home}`, 'SSH_AUTH_SOCK=', 'node', SHIEN_BIN, 'push', box, '--host', 'blade', '--slot', '05']
+    // remain-on-exit keeps the pane readable after shien exits.
+    await tmux(['new-session', '-d', '-s', SESSION, '-x', '150', '-y', '30', ...command, ';', 'set-option', '-t', SESSION, 'remain-on-exit', 'on'])
+    const prompt = await waitFor(/Trust this host key/)
+    expect(prompt).toContain(blade.hostKeyFingerprint)
+    expect(readFileSync(join(home, '.ssh', 'known_hosts'), 'utf8')).toBe('')
+    await tmux(['send-keys', '-t', SESSION, 'y', 'Enter'])
+    await waitFor(/Error \(BAD_SLOT\): Slot 05 is outside your slots 01 to 04/)
+    expect(readFileSync(join(home, '.ssh', 'known_hosts'), 'utf8')).toMatch(/^\[127\.0\.0\.1\]:2222 ssh-ed25519 /)
+  }, 120_000)
+})
