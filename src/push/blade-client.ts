@@ -6,6 +6,9 @@ import {remoteExec} from '../transport/remote-exec.js'
 export interface BladeCallOptions {
   signal?: AbortSignal
   onEvent?: (event: BladeEvent) => void
+  /** Sent on the step's stdin (secrets never go in argv); see remoteExec for what abort does then. */
+  stdin?: string
+  abortGraceMs?: number
 }
 
 /** The laptop's handle on the blade side of shien and on ie-virsh, over one SSH connection. */
@@ -46,6 +49,8 @@ export class BladeClient {
   private async run<T>(argv: string[], what: string, opts: BladeCallOptions): Promise<T> {
     const result = await remoteExec(this.connection.client, argv, {
       signal: opts.signal,
+      stdin: opts.stdin,
+      abortGraceMs: opts.abortGraceMs,
       onStderrLine: (line) => {
         const event = parseBladeEvent(line)
         if (event) opts.onEvent?.(event)

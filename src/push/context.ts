@@ -4,6 +4,12 @@ import type {UploadResult} from '../transport/sftp-upload.js'
 import type {BladeClient} from './blade-client.js'
 import type {PushPlan} from './plan.js'
 
+/** What `ie-virsh list --json` returns (the fields the laptop reads). */
+export interface VirshList {
+  limits?: {vms?: number}
+  domains?: Array<{slot: string; name: string; state: string; sshPort?: number}>
+}
+
 /** What the laptop learns about a slot before it touches anything. */
 export interface SlotState {
   limit: number

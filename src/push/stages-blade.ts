@@ -1,9 +1,6 @@
-import type {PushContext} from './context.js'
+import type {PushContext, VirshList} from './context.js'
 import type {Stage} from './runner.js'
 
-interface VirshList {
-  domains?: Array<{slot: string; name: string; state: string; sshPort?: number}>
-}
 
 /** Gate and convert on the blade, as the student; the slot's current image is not touched. */
 export const convertStage: Stage<PushContext> = {

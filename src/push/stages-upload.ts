@@ -6,13 +6,9 @@ import {connect} from '../transport/connect.js'
 import {sftpCall} from '../transport/sftp-call.js'
 import {uploadResumable} from '../transport/sftp-upload.js'
 import {BladeClient} from './blade-client.js'
-import type {PushContext, SlotState} from './context.js'
+import type {PushContext, SlotState, VirshList} from './context.js'
 import type {Stage} from './runner.js'
 
-interface VirshList {
-  limits?: {vms?: number}
-  domains?: Array<{slot: string; state: string}>
-}
 
 /** Asks ie-virsh what the slot holds, so a refused push is refused before the upload. */
 async function slotState(blade: BladeClient, slot: string, signal: AbortSignal): Promise<SlotState> {

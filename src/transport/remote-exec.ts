@@ -19,6 +19,14 @@ export interface ExecOptions {
   signal?: AbortSignal
   /** Called with each complete line of stderr as it arrives (the blade reports progress there). */
   onStderrLine?: (line: string) => void
+  /**
+   * Written to the command's stdin, so secrets reach it without argv. Stdin then stays open
+   * while the command runs, and an abort ends it (EOF) instead of closing the channel: the
+   * command can clean up and report, and the result is returned. The channel is closed
+   * `abortGraceMs` (default 30 s) after the abort if the command has not ended by then.
+   */
+  stdin?: string
+  abortGraceMs?: number
 }
 
 /**
@@ -33,8 +41,21 @@ export function remoteExec(client: Client, argv: string[], opts: ExecOptions = {
       const out: Buffer[] = []
       let err = ''
       let pending = ''
-      const onAbort = () => channel.close()
+      const graceful = opts.stdin !== undefined
+      let grace: NodeJS.Timeout | undefined
+      const onAbort = graceful
+        ? () => {
+            channel.end()
+            grace = setTimeout(() => channel.close(), opts.abortGraceMs ?? 30_000)
+          }
+        : () => {
+            // Ctrl-C reaches the blade as SIGINT, so the command stops its own work (qemu-img,
+            // guestfish) and removes what it half made before the channel goes.
+            channel.signal('INT')
+            grace = setTimeout(() => channel.close(), opts.abortGraceMs ?? 10_000)
+          }
       opts.signal?.addEventListener('abort', onAbort, {once: true})
+      if (graceful) channel.write(opts.stdin)
       channel.on('data', (chunk: Buffer) => out.push(chunk))
       channel.stderr.on('data', (chunk: Buffer) => {
         const text = pending + chunk.toString('utf8')
@@ -47,11 +68,12 @@ export function remoteExec(client: Client, argv: string[], opts: ExecOptions = {
       })
       channel.on('close', (code: number | null, signal?: string) => {
         opts.signal?.removeEventListener('abort', onAbort)
+        clearTimeout(grace)
         if (pending) {
           err += pending
           opts.onStderrLine?.(pending)
         }
-        if (opts.signal?.aborted) return reject(opts.signal.reason)
+        if (opts.signal?.aborted && !graceful) return reject(opts.signal.reason)
         resolve({code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: err})
       })
     })

@@ -1,6 +1,6 @@
 import {Command, Errors} from '@oclif/core'
 
-import {ExitCode, isShienError} from '../errors.js'
+import {isShienError, ShienError} from '../errors.js'
 
 /**
  * The base of every shien command: `--json`, one AbortController that SIGINT aborts,
@@ -29,8 +29,11 @@ export abstract class ShienCommand extends Command {
 
   protected override async catch(error: Error & {exitCode?: number}): Promise<unknown> {
     if (this.abort.signal.aborted && !isShienError(error)) {
-      error = Object.assign(new Error('Interrupted. Run the same command again to continue.'), {
-        exitCode: ExitCode.cancelled,
+      error = new ShienError('Interrupted.', {
+        code: 'CANCELLED',
+        exit: 'cancelled',
+        cause: error,
+        suggestions: ['Run the same command again: a push resumes where it stopped.'],
       })
     }
     if (!isShienError(error)) return super.catch(error)

@@ -1,0 +1,44 @@
+import {readdirSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {execa} from 'execa'
+import {beforeAll, describe, expect, it} from 'vitest'
+
+import {startShien} from '../support/cli.js'
+import {ensureLocalBlade, type LocalBlade} from '../support/local-blade.js'
+import {testBoxPath} from '../support/test-box.js'
+import {definedDomains} from '../support/virsh.js'
+
+let blade: LocalBlade
+let box: string
+
+const studentProcesses = async (pattern: string) =>
+  String((await execa('pgrep', ['-u', blade.account, '-f', pattern], {reject: false})).stdout).trim()
+
+beforeAll(async () => {
+  blade = await ensureLocalBlade()
+  box = await testBoxPath()
+}, 900_000)
+
+describe('Ctrl-C during a blade step', () => {
+  it('stops the work on the blade and leaves the slot as it was', async () => {
+    const child = startShien(['push', box, '--host', 'blade', '--slot', '02', '--name', 'cancel'], {home: blade.laptopHome})
+    let sent = false
+    child.stderr?.on('data', (chunk: Buffer) => {
+      if (!sent && chunk.toString().includes('Harden...')) {
+        sent = true
+        // Give the blade a moment to start libguestfs, so the interruption lands inside it.
+        setTimeout(() => child.kill('SIGINT'), 3000)
+      }
+    })
+    const result = await child
+    expect(sent, String(result.stderr)).toBe(true)
+    expect(result.exitCode).toBe(130)
+    expect(String(result.stderr)).toMatch(/Interrupted|cancelled/i)
+    const images = readdirSync(join(blade.storageRoot, 'users', blade.account, 'images'))
+    expect(images.filter((f) => f.includes('02'))).toEqual([])
+    expect(await definedDomains()).not.toContain(`${blade.account}-02`)
+    await new Promise((f) => setTimeout(f, 3000))
+    expect(await studentProcesses('guestfish|qemu-system|qemu-img')).toBe('')
+  }, 300_000)
+})
