@@ -84,8 +84,8 @@ function remoteError(what: string, body: RemoteErrorBody): ShienError {
     exit: 'remote',
     suggestions: body.suggestions,
   })
-  // Keep the blade's own exit code when it is a refusal or bad input: scripts tell them apart.
-  if (body.exitCode === 3 || body.exitCode === 6) Object.assign(error, {exitCode: body.exitCode})
+  // Keep the blade's own exit code for usage errors, bad input and refusals: scripts tell them apart.
+  if (body.exitCode === 2 || body.exitCode === 3 || body.exitCode === 6) Object.assign(error, {exitCode: body.exitCode})
   return error
 }
 

@@ -9,6 +9,30 @@ export interface Limits {
   vcpus: number
   memoryMiB: number
   debug: boolean
+  /** Domain templates the account may pick with `define --template`; the default template is always allowed. */
+  templates: string[]
+}
+
+/**
+ * Where accounts, groups and roles come from (posixAccount / posixGroup). Absent: every account
+ * gets the default limits and admins are the Unix group `adminGroup`.
+ */
+export interface LdapConfig {
+  /** ldap://host:port or ldaps://host:port */
+  url: string
+  /** DN to bind as; anonymous when absent. */
+  bindDn?: string
+  /** A file readable by root only that holds the bind password (never put it in this file). */
+  bindPasswordFile?: string
+  userBase: string
+  groupBase: string
+  userFilter: string
+  groupFilter: string
+  /** Groups whose members are instructors. */
+  instructorGroups: string[]
+  /** Groups whose members are students; empty means every account found in userBase. */
+  studentGroups: string[]
+  timeoutMs: number
 }
 
 export interface PortPool {
@@ -32,13 +56,28 @@ export interface BladeConfig {
   debugPortPool: PortPool
   /** The address forwarded ports listen on. */
   listenAddress: string
+  /**
+   * The address `ie-virsh debug` gdb stubs listen on. A gdb stub has no authentication, so the
+   * default keeps it on the blade's loopback (students reach it with ssh -L).
+   */
+  debugListenAddress: string
   limits: {default: Limits; groups: Record<string, Partial<Limits>>}
   /** Members of this Unix/LDAP group may act on any account with --account. */
   adminGroup: string
+  /** Accounts, groups and roles from LDAP; see LdapConfig. */
+  ldap?: LdapConfig
   /** The command the laptop runs over SSH for the blade side of a push. */
   bladeCommand: string
   /** The user libvirt runs qemu as; ie-virsh grants it access to the image it defines. */
   qemuUser: string
+}
+
+export const DEFAULT_LDAP: Omit<LdapConfig, 'url' | 'userBase' | 'groupBase'> = {
+  userFilter: '(objectClass=posixAccount)',
+  groupFilter: '(objectClass=posixGroup)',
+  instructorGroups: [],
+  studentGroups: [],
+  timeoutMs: 5000,
 }
 
 export const DEFAULT_CONFIG_PATH = '/etc/shien/config.json'
@@ -52,7 +91,8 @@ export const DEFAULT_BLADE_CONFIG: BladeConfig = {
   sshPortPool: {from: 22000, to: 22999},
   debugPortPool: {from: 23000, to: 23099},
   listenAddress: '127.0.0.1',
-  limits: {default: {vms: 4, vcpus: 2, memoryMiB: 2048, debug: true}, groups: {}},
+  debugListenAddress: '127.0.0.1',
+  limits: {default: {vms: 4, vcpus: 2, memoryMiB: 2048, debug: true, templates: []}, groups: {}},
   adminGroup: 'shien-admin',
   bladeCommand: 'shien',
   qemuUser: 'libvirt-qemu',
@@ -88,5 +128,6 @@ export function loadBladeConfig(path: string = DEFAULT_CONFIG_PATH): BladeConfig
       default: {...d.limits.default, ...parsed.limits?.default},
       groups: parsed.limits?.groups ?? {},
     },
+    ldap: parsed.ldap ? {...DEFAULT_LDAP, ...parsed.ldap} : undefined,
   }
 }

@@ -59,3 +59,15 @@ export const getentLookup: AccountLookup = async (uid) => {
   // Check the entry is the one asked for: getent passwd also accepts names.
   return fields.length >= 7 && fields[2] === String(uid) ? fields[0] : undefined
 }
+
+/** Looks an account name up with `getent passwd`; its uid, or undefined if there is none. */
+export async function getentUid(account: string): Promise<number | undefined> {
+  const r = await runTool('getent', ['passwd', '--', account], {timeoutMs: 30_000})
+  if (r.exitCode === 2) return undefined
+  if (r.exitCode !== 0) {
+    throw new ShienError(`Cannot look up ${account}: ${firstErrorLine(r.stderr)}.`, {code: 'BAD_ACCOUNT'})
+  }
+  const fields = r.stdout.split('\n')[0].split(':')
+  // getent passwd also accepts uids: make sure the entry is the name asked for.
+  return fields.length >= 7 && fields[0] === account ? Number(fields[2]) : undefined
+}

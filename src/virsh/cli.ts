@@ -2,25 +2,45 @@ import {parseArgs} from 'node:util'
 
 import {ShienError} from '../errors.js'
 
+/** Commands that act on one of the caller's slots. */
+export type SlotCommand = 'define' | 'start' | 'destroy' | 'undefine' | 'dumpxml' | 'console' | 'debug'
+
+interface Common {
+  json: boolean
+  /** An admin acting on this account's domains. */
+  account?: string
+}
+
 /** A parsed ie-virsh command line. */
 export type Invocation =
-  | {command: 'define' | 'start' | 'destroy'; slot: string; json: boolean}
-  | {command: 'undefine'; slot: string; removeImage: boolean; json: boolean}
-  | {command: 'list' | 'version' | 'help'; json: boolean}
+  | (Common & {command: 'define'; slot: string; template?: string})
+  | (Common & {command: 'start' | 'destroy' | 'dumpxml' | 'console'; slot: string})
+  | (Common & {command: 'undefine'; slot: string; removeImage: boolean})
+  | (Common & {command: 'debug'; slot: string; stop: boolean})
+  | (Common & {command: 'list' | 'templates'})
+  | {command: 'version'; json: boolean}
+  | {command: 'help'; json: boolean}
 
-const WITH_SLOT = ['define', 'start', 'destroy', 'undefine'] as const
-const WITHOUT_SLOT = ['list', 'version', 'help'] as const
+const WITH_SLOT: readonly string[] = ['define', 'start', 'destroy', 'undefine', 'dumpxml', 'console', 'debug']
+const WITHOUT_SLOT: readonly string[] = ['list', 'templates', 'version', 'help']
 
-/** The commands and what they do, for `help` (the thesis's table 2.1, minus what comes later). */
+/** The commands and what they do, for `help` (the thesis's table 2.1, plus console and templates). */
 export const COMMANDS = [
-  {usage: 'define SLOT', description: 'Create the domain <account>-SLOT from your image images/SLOT.qcow2'},
+  {usage: 'define SLOT [--template NAME]', description: 'Create the domain <account>-SLOT from your image images/SLOT.qcow2'},
   {usage: 'start SLOT', description: 'Boot the VM in SLOT'},
   {usage: 'destroy SLOT', description: 'Power the VM in SLOT off at once'},
   {usage: 'undefine SLOT [--remove-image]', description: 'Delete the domain (and with --remove-image its image)'},
   {usage: 'list', description: 'Show your VMs, running or not, and how to reach them over SSH'},
+  {usage: 'dumpxml SLOT', description: "Show the domain's libvirt XML"},
+  {usage: 'console SLOT', description: "Attach to the running VM's serial console (leave with Ctrl-])"},
+  {usage: 'debug SLOT [--stop]', description: 'Boot the VM with a gdb stub on a port from the pool (--stop: halted at the first instruction)'},
+  {usage: 'templates', description: 'Show the domain templates you may use with define --template'},
   {usage: 'version', description: 'Show the version and protocol number'},
   {usage: 'help', description: 'Show this help'},
 ] as const
+
+/** Flags and the one command each belongs to (--account and --json go with any). */
+const FLAG_COMMAND = {'remove-image': 'undefine', template: 'define', stop: 'debug'} as const
 
 /** `--json` is looked for by hand too, so that even a command line that fails to parse gets JSON. */
 export function wantsJson(argv: string[]): boolean {
@@ -28,30 +48,48 @@ export function wantsJson(argv: string[]): boolean {
 }
 
 export function parseInvocation(argv: string[]): Invocation {
-  let parsed
+  const {values, positionals} = parse(argv)
+  const json = values.json ?? false
+  const [command = 'help', ...rest] = values.help ? ['help'] : positionals
+  for (const [flag, owner] of Object.entries(FLAG_COMMAND)) {
+    if (values[flag as keyof typeof FLAG_COMMAND] !== undefined && command !== owner) throw usage(`--${flag} goes only with ${owner}.`)
+  }
+  const account = values.account === undefined ? {} : {account: values.account}
+  if (WITHOUT_SLOT.includes(command)) {
+    if (rest.length > 0) throw usage(`${command} takes no arguments.`)
+    if (command === 'version' || command === 'help') {
+      if (values.account !== undefined) throw usage(`--account does not go with ${command}.`)
+      return {command, json}
+    }
+    return {command: command as 'list' | 'templates', json, ...account}
+  }
+  if (!WITH_SLOT.includes(command)) throw usage(`Unknown command "${command}".`)
+  if (rest.length !== 1) throw usage(`${command} takes exactly one SLOT, e.g. ie-virsh ${command} 01.`)
+  const slot = rest[0]
+  if (command === 'undefine') return {command, slot, removeImage: values['remove-image'] ?? false, json, ...account}
+  if (command === 'debug') return {command, slot, stop: values.stop ?? false, json, ...account}
+  if (command === 'define') return {command, slot, json, ...account, ...(values.template === undefined ? {} : {template: values.template})}
+  return {command: command as 'start' | 'destroy' | 'dumpxml' | 'console', slot, json, ...account}
+}
+
+function parse(argv: string[]) {
   try {
-    parsed = parseArgs({
+    return parseArgs({
       args: argv,
       allowPositionals: true,
       strict: true,
-      options: {json: {type: 'boolean'}, 'remove-image': {type: 'boolean'}, help: {type: 'boolean', short: 'h'}},
+      options: {
+        json: {type: 'boolean'},
+        'remove-image': {type: 'boolean'},
+        stop: {type: 'boolean'},
+        template: {type: 'string'},
+        account: {type: 'string'},
+        help: {type: 'boolean', short: 'h'},
+      },
     })
   } catch (error) {
     throw usage((error as Error).message, error)
   }
-  const {values, positionals} = parsed
-  const json = values.json ?? false
-  const [command = 'help', ...rest] = values.help ? ['help'] : positionals
-  if (values['remove-image'] && command !== 'undefine') throw usage('--remove-image goes only with undefine.')
-  if ((WITHOUT_SLOT as readonly string[]).includes(command)) {
-    if (rest.length > 0) throw usage(`${command} takes no arguments.`)
-    return {command: command as (typeof WITHOUT_SLOT)[number], json}
-  }
-  if (!(WITH_SLOT as readonly string[]).includes(command)) throw usage(`Unknown command "${command}".`)
-  if (rest.length !== 1) throw usage(`${command} takes exactly one SLOT, e.g. ie-virsh ${command} 01.`)
-  const slot = rest[0]
-  if (command === 'undefine') return {command, slot, removeImage: values['remove-image'] ?? false, json}
-  return {command: command as 'define' | 'start' | 'destroy', slot, json}
 }
 
 function usage(message: string, cause?: unknown): ShienError {
@@ -61,12 +99,13 @@ function usage(message: string, cause?: unknown): ShienError {
 export function helpText(): string {
   const width = Math.max(...COMMANDS.map((c) => c.usage.length))
   return [
-    'Usage: sudo ie-virsh <command> [SLOT] [--json]',
+    'Usage: sudo ie-virsh <command> [SLOT] [--json] [--account ACCOUNT]',
     '',
     'Commands:',
     ...COMMANDS.map((c) => `  ${c.usage.padEnd(width)}  ${c.description}`),
     '',
     'SLOT is 01, 02, ... up to your VM limit. Domains are named <account>-SLOT.',
+    'Admins act on another account\'s domains with --account ACCOUNT.',
     'Exit codes: 0 ok, 1 failure, 2 usage, 3 image refused, 5 libvirt failed, 6 refused by a rule.',
   ].join('\n')
 }

@@ -1,7 +1,9 @@
 import type {Invocation} from './cli.js'
 import {COMMANDS, helpText} from './cli.js'
-import {buildContext, type VirshDeps} from './context.js'
+import {buildContext, type VirshContext, type VirshDeps} from './context.js'
+import {debugSlot, describeDebug, reclaimDebugPorts} from './debug.js'
 import {defineSlot, describeDefine} from './define.js'
+import {consoleSlot, describeTemplates, dumpXmlSlot, listTemplates} from './inspect.js'
 import {describeDestroy, describeStart, describeUndefine, destroySlot, startSlot, undefineSlot} from './lifecycle.js'
 import {describeList, listDomains} from './list.js'
 
@@ -11,39 +13,53 @@ import {describeList, listDomains} from './list.js'
  */
 export const VIRSH_PROTOCOL = 1
 
-/** A command's outcome: the object for --json and the text for people. */
+/** A command's outcome: the object for --json and the text for people ('' prints nothing). */
 export interface Outcome {
   result: object
   text: string
+  /** The exit code when it is not 0 (console passes virsh's on). */
+  exitCode?: number
 }
 
+type ContextInvocation = Exclude<Invocation, {command: 'version' | 'help'}>
+
 export async function runInvocation(inv: Invocation, deps: VirshDeps, signal: AbortSignal): Promise<Outcome> {
-  if (inv.command === 'help') return {result: {usage: 'ie-virsh <command> [SLOT] [--json]', commands: COMMANDS}, text: helpText()}
-  if (inv.command === 'version') {
-    const result = {version: deps.pkg.version, protocol: VIRSH_PROTOCOL}
-    return {result, text: `ie-virsh ${result.version} (protocol ${result.protocol})`}
-  }
-  const ctx = await buildContext(deps, signal)
+  if (inv.command === 'help' || inv.command === 'version') return aboutSelf(inv.command, deps)
+  const ctx = await buildContext(deps, signal, inv.account)
+  // Every command that reaches libvirt first returns debug ports whose VMs have stopped.
+  if (inv.command !== 'templates') await reclaimDebugPorts(ctx)
+  return dispatch(inv, ctx)
+}
+
+/** help and version need neither a caller nor libvirt. */
+function aboutSelf(command: 'help' | 'version', deps: VirshDeps): Outcome {
+  if (command === 'help') return {result: {usage: 'ie-virsh <command> [SLOT] [--json]', commands: COMMANDS}, text: helpText()}
+  const result = {version: deps.pkg.version, protocol: VIRSH_PROTOCOL}
+  return {result, text: `ie-virsh ${result.version} (protocol ${result.protocol})`}
+}
+
+async function dispatch(inv: ContextInvocation, ctx: VirshContext): Promise<Outcome> {
+  const out = <T extends object>(result: T, describe: (r: T) => string): Outcome => ({result, text: describe(result)})
   switch (inv.command) {
-    case 'list': {
-      const r = await listDomains(ctx)
-      return {result: r, text: describeList(r)}
-    }
-    case 'define': {
-      const r = await defineSlot(ctx, inv.slot)
-      return {result: r, text: describeDefine(r)}
-    }
-    case 'start': {
-      const r = await startSlot(ctx, inv.slot)
-      return {result: r, text: describeStart(r)}
-    }
-    case 'destroy': {
-      const r = await destroySlot(ctx, inv.slot)
-      return {result: r, text: describeDestroy(r)}
-    }
-    case 'undefine': {
-      const r = await undefineSlot(ctx, inv.slot, {removeImage: inv.removeImage})
-      return {result: r, text: describeUndefine(r)}
+    case 'list':
+      return out(await listDomains(ctx), describeList)
+    case 'templates':
+      return out(await listTemplates(ctx), describeTemplates)
+    case 'define':
+      return out(await defineSlot(ctx, inv.slot, {template: inv.template}), describeDefine)
+    case 'start':
+      return out(await startSlot(ctx, inv.slot), describeStart)
+    case 'destroy':
+      return out(await destroySlot(ctx, inv.slot), describeDestroy)
+    case 'undefine':
+      return out(await undefineSlot(ctx, inv.slot, {removeImage: inv.removeImage}), describeUndefine)
+    case 'dumpxml':
+      return out(await dumpXmlSlot(ctx, inv.slot), (r) => r.xml.trimEnd())
+    case 'debug':
+      return out(await debugSlot(ctx, inv.slot, {stop: inv.stop}), describeDebug)
+    case 'console': {
+      const r = await consoleSlot(ctx, inv.slot)
+      return {result: r, text: '', exitCode: r.exitCode === 0 ? undefined : r.exitCode}
     }
   }
 }

@@ -5,6 +5,7 @@ import {domainName} from '../server/layout.js'
 import type {VirshContext} from './context.js'
 import {parseSlot} from './limits.js'
 import {withAccountLock} from './lock.js'
+import {again} from './own-domain.js'
 import {sshFields, type SshFields} from './ssh-info.js'
 import {loadTemplate, renderDomainXml, usesSshPort} from './template.js'
 
@@ -22,16 +23,17 @@ export interface DefineResult extends Partial<SshFields> {
  * `ie-virsh define SLOT`: checks the caller's image for the slot, renders the admin's
  * template around it and defines the domain `<account>-<slot>`, under the account's lock.
  */
-export async function defineSlot(ctx: VirshContext, rawSlot: string): Promise<DefineResult> {
+export async function defineSlot(ctx: VirshContext, rawSlot: string, opts: {template?: string} = {}): Promise<DefineResult> {
   const slot = parseSlot(rawSlot, ctx.limits)
-  const name = domainName(ctx.caller.account, slot)
+  const name = domainName(ctx.owner.account, slot)
+  const templateName = allowedTemplate(ctx, opts.template ?? ctx.config.defaultTemplate)
   const o = {signal: ctx.signal}
   return withAccountLock(
     ctx.lockPath,
     async () => {
       if ((await ctx.hypervisor.state(name, o)) !== undefined) throw slotDefined(name, slot)
       const image = await ctx.images.check(slot, o)
-      const template = await loadTemplate(ctx.config.defaultTemplate, ctx.templateDirs)
+      const template = await loadTemplate(templateName, ctx.templateDirs)
       const domainType = await ctx.domainType()
       const port = usesSshPort(template) ? await ctx.ports.allocate(name) : undefined
       try {
@@ -66,6 +68,16 @@ export async function defineSlot(ctx: VirshContext, rawSlot: string): Promise<De
     },
     o,
   )
+}
+
+/** The template, if the owner's groups allow it; anything else (a typo, `../x`) is refused. */
+function allowedTemplate(ctx: VirshContext, name: string): string {
+  if (ctx.limits.templates.includes(name)) return name
+  throw new ShienError(`The template "${name}" is not one ${ctx.owner.account} may use.`, {
+    code: 'TEMPLATE_NOT_ALLOWED',
+    exit: 'refused',
+    suggestions: [`See the templates you may use: ${again(ctx, 'templates')}`],
+  })
 }
 
 function slotDefined(name: string, slot: string): ShienError {

@@ -1,3 +1,6 @@
+import {spawn} from 'node:child_process'
+import {constants} from 'node:os'
+
 import {execa} from 'execa'
 
 /** What a finished tool run left behind; a non-zero exit is data here, not an exception. */
@@ -56,4 +59,17 @@ export async function runTool(file: string, args: string[], o: ToolOptions = {})
 export function firstErrorLine(stderr: string): string {
   const line = stderr.split('\n').map((l) => l.trim()).find((l) => l.length > 0)
   return line ?? 'no error output'
+}
+
+/**
+ * Runs a program on this process's own terminal (stdin, stdout and stderr inherited), for
+ * `virsh console`, with the same clean environment. Resolves with the exit code, or 128 plus
+ * the signal number when a signal ended it (as shells report it).
+ */
+export function runAttached(file: string, args: string[], o: {signal?: AbortSignal}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, {env: CLEAN_ENV, stdio: 'inherit', cwd: '/', signal: o.signal})
+    child.once('error', reject)
+    child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)))
+  })
 }

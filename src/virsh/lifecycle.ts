@@ -1,9 +1,9 @@
 import {ShienError} from '../errors.js'
-import {domainName} from '../server/layout.js'
 import type {VirshContext} from './context.js'
+import {releaseDebugPort} from './debug.js'
 import {sshForwardOf} from './domain-xml.js'
-import {parseSlot} from './limits.js'
-import {withAccountLock} from './lock.js'
+import {dropGdbStub} from './gdb-stub.js'
+import {INACTIVE, again, onOwnDomain} from './own-domain.js'
 import {sshFields, type SshFields} from './ssh-info.js'
 import type {DomainState} from './virsh.js'
 
@@ -21,6 +21,8 @@ export interface DestroyResult {
   state: DomainState
   /** False when the domain was already off and nothing was done. */
   wasRunning: boolean
+  /** The debug port returned to the pool, when the VM ran under `debug`. */
+  debugPortFreed?: number
 }
 
 export interface UndefineResult {
@@ -29,34 +31,6 @@ export interface UndefineResult {
   portsFreed: number[]
   /** Files deleted by --remove-image. */
   removed: string[]
-}
-
-// Inactive states: only these can be started, and only these may be undefined.
-const INACTIVE: readonly DomainState[] = ['shut off', 'crashed']
-
-/** Resolves the slot, takes the account's lock and hands over the domain's current state. */
-async function onOwnDomain<T>(
-  ctx: VirshContext,
-  rawSlot: string,
-  work: (name: string, slot: string, state: DomainState) => Promise<T>,
-): Promise<T> {
-  const slot = parseSlot(rawSlot, ctx.limits)
-  const name = domainName(ctx.caller.account, slot)
-  return withAccountLock(
-    ctx.lockPath,
-    async () => {
-      const state = await ctx.hypervisor.state(name, {signal: ctx.signal})
-      if (state === undefined) {
-        throw new ShienError(`Slot ${slot} has no domain (${name} is not defined).`, {
-          code: 'NOT_DEFINED',
-          exit: 'refused',
-          suggestions: [`Define it first: sudo ie-virsh define ${slot}`, 'See your VMs: sudo ie-virsh list'],
-        })
-      }
-      return work(name, slot, state)
-    },
-    {signal: ctx.signal},
-  )
 }
 
 /**
@@ -70,6 +44,7 @@ export function startSlot(ctx: VirshContext, rawSlot: string): Promise<StartResu
     const alreadyRunning = !INACTIVE.includes(before)
     if (!alreadyRunning) {
       const image = await ctx.images.check(slot, o)
+      await dropGdbStub(ctx, name)
       await ctx.images.grantQemuAccess(image, o)
       await ctx.hypervisor.start(name, o)
       // A template without relabel='no' would let libvirt chown the student's file to qemu.
@@ -90,7 +65,9 @@ export function destroySlot(ctx: VirshContext, rawSlot: string): Promise<Destroy
   return onOwnDomain(ctx, rawSlot, async (name, slot, before) => {
     const wasRunning = !INACTIVE.includes(before)
     if (wasRunning) await ctx.hypervisor.destroy(name, o)
-    return {name, slot, state: (await ctx.hypervisor.state(name, o)) ?? 'unknown', wasRunning}
+    const freed = await releaseDebugPort(ctx, name)
+    const state = (await ctx.hypervisor.state(name, o)) ?? 'unknown'
+    return {name, slot, state, wasRunning, ...(freed === undefined ? {} : {debugPortFreed: freed})}
   })
 }
 
@@ -103,11 +80,12 @@ export function undefineSlot(ctx: VirshContext, rawSlot: string, opts: {removeIm
       throw new ShienError(`${name} is ${state}; stop it before undefining it.`, {
         code: 'DOMAIN_RUNNING',
         exit: 'refused',
-        suggestions: [`Stop it first: sudo ie-virsh destroy ${slot}`],
+        suggestions: [`Stop it first: ${again(ctx, `destroy ${slot}`)}`],
       })
     }
     await ctx.hypervisor.undefine(name, o)
     const portsFreed = await ctx.ports.release(name)
+    await releaseDebugPort(ctx, name)
     const removed = opts.removeImage ? await ctx.images.removeImage(slot) : []
     return {name, slot, portsFreed, removed}
   })

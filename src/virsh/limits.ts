@@ -1,14 +1,25 @@
 import {ShienError} from '../errors.js'
 import type {BladeConfig, Limits} from '../server/config.js'
-import {ACCOUNT_PATTERN, SLOT_PATTERN, domainName} from '../server/layout.js'
+import {SLOT_PATTERN, domainName} from '../server/layout.js'
 
 /**
- * The limits that apply to an account. Group mappings arrive with the LDAP directory;
- * until then every account gets the default limits.
+ * The limits of an account in `groups`: for each field the most generous value among the
+ * groups mapped in `limits.groups`, starting from the defaults (a group can raise a limit,
+ * never lower another group's). Templates add up, and the default template is always allowed.
  */
-export function limitsFor(account: string, config: BladeConfig): Limits {
-  if (!ACCOUNT_PATTERN.test(account)) throw new ShienError(`"${account}" is not a valid account name.`, {code: 'BAD_ACCOUNT'})
-  return config.limits.default
+export function limitsFor(groups: readonly string[], config: BladeConfig): Limits {
+  const result: Limits = {...config.limits.default, templates: [...config.limits.default.templates]}
+  for (const group of groups) {
+    const mapped = config.limits.groups[group]
+    if (mapped === undefined) continue
+    result.vms = Math.max(result.vms, mapped.vms ?? 0)
+    result.vcpus = Math.max(result.vcpus, mapped.vcpus ?? 0)
+    result.memoryMiB = Math.max(result.memoryMiB, mapped.memoryMiB ?? 0)
+    result.debug = result.debug || mapped.debug === true
+    result.templates.push(...(mapped.templates ?? []))
+  }
+  result.templates = [...new Set([config.defaultTemplate, ...result.templates])].sort()
+  return result
 }
 
 const pad = (n: number) => String(n).padStart(2, '0')

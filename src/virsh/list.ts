@@ -1,31 +1,38 @@
+import type {Role} from '../directory/directory.js'
 import type {Limits} from '../server/config.js'
 import type {VirshContext} from './context.js'
 import {sshForwardOf} from './domain-xml.js'
+import {gdbStubOf} from './gdb-stub.js'
 import {slotOfDomain} from './limits.js'
+import {INACTIVE} from './own-domain.js'
 import {sshFields, type SshFields} from './ssh-info.js'
 import type {DomainState} from './virsh.js'
 
-/** One of the caller's VMs; the SSH fields are absent when its domain has no forward. */
+/** One of the owner's VMs; the SSH fields are absent when its domain has no forward. */
 export interface ListedDomain extends Partial<SshFields> {
   slot: string
   name: string
   state: DomainState
+  /** The gdb stub's port, while the VM runs under `debug`. */
+  debugPort?: number
 }
 
 export interface ListResult {
   account: string
-  /** The caller's limits; slots run from 01 to limits.vms. */
-  limits: Pick<Limits, 'vms' | 'vcpus' | 'memoryMiB'>
+  /** The caller's role (the caller may be an admin listing another account). */
+  role: Role
+  /** The owner's limits; slots run from 01 to limits.vms. */
+  limits: Limits
   domains: ListedDomain[]
 }
 
 /**
- * `ie-virsh list`: the caller's domains, stopped ones included (the thesis made that the
+ * `ie-virsh list`: the owner's domains, stopped ones included (the thesis made that the
  * default because students stop their VMs often). Only `<account>-NN` names are shown.
  */
 export async function listDomains(ctx: VirshContext): Promise<ListResult> {
   const o = {signal: ctx.signal}
-  const account = ctx.caller.account
+  const account = ctx.owner.account
   const domains: ListedDomain[] = []
   for (const name of await ctx.hypervisor.listNames(o)) {
     const slot = slotOfDomain(account, name)
@@ -33,17 +40,22 @@ export async function listDomains(ctx: VirshContext): Promise<ListResult> {
     // The domain can vanish between the listing and these calls (another blade undefined it).
     const state = await ctx.hypervisor.state(name, o)
     if (state === undefined) continue
-    const forward = sshForwardOf(await ctx.hypervisor.dumpXml(name, o))
-    domains.push({slot, name, state, ...sshFields(ctx.sshHost, forward?.port)})
+    const xml = await ctx.hypervisor.dumpXml(name, o)
+    const forward = sshForwardOf(xml)
+    const stub = INACTIVE.includes(state) ? undefined : gdbStubOf(xml)
+    domains.push({slot, name, state, ...sshFields(ctx.sshHost, forward?.port), ...(stub ? {debugPort: stub.port} : {})})
   }
   domains.sort((a, b) => a.slot.localeCompare(b.slot))
-  const {vms, vcpus, memoryMiB} = ctx.limits
-  return {account, limits: {vms, vcpus, memoryMiB}, domains}
+  return {account, role: ctx.role, limits: ctx.limits, domains}
 }
 
 export function describeList(r: ListResult): string {
   if (r.domains.length === 0) return `No VMs defined for ${r.account}. Define one with: sudo ie-virsh define 01`
-  const rows = [['SLOT', 'NAME', 'STATE', 'SSH'], ...r.domains.map((d) => [d.slot, d.name, d.state, d.ssh ?? '-'])]
+  const rows = [
+    ['SLOT', 'NAME', 'STATE', 'DEBUG', 'SSH'],
+    ...r.domains.map((d) => [d.slot, d.name, d.state, d.debugPort === undefined ? '-' : String(d.debugPort), d.ssh ?? '-']),
+  ]
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)))
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).join('\n')
 }
+

@@ -1,3 +1,4 @@
+import {mkdir} from 'node:fs/promises'
 import {dirname} from 'node:path'
 
 import {ShienError} from '../errors.js'
@@ -34,22 +35,41 @@ export async function withAccountLock<T>(lockPath: string, work: () => Promise<T
     })
   })
   try {
-    const wait = String(o.waitSeconds ?? 60)
-    const args = ['--exclusive', '--wait', wait, '--conflict-exit-code', String(TIMED_OUT), '3']
-    const r = await runTool('flock', args, {fd3: opened.handle.fd, signal: o.signal})
-    if (r.exitCode === TIMED_OUT) {
-      throw new ShienError(`Another ie-virsh command for this account has been running for over ${wait} s.`, {
-        code: 'LOCKED',
-        exit: 'refused',
-        suggestions: ['Wait for it to finish, then run the command again.'],
-      })
-    }
-    if (r.exitCode !== 0) {
-      throw new ShienError(`Cannot lock ${lockPath}: ${firstErrorLine(r.stderr)}.`, {code: 'LOCK_FAILED', exit: 'remote'})
-    }
+    await takeFlock(opened.handle.fd, lockPath, o)
     return await work()
   } finally {
     // Closing the last descriptor of the open file description releases the lock.
     await opened.handle.close()
+  }
+}
+
+/**
+ * Runs `work` holding the lock of a port pool (`<pool>/.lock`), shared by every blade on the
+ * storage: reclaiming ports and handing one to a starting VM must not interleave.
+ */
+export async function withPoolLock<T>(lockPath: string, work: () => Promise<T>, o: LockOptions): Promise<T> {
+  await mkdir(dirname(lockPath), {recursive: true, mode: 0o755})
+  const opened = await openExact(lockPath, {code: 'LOCK', create: true})
+  try {
+    await takeFlock(opened.handle.fd, lockPath, o)
+    return await work()
+  } finally {
+    await opened.handle.close()
+  }
+}
+
+async function takeFlock(fd: number, lockPath: string, o: LockOptions): Promise<void> {
+  const wait = String(o.waitSeconds ?? 60)
+  const args = ['--exclusive', '--wait', wait, '--conflict-exit-code', String(TIMED_OUT), '3']
+  const r = await runTool('flock', args, {fd3: fd, signal: o.signal})
+  if (r.exitCode === TIMED_OUT) {
+    throw new ShienError(`Another ie-virsh command has held ${lockPath} for over ${wait} s.`, {
+      code: 'LOCKED',
+      exit: 'refused',
+      suggestions: ['Wait for it to finish, then run the command again.'],
+    })
+  }
+  if (r.exitCode !== 0) {
+    throw new ShienError(`Cannot lock ${lockPath}: ${firstErrorLine(r.stderr)}.`, {code: 'LOCK_FAILED', exit: 'remote'})
   }
 }

@@ -21,9 +21,9 @@ export async function main(argv: string[], deps: Partial<VirshDeps> = {}): Promi
   process.once('SIGINT', onSigint)
   try {
     const d: VirshDeps = {...defaultDeps(), ...deps, ...io}
-    const {result, text} = await runInvocation(parseInvocation(argv), d, abort.signal)
+    const {result, text, exitCode} = await runInvocation(parseInvocation(argv), d, abort.signal)
     writeResult(io, json, result, text)
-    return 0
+    return exitCode ?? 0
   } catch (error) {
     return writeError(io, json, error, abort.signal)
   } finally {

@@ -5,9 +5,10 @@ export interface Writers {
   stderr: (text: string) => void
 }
 
-/** Prints a command's result: the object itself under --json, else the human text. */
+/** Prints a command's result: the object itself under --json, else the human text (if any). */
 export function writeResult(io: Writers, json: boolean, result: object, text: string): void {
-  io.stdout(json ? JSON.stringify(result) + '\n' : text + '\n')
+  if (json) io.stdout(JSON.stringify(result) + '\n')
+  else if (text !== '') io.stdout(text + '\n')
 }
 
 /**

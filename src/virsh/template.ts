@@ -25,14 +25,26 @@ export interface DomainTemplate {
   text: string
 }
 
-const TEMPLATE_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/
+export const TEMPLATE_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/
 
 /**
  * Finds a template by name: the admin's folder first, then the package's `templates/`.
  * ie-virsh runs as root and the template decides what qemu runs, so a template must be owned
  * by root and writable by nobody else.
  */
-export async function loadTemplate(name: string, dirs: {admin: string; package: string}): Promise<DomainTemplate> {
+export async function loadTemplate(name: string, dirs: TemplateDirs): Promise<DomainTemplate> {
+  const found = await findTemplate(name, dirs)
+  if (found === undefined) throw templateError(`No template "${name}" in ${dirs.admin} or ${dirs.package}.`)
+  return found
+}
+
+export interface TemplateDirs {
+  admin: string
+  package: string
+}
+
+/** Like loadTemplate, but undefined when neither folder has the template. */
+export async function findTemplate(name: string, dirs: TemplateDirs): Promise<DomainTemplate | undefined> {
   if (!TEMPLATE_NAME.test(name)) throw templateError(`"${name}" is not a valid template name.`)
   for (const dir of [dirs.admin, dirs.package]) {
     const path = join(dir, `${name}.xml`)
@@ -46,7 +58,13 @@ export async function loadTemplate(name: string, dirs: {admin: string; package: 
     }
     return {path, text: await readFile(path, 'utf8')}
   }
-  throw templateError(`No template "${name}" in ${dirs.admin} or ${dirs.package}.`)
+  return undefined
+}
+
+/** The first line of the template's leading comment, which says what the template is for. */
+export function templateSummary(template: DomainTemplate): string {
+  const comment = /^\s*<!--([\s\S]*?)-->/.exec(template.text)?.[1] ?? ''
+  return comment.split('\n').map((l) => l.trim()).find((l) => l.length > 0) ?? ''
 }
 
 export function usesSshPort(template: DomainTemplate): boolean {

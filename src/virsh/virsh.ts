@@ -2,7 +2,7 @@ import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {ShienError} from '../errors.js'
-import {runTool, type ToolResult} from './exec.js'
+import {runAttached, runTool, type ToolResult} from './exec.js'
 
 /** Domain states as `virsh domstate` prints them. */
 export type DomainState =
@@ -21,6 +21,11 @@ export interface HypervisorCallOptions {
   signal: AbortSignal
 }
 
+export interface DumpOptions {
+  inactive?: boolean
+  withSecrets?: boolean
+}
+
 /**
  * The libvirt operations ie-virsh needs, on domains it has already authorised.
  * Every name passed in is `<account>-<slot>`; callers check ownership before calling.
@@ -28,15 +33,25 @@ export interface HypervisorCallOptions {
 export interface Hypervisor {
   /** Names of all domains, running or not. */
   listNames(o: HypervisorCallOptions): Promise<string[]>
+  /** Names of the active domains (running, paused, ...): what holds ports and consoles. */
+  listActive(o: HypervisorCallOptions): Promise<string[]>
   /** The domain's state, or undefined when no domain has that name. */
   state(name: string, o: HypervisorCallOptions): Promise<DomainState | undefined>
   /** Defines a persistent domain from XML; resolves with the name libvirt reports. */
   define(xml: string, o: HypervisorCallOptions): Promise<{domain: string}>
-  start(name: string, o: HypervisorCallOptions): Promise<void>
+  /** Boots the domain; `paused` leaves its CPUs stopped before the first instruction. */
+  start(name: string, o: HypervisorCallOptions & {paused?: boolean}): Promise<void>
   /** Powers the domain off at once, like pulling the plug. */
   destroy(name: string, o: HypervisorCallOptions): Promise<void>
   undefine(name: string, o: HypervisorCallOptions): Promise<void>
-  dumpXml(name: string, o: HypervisorCallOptions): Promise<string>
+  /**
+   * The domain's XML. Without `withSecrets` libvirt leaves passwords out (what students see);
+   * with it the XML is complete, for redefining the domain. `inactive` gives the persistent
+   * definition rather than the running one.
+   */
+  dumpXml(name: string, o: HypervisorCallOptions & DumpOptions): Promise<string>
+  /** Attaches `virsh console` to this process's terminal; resolves with virsh's exit code. */
+  console(name: string, o: HypervisorCallOptions): Promise<number>
 }
 
 /** Hypervisor backed by the `virsh` client on the blade's libvirt URI. */
@@ -45,6 +60,11 @@ export class VirshHypervisor implements Hypervisor {
 
   async listNames(o: HypervisorCallOptions): Promise<string[]> {
     const r = await this.ok(['list', '--all', '--name'], 'list the domains', o)
+    return r.stdout.split('\n').map((l) => l.trim()).filter((l) => l.length > 0)
+  }
+
+  async listActive(o: HypervisorCallOptions): Promise<string[]> {
+    const r = await this.ok(['list', '--name'], 'list the running domains', o)
     return r.stdout.split('\n').map((l) => l.trim()).filter((l) => l.length > 0)
   }
 
@@ -72,8 +92,8 @@ export class VirshHypervisor implements Hypervisor {
     }
   }
 
-  async start(name: string, o: HypervisorCallOptions): Promise<void> {
-    await this.ok(['start', name], `start ${name}`, o)
+  async start(name: string, o: HypervisorCallOptions & {paused?: boolean}): Promise<void> {
+    await this.ok(['start', ...(o.paused ? ['--paused'] : []), name], `start ${name}`, o)
   }
 
   async destroy(name: string, o: HypervisorCallOptions): Promise<void> {
@@ -84,8 +104,13 @@ export class VirshHypervisor implements Hypervisor {
     await this.ok(['undefine', name], `undefine ${name}`, o)
   }
 
-  async dumpXml(name: string, o: HypervisorCallOptions): Promise<string> {
-    return (await this.ok(['dumpxml', name], `read the XML of ${name}`, o)).stdout
+  async dumpXml(name: string, o: HypervisorCallOptions & DumpOptions): Promise<string> {
+    const flags = [...(o.inactive ? ['--inactive'] : []), ...(o.withSecrets ? ['--security-info'] : [])]
+    return (await this.ok(['dumpxml', ...flags, name], `read the XML of ${name}`, o)).stdout
+  }
+
+  console(name: string, o: HypervisorCallOptions): Promise<number> {
+    return runAttached('virsh', ['-c', this.uri, 'console', name], {signal: o.signal})
   }
 
   // virsh takes a domain by name, id or UUID; ours are `<account>-NN`, which are never all

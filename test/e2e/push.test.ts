@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto'
-import {createReadStream, existsSync, mkdtempSync, readFileSync, rmSync, statSync} from 'node:fs'
+import {createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {pipeline} from 'node:stream/promises'
@@ -90,6 +90,19 @@ async function boxHostKey(): Promise<string> {
   }
 }
 
+/**
+ * The slot as files: the image's inode (a replaced image is a new file) and the harden record.
+ * Not the image's bytes: the running guest writes to its disk.
+ */
+function slotFiles() {
+  const images = join(blade.storageRoot, 'users', blade.account, 'images')
+  return {
+    inode: statSync(join(images, `${SLOT}.qcow2`)).ino,
+    record: readFileSync(join(images, `${SLOT}.json`), 'utf8'),
+    staged: readdirSync(images).filter((f) => f.startsWith(`.${SLOT}`)),
+  }
+}
+
 async function waitForSsh(key: string, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs
   let last = ''
@@ -163,18 +176,16 @@ describe('shien push, end to end on the local blade', () => {
   }, 600_000)
 
   it('refuses a second push to the slot without --replace, and changes nothing', async () => {
-    const image = join(blade.storageRoot, 'users', blade.account, 'images', `${SLOT}.qcow2`)
-    const before = await sha256(image)
+    const before = slotFiles()
     const run = await runShien(['push', box, '--host', 'blade', '--slot', SLOT, '--name', 'e2e', '--json'], {home: blade.laptopHome})
     expect(run.exitCode).toBe(6)
     expect(run.json.error.code).toBe('SLOT_DEFINED')
     expect(run.json.error.suggestions.join(' ')).toContain('--replace')
-    expect(await sha256(image)).toBe(before)
+    expect(slotFiles()).toEqual(before)
   }, 300_000)
 
   it('keeps the running VM and its image when a --replace push fails half way', async () => {
-    const image = join(blade.storageRoot, 'users', blade.account, 'images', `${SLOT}.qcow2`)
-    const before = await sha256(image)
+    const before = slotFiles()
     const {dir, cleanup} = await tempDir()
     try {
       // A box whose disk has no operating system: it uploads and converts, then harden refuses it.
@@ -185,7 +196,7 @@ describe('shien push, end to end on the local blade', () => {
     } finally {
       await cleanup()
     }
-    expect(await sha256(image)).toBe(before)
+    expect(slotFiles()).toEqual(before)
     const list = JSON.parse(String((await ieVirshAs(blade.account, ['list', '--json'])).stdout))
     expect(list.domains.find((d: {slot: string}) => d.slot === SLOT)?.state).toBe('running')
     await waitForSsh(blade.identityFile, 60_000)

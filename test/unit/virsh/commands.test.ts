@@ -1,119 +1,29 @@
-import {chmod, mkdir, mkdtemp, readdir, rm, writeFile} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
+import {chmod, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {ExitCode, badInput} from '../../../src/errors.js'
-import type {CheckedImage, ImageGate} from '../../../src/virsh/image-check.js'
-import {main, type VirshDeps} from '../../../src/virsh/main.js'
-import type {DomainState, Hypervisor} from '../../../src/virsh/virsh.js'
-
-/** libvirt in memory: names, states and the XML each domain was defined with. */
-class FakeHypervisor implements Hypervisor {
-  domains = new Map<string, {xml: string; state: DomainState}>()
-  calls: string[] = []
-  failDefine = false
-
-  async listNames() {
-    return [...this.domains.keys()]
-  }
-  async state(name: string) {
-    return this.domains.get(name)?.state
-  }
-  async define(xml: string) {
-    this.calls.push('define')
-    if (this.failDefine) throw new Error('libvirt said no')
-    const name = /<name>([^<]+)<\/name>/.exec(xml)![1]
-    this.domains.set(name, {xml, state: 'shut off'})
-    return {domain: name}
-  }
-  async start(name: string) {
-    this.calls.push(`start ${name}`)
-    this.domains.get(name)!.state = 'running'
-  }
-  async destroy(name: string) {
-    this.calls.push(`destroy ${name}`)
-    this.domains.get(name)!.state = 'shut off'
-  }
-  async undefine(name: string) {
-    this.calls.push(`undefine ${name}`)
-    this.domains.delete(name)
-  }
-  async dumpXml(name: string) {
-    return this.domains.get(name)!.xml
-  }
-}
-
-/** The image rules stubbed: accepts every slot unless told to refuse, and records grants. */
-class FakeImages implements ImageGate {
-  refuse?: Error
-  relabelled = false
-  checked: string[] = []
-  granted: string[] = []
-  removed: string[] = []
-  async check(slot: string): Promise<CheckedImage> {
-    this.checked.push(slot)
-    if (this.refuse) throw this.refuse
-    return {slot, path: `/storage/users/e195701/images/${slot}.qcow2`, virtualSize: 2 ** 30, backingChain: []}
-  }
-  async grantQemuAccess(image: CheckedImage) {
-    this.granted.push(image.slot)
-  }
-  async verifyOwner() {
-    if (this.relabelled) throw new Error('owner changed')
-  }
-  async removeImage(slot: string) {
-    this.removed.push(slot)
-    return [`/storage/users/e195701/images/${slot}.qcow2`]
-  }
-}
+import {type FakeHypervisor, type FakeImages, Harness} from './harness.js'
 
 describe('ie-virsh commands (fake libvirt and image checks)', () => {
-  let root: string
+  const h = new Harness()
   let hv: FakeHypervisor
   let images: FakeImages
-  let out: string[]
-  let err: string[]
-
-  const run = (argv: string[], uid = '1001') => {
-    out = []
-    err = []
-    const deps: Partial<VirshDeps> = {
-      configPath: join(root, 'config.json'),
-      env: {SUDO_UID: uid},
-      realUid: 0,
-      lookupAccount: async (n) => ({1001: 'e195701', 1002: 'k198584'})[n],
-      hypervisor: () => hv,
-      imageGate: () => images,
-      domainType: async () => 'qemu',
-      hostname: 'blade1',
-      stdout: (t) => out.push(t),
-      stderr: (t) => err.push(t),
-    }
-    return main(argv, deps)
-  }
-  const json = () => JSON.parse(out.join(''))
-  const portFiles = () => readdir(join(root, 'ports', 'ssh')).catch(() => [] as string[])
+  let root: string
+  const run = (argv: string[], uid: string | number = 1001) => h.run(argv, uid)
+  const json = () => h.json()
+  const portFiles = () => h.portFiles()
+  const out = {join: (sep: string) => h.out.join(sep)}
+  const err = {join: (sep: string) => h.err.join(sep)}
 
   beforeEach(async () => {
-    root = await mkdtemp(join(tmpdir(), 'shien-cmd-'))
-    await mkdir(join(root, 'users', 'e195701', 'images'), {recursive: true})
-    await mkdir(join(root, 'users', 'k198584', 'images'), {recursive: true})
-    const config = {
-      storageRoot: root,
-      templatesDir: join(root, 'no-admin-templates'),
-      sshPortPool: {from: 22000, to: 22002},
-      listenAddress: '0.0.0.0',
-      limits: {default: {vms: 4, vcpus: 1, memoryMiB: 256}},
-    }
-    await writeFile(join(root, 'config.json'), JSON.stringify(config), {mode: 0o644})
-    hv = new FakeHypervisor()
-    images = new FakeImages()
+    await h.setUp()
+    hv = h.hv
+    images = h.images
+    root = h.root
   })
-  afterEach(async () => {
-    await rm(root, {recursive: true, force: true})
-  })
+  afterEach(() => h.tearDown())
 
   it('defines <account>-SLOT from the template with the limits and a port from the pool', async () => {
     expect(await run(['define', '01', '--json'])).toBe(0)
@@ -168,7 +78,12 @@ describe('ie-virsh commands (fake libvirt and image checks)', () => {
     hv.domains.set('e195701-1x', {xml: '<domain/>', state: 'running'})
     hv.domains.set('e195701', {xml: '<domain/>', state: 'running'})
     expect(await run(['list', '--json'])).toBe(0)
-    expect(json()).toEqual({account: 'e195701', limits: {vms: 4, vcpus: 1, memoryMiB: 256}, domains: []})
+    expect(json()).toEqual({
+      account: 'e195701',
+      role: 'student',
+      limits: {vms: 4, vcpus: 1, memoryMiB: 256, debug: true, templates: ['normal']},
+      domains: [],
+    })
     for (const command of ['start', 'destroy', 'undefine']) {
       expect(await run([command, '01', '--json'])).toBe(ExitCode.refused)
       expect(json().error.code).toBe('NOT_DEFINED')
@@ -184,7 +99,7 @@ describe('ie-virsh commands (fake libvirt and image checks)', () => {
     expect(out.join('')).toContain('Log in with: ssh -p 22000 vagrant@blade1')
     expect([images.checked, images.granted]).toEqual([['02'], ['02', '02']])
     expect(await run(['list'])).toBe(0)
-    expect(out.join('')).toMatch(/SLOT\s+NAME\s+STATE\s+SSH\n02\s+e195701-02\s+running\s+ssh -p 22000 vagrant@blade1/)
+    expect(out.join('')).toMatch(/SLOT\s+NAME\s+STATE\s+DEBUG\s+SSH\n02\s+e195701-02\s+running\s+-\s+ssh -p 22000 vagrant@blade1/)
     expect(await run(['undefine', '02', '--json'])).toBe(ExitCode.refused)
     expect(json().error.code).toBe('DOMAIN_RUNNING')
     expect(await run(['destroy', '02', '--json'])).toBe(0)

@@ -1,15 +1,38 @@
 import {describe, expect, it} from 'vitest'
 
 import {ExitCode} from '../../../src/errors.js'
-import {DEFAULT_BLADE_CONFIG} from '../../../src/server/config.js'
+import {DEFAULT_BLADE_CONFIG, type BladeConfig} from '../../../src/server/config.js'
 import {limitsFor, parseSlot, slotOfDomain} from '../../../src/virsh/limits.js'
 
 const limits = {...DEFAULT_BLADE_CONFIG.limits.default, vms: 4}
 
 describe('slots and limits', () => {
-  it('gives every account the default limits until groups arrive', () => {
-    expect(limitsFor('e195701', DEFAULT_BLADE_CONFIG)).toEqual(DEFAULT_BLADE_CONFIG.limits.default)
-    expect(() => limitsFor('../root', DEFAULT_BLADE_CONFIG)).toThrow(expect.objectContaining({code: 'BAD_ACCOUNT'}))
+  it('gives an account in no mapped group the defaults, with the default template allowed', () => {
+    expect(limitsFor([], DEFAULT_BLADE_CONFIG)).toEqual({...DEFAULT_BLADE_CONFIG.limits.default, templates: ['normal']})
+    expect(limitsFor(['students', 'unmapped'], DEFAULT_BLADE_CONFIG).vms).toBe(4)
+  })
+
+  it("takes the most generous value of each field across the account's groups, over the defaults", () => {
+    const config: BladeConfig = {
+      ...DEFAULT_BLADE_CONFIG,
+      limits: {
+        default: {vms: 2, vcpus: 1, memoryMiB: 512, debug: false, templates: []},
+        groups: {
+          kernel: {debug: true, memoryMiB: 1024, templates: ['kernel']},
+          staff: {vms: 8, vcpus: 4, memoryMiB: 256, templates: ['big', 'kernel']},
+          tiny: {vms: 1, vcpus: 1},
+        },
+      },
+    }
+    expect(limitsFor(['tiny', 'kernel', 'staff'], config)).toEqual({
+      vms: 8,
+      vcpus: 4,
+      memoryMiB: 1024,
+      debug: true,
+      templates: ['big', 'kernel', 'normal'],
+    })
+    // A group with lower numbers never lowers the defaults.
+    expect(limitsFor(['tiny'], config)).toEqual({vms: 2, vcpus: 1, memoryMiB: 512, debug: false, templates: ['normal']})
   })
 
   it('accepts slots 01 to the limit, and pads a single digit like the thesis wrote it', () => {

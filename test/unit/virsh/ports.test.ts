@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {ExitCode} from '../../../src/errors.js'
-import {SshPortPool} from '../../../src/virsh/ports.js'
+import {PortPool, SshPortPool} from '../../../src/virsh/ports.js'
 
 describe('SSH port pool', () => {
   let dir: string
@@ -59,5 +59,25 @@ describe('SSH port pool', () => {
     expect(() => new SshPortPool(dir, {from: 23000, to: 22000})).toThrow(/invalid/)
     expect(() => new SshPortPool(dir, {from: 0, to: 10})).toThrow(/invalid/)
     expect(() => new SshPortPool(dir, {from: 65535, to: 65536})).toThrow(/invalid/)
+  })
+
+  it("records the blade with a debug port and reclaims only this blade's ports of domains not running", async () => {
+    const here = new PortPool(dir, {from: 23000, to: 23009}, 'debug', 'blade1')
+    const there = new PortPool(dir, {from: 23000, to: 23009}, 'debug', 'blade2')
+    expect(await here.allocate('a-01')).toBe(23000)
+    expect(await there.allocate('b-01')).toBe(23001)
+    expect(await here.allocate('c-01')).toBe(23002)
+    expect(await here.holders()).toEqual([
+      {port: 23000, owner: 'a-01', host: 'blade1'},
+      {port: 23001, owner: 'b-01', host: 'blade2'},
+      {port: 23002, owner: 'c-01', host: 'blade1'},
+    ])
+    // Nothing runs on blade1 but c-01; blade2's b-01 is not blade1's to judge.
+    expect(await here.reclaim((domain) => domain === 'c-01')).toEqual([23000])
+    expect((await here.holders()).map((h) => h.port)).toEqual([23001, 23002])
+    await expect(new PortPool(dir, {from: 23001, to: 23002}, 'debug', 'blade1').allocate('d-01')).rejects.toMatchObject({
+      code: 'POOL_EMPTY',
+      message: 'All debug ports 23001-23002 are in use.',
+    })
   })
 })

@@ -1,0 +1,40 @@
+import {Args, Flags} from '@oclif/core'
+
+import {ShienCommand} from '../../ui/base-command.js'
+import {hostKeyConfirmer} from '../../ui/host-key-prompt.js'
+import {planVm, type VmPlan} from './plan.js'
+import {callIeVirsh, type VmDeps} from './session.js'
+
+/** Flags every `shien vm` command takes. */
+export const vmFlags = {
+  host: Flags.string({char: 'H', description: 'Blade: a Host from ~/.ssh/config, HOST, USER@HOST or HOST:PORT (default: .shien.json or SHIEN_HOST).'}),
+  'accept-new-host-key': Flags.boolean({description: 'Trust an unknown blade host key without asking (a changed key is still refused).'}),
+  account: Flags.string({description: "Admins only: act on this account's VMs."}),
+}
+
+export const slotArg = {
+  slot: Args.string({required: true, description: 'VM slot: 01 up to your limit (04 by default).'}),
+}
+
+/**
+ * The base of the `shien vm` commands: each runs one `sudo -n ie-virsh ...` on the blade over
+ * the SSH connection code of `shien push`, so the blade, not the laptop, decides what is allowed.
+ */
+export abstract class VmCommand extends ShienCommand {
+  protected plan(flags: {host?: string; 'accept-new-host-key'?: boolean; account?: string}): VmPlan {
+    return planVm({host: flags.host, acceptNewHostKey: flags['accept-new-host-key'], account: flags.account, cwd: process.cwd(), env: process.env})
+  }
+
+  protected vmDeps(plan: VmPlan): VmDeps {
+    const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY)
+    return {
+      signal: this.abort.signal,
+      confirmHostKey: hostKeyConfirmer({acceptNew: plan.acceptNewHostKey, interactive}),
+      agentSocket: process.env.SSH_AUTH_SOCK,
+    }
+  }
+
+  protected ieVirsh<T>(plan: VmPlan, args: string[]): Promise<T> {
+    return callIeVirsh<T>(plan, args, this.vmDeps(plan))
+  }
+}

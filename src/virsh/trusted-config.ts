@@ -1,0 +1,75 @@
+import {lstatSync} from 'node:fs'
+import {isAbsolute} from 'node:path'
+import {isIP} from 'node:net'
+
+import {parseConfigFilter} from '../directory/ldap-directory.js'
+import {ShienError} from '../errors.js'
+import {loadBladeConfig, type BladeConfig, type Limits} from '../server/config.js'
+import {ACCOUNT_PATTERN} from '../server/layout.js'
+import {TEMPLATE_NAME} from './template.js'
+
+/**
+ * Loads the blade configuration and refuses one a non-root user could have written: it
+ * decides which files ie-virsh, as root, touches. Values that end up in setfacl or qemu
+ * arguments are checked too, since a comma or colon there would add options.
+ */
+export function loadTrustedConfig(path: string): BladeConfig {
+  const info = (() => {
+    try {
+      return lstatSync(path)
+    } catch {
+      return undefined
+    }
+  })()
+  if (info && (!info.isFile() || info.uid !== 0 || (info.mode & 0o022) !== 0)) {
+    throw configInvalid(`${path} must be a file owned by root and writable only by root.`)
+  }
+  const config = loadBladeConfig(path)
+  if (!isAbsolute(config.storageRoot)) throw configInvalid(`storageRoot "${config.storageRoot}" is not an absolute path.`)
+  for (const key of ['listenAddress', 'debugListenAddress'] as const) {
+    if (isIP(config[key]) === 0) throw configInvalid(`${key} "${config[key]}" is not an IP address.`)
+  }
+  if (!ACCOUNT_PATTERN.test(config.qemuUser)) throw configInvalid(`qemuUser "${config.qemuUser}" is not a user name.`)
+  if (!['kvm', 'qemu', 'auto'].includes(config.domainType)) throw configInvalid(`domainType "${config.domainType}" is not kvm, qemu or auto.`)
+  checkLimits('limits.default', config.limits.default, true)
+  for (const [group, limits] of Object.entries(config.limits.groups)) checkLimits(`limits.groups.${group}`, limits, false)
+  if (!TEMPLATE_NAME.test(config.defaultTemplate)) throw configInvalid(`defaultTemplate "${config.defaultTemplate}" is not a template name.`)
+  if (config.ldap) checkLdap(config.ldap)
+  return config
+}
+
+function checkLimits(where: string, limits: Partial<Limits>, complete: boolean): void {
+  const counts = [limits.vms, limits.vcpus, limits.memoryMiB]
+  const countOk = (n: number | undefined) => (n === undefined ? !complete : Number.isInteger(n) && n > 0)
+  if (!counts.every(countOk) || (limits.vms ?? 0) > 99) {
+    throw configInvalid(`${where} needs positive whole numbers for vms, vcpus and memoryMiB (vms at most 99).`)
+  }
+  if (limits.debug !== undefined && typeof limits.debug !== 'boolean') throw configInvalid(`${where}.debug must be true or false.`)
+  const templates = limits.templates ?? []
+  if (!Array.isArray(templates) || !templates.every((t) => typeof t === 'string' && TEMPLATE_NAME.test(t))) {
+    throw configInvalid(`${where}.templates must be a list of template names.`)
+  }
+}
+
+function checkLdap(ldap: NonNullable<BladeConfig['ldap']>): void {
+  if (!/^ldaps?:\/\/[^/\s]+\/?$/.test(ldap.url ?? '')) throw configInvalid(`ldap.url "${ldap.url}" is not ldap://HOST:PORT or ldaps://HOST:PORT.`)
+  for (const key of ['userBase', 'groupBase'] as const) {
+    if (typeof ldap[key] !== 'string' || ldap[key].length === 0) throw configInvalid(`ldap.${key} is missing.`)
+  }
+  if (ldap.bindDn !== undefined && !(typeof ldap.bindPasswordFile === 'string' && isAbsolute(ldap.bindPasswordFile))) {
+    throw configInvalid('ldap.bindDn needs ldap.bindPasswordFile, an absolute path to a file only root can read.')
+  }
+  for (const key of ['instructorGroups', 'studentGroups'] as const) {
+    if (!Array.isArray(ldap[key]) || !ldap[key].every((g) => typeof g === 'string')) throw configInvalid(`ldap.${key} must be a list of group names.`)
+  }
+  if (!Number.isInteger(ldap.timeoutMs) || ldap.timeoutMs <= 0) throw configInvalid('ldap.timeoutMs must be a positive whole number.')
+  parseConfigFilter('userFilter', ldap.userFilter)
+  parseConfigFilter('groupFilter', ldap.groupFilter)
+}
+
+export function configInvalid(message: string): ShienError {
+  return new ShienError(`The blade configuration is invalid: ${message}`, {
+    code: 'CONFIG_INVALID',
+    suggestions: ['Ask an admin to fix /etc/shien/config.json.'],
+  })
+}

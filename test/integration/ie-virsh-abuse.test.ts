@@ -1,0 +1,185 @@
+import {chmod, chown, mkdir, mkdtemp, readdir, rm, symlink, writeFile} from 'node:fs/promises'
+import {createServer} from 'node:net'
+import {join} from 'node:path'
+
+import {execa} from 'execa'
+import {afterAll, afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
+
+import {ExitCode} from '../../src/errors.js'
+import {main} from '../../src/virsh/main.js'
+
+// What a student might try against ie-virsh, on the real libvirtd and qemu-img. Each attempt
+// must be refused with a reason, and leave libvirt's domains, their states and the port pools
+// exactly as they were.
+const URI = 'qemu:///system'
+const ME = 'shien-vt5'
+const OTHER = 'shien-vt6'
+
+const virsh = (...args: string[]) => execa('virsh', ['-c', URI, ...args], {reject: false})
+
+async function ensureUser(name: string): Promise<number> {
+  const found = await execa('id', ['-u', name], {reject: false})
+  if (found.exitCode === 0) return Number(found.stdout)
+  const made = await execa('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', name], {reject: false})
+  if (made.exitCode !== 0 && made.exitCode !== 9) throw new Error(made.stderr)
+  return Number((await execa('id', ['-u', name])).stdout)
+}
+
+async function closedPort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const {port} = server.address() as {port: number}
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+describe('ie-virsh refuses abuse and changes nothing', () => {
+  let root: string
+  const uid: Record<string, number> = {}
+  const image = (account: string, slot: string) => join(root, 'users', account, 'images', `${slot}.qcow2`)
+
+  async function writeConfig(extra: Record<string, unknown> = {}) {
+    const config = {
+      storageRoot: root,
+      libvirtUri: URI,
+      domainType: 'qemu',
+      templatesDir: join(root, 'no-admin-templates'),
+      sshPortPool: {from: 42660, to: 42669},
+      debugPortPool: {from: 42670, to: 42679},
+      listenAddress: '127.0.0.1',
+      limits: {default: {vms: 4, vcpus: 1, memoryMiB: 64}},
+      ...extra,
+    }
+    await writeFile(join(root, 'config.json'), JSON.stringify(config), {mode: 0o644})
+  }
+
+  async function run(account: string, ...argv: string[]) {
+    let out = ''
+    const code = await main([...argv, '--json'], {
+      configPath: join(root, 'config.json'),
+      env: {SUDO_UID: String(uid[account])},
+      stdout: (t) => (out += t),
+      stderr: () => undefined,
+    })
+    return {code, body: JSON.parse(out)}
+  }
+
+  async function makeImage(account: string, slot: string, args: string[] = []) {
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', ...args, image(account, slot), '16M'])
+    await chown(image(account, slot), uid[account], uid[account])
+  }
+
+  /** libvirt's domains with their states, and the port files: what must not change. */
+  async function snapshot() {
+    const names = (await virsh('list', '--all', '--name')).stdout.split('\n').map((l) => l.trim()).filter(Boolean).sort()
+    const states = await Promise.all(names.map(async (n) => `${n}=${(await virsh('domstate', n)).stdout.trim()}`))
+    const ports = async (pool: string) => (await readdir(join(root, 'ports', pool)).catch(() => [] as string[])).filter((f) => !f.startsWith('.')).sort()
+    return {states, ssh: await ports('ssh'), debug: await ports('debug')}
+  }
+
+  /** Runs the attempt and checks it was refused with `code` and a reason, leaving everything as it was. */
+  async function refused(account: string, argv: string[], code: string, exitCode: number, reason: RegExp) {
+    const before = await snapshot()
+    const r = await run(account, ...argv)
+    expect(r.body.error, JSON.stringify(r.body)).toMatchObject({code, exitCode})
+    expect(r.body.error.message).toMatch(reason)
+    expect(r.code).toBe(exitCode)
+    expect(await snapshot()).toEqual(before)
+  }
+
+  beforeAll(async () => {
+    for (const account of [ME, OTHER]) uid[account] = await ensureUser(account)
+    root = await mkdtemp('/tmp/shien-abuse-')
+    await chmod(root, 0o755)
+    // libvirt's qemu user must pass through, as through /gfs2/shien/users on a blade.
+    await mkdir(join(root, 'users'), {mode: 0o755})
+    for (const account of [ME, OTHER]) {
+      await mkdir(join(root, 'users', account, 'images'), {recursive: true, mode: 0o700})
+      await chown(join(root, 'users', account), uid[account], uid[account])
+      await chown(join(root, 'users', account, 'images'), uid[account], uid[account])
+    }
+  })
+
+  beforeEach(async () => {
+    await writeConfig()
+    // The other student has a defined VM in slot 01: the target of the attempts.
+    await makeImage(OTHER, '01')
+    expect((await run(OTHER, 'define', '01')).code).toBe(0)
+  })
+
+  afterEach(async () => {
+    for (const account of [ME, OTHER]) {
+      for (const slot of ['01', '02', '03', '04', '05']) {
+        await virsh('destroy', `${account}-${slot}`)
+        await virsh('undefine', `${account}-${slot}`)
+      }
+      for (const f of await readdir(join(root, 'users', account, 'images'))) await rm(join(root, 'users', account, 'images', f), {force: true})
+    }
+    await rm(join(root, 'ports'), {recursive: true, force: true})
+  })
+
+  afterAll(async () => {
+    if (root) await rm(root, {recursive: true, force: true})
+  })
+
+  it.each([
+    ['another account\'s domain by name', ['start', `${OTHER}-01`], 'BAD_SLOT', ExitCode.usage, /is not a slot/],
+    ['a shell command as the slot', ['start', '1; id'], 'BAD_SLOT', ExitCode.usage, /is not a slot/],
+    ['a path as the slot', ['undefine', '../02'], 'BAD_SLOT', ExitCode.usage, /is not a slot/],
+    ['slot 05, beyond the limit', ['define', '05'], 'SLOT_LIMIT', ExitCode.refused, /beyond your limit of 4/],
+    ['--account without being an admin', ['destroy', '01', '--account', OTHER], 'NOT_ADMIN', ExitCode.refused, /Only admins/],
+    ['a template that is not allowed', ['define', '01', '--template', 'kernel'], 'TEMPLATE_NOT_ALLOWED', ExitCode.refused, /not one shien-vt5 may use/],
+  ])('%s', async (_what, argv, code, exitCode, reason) => {
+    await makeImage(ME, '01')
+    await refused(ME, argv as string[], code as string, exitCode as number, reason as RegExp)
+  })
+
+  it('a fifth VM', async () => {
+    for (const slot of ['01', '02', '03', '04']) {
+      await makeImage(ME, slot)
+      expect((await run(ME, 'define', slot)).code).toBe(0)
+    }
+    await makeImage(ME, '05')
+    await refused(ME, ['define', '05'], 'SLOT_LIMIT', ExitCode.refused, /limit of 4 VMs/)
+  })
+
+  it.each([
+    ['backed by /etc/hostname', ['-b', '/etc/hostname', '-F', 'raw'], 'BACKING_OUTSIDE', /outside your images folder/],
+    ['backed by another student\'s image', () => ['-b', image(OTHER, '01'), '-F', 'qcow2'], 'BACKING_OUTSIDE', /outside your images folder/],
+    ['with an external data file', () => ['-o', `data_file=${join(root, 'users', ME, 'images', '01.data')}`], 'DATA_FILE', /external file/],
+  ])('a qcow2 %s', async (_what, args, code, reason) => {
+    await makeImage(ME, '01', typeof args === 'function' ? args() : (args as string[]))
+    await refused(ME, ['define', '01'], code as string, ExitCode.badInput, reason as RegExp)
+  })
+
+  it("an image that is a symlink to another student's image", async () => {
+    await symlink(image(OTHER, '01'), image(ME, '01'))
+    await refused(ME, ['define', '01'], 'IMAGE_SYMLINK', ExitCode.badInput, /symlink/)
+  })
+
+  it('LDAP down', async () => {
+    await makeImage(ME, '01')
+    const ldap = {url: `ldap://127.0.0.1:${await closedPort()}`, userBase: 'ou=people,dc=x', groupBase: 'ou=groups,dc=x', timeoutMs: 2000}
+    await writeConfig({ldap})
+    await refused(ME, ['define', '01'], 'DIRECTORY_UNAVAILABLE', ExitCode.remote, /no rights can be granted/)
+  })
+
+  it('an empty SSH port pool', async () => {
+    // Two ports: the other student's VM holds one.
+    await writeConfig({sshPortPool: {from: 42660, to: 42661}})
+    await makeImage(ME, '01')
+    expect((await run(ME, 'define', '01')).code).toBe(0)
+    await makeImage(ME, '02')
+    await refused(ME, ['define', '02'], 'POOL_EMPTY', ExitCode.refused, /All SSH ports 42660-42661 are in use/)
+  })
+
+  it('an empty debug port pool', async () => {
+    await writeConfig({debugPortPool: {from: 42670, to: 42670}})
+    await makeImage(ME, '01')
+    await makeImage(ME, '02')
+    for (const slot of ['01', '02']) expect((await run(ME, 'define', slot)).code).toBe(0)
+    const first = await run(ME, 'debug', '01')
+    expect(first.code, JSON.stringify(first.body)).toBe(0)
+    await refused(ME, ['debug', '02'], 'POOL_EMPTY', ExitCode.refused, /All debug ports 42670-42670 are in use/)
+  })
+})

@@ -1,0 +1,53 @@
+import {describe, expect, it} from 'vitest'
+
+import {gdbStubOf, withGdbStub} from '../../../src/virsh/gdb-stub.js'
+
+// Shaped like `virsh dumpxml` output of a domain from templates/normal.xml.
+const WITH_FORWARD = `<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
+  <name>e195701-01</name>
+  <devices>
+    <serial type='pty'/>
+  </devices>
+  <qemu:commandline>
+    <qemu:arg value='-netdev'/>
+    <qemu:arg value='user,id=shien0,hostfwd=tcp:127.0.0.1:22000-:22'/>
+  </qemu:commandline>
+</domain>
+`
+const WITHOUT_ARGS = `<domain type='qemu'>
+  <name>e195701-02</name>
+</domain>
+`
+
+describe('the gdb stub in a domain definition', () => {
+  it('adds -gdb tcp:ADDRESS:PORT after the template\'s own qemu args, and reads it back', () => {
+    const xml = withGdbStub(WITH_FORWARD, {address: '127.0.0.1', port: 23000})
+    expect(xml).toContain(`    <qemu:arg value='user,id=shien0,hostfwd=tcp:127.0.0.1:22000-:22'/>
+    <qemu:arg value='-gdb'/>
+    <qemu:arg value='tcp:127.0.0.1:23000'/>
+  </qemu:commandline>
+</domain>`)
+    expect(gdbStubOf(xml)).toEqual({address: '127.0.0.1', port: 23000})
+    expect(gdbStubOf(WITH_FORWARD)).toBeUndefined()
+  })
+
+  it('replaces an old stub rather than adding a second one', () => {
+    const twice = withGdbStub(withGdbStub(WITH_FORWARD, {address: '127.0.0.1', port: 23000}), {address: '127.0.0.1', port: 23005})
+    expect(twice.match(/-gdb/g)).toHaveLength(1)
+    expect(gdbStubOf(twice)?.port).toBe(23005)
+  })
+
+  it('removes the stub and nothing else', () => {
+    const back = withGdbStub(withGdbStub(WITH_FORWARD, {address: '127.0.0.1', port: 23000}), undefined)
+    expect(back).toBe(WITH_FORWARD)
+    expect(withGdbStub(WITH_FORWARD, undefined)).toBe(WITH_FORWARD)
+  })
+
+  it('adds the qemu namespace and block to a domain without any, and takes them out again', () => {
+    const xml = withGdbStub(WITHOUT_ARGS, {address: '::1', port: 23001})
+    expect(xml).toMatch(/^<domain xmlns:qemu='http:\/\/libvirt.org\/schemas\/domain\/qemu\/1.0' type='qemu'>/)
+    expect(xml).toContain("<qemu:arg value='tcp:[::1]:23001'/>")
+    expect(gdbStubOf(xml)).toEqual({address: '::1', port: 23001})
+    expect(withGdbStub(xml, undefined)).not.toContain('qemu:arg')
+  })
+})

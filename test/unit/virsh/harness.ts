@@ -1,0 +1,183 @@
+import {mkdir, mkdtemp, readdir, rm, writeFile} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import type {AccountStanding, Directory, DirectoryAccount} from '../../../src/directory/directory.js'
+import {roleOf} from '../../../src/directory/directory.js'
+import {ShienError} from '../../../src/errors.js'
+import type {CheckedImage, ImageGate} from '../../../src/virsh/image-check.js'
+import {main, type VirshDeps} from '../../../src/virsh/main.js'
+import type {DomainState, DumpOptions, Hypervisor} from '../../../src/virsh/virsh.js'
+
+const ACTIVE = (s: DomainState) => s !== 'shut off' && s !== 'crashed'
+
+/** libvirt in memory: names, states and the XML each domain was defined with. */
+export class FakeHypervisor implements Hypervisor {
+  domains = new Map<string, {xml: string; state: DomainState}>()
+  calls: string[] = []
+  failDefine = false
+  failStart = false
+
+  async listNames() {
+    return [...this.domains.keys()]
+  }
+  async listActive() {
+    return [...this.domains].filter(([, d]) => ACTIVE(d.state)).map(([n]) => n)
+  }
+  async state(name: string) {
+    return this.domains.get(name)?.state
+  }
+  async define(xml: string) {
+    this.calls.push('define')
+    if (this.failDefine) throw new Error('libvirt said no')
+    const name = /<name>([^<]+)<\/name>/.exec(xml)![1]
+    this.domains.set(name, {xml, state: this.domains.get(name)?.state ?? 'shut off'})
+    return {domain: name}
+  }
+  async start(name: string, o: {paused?: boolean}) {
+    this.calls.push(`start ${name}${o.paused ? ' --paused' : ''}`)
+    if (this.failStart) throw new ShienError('libvirt could not start it', {code: 'VIRSH_FAILED', exit: 'remote'})
+    this.domains.get(name)!.state = o.paused ? 'paused' : 'running'
+  }
+  async destroy(name: string) {
+    this.calls.push(`destroy ${name}`)
+    this.domains.get(name)!.state = 'shut off'
+  }
+  async undefine(name: string) {
+    this.calls.push(`undefine ${name}`)
+    this.domains.delete(name)
+  }
+  async dumpXml(name: string, o: DumpOptions = {}) {
+    const xml = this.domains.get(name)!.xml
+    // Like libvirt: without --security-info, passwords are left out.
+    return o.withSecrets ? xml : xml.replace(/ passwd='[^']*'/g, '')
+  }
+  async console(name: string) {
+    this.calls.push(`console ${name}`)
+    return 0
+  }
+}
+
+/** The image rules stubbed: accepts every slot unless told to refuse, and records grants. */
+export class FakeImages implements ImageGate {
+  refuse?: Error
+  relabelled = false
+  checked: string[] = []
+  granted: string[] = []
+  removed: string[] = []
+  async check(slot: string): Promise<CheckedImage> {
+    this.checked.push(slot)
+    if (this.refuse) throw this.refuse
+    return {slot, path: `/storage/users/e195701/images/${slot}.qcow2`, virtualSize: 2 ** 30, backingChain: []}
+  }
+  async grantQemuAccess(image: CheckedImage) {
+    this.granted.push(image.slot)
+  }
+  async verifyOwner() {
+    if (this.relabelled) throw new Error('owner changed')
+  }
+  async removeImage(slot: string) {
+    this.removed.push(slot)
+    return [`/storage/users/e195701/images/${slot}.qcow2`]
+  }
+}
+
+/** A directory in memory, with the role rules of the real ones. */
+export class FakeDirectory implements Directory {
+  down = false
+  asked: string[] = []
+  constructor(
+    public accounts: Record<string, DirectoryAccount>,
+    private readonly roles = {admin: 'shien-admin', instructor: ['teachers'], student: ['students'] as readonly string[]},
+  ) {}
+  async standing(account: string): Promise<AccountStanding> {
+    this.asked.push(account)
+    if (this.down) throw new ShienError('Cannot get an answer from the account directory', {code: 'DIRECTORY_UNAVAILABLE', exit: 'remote'})
+    const entry = this.accounts[account]
+    return entry ? {entry, role: roleOf(entry.groups, this.roles)} : {}
+  }
+  async members(): Promise<DirectoryAccount[]> {
+    return Object.values(this.accounts)
+  }
+}
+
+/** Two students (k198584 also in the kernel group), an admin, and an alumnus without a role. */
+function defaultDirectory(): FakeDirectory {
+  return new FakeDirectory({
+    e195701: {account: 'e195701', uid: 1001, gid: 1001, groups: ['students']},
+    k198584: {account: 'k198584', uid: 1002, gid: 1002, groups: ['students', 'kernel']},
+    admin1: {account: 'admin1', uid: 1003, gid: 1003, groups: ['shien-admin']},
+    nobody1: {account: 'nobody1', uid: 1004, gid: 1004, groups: ['alumni']},
+  })
+}
+
+export const UIDS: Record<string, number> = {e195701: 1001, k198584: 1002, admin1: 1003, nobody1: 1004}
+
+/** ie-virsh's main() on fakes, with a real storage folder and configuration file. */
+export class Harness {
+  root = ''
+  hv = new FakeHypervisor()
+  images = new FakeImages()
+  directory = defaultDirectory()
+  isTty = true
+  out: string[] = []
+  err: string[] = []
+
+  /** Fresh fakes, storage and configuration for each test. */
+  async setUp(config: Record<string, unknown> = {}): Promise<void> {
+    this.hv = new FakeHypervisor()
+    this.images = new FakeImages()
+    this.directory = defaultDirectory()
+    this.isTty = true
+    this.root = await mkdtemp(join(tmpdir(), 'shien-cmd-'))
+    for (const account of Object.keys(UIDS)) await mkdir(join(this.root, 'users', account, 'images'), {recursive: true})
+    await this.writeConfig(config)
+  }
+
+  async writeConfig(config: Record<string, unknown>): Promise<void> {
+    const base = {
+      storageRoot: this.root,
+      templatesDir: join(this.root, 'no-admin-templates'),
+      sshPortPool: {from: 22000, to: 22002},
+      debugPortPool: {from: 23000, to: 23001},
+      listenAddress: '0.0.0.0',
+      limits: {default: {vms: 4, vcpus: 1, memoryMiB: 256}},
+    }
+    await writeFile(join(this.root, 'config.json'), JSON.stringify({...base, ...config}), {mode: 0o644})
+  }
+
+  async tearDown(): Promise<void> {
+    await rm(this.root, {recursive: true, force: true})
+  }
+
+  run(argv: string[], uid: string | number = 1001): Promise<number> {
+    this.out = []
+    this.err = []
+    const deps: Partial<VirshDeps> = {
+      configPath: join(this.root, 'config.json'),
+      env: {SUDO_UID: String(uid)},
+      realUid: 0,
+      lookupAccount: async (n) => Object.entries(UIDS).find(([, u]) => u === n)?.[0],
+      lookupUid: async (account) => UIDS[account],
+      directory: () => this.directory,
+      hypervisor: () => this.hv,
+      imageGate: () => this.images,
+      domainType: async () => 'qemu',
+      hostname: 'blade1',
+      isTty: this.isTty,
+      stdout: (t) => this.out.push(t),
+      stderr: (t) => this.err.push(t),
+    }
+    return main(argv, deps)
+  }
+
+  json(): any {
+    return JSON.parse(this.out.join(''))
+  }
+
+  portFiles(pool: 'ssh' | 'debug' = 'ssh'): Promise<string[]> {
+    return readdir(join(this.root, 'ports', pool))
+      .then((names) => names.filter((n) => !n.startsWith('.')).sort())
+      .catch(() => [] as string[])
+  }
+}

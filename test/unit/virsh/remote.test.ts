@@ -1,0 +1,94 @@
+import {EventEmitter} from 'node:events'
+
+import {describe, expect, it} from 'vitest'
+
+import type {Connection} from '../../../src/transport/connect.js'
+import {gdbFromLaptop, sshFromLaptop, withLaptopSsh} from '../../../src/virsh/remote/laptop-view.js'
+import {ieVirshArgs} from '../../../src/virsh/remote/plan.js'
+import {attachConsole} from '../../../src/virsh/remote/pty-console.js'
+
+/** An ssh2 channel stand-in: records writes and window changes, emits what a server would. */
+class FakeChannel extends EventEmitter {
+  written: Buffer[] = []
+  windows: number[][] = []
+  stderr = new EventEmitter()
+  write(chunk: Buffer) {
+    this.written.push(chunk)
+    return true
+  }
+  setWindow(rows: number, cols: number) {
+    this.windows.push([rows, cols])
+  }
+}
+
+function fakeTerminal() {
+  const stdin = Object.assign(new EventEmitter(), {
+    isTTY: true,
+    modes: [] as boolean[],
+    setRawMode(raw: boolean) {
+      this.modes.push(raw)
+    },
+    resume() {},
+    pause() {},
+  })
+  const stdout = Object.assign(new EventEmitter(), {rows: 30, columns: 100, shown: [] as string[], write(chunk: Buffer) {
+    this.shown.push(chunk.toString())
+  }})
+  return {stdin, stdout, term: 'xterm'}
+}
+
+describe('shien vm on the laptop side', () => {
+  it('runs the console in a remote PTY of the local size, passes bytes both ways and forwards resizes', async () => {
+    const channel = new FakeChannel()
+    let command = ''
+    let pty: unknown
+    const connection = {
+      client: {
+        exec(cmd: string, opts: {pty: unknown}, cb: (e: Error | undefined, c: FakeChannel) => void) {
+          command = cmd
+          pty = opts.pty
+          cb(undefined, channel)
+        },
+      },
+    } as unknown as Connection
+    const tty = fakeTerminal()
+    const done = attachConsole(connection, ['sudo', '-n', 'ie-virsh', 'console', '1; id'], tty)
+    await new Promise((r) => setImmediate(r))
+    expect(command).toBe("sudo -n ie-virsh console '1; id'")
+    expect(pty).toEqual({term: 'xterm', rows: 30, cols: 100})
+    tty.stdin.emit('data', Buffer.from('ping\x1d'))
+    channel.emit('data', Buffer.from('PING'))
+    Object.assign(tty.stdout, {rows: 50, columns: 160})
+    tty.stdout.emit('resize')
+    channel.emit('exit', 0)
+    channel.emit('close')
+    expect(await done).toBe(0)
+    expect(Buffer.concat(channel.written).toString()).toBe('ping\x1d')
+    expect(tty.stdout.shown).toEqual(['PING'])
+    expect(channel.windows).toEqual([[50, 160]])
+    // Raw mode on for the session, and off again after it.
+    expect(tty.stdin.modes).toEqual([true, false])
+    expect(tty.stdin.listenerCount('data')).toBe(0)
+  })
+
+  it('refuses a console without a terminal before connecting', async () => {
+    const tty = {...fakeTerminal(), stdin: Object.assign(new EventEmitter(), {isTTY: false, resume() {}, pause() {}})}
+    await expect(attachConsole({} as Connection, ['true'], tty)).rejects.toMatchObject({code: 'NOT_A_TERMINAL'})
+  })
+
+  it('shows ssh and gdb commands as typed on the laptop when the blade forwards on its loopback', () => {
+    expect(sshFromLaptop('ssh -p 22001 vagrant@127.0.0.1', 'blade1')).toBe('ssh -J blade1 -p 22001 vagrant@127.0.0.1')
+    expect(sshFromLaptop('ssh -p 22001 vagrant@blade1.ie.example', 'blade1')).toBe('ssh -p 22001 vagrant@blade1.ie.example')
+    expect(gdbFromLaptop('127.0.0.1', 23000, 'blade1')).toEqual({tunnel: 'ssh -N -L 23000:127.0.0.1:23000 blade1', gdb: "gdb -ex 'target remote localhost:23000'"})
+    expect(gdbFromLaptop('10.0.0.5', 23000, 'blade1')).toEqual({gdb: "gdb -ex 'target remote blade1:23000'"})
+    expect(withLaptopSsh({domains: [{slot: '01', ssh: 'ssh -p 1 vagrant@127.0.0.1'}, {slot: '02'}]}, 'b')).toEqual({
+      domains: [{slot: '01', ssh: 'ssh -J b -p 1 vagrant@127.0.0.1'}, {slot: '02'}],
+    })
+  })
+
+  it('passes an admin\'s --account on to ie-virsh', () => {
+    const plan = {target: {} as never, knownHostsPath: '', acceptNewHostKey: false}
+    expect(ieVirshArgs(plan, ['start', '01'])).toEqual(['start', '01'])
+    expect(ieVirshArgs({...plan, account: 'e195701'}, ['start', '01'])).toEqual(['start', '01', '--account', 'e195701'])
+  })
+})
