@@ -1,0 +1,89 @@
+import {isShienError, ShienError} from '../errors.js'
+import type {BladeEvent} from '../blade/protocol.js'
+import {BladeClient} from '../push/blade-client.js'
+import type {PipelineEvent} from '../push/runner.js'
+import {connect, type NewHostKey} from '../transport/connect.js'
+import type {CloudPushPlan, CloudSource} from './plan.js'
+import type {CloudPushResult} from './push-image.js'
+
+/** What the laptop sends on the blade step's stdin: the secrets and settings, never argv. */
+export interface BladeCloudRequest {
+  token: string
+  secret: string
+  settings: CloudPushPlan['settings']
+}
+
+export interface RemoteDeps {
+  signal: AbortSignal
+  emit: (event: PipelineEvent) => void
+  confirmHostKey: (key: NewHostKey) => Promise<boolean>
+  agentSocket?: string
+}
+
+/** Long enough for the blade to delete the archive after Ctrl-C (its own cleanup deadline is 120 s). */
+const ABORT_GRACE_MS = 150_000
+
+/**
+ * Pushes a slot's image from the blade, where the image is and the uplink is fast: over the
+ * same SSH connection as `shien push`, `shien blade cloud-push` runs as the student with the
+ * API key on its stdin. Ctrl-C ends that stdin; the blade then deletes the archive and says so.
+ */
+export async function pushSlotFromBlade(
+  plan: CloudPushPlan,
+  source: Extract<CloudSource, {kind: 'slot'}>,
+  deps: RemoteDeps,
+): Promise<CloudPushResult> {
+  const connection = await connect({
+    target: source.target,
+    knownHostsPath: source.knownHostsPath,
+    confirmNewHostKey: deps.confirmHostKey,
+    agentSocket: deps.agentSocket,
+    signal: deps.signal,
+  })
+  let started = false
+  try {
+    const blade = new BladeClient(connection, source.bladeCommand)
+    await blade.hello(deps.signal)
+    const request: BladeCloudRequest = {token: plan.credentials.token, secret: plan.credentials.secret.reveal(), settings: plan.settings}
+    const flags = {
+      slot: source.slot,
+      zone: plan.zone,
+      name: plan.archive.name,
+      description: plan.archive.description,
+      'keep-on-failure': plan.keepOnFailure,
+    }
+    started = true
+    return await blade.call<CloudPushResult>('cloud-push', flags, {
+      signal: deps.signal,
+      stdin: JSON.stringify(request) + '\n',
+      abortGraceMs: ABORT_GRACE_MS,
+      onEvent: (event) => forward(event, deps.emit),
+    })
+  } catch (error) {
+    if (deps.signal.aborted) throw cancelled(error, started)
+    throw error
+  } finally {
+    connection.close()
+  }
+}
+
+/** Blade progress (`@shien {...}` lines) as the renderer's events. */
+function forward(event: BladeEvent, emit: (event: PipelineEvent) => void): void {
+  if (event.type === 'note') emit({type: 'note', stage: 'upload', message: event.message})
+  else emit({type: 'progress', stage: event.step === 'convert' ? 'convert' : 'upload', bytes: event.done, total: event.total})
+}
+
+function cancelled(error: unknown, started: boolean): ShienError {
+  if (!started) {
+    return new ShienError('Interrupted before the blade started the push; nothing was created in Sakura Cloud.', {code: 'CLOUD_CANCELLED', exit: 'cancelled', cause: error})
+  }
+  // The blade's own report (which archive it deleted) is the message to keep.
+  const reported = isShienError(error) && error.code === 'CLOUD_CANCELLED'
+  const message = reported ? (error as ShienError).message.replace(/ \(on the blade, [^)]*\)$/, '') : 'Interrupted; the blade did not confirm what became of the archive.'
+  return new ShienError(message, {
+    code: 'CLOUD_CANCELLED',
+    exit: 'cancelled',
+    cause: error,
+    suggestions: reported ? (error as ShienError).suggestions : ['Check the archives of the zone in the control panel and delete a half-sent one.'],
+  })
+}

@@ -1,0 +1,167 @@
+import {execFileSync} from 'node:child_process'
+import {mkdtempSync, readdirSync, truncateSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+import {describe, expect, it} from 'vitest'
+
+import type {ArchiveApi, FtpServerInfo} from '../../../src/cloud/archive-api.js'
+import {UploadError, type Uploader} from '../../../src/cloud/ftps-upload.js'
+import {type CloudJob, pushImage} from '../../../src/cloud/push-image.js'
+import type {PipelineEvent} from '../../../src/push/runner.js'
+import {Secret} from '../../../src/cloud/secret.js'
+import {DEFAULT_SETTINGS} from '../../../src/cloud/settings.js'
+
+// The push's steps and cleanup with a fake API and a fake uploader (the real ones have their
+// own tests); the image is a real file.
+const dir = mkdtempSync(join(tmpdir(), 'push-image-'))
+const image = join(dir, 'os101.img')
+writeFileSync(image, Buffer.alloc(3 << 20, 7))
+
+const server = (n: number): FtpServerInfo => ({hostName: 'ftp.test', user: 'u', password: new Secret(`pw${n}`)})
+
+function fakeApi(opts: {availability?: string[]; deleteFails?: boolean} = {}) {
+  const calls: string[] = []
+  let opened = 1
+  const states = [...(opts.availability ?? ['migrating', 'available'])]
+  const api: ArchiveApi = {
+    zone: 'is1a',
+    createBlank: async (a) => {
+      calls.push(`create ${a.name} ${a.sizeMB}`)
+      return {archive: {id: '42', name: a.name, availability: 'uploading'}, ftp: server(1)}
+    },
+    reopenFtp: async (id) => (calls.push(`reopen ${id}`), server(++opened)),
+    closeFtp: async (id) => void calls.push(`close ${id}`),
+    get: async (id) => (calls.push(`get ${id}`), {id, name: 'os101', availability: states.shift() ?? 'available'}),
+    delete: async (id, signal) => {
+      calls.push(`delete ${id} aborted=${signal?.aborted}`)
+      if (opts.deleteFails) throw new Error('423 locked')
+    },
+  }
+  return {api, calls}
+}
+
+const job = (over: Partial<CloudJob> = {}): CloudJob => ({
+  imagePath: image,
+  workDir: dir,
+  archive: {name: 'os101', description: 'd', tags: ['shien']},
+  keepOnFailure: false,
+  settings: {...DEFAULT_SETTINGS, pollMs: 1, timeoutMs: 5000},
+  ...over,
+})
+
+/** An uploader that fails with the given errors first, then succeeds; it records passwords. */
+function uploader(failures: UploadError[], passwords: string[] = []): Uploader {
+  return async (_file, size, target, o) => {
+    passwords.push(target.server.password.reveal())
+    o.onBytes?.(size)
+    const failure = failures.shift()
+    if (failure) throw failure
+    return {bytes: size, ms: 10, reply: '226 Transfer complete'}
+  }
+}
+
+describe('pushImage', () => {
+  it('creates, uploads, closes FTP and waits; progress is reported as upload events', async () => {
+    const {api, calls} = fakeApi()
+    const events: PipelineEvent[] = []
+    const result = await pushImage(job(), {api, signal: new AbortController().signal, emit: (e) => events.push(e), upload: uploader([])})
+    expect(calls).toEqual(['create os101 20480', 'close 42', 'get 42', 'get 42'])
+    expect(result).toMatchObject({archive: {id: '42', zone: 'is1a', sizeGiB: 20, availability: 'available'}, image: {format: 'raw', sentBytes: 3 << 20}, upload: {attempts: 1}})
+    expect(events).toContainEqual({type: 'progress', stage: 'upload', bytes: 3 << 20, total: 3 << 20})
+    expect(result.timings.map((t) => t.step)).toEqual(['create', 'upload', 'wait'])
+  })
+
+  it('sends again with a fresh FTP password when the transfer breaks', async () => {
+    const {api, calls} = fakeApi()
+    const passwords: string[] = []
+    const broke = new UploadError('read ECONNRESET', true, 'transfer')
+    const result = await pushImage(job(), {api, signal: new AbortController().signal, emit: () => undefined, upload: uploader([broke], passwords)})
+    expect(passwords).toEqual(['pw1', 'pw2'])
+    expect(calls.slice(0, 3)).toEqual(['create os101 20480', 'reopen 42', 'close 42'])
+    expect(result.upload.attempts).toBe(2)
+  })
+
+  it('gives up after the allowed attempts and deletes the archive', async () => {
+    const {api, calls} = fakeApi()
+    const fail = () => new UploadError('the FTP server refused the login (530 Login incorrect.)', true, 'login')
+    const run = pushImage(job(), {api, signal: new AbortController().signal, emit: () => undefined, upload: uploader([fail(), fail(), fail()])})
+    await expect(run).rejects.toMatchObject({code: 'CLOUD_UPLOAD_FAILED', exitCode: 5, message: expect.stringMatching(/\(3 tries, each with a fresh FTP password\).*Archive 42 "os101" in is1a was deleted\./)})
+    expect(calls).toEqual(['create os101 20480', 'reopen 42', 'reopen 42', 'delete 42 aborted=false'])
+  })
+
+  it('does not retry a refused certificate', async () => {
+    const {api, calls} = fakeApi()
+    const tls = new UploadError('the FTPS server\'s certificate was refused', false, 'tls')
+    await expect(pushImage(job(), {api, signal: new AbortController().signal, emit: () => undefined, upload: uploader([tls])})).rejects.toMatchObject({code: 'CLOUD_FTPS_TLS', exitCode: 4})
+    expect(calls).toEqual(['create os101 20480', 'delete 42 aborted=false'])
+  })
+
+  it('on cancel, deletes the archive on its own deadline and says so (exit 130)', async () => {
+    const {api, calls} = fakeApi()
+    const abort = new AbortController()
+    const hang: Uploader = (_f, _s, _t, o) =>
+      new Promise((_resolve, reject) => {
+        o.signal?.addEventListener('abort', () => reject(o.signal!.reason))
+        abort.abort(new Error('interrupted'))
+      })
+    await expect(pushImage(job(), {api, signal: abort.signal, emit: () => undefined, upload: hang})).rejects.toMatchObject({
+      code: 'CLOUD_CANCELLED',
+      exitCode: 130,
+      message: 'Interrupted. Archive 42 "os101" in is1a was deleted.',
+    })
+    expect(calls.at(-1)).toBe('delete 42 aborted=false')
+  })
+
+  it('on cancel before the archive exists, says nothing was created', async () => {
+    const {api, calls} = fakeApi()
+    const qcow2 = join(dir, 'os101.qcow2')
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', qcow2, '64M'])
+    const run = pushImage(job({imagePath: qcow2}), {api, signal: AbortSignal.abort(new Error('interrupted')), emit: () => undefined})
+    await expect(run).rejects.toMatchObject({code: 'CLOUD_CANCELLED', exitCode: 130, message: 'Interrupted before an archive was created; nothing was left in Sakura Cloud.'})
+    expect(calls).toEqual([])
+    expect(readdirSync(dir).filter((f) => f.includes('shien-cloud'))).toEqual([])
+  })
+
+  it('deletes an archive whose creation was under way when Ctrl-C came', async () => {
+    const {api, calls} = fakeApi()
+    const abort = new AbortController()
+    const create = api.createBlank.bind(api)
+    api.createBlank = async (a, signal) => {
+      abort.abort(new Error('interrupted'))
+      return create(a, signal)
+    }
+    await expect(pushImage(job(), {api, signal: abort.signal, emit: () => undefined, upload: uploader([])})).rejects.toMatchObject({code: 'CLOUD_CANCELLED'})
+    expect(calls).toEqual(['create os101 20480', 'delete 42 aborted=false'])
+  })
+
+  it('leaves the archive with keepOnFailure, and says when it could not delete it', async () => {
+    const kept = fakeApi({availability: ['failed']})
+    const run = pushImage(job({keepOnFailure: true}), {api: kept.api, signal: new AbortController().signal, emit: () => undefined, upload: uploader([])})
+    await expect(run).rejects.toMatchObject({code: 'CLOUD_ARCHIVE_FAILED', message: expect.stringContaining('was left as it is (--keep-on-failure).')})
+    expect(kept.calls.some((c) => c.startsWith('delete'))).toBe(false)
+    const stuck = fakeApi({availability: ['failed'], deleteFails: true})
+    const again = pushImage(job(), {api: stuck.api, signal: new AbortController().signal, emit: () => undefined, upload: uploader([])})
+    await expect(again).rejects.toMatchObject({
+      message: expect.stringContaining('Archive 42 "os101" in is1a could not be deleted (423 locked).'),
+      suggestions: [expect.any(String), expect.stringMatching(/Delete it in the control panel/)],
+    })
+  })
+
+  it('refuses a disk larger than 1024 GiB before any API call', async () => {
+    const huge = join(dir, 'huge.img')
+    writeFileSync(huge, '')
+    truncateSync(huge, 1025 * 2 ** 30)
+    const {api, calls} = fakeApi()
+    await expect(pushImage(job({imagePath: huge}), {api, signal: new AbortController().signal, emit: () => undefined, upload: uploader([])})).rejects.toMatchObject({code: 'CLOUD_IMAGE_TOO_LARGE', exitCode: 3})
+    expect(calls).toEqual([])
+  })
+
+  it('refuses a VMDK rather than sending it as raw', async () => {
+    const vmdk = join(dir, 'disk.vmdk')
+    writeFileSync(vmdk, Buffer.concat([Buffer.from('KDMV'), Buffer.alloc(4096)]))
+    const {api, calls} = fakeApi()
+    await expect(pushImage(job({imagePath: vmdk}), {api, signal: new AbortController().signal, emit: () => undefined})).rejects.toMatchObject({code: 'CLOUD_IMAGE_FORMAT', exitCode: 3})
+    expect(calls).toEqual([])
+  })
+})
