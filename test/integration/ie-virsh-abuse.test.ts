@@ -7,6 +7,7 @@ import {afterAll, afterEach, beforeAll, beforeEach, describe, expect, it} from '
 
 import {ExitCode} from '../../src/errors.js'
 import {main} from '../../src/virsh/main.js'
+import {closedPort, ensureUser, virsh} from '../support/system.js'
 
 // What a student might try against ie-virsh, on the real libvirtd and qemu-img. Each attempt
 // must be refused with a reason, and leave libvirt's domains, their states and the port pools
@@ -14,24 +15,6 @@ import {main} from '../../src/virsh/main.js'
 const URI = 'qemu:///system'
 const ME = 'shien-vt5'
 const OTHER = 'shien-vt6'
-
-const virsh = (...args: string[]) => execa('virsh', ['-c', URI, ...args], {reject: false})
-
-async function ensureUser(name: string): Promise<number> {
-  const found = await execa('id', ['-u', name], {reject: false})
-  if (found.exitCode === 0) return Number(found.stdout)
-  const made = await execa('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', name], {reject: false})
-  if (made.exitCode !== 0 && made.exitCode !== 9) throw new Error(made.stderr)
-  return Number((await execa('id', ['-u', name])).stdout)
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const {port} = server.address() as {port: number}
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 describe('ie-virsh refuses abuse and changes nothing', () => {
   let root: string

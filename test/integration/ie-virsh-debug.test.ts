@@ -6,6 +6,7 @@ import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
 import {ExitCode} from '../../src/errors.js'
 import {main} from '../../src/virsh/main.js'
+import {ensureLibvirtd, ensureUser, virsh} from '../support/system.js'
 
 // debug, dumpxml, templates and admins against the real libvirtd (qemu:///system, TCG) and a
 // real gdb; the configuration is injected by path, accounts are real Unix accounts.
@@ -17,8 +18,6 @@ const ACCOUNTS = [STUDENT, OTHER, ADMIN]
 const SSH_POOL = {from: 42620, to: 42627}
 const DEBUG_POOL = {from: 42630, to: 42631}
 
-const virsh = (...args: string[]) => execa('virsh', ['-c', URI, ...args], {reject: false})
-
 /**
  * A boot sector that prints a banner on the first serial port, then echoes every byte it
  * receives there, upper-cased (so an echo is the guest's, not a terminal's). No OS: SeaBIOS
@@ -26,25 +25,6 @@ const virsh = (...args: string[]) => execa('virsh', ['-c', URI, ...args], {rejec
  */
 const ECHO_SECTOR =
   'fa31c08ed88ed0bc007cfcbafb03b003eebe4a7cac84c07405e81d00ebf6bafd03eca80174fbbaf803ec3c6172063c7a77022c20e80200ebe588c4bafd03eca82074fbbaf80388e0eec3736869656e2073657269616c206563686f2072656164790d0a00'
-
-async function ensureLibvirtd(): Promise<void> {
-  if ((await virsh('version')).exitCode === 0) return
-  await execa('virtlogd', ['-d'], {reject: false})
-  await execa('libvirtd', ['-d'], {reject: false})
-  for (let i = 0; i < 50 && (await virsh('version')).exitCode !== 0; i++) await new Promise((r) => setTimeout(r, 200))
-}
-
-async function ensureUser(name: string, groups: string[] = []): Promise<number> {
-  for (const group of groups) await execa('groupadd', ['-f', group])
-  const found = await execa('id', ['-u', name], {reject: false})
-  if (found.exitCode !== 0) {
-    // Exit 9: another test created it meanwhile.
-    const made = await execa('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', name], {reject: false})
-    if (made.exitCode !== 0 && made.exitCode !== 9) throw new Error(made.stderr)
-  }
-  if (groups.length > 0) await execa('usermod', ['--append', '--groups', groups.join(','), name])
-  return Number((await execa('id', ['-u', name])).stdout)
-}
 
 describe('ie-virsh debug, dumpxml, templates and admins against the real libvirtd', () => {
   let root: string

@@ -8,29 +8,12 @@ import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
 import {ExitCode} from '../../src/errors.js'
 import {main} from '../../src/virsh/main.js'
+import {ensureLibvirtd, ensureUser, virsh} from '../support/system.js'
 
 // Real libvirtd (qemu:///system, TCG), real qemu-img, real accounts; config injected by path.
 const URI = 'qemu:///system'
 const ACCOUNTS = ['shien-vt1', 'shien-vt2'] as const
 const PORTS = {from: 42610, to: 42619}
-
-const virsh = (...args: string[]) => execa('virsh', ['-c', URI, ...args], {reject: false})
-
-async function ensureLibvirtd(): Promise<void> {
-  if ((await virsh('version')).exitCode === 0) return
-  await execa('virtlogd', ['-d'], {reject: false})
-  await execa('libvirtd', ['-d'], {reject: false})
-  for (let i = 0; i < 50 && (await virsh('version')).exitCode !== 0; i++) await new Promise((r) => setTimeout(r, 200))
-}
-
-async function ensureUser(name: string): Promise<number> {
-  const found = await execa('id', ['-u', name], {reject: false})
-  if (found.exitCode === 0) return Number(found.stdout)
-  // Exit 9: another test created it meanwhile.
-  const made = await execa('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', name], {reject: false})
-  if (made.exitCode !== 0 && made.exitCode !== 9) throw new Error(made.stderr)
-  return Number((await execa('id', ['-u', name])).stdout)
-}
 
 describe('ie-virsh against the real libvirtd', () => {
   let root: string

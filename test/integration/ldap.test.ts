@@ -10,6 +10,7 @@ import {ExitCode} from '../../src/errors.js'
 import {DEFAULT_LDAP, type LdapConfig} from '../../src/server/config.js'
 import {main} from '../../src/virsh/main.js'
 import {ensureSlapd, group, person, replaceEntries, type TestDirectory} from '../support/slapd.js'
+import {closedPort, ensureUser} from '../support/system.js'
 
 // Accounts, groups and roles from a real OpenLDAP slapd; ie-virsh against the real libvirtd.
 const URI = 'qemu:///system'
@@ -19,23 +20,6 @@ const ADMIN = 'shien-la1'
 const ROLELESS = 'shien-lx1'
 const ACCOUNTS = [STUDENT, INSTRUCTOR, ADMIN, ROLELESS]
 const signal = new AbortController().signal
-
-async function ensureUser(name: string): Promise<number> {
-  const found = await execa('id', ['-u', name], {reject: false})
-  if (found.exitCode === 0) return Number(found.stdout)
-  const made = await execa('useradd', ['--no-create-home', '--shell', '/usr/sbin/nologin', name], {reject: false})
-  if (made.exitCode !== 0 && made.exitCode !== 9) throw new Error(made.stderr)
-  return Number((await execa('id', ['-u', name])).stdout)
-}
-
-/** A loopback port nothing listens on: a directory that is down. */
-async function closedPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const {port} = server.address() as {port: number}
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 describe('accounts, groups and roles from LDAP (real slapd)', () => {
   let dir: TestDirectory
