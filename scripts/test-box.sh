@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Print the path of the real Vagrant base box the end-to-end tests use,
-# .cache/boxes/debian-12.box, building it first (boxes/debian-12/build.sh, as root) when it
-# is missing, when the recipe changed since it was built, or with --rebuild.
+# .cache/boxes/debian-12.box, building it first with shien itself
+# (`shien box build boxes/debian-12`, as root; needs `npm run build`) when it is missing, when
+# the recipe changed since it was built, or with --rebuild.
 #
 # Usage: scripts/test-box.sh [--rebuild]
 #   stdout: the box's absolute path, and nothing else; build progress goes to stderr.
@@ -9,7 +10,8 @@
 # The sha256 of the recipe (every file under boxes/debian-12 and the insecure key pair the
 # box authorizes) is kept in debian-12.box.recipe-sha256 next to the box. A build goes to a
 # temporary name and is renamed into place only when complete; a lock file keeps two
-# callers from building at once. Downloaded .deb files are kept in .cache/debs.
+# callers from building at once. Downloaded .deb files are kept in .cache/debs. What
+# `shien box build` reported (time, size, sha256) is kept in debian-12.box.built.
 set -euo pipefail
 
 rebuild=false
@@ -27,6 +29,8 @@ recipe=boxes/$name
 cache=$repo/.cache/boxes
 box=$cache/$name.box
 sum_file=$box.recipe-sha256
+built_file=$box.built
+shien=$repo/bin/shien.js
 
 recipe_sum() {
   (
@@ -65,10 +69,11 @@ cleanup() {
   local rc=$?
   set +e
   if [[ -n $builder ]]; then
-    kill -TERM "$builder" 2>/dev/null
+    # SIGINT is what shien turns into a clean stop (it stops the recipe, which cleans up).
+    kill -INT "$builder" 2>/dev/null
     wait "$builder" 2>/dev/null
   fi
-  rm -f "$tmp" "$sum_file.tmp.$$"
+  rm -f "$tmp" "$sum_file.tmp.$$" "$built_file.tmp.$$"
   exit "$rc"
 }
 trap cleanup EXIT
@@ -80,8 +85,13 @@ if [[ -e $box ]]; then
 else
   echo "test-box.sh: building $box" >&2
 fi
-# In the background, so that a signal reaches the trap (and build.sh) at once.
-"$repo/$recipe/build.sh" "$tmp" --deb-cache "$repo/.cache/debs" >&2 &
+if [[ ! -f $repo/dist/commands/box/build.js ]]; then
+  echo "test-box.sh: shien is not built; run npm run build first" >&2
+  exit 2
+fi
+# In the background, so that a signal reaches the trap (and the build) at once. Progress goes
+# to stderr; shien's own report (stdout) is kept with the box.
+node "$shien" box build "$repo/$recipe" --output "$tmp" --deb-cache "$repo/.cache/debs" >"$built_file.tmp.$$" &
 builder=$!
 rc=0
 wait "$builder" || rc=$?
@@ -92,8 +102,10 @@ if ((rc != 0)); then
 fi
 
 # Box first, then its recipe sum: an interruption in between only causes a rebuild.
+cat "$built_file.tmp.$$" >&2
 rm -f "$sum_file"
 mv -f "$tmp" "$box"
+mv -f "$built_file.tmp.$$" "$built_file"
 echo "$want" >"$sum_file.tmp.$$"
 mv -f "$sum_file.tmp.$$" "$sum_file"
 echo "$box"

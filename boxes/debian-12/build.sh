@@ -5,6 +5,7 @@
 # box.ovf, metadata.json and Vagrantfile, like `vagrant package` does.
 #
 # Usage: boxes/debian-12/build.sh OUTPUT.box [--gzip] [--deb-cache DIR]
+#        boxes/debian-12/build.sh --check
 #
 # Runs as root on Linux. Environment:
 #   DEBIAN_MIRROR                 package mirror (default http://deb.debian.org/debian)
@@ -35,10 +36,13 @@ export LIBGUESTFS_BACKEND_SETTINGS=${LIBGUESTFS_BACKEND_SETTINGS-force_tcg}
 usage() {
   cat <<EOF
 Usage: $(basename "$0") OUTPUT.box [--gzip] [--deb-cache DIR]
+       $(basename "$0") --check
 
 Build the Debian 12 (bookworm) Vagrant base box for VirtualBox into OUTPUT.box.
   --gzip            compress the box (tar.gz) instead of a plain tar
   --deb-cache DIR   keep downloaded .deb files in DIR and reuse them next time
+  --check           only check that this machine can build it: prints "needs-root" and
+                    "missing-package NAME" lines on stdout, exits 2 if there are any
 Must run as root on Linux. See boxes/README.md.
 EOF
 }
@@ -47,11 +51,13 @@ die() { echo "build.sh: error: $*" >&2; exit 1; }
 step() { printf '[%4ds] %s\n' "$SECONDS" "$*" >&2; }
 
 output=''
+check=false
 gzip=false
 deb_cache=''
 while (($#)); do
   case $1 in
     --gzip) gzip=true ;;
+    --check) check=true ;;
     --deb-cache) (($# >= 2)) || { usage >&2; exit 2; }; deb_cache=$2; shift ;;
     --deb-cache=*) deb_cache=${1#*=} ;;
     -h | --help) usage; exit 0 ;;
@@ -60,15 +66,12 @@ while (($#)); do
   esac
   shift
 done
-[[ -n $output ]] || { usage >&2; exit 2; }
+[[ -n $output ]] || $check || { usage >&2; exit 2; }
 
 # ---- Preconditions ---------------------------------------------------------------------
 if [[ $(uname -s) != Linux ]]; then
   echo "build.sh: this recipe runs on Linux only (debootstrap, libguestfs)." >&2
-  exit 2
-fi
-if ((EUID != 0)); then
-  echo "build.sh: run as root (debootstrap and chroot need it), e.g. sudo $0 $output" >&2
+  $check && echo needs-linux
   exit 2
 fi
 
@@ -86,8 +89,19 @@ need "$MBR_BIN" extlinux
 need ssh-keygen openssh-client
 need chroot coreutils
 if ! compgen -G '/boot/vmlinuz-*' >/dev/null; then missing+=(linux-image-amd64); fi
+if ((${#missing[@]})); then mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u); fi
+if $check; then
+  # Everything at once, for a caller (shien box build) to report in one go.
+  ((EUID == 0)) || echo needs-root
+  for pkg in "${missing[@]}"; do echo "missing-package $pkg"; done
+  if ((EUID != 0 || ${#missing[@]})); then exit 2; fi
+  exit 0
+fi
+if ((EUID != 0)); then
+  echo "build.sh: run as root (debootstrap and chroot need it), e.g. sudo $0 $output" >&2
+  exit 2
+fi
 if ((${#missing[@]})); then
-  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   echo "build.sh: missing tools. Install the Debian packages: apt-get install ${missing[*]}" >&2
   if [[ " ${missing[*]} " == *" linux-image-amd64 "* ]]; then
     echo "  (libguestfs needs a kernel in /boot for its appliance: linux-image-amd64)" >&2

@@ -1,11 +1,12 @@
 import {Args} from '@oclif/core'
 
+import {formatCatalogInfo, inspectCatalog, isCatalogInput, type CatalogInfo} from '../../src/box/catalog-info.js'
 import {inspectBox, type BoxInfo} from '../../src/box/inspect.js'
 import {formatBoxInfo} from '../../src/box/format-info.js'
 import {ShienCommand} from '../../src/ui/base-command.js'
 
 export default class BoxInspect extends ShienCommand {
-  static override summary = 'Check a Vagrant box and show what shien would push from it.'
+  static override summary = 'Check a Vagrant box, or read a box catalog, and show what is in it.'
 
   static override description = `Reads the .box once, start to end, and runs the same checks as "shien push" before anything
 is uploaded:
@@ -16,19 +17,29 @@ is uploaded:
 It then prints the VM (CPUs, memory, firmware) and its disks. A vagrant_private_key inside the
 box is reported: shien never uploads it.
 
-Exit code 3 means the box was refused; the message says why and what to do.`
+Given a catalog instead (a .json file, or a file://, http:// or https:// URL), it checks the
+catalog as Vagrant reads it and lists its versions and providers, downloading no box
+(shien box verify checks the boxes).
+
+Exit code 3 means the box or catalog was refused; the message says why and what to do.`
 
   static override examples = [
     {description: 'Check a box you made with "vagrant package":', command: '<%= config.bin %> <%= command.id %> package.box'},
     {description: 'Get the details as JSON (disks, capacities, private keys found):', command: '<%= config.bin %> <%= command.id %> ~/boxes/web.box --json'},
+    {description: 'List the versions of a published catalog:', command: '<%= config.bin %> <%= command.id %> https://blade.example/boxes/os101/debian12.json'},
   ]
 
   static override args = {
-    box: Args.string({required: true, description: 'Path of the .box file (tar or tar.gz).'}),
+    box: Args.string({required: true, description: 'Path of the .box file (tar or tar.gz), or path or URL of a catalog.'}),
   }
 
-  async run(): Promise<BoxInfo> {
+  async run(): Promise<BoxInfo | CatalogInfo> {
     const {args} = await this.parse(BoxInspect)
+    if (await isCatalogInput(args.box)) {
+      const catalog = await inspectCatalog(args.box, this.abort.signal)
+      if (!this.jsonEnabled()) this.log(formatCatalogInfo(catalog))
+      return catalog
+    }
     const info = await inspectBox(args.box, {signal: this.abort.signal})
     if (!this.jsonEnabled()) this.log(formatBoxInfo(info))
     return info

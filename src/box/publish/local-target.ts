@@ -1,0 +1,117 @@
+import {constants, createReadStream, createWriteStream} from 'node:fs'
+import {access, chmod, mkdir, open, readFile, rename, rm, rmdir, stat} from 'node:fs/promises'
+import {dirname} from 'node:path'
+import {Transform} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
+
+import {type PublishTarget, type PutOptions, writeError} from './target.js'
+
+/** A local folder, or the shared storage as mounted on this machine. */
+export class LocalTarget implements PublishTarget {
+  readonly label = 'this machine'
+
+  async readText(path: string, limit: number): Promise<string | undefined> {
+    try {
+      // Longer than the limit tells the caller it is too large without reading it all.
+      if ((await stat(path)).size > limit) return 'x'.repeat(limit + 1)
+      return await readFile(path, 'utf8')
+    } catch (error) {
+      if ((error as {code?: string}).code === 'ENOENT') return undefined
+      throw this.fail(path, error)
+    }
+  }
+
+  async mkdirs(path: string): Promise<void> {
+    const missing: string[] = []
+    for (let dir = path; !(await exists(dir)); dir = dirname(dir)) missing.unshift(dir)
+    for (const dir of missing) {
+      try {
+        await mkdir(dir, {mode: 0o755})
+        // The instructor's umask must not hide the folder from the web server.
+        await chmod(dir, 0o755)
+      } catch (error) {
+        if ((error as {code?: string}).code !== 'EEXIST') throw this.fail(dir, error)
+      }
+    }
+    // An existing folder the instructor cannot write: say so now, before any work.
+    await access(path, constants.W_OK | constants.X_OK).catch((error: unknown) => {
+      throw this.fail(path, error)
+    })
+  }
+
+  async createExclusive(path: string, text: string): Promise<boolean> {
+    try {
+      const handle = await open(path, 'wx', 0o644)
+      await handle.writeFile(text).finally(() => handle.close())
+      return true
+    } catch (error) {
+      if ((error as {code?: string}).code === 'EEXIST') return false
+      throw this.fail(path, error)
+    }
+  }
+
+  async putFile(localPath: string, tmp: string, opts: PutOptions): Promise<void> {
+    const total = (await stat(localPath)).size
+    let bytes = 0
+    const meter = new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        bytes += chunk.length
+        opts.onProgress?.(bytes, total)
+        callback(null, chunk)
+      },
+    })
+    try {
+      await pipeline(createReadStream(localPath), meter, createWriteStream(tmp, {flags: 'wx', mode: opts.mode}), {signal: opts.signal})
+      await chmod(tmp, opts.mode)
+    } catch (error) {
+      await rm(tmp, {force: true})
+      opts.signal?.throwIfAborted()
+      throw this.fail(tmp, error)
+    }
+  }
+
+  async putText(text: string, tmp: string, mode: number): Promise<void> {
+    try {
+      const handle = await open(tmp, 'wx', mode)
+      // Flushed before the rename, so a crash cannot leave an empty catalog in place.
+      await handle.writeFile(text).then(() => handle.sync()).finally(() => handle.close())
+      await chmod(tmp, mode)
+    } catch (error) {
+      await rm(tmp, {force: true})
+      throw this.fail(tmp, error)
+    }
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    await rename(from, to).catch((error: unknown) => {
+      throw this.fail(to, error)
+    })
+  }
+
+  async remove(path: string): Promise<void> {
+    await rm(path, {force: true})
+  }
+
+  async removeEmptyDir(path: string): Promise<void> {
+    await rmdir(path).catch(() => undefined)
+  }
+
+  exists(path: string): Promise<boolean> {
+    return exists(path)
+  }
+
+  async close(): Promise<void> {}
+
+  private fail(path: string, error: unknown) {
+    return writeError(this.label, path, (error as {code?: string}).code, error)
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path)
+    return true
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,176 @@
+import {homedir} from 'node:os'
+import {isAbsolute, join, posix, resolve} from 'node:path'
+import {fileURLToPath} from 'node:url'
+
+import {badInput, ShienError} from '../../errors.js'
+import {resolveSshTarget, type SshTarget} from '../../transport/ssh-target.js'
+import {ARCHITECTURES} from '../catalog.js'
+import {versionProblem} from '../catalog-version.js'
+
+/** `org/name`, as Vagrant Cloud names boxes; each part also becomes a directory. */
+export const BOX_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}\/[a-z0-9][a-z0-9._-]{0,63}$/
+
+/** Where the files go: a local (or mounted shared) directory, or one on a host over SFTP. */
+export type PublishDestination =
+  | {kind: 'local'; root: string}
+  | {kind: 'sftp'; spec: string; target: SshTarget; root: string; knownHostsPath: string}
+
+/** Paths on the destination and URLs in the catalog, all decided before anything runs. */
+export interface PublishLayout {
+  catalog: string
+  lock: string
+  versionDir: string
+  virtualbox: string
+  libvirt: string
+  /** The qcow2 the blades keep read-only as the base of students' overlays. */
+  base: string
+  urls: {catalog: string; virtualbox: string; libvirt: string}
+}
+
+export interface PublishPlan {
+  box: string
+  name: string
+  version: string
+  description?: string
+  architecture: string
+  destination: PublishDestination
+  baseUrl: string
+  force: boolean
+  libvirt: boolean
+  acceptNewHostKey: boolean
+  layout: PublishLayout
+}
+
+export interface PublishInput {
+  box: string
+  name: string
+  version: string
+  to: string
+  baseUrl?: string
+  description?: string
+  architecture?: string
+  force?: boolean
+  libvirt?: boolean
+  acceptNewHostKey?: boolean
+  cwd: string
+  home?: string
+}
+
+/** Checks every input and reports all problems at once; nothing is read or written yet. */
+export function planPublish(input: PublishInput): PublishPlan {
+  const problems: ShienError[] = []
+  const attempt = <T>(fn: () => T): T | undefined => {
+    try {
+      return fn()
+    } catch (error) {
+      if (!(error instanceof ShienError)) throw error
+      problems.push(error)
+      return undefined
+    }
+  }
+  attempt(() => checkName(input.name))
+  attempt(() => checkVersion(input.version))
+  const architecture = input.architecture ?? 'amd64'
+  attempt(() => checkArchitecture(architecture))
+  const destination = attempt(() => parseDestination(input.to, input.cwd, input.home ?? homedir()))
+  const baseUrl = attempt(() => chooseBaseUrl(input.baseUrl, destination))
+  if (problems.length === 1) throw problems[0]
+  if (problems.length > 1) {
+    throw badInput('PUBLISH_BAD_INPUT', `shien box publish cannot start:\n${problems.map((p) => `  - ${p.message}`).join('\n')}`, problems.flatMap((p) => p.suggestions))
+  }
+  return {
+    box: resolve(input.cwd, input.box),
+    name: input.name,
+    version: input.version,
+    description: input.description,
+    architecture,
+    destination: destination!,
+    baseUrl: baseUrl!,
+    force: input.force ?? false,
+    libvirt: input.libvirt ?? true,
+    acceptNewHostKey: input.acceptNewHostKey ?? false,
+    layout: layoutFor(destination!.root, baseUrl!, input.name, input.version),
+  }
+}
+
+/**
+ * `<root>/<org>/<name>.json` is the catalog; each version has a folder with one box per
+ * provider and the libvirt disk as a plain qcow2 (`<root>/<org>/<name>/<version>/`).
+ */
+export function layoutFor(root: string, baseUrl: string, name: string, version: string): PublishLayout {
+  const [org, box] = name.split('/')
+  const versionDir = posix.join(root, org, box, version)
+  const url = (...parts: string[]) => [baseUrl, ...parts.map(encodeURIComponent)].join('/')
+  return {
+    catalog: posix.join(root, org, `${box}.json`),
+    lock: posix.join(root, org, `.${box}.json.lock`),
+    versionDir,
+    virtualbox: posix.join(versionDir, 'virtualbox.box'),
+    libvirt: posix.join(versionDir, 'libvirt.box'),
+    base: posix.join(versionDir, 'libvirt.qcow2'),
+    urls: {
+      catalog: url(org, `${box}.json`),
+      virtualbox: url(org, box, version, 'virtualbox.box'),
+      libvirt: url(org, box, version, 'libvirt.box'),
+    },
+  }
+}
+
+function checkName(name: string): void {
+  if (!BOX_NAME_PATTERN.test(name)) {
+    throw badInput('BAD_BOX_NAME', `"${name}" is not a box name: use ORG/NAME with lowercase letters, digits, ".", "-" and "_" (e.g. os101/debian12).`)
+  }
+}
+
+function checkVersion(version: string): void {
+  const problem = versionProblem(version)
+  if (problem) {
+    throw badInput('BAD_VERSION', `Vagrant would not accept the version "${version}": ${problem}.`, ['Use a version such as 2026.1.0 (year.term.fix).'])
+  }
+}
+
+function checkArchitecture(architecture: string): void {
+  if (!(ARCHITECTURES as readonly string[]).includes(architecture)) {
+    throw badInput('BAD_ARCHITECTURE', `"${architecture}" is not an architecture Vagrant knows (${ARCHITECTURES.join(', ')}).`)
+  }
+}
+
+/** `sftp://[user@]host[:port]/abs/path`, a file:// URL, or a local path. */
+export function parseDestination(to: string, cwd: string, home: string): PublishDestination {
+  const sftp = /^sftp:\/\/([^/]+)(\/.*)?$/i.exec(to)
+  if (sftp) {
+    const root = posix.normalize(decodeURIComponent(sftp[2] ?? ''))
+    if (!root.startsWith('/') || root === '/') {
+      throw badInput('BAD_DESTINATION', `${to} names no folder: use sftp://[user@]host/absolute/path (e.g. sftp://blade/gfs2/shien/boxes).`)
+    }
+    const target = resolveSshTarget(sftp[1], {home})
+    return {kind: 'sftp', spec: to, target, root: root.replace(/\/$/, ''), knownHostsPath: join(home, '.ssh', 'known_hosts')}
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(to) && !/^file:\/\//i.test(to)) {
+    throw badInput('BAD_DESTINATION', `shien publishes to a folder or to sftp://host/path, not to ${to}.`)
+  }
+  const path = /^file:\/\//i.test(to) ? fileURLToPath(to) : to
+  return {kind: 'local', root: isAbsolute(path) ? resolve(path) : resolve(cwd, path)}
+}
+
+function chooseBaseUrl(given: string | undefined, destination: PublishDestination | undefined): string {
+  if (given !== undefined) {
+    let url: URL
+    try {
+      url = new URL(given)
+    } catch {
+      throw badInput('BAD_BASE_URL', `--base-url ${given} is not a URL.`, ['Give the URL the folder is served at, e.g. https://blade.example/boxes.'])
+    }
+    if (!['http:', 'https:', 'file:'].includes(url.protocol)) {
+      throw badInput('BAD_BASE_URL', `--base-url ${given} is not an http, https or file URL, which are what Vagrant downloads boxes from.`)
+    }
+    return given.replace(/\/+$/, '')
+  }
+  if (destination?.kind === 'sftp') {
+    throw badInput('BAD_BASE_URL', `--base-url is needed with ${destination.spec}: the URL students download the folder from.`, [
+      'Add e.g. --base-url https://blade.example/boxes (templates/nginx-boxes.conf serves it).',
+    ])
+  }
+  // A shared folder that students see at the same path: file:// URLs work as they are.
+  return destination ? `file://${destination.root.split('/').map(encodeURIComponent).join('/')}` : ''
+}

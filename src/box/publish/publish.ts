@@ -1,0 +1,148 @@
+import {hostname, userInfo} from 'node:os'
+import {posix} from 'node:path'
+
+import {badInput, ShienError} from '../../errors.js'
+import type {NewHostKey} from '../../transport/connect.js'
+import {CATALOG_SIZE_LIMIT, findVersion, latestVersion, parseCatalog, type Catalog} from '../catalog.js'
+import type {PublishEvent} from './events.js'
+import {installFiles} from './install.js'
+import {LocalTarget} from './local-target.js'
+import type {PublishPlan} from './plan.js'
+import {inspectForPublish, prepareFiles, type PreparedFiles} from './prepare.js'
+import {SftpTarget} from './sftp-target.js'
+import type {PublishTarget} from './target.js'
+
+export interface PublishOptions {
+  signal?: AbortSignal
+  onEvent?: (event: PublishEvent) => void
+  /** Asked for an unknown host key of an sftp:// destination. */
+  confirmHostKey?: (key: NewHostKey) => Promise<boolean>
+  agentSocket?: string
+}
+
+/** One published box file, as the catalog lists it. */
+export interface PublishedFile {
+  provider: 'virtualbox' | 'libvirt'
+  path: string
+  url: string
+  bytes: number
+  sha256: string
+}
+
+export interface PublishResult {
+  name: string
+  version: string
+  /** Where the catalog is on the destination, and the URL students add. */
+  catalog: {path: string; url: string}
+  files: PublishedFile[]
+  /** The read-only qcow2 the blades base students' images on, when converted. */
+  base?: {path: string; virtualSizeGiB: number}
+  /** Every version the catalog lists now, oldest first. */
+  versions: string[]
+  latest: string
+  /** Whether an existing version was replaced (--force). */
+  replaced: boolean
+  warnings: string[]
+}
+
+/**
+ * Publishes a VirtualBox box (and its libvirt conversion) as a version of a catalog. The
+ * destination is locked, the catalog read and checked, and the version's files put in place
+ * before the catalog is renamed over the old one; any failure before that leaves the
+ * destination as it was.
+ */
+export async function publishBox(plan: PublishPlan, opts: PublishOptions = {}): Promise<PublishResult> {
+  const emit = opts.onEvent ?? (() => undefined)
+  emit({type: 'step:start', step: 'inspect', detail: plan.box})
+  const info = await inspectForPublish(plan.box, plan.libvirt, opts.signal)
+  emit({type: 'step:start', step: 'lock', detail: plan.layout.catalog})
+  const target = await openTarget(plan, opts)
+  try {
+    await target.mkdirs(posix.dirname(plan.layout.catalog))
+    const release = await takeLock(target, plan.layout.lock)
+    try {
+      const existing = await readCatalog(target, plan)
+      const replaced = checkConflict(existing, plan)
+      const files = await prepareFiles(info, {libvirt: plan.libvirt, signal: opts.signal, emit})
+      try {
+        const catalog = await installFiles(target, plan, existing, files, {signal: opts.signal, emit})
+        return resultOf(plan, catalog, files, replaced)
+      } finally {
+        await files.cleanup()
+      }
+    } finally {
+      await release()
+    }
+  } finally {
+    await target.close()
+  }
+}
+
+async function openTarget(plan: PublishPlan, opts: PublishOptions): Promise<PublishTarget> {
+  const {destination} = plan
+  if (destination.kind === 'local') return new LocalTarget()
+  return SftpTarget.open({
+    target: destination.target,
+    knownHostsPath: destination.knownHostsPath,
+    confirmNewHostKey: opts.confirmHostKey ?? (async () => false),
+    agentSocket: opts.agentSocket,
+    signal: opts.signal,
+  })
+}
+
+/** One publisher per catalog at a time, or the second one's version would be lost. */
+async function takeLock(target: PublishTarget, lock: string): Promise<() => Promise<void>> {
+  const owner = JSON.stringify({user: userInfo().username, host: hostname(), pid: process.pid, since: new Date().toISOString()})
+  if (!(await target.createExclusive(lock, owner + '\n'))) {
+    const holder = await target.readText(lock, 4096).catch(() => undefined)
+    throw new ShienError(`Another publish of this catalog holds ${lock} on ${target.label}${holder ? ` (${holder.trim()})` : ''}.`, {
+      code: 'PUBLISH_LOCKED', exit: 'refused',
+      suggestions: ['Wait for it to finish. If no publish is running (it was killed), remove the lock file and try again.'],
+    })
+  }
+  return () => target.remove(lock)
+}
+
+async function readCatalog(target: PublishTarget, plan: PublishPlan): Promise<Catalog | undefined> {
+  const {catalog: path} = plan.layout
+  const text = await target.readText(path, CATALOG_SIZE_LIMIT)
+  if (text === undefined) return undefined
+  if (text.length > CATALOG_SIZE_LIMIT) throw badInput('CATALOG_TOO_LARGE', `${path} is larger than Vagrant reads (${CATALOG_SIZE_LIMIT} bytes).`)
+  const catalog = parseCatalog(text, path)
+  if (catalog.name !== plan.name) {
+    throw badInput('CATALOG_NAME_MISMATCH', `${path} is the catalog of "${catalog.name}", not "${plan.name}".`, [
+      `Publish with --name ${catalog.name}, or choose another name.`,
+    ])
+  }
+  return catalog
+}
+
+/** True when --force replaces a version that exists; an error without --force. */
+function checkConflict(existing: Catalog | undefined, plan: PublishPlan): boolean {
+  const same = existing && findVersion(existing, plan.version)
+  if (!same) return false
+  if (plan.force) return true
+  throw new ShienError(`${plan.name} ${same.version} is already published (${plan.layout.catalog}).`, {
+    code: 'VERSION_EXISTS', exit: 'refused',
+    suggestions: [`Publish a newer version (the latest is ${latestVersion(existing!)}),`, 'or replace it with --force before students have downloaded it.'],
+  })
+}
+
+function resultOf(plan: PublishPlan, catalog: Catalog, files: PreparedFiles, replaced: boolean): PublishResult {
+  const {layout} = plan
+  const published: PublishedFile[] = [{provider: 'virtualbox', path: layout.virtualbox, url: layout.urls.virtualbox, bytes: files.virtualbox.bytes, sha256: files.virtualbox.sha256}]
+  if (files.libvirt) published.push({provider: 'libvirt', path: layout.libvirt, url: layout.urls.libvirt, bytes: files.libvirt.bytes, sha256: files.libvirt.sha256})
+  const warnings = [...files.warnings]
+  if (replaced && files.base) warnings.push(`${layout.base} was replaced: images based on the old one must be made again.`)
+  return {
+    name: plan.name,
+    version: plan.version,
+    catalog: {path: layout.catalog, url: layout.urls.catalog},
+    files: published,
+    base: files.base && files.libvirt ? {path: layout.base, virtualSizeGiB: files.libvirt.metadata.virtual_size} : undefined,
+    versions: catalog.versions.map((v) => v.version),
+    latest: latestVersion(catalog) ?? plan.version,
+    replaced,
+    warnings,
+  }
+}

@@ -1,0 +1,179 @@
+import {createHash} from 'node:crypto'
+import {mkdirSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {execa} from 'execa'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import type {PublishEvent} from '../../../src/box/publish/events.js'
+import {planPublish, type PublishInput} from '../../../src/box/publish/plan.js'
+import {publishBox} from '../../../src/box/publish/publish.js'
+import {ShienError} from '../../../src/errors.js'
+import {makeBox, readTar, tempDir} from './make-box.js'
+
+let dir: string
+let cleanup: () => Promise<void>
+let box: string
+beforeAll(async () => {
+  ;({dir, cleanup} = await tempDir())
+  box = await makeBox(dir, 'course.box')
+})
+afterAll(() => cleanup())
+
+let count = 0
+/** A fresh destination folder per test. */
+function destination(): string {
+  const to = join(dir, `dest-${++count}`)
+  mkdirSync(to)
+  return to
+}
+
+function plan(to: string, over: Partial<PublishInput> = {}) {
+  return planPublish({box, name: 'os101/debian12', version: '2026.1.0', to, cwd: dir, ...over})
+}
+
+const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex')
+
+/** Every file under `root`, relative, sorted: what a failed publish must leave unchanged. */
+function tree(root: string): Record<string, string> {
+  const out: Record<string, string> = {}
+  const walk = (d: string) => {
+    for (const name of readdirSync(d, {withFileTypes: true})) {
+      const path = join(d, name.name)
+      if (name.isDirectory()) walk(path)
+      else out[path.slice(root.length + 1)] = sha256(path)
+    }
+  }
+  walk(root)
+  return out
+}
+
+async function refusal(promise: Promise<unknown>): Promise<ShienError> {
+  const error = await promise.then(() => undefined, (e: unknown) => e)
+  expect(error).toBeInstanceOf(ShienError)
+  return error as ShienError
+}
+
+describe('shien box publish to a folder', () => {
+  it('writes both providers and a catalog whose checksums match the files', async () => {
+    const to = destination()
+    const events: PublishEvent[] = []
+    const result = await publishBox(plan(to, {description: 'OS course'}), {onEvent: (e) => events.push(e)})
+    const catalog = JSON.parse(readFileSync(join(to, 'os101/debian12.json'), 'utf8'))
+    expect(catalog).toMatchObject({name: 'os101/debian12', description: 'OS course', versions: [{version: '2026.1.0'}]})
+    const [vb, lv] = catalog.versions[0].providers
+    const versionDir = join(to, 'os101/debian12/2026.1.0')
+    expect(vb).toEqual({name: 'virtualbox', url: `file://${versionDir}/virtualbox.box`, checksum_type: 'sha256', checksum: sha256(box), architecture: 'amd64', default_architecture: true})
+    expect(lv).toMatchObject({name: 'libvirt', url: `file://${versionDir}/libvirt.box`, checksum_type: 'sha256', architecture: 'amd64'})
+    expect(lv.checksum).toBe(sha256(join(versionDir, 'libvirt.box')))
+    expect(readFileSync(join(versionDir, 'virtualbox.box'))).toEqual(readFileSync(box))
+    expect(readdirSync(versionDir).sort()).toEqual(['libvirt.box', 'libvirt.qcow2', 'virtualbox.box'])
+    expect(statSync(join(versionDir, 'libvirt.qcow2')).mode & 0o777).toBe(0o444)
+    expect(result.files.map((f) => f.provider)).toEqual(['virtualbox', 'libvirt'])
+    expect(result.catalog.url).toBe(`file://${to}/os101/debian12.json`)
+    expect(events.filter((e) => e.type === 'step:start').map((e) => (e as {step: string}).step)).toEqual(['inspect', 'lock', 'checksum', 'convert', 'copy', 'catalog'])
+    expect(readdirSync(join(to, 'os101')).sort()).toEqual(['debian12', 'debian12.json'])
+  })
+
+  it('packs the libvirt box as vagrant-libvirt reads it: metadata.json, Vagrantfile, qcow2 box.img', async () => {
+    const to = destination()
+    await publishBox(plan(to))
+    const versionDir = join(to, 'os101/debian12/2026.1.0')
+    const entries = await readTar(readFileSync(join(versionDir, 'libvirt.box')))
+    expect(entries.map((e) => e.name)).toEqual(['metadata.json', 'Vagrantfile', 'box.img'])
+    expect(JSON.parse(entries[0].body.toString())).toEqual({provider: 'libvirt', format: 'qcow2', virtual_size: 1})
+    expect(entries[1].body.toString()).toContain('config.vm.provider :libvirt')
+    expect(entries[1].body.toString()).toContain('Vagrant.configure("2") do |config|\nend')
+    const info = JSON.parse((await execa('qemu-img', ['info', '--output=json', '-f', 'qcow2', join(versionDir, 'libvirt.qcow2')])).stdout)
+    expect(info).toMatchObject({format: 'qcow2', 'virtual-size': 1048576})
+    expect(info['backing-filename']).toBeUndefined()
+    // Compared by hash: a deep equality over a megabyte of bytes takes seconds.
+    expect(createHash('sha256').update(entries[2].body).digest('hex')).toBe(sha256(join(versionDir, 'libvirt.qcow2')))
+  })
+
+  it('adds a second version and keeps the first; the same version again is refused unless --force', async () => {
+    const to = destination()
+    await publishBox(plan(to, {version: '2026.1.0', libvirt: false}))
+    const second = await publishBox(plan(to, {version: '2026.2.0', libvirt: false}))
+    expect(second.versions).toEqual(['2026.1.0', '2026.2.0'])
+    const before = tree(to)
+    const error = await refusal(publishBox(plan(to, {version: '2026.1.0', libvirt: false})))
+    expect(error.code).toBe('VERSION_EXISTS')
+    expect(error.exitCode).toBe(6)
+    expect(tree(to)).toEqual(before)
+    const other = await makeBox(dir, 'other.box', {vagrantfile: false})
+    const forced = await publishBox(planPublish({box: other, name: 'os101/debian12', version: '2026.1.0', to, cwd: dir, force: true, libvirt: false}))
+    expect(forced.replaced).toBe(true)
+    const catalog = JSON.parse(readFileSync(join(to, 'os101/debian12.json'), 'utf8'))
+    expect(catalog.versions.map((v: {version: string}) => v.version)).toEqual(['2026.1.0', '2026.2.0'])
+    expect(catalog.versions[0].providers[0].checksum).toBe(sha256(other))
+    expect(catalog.versions[1].providers[0].checksum).toBe(sha256(box))
+  })
+
+  it('refuses a version Vagrant would not accept before touching anything', () => {
+    const to = destination()
+    expect(() => plan(to, {version: 'v2026.1'})).toThrow(/Vagrant would not accept the version "v2026.1"/)
+    expect(() => plan(to, {version: '2026.1 beta'})).toThrow(ShienError)
+    expect(readdirSync(to)).toEqual([])
+  })
+
+  it('reports every bad input at once', () => {
+    let error: ShienError | undefined
+    try {
+      planPublish({box, name: 'Debian 12', version: 'latest', to: 'sftp://blade/gfs2/shien/boxes', architecture: 'x86', cwd: dir, home: dir})
+    } catch (e) {
+      error = e as ShienError
+    }
+    expect(error?.code).toBe('PUBLISH_BAD_INPUT')
+    for (const part of ['"Debian 12" is not a box name', '"latest"', '"x86" is not an architecture', '--base-url is needed']) expect(error?.message).toContain(part)
+  })
+
+  it('refuses a box whose metadata.json names another provider than its contents', async () => {
+    const to = destination()
+    await publishBox(plan(to, {libvirt: false}))
+    const before = tree(to)
+    const libvirtLabelled = await makeBox(dir, 'mislabelled.box', {metadata: {provider: 'libvirt'}})
+    const error = await refusal(publishBox(planPublish({box: libvirtLabelled, name: 'os101/debian12', version: '2026.3.0', to, cwd: dir})))
+    expect(error.code).toBe('BOX_PROVIDER_MISMATCH')
+    expect(error.message).toMatch(/names the provider "libvirt", but the box holds a VirtualBox machine \(box\.ovf and box-disk001\.vmdk\)/)
+    expect(tree(to)).toEqual(before)
+  })
+
+  it.each([
+    ['not JSON', '<html><body>502 Bad Gateway</body></html>\n', 'CATALOG_NOT_JSON'],
+    ['an unknown provider', JSON.stringify({name: 'os101/debian12', versions: [{version: '2026.0.1', providers: [{name: 'vbox', url: 'file:///x.box'}]}]}), 'CATALOG_UNKNOWN_PROVIDER'],
+    ['another box', JSON.stringify({name: 'os102/ubuntu', versions: []}), 'CATALOG_NAME_MISMATCH'],
+  ])('leaves an existing catalog that is %s as it was', async (_what, text, code) => {
+    const to = destination()
+    mkdirSync(join(to, 'os101'))
+    writeFileSync(join(to, 'os101/debian12.json'), text)
+    const error = await refusal(publishBox(plan(to)))
+    expect(error.code).toBe(code)
+    expect(readFileSync(join(to, 'os101/debian12.json'), 'utf8')).toBe(text)
+    expect(readdirSync(join(to, 'os101'))).toEqual(['debian12.json'])
+  })
+
+  it('refuses to run while another publish holds the catalog', async () => {
+    const to = destination()
+    mkdirSync(join(to, 'os101'))
+    writeFileSync(join(to, 'os101/.debian12.json.lock'), '{"user":"teacher1"}\n')
+    const error = await refusal(publishBox(plan(to)))
+    expect(error.code).toBe('PUBLISH_LOCKED')
+    expect(error.message).toContain('teacher1')
+    expect(readdirSync(join(to, 'os101'))).toEqual(['.debian12.json.lock'])
+  })
+
+  it('stops when cancelled and leaves neither files nor the lock', async () => {
+    const to = destination()
+    const abort = new AbortController()
+    const error = await publishBox(plan(to), {
+      signal: abort.signal,
+      onEvent: (e) => {
+        if (e.type === 'step:start' && e.step === 'copy') abort.abort(new Error('interrupted'))
+      },
+    }).then(() => undefined, (e: unknown) => e)
+    expect(String(error)).toContain('interrupted')
+    // Only the catalog's folder, made before the lock was taken, is left: empty.
+    expect(readdirSync(to, {recursive: true})).toEqual(['os101'])
+  })
+})
