@@ -14,7 +14,7 @@ umask 022
 
 # Debian packages the blade needs.
 PACKAGES=(openssh-server openssh-client qemu-utils qemu-system-x86 libguestfs-tools linux-image-amd64
-  libvirt-daemon-system libvirt-clients sudo acl)
+  libvirt-daemon-system libvirt-clients sudo acl podman runc)
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 # What of the repository is installed on the blade (oclif.manifest.json too, when built).
@@ -236,6 +236,11 @@ EOF
 # ie-virsh, run as root through sudo (/etc/sudoers.d/shien); installed by scripts/local-blade.sh.
 exec $NODE_BIN $INSTALL_DIR/bin/ie-virsh.js "\$@"
 EOF
+  write_file "$BIN_DIR/ie-docker" root:root 0755 <<EOF
+#!/bin/sh
+# ie-docker, run as root through sudo (/etc/sudoers.d/shien); installed by scripts/local-blade.sh.
+exec $NODE_BIN $INSTALL_DIR/bin/ie-docker.js "\$@"
+EOF
 }
 
 # --- 3. accounts ---------------------------------------------------------------------------
@@ -312,7 +317,15 @@ write_config() {
   "listenAddress": "127.0.0.1",
   "qemuUser": "$QEMU_USER",
   "adminGroup": "$ADMIN_GROUP",
-  "bladeCommand": "shien"
+  "bladeCommand": "shien",
+  "docker": {
+    "engine": "podman",
+    "engineArgs": ["--runtime", "runc"],
+    "runArgs": ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"],
+    "portPool": {"from": 24000, "to": 24099},
+    "images": ["localhost/shien-test-busybox:latest"],
+    "proxy": {"domain": "containers.localhost", "includeFile": "$STATE_DIR/nginx/containers.conf"}
+  }
 }
 EOF
 }
@@ -534,9 +547,9 @@ ensure_sudoers() {
   tmp=$(mktemp "$STATE_DIR/.sudoers.XXXXXX")
   TMP_PATHS+=("$tmp")
   cat >"$tmp" <<EOF
-# shien: members of $USERS_GROUP may run ie-virsh as root, and nothing else.
-# ie-virsh takes the caller from SUDO_UID. Written by scripts/local-blade.sh.
-Cmnd_Alias SHIEN_IE_VIRSH = $BIN_DIR/ie-virsh
+# shien: members of $USERS_GROUP may run ie-virsh and ie-docker as root, and nothing else.
+# Both take the caller from SUDO_UID. Written by scripts/local-blade.sh.
+Cmnd_Alias SHIEN_IE_VIRSH = $BIN_DIR/ie-virsh, $BIN_DIR/ie-docker
 %$USERS_GROUP ALL = (root) NOPASSWD: SHIEN_IE_VIRSH
 EOF
   visudo -c -q -f "$tmp" || die "visudo rejected the sudo rule"

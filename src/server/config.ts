@@ -70,6 +70,47 @@ export interface BladeConfig {
   bladeCommand: string
   /** The user libvirt runs qemu as; ie-virsh grants it access to the image it defines. */
   qemuUser: string
+  /** ie-docker's settings; absent fields take the defaults in src/docker/settings.ts. */
+  docker?: Partial<DockerSettings>
+}
+
+/** Container limits of one account (ie-docker); groups map onto these like VM limits. */
+export interface ContainerLimits {
+  /** How many containers (running or not) an account may have. */
+  containers: number
+  /** The memory cap of each container (`-m`). */
+  memoryMiB: number
+  /** The CPU share of each container (`--cpus`). */
+  cpus: number
+}
+
+/** ie-docker: the engine, its port pool and reverse proxy, and the container limits. */
+export interface DockerSettings {
+  /** `docker` or `podman` (any docker-compatible CLI). */
+  engine: 'docker' | 'podman'
+  /** Absolute path of the engine's CLI; default /usr/bin/<engine>. */
+  enginePath: string
+  /** Put before every engine subcommand (e.g. podman's `--runtime runc`). */
+  engineArgs: string[]
+  /** Added to every `run` by the admin (e.g. `--ulimit nofile=1024:1024`). */
+  runArgs: string[]
+  /** Host ports published for containers' exposed ports. */
+  portPool: PortPool
+  /** The address published ports listen on. */
+  listenAddress: string
+  /** Images every account may run (admins pull or import them); accounts' own images come on top. */
+  images: string[]
+  /** Refuse `--user 0` / `--user root`. */
+  refuseRoot: boolean
+  proxy: {
+    /** `<account>-<name>.<domain>` reaches a container's first published port. */
+    domain: string
+    /** The nginx include file ie-docker rewrites; the admin's nginx loads it. */
+    includeFile: string
+    /** Run after the include file changes (an argv, e.g. ["nginx", "-s", "reload"]); none when empty. */
+    reload: string[]
+  }
+  limits: {default: ContainerLimits; groups: Record<string, Partial<ContainerLimits>>}
 }
 
 export const DEFAULT_LDAP: Omit<LdapConfig, 'url' | 'userBase' | 'groupBase'> = {

@@ -11,12 +11,15 @@ export interface PortHolder {
   host?: string
 }
 
-export type PoolKind = 'ssh' | 'debug'
+export type PoolKind = 'ssh' | 'debug' | 'container'
 
 const HOW_TO_FREE: Record<PoolKind, string> = {
   ssh: 'Undefine a VM you no longer need, or ask an admin to widen sshPortPool.',
   debug: 'Try again when a debug session has ended (its port returns when its VM stops), or ask an admin to widen debugPortPool.',
+  container: 'Remove a container you no longer need (ie-docker rm NAME), or ask an admin to widen docker.portPool.',
 }
+
+const LABEL: Record<PoolKind, string> = {ssh: 'SSH', debug: 'debug', container: 'container'}
 
 /**
  * Host ports shared by every blade on the storage. A port is taken by creating `<dir>/<port>`
@@ -41,7 +44,7 @@ export class PortPool {
   }
 
   private get label(): string {
-    return this.kind === 'ssh' ? 'SSH' : 'debug'
+    return LABEL[this.kind]
   }
 
   /** Takes the lowest free port for `owner` (a domain name). */

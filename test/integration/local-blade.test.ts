@@ -120,7 +120,7 @@ describe('local blade over real sshd', () => {
     expect(acl.stdout).not.toMatch(/^group::r/m)
   })
 
-  it('allows sudo for ie-virsh only', async () => {
+  it('allows sudo for ie-virsh and ie-docker only', async () => {
     const list = await onBlade('sudo -n -l')
     expect(list.exitCode).toBe(0)
     const commands = list.stdout
@@ -128,7 +128,7 @@ describe('local blade over real sshd', () => {
       ?.split('\n')
       .map((line) => line.trim())
       .filter(Boolean)
-    expect(commands).toEqual(['(root) NOPASSWD: /usr/local/bin/ie-virsh'])
+    expect(commands).toEqual(['(root) NOPASSWD: /usr/local/bin/ie-virsh, /usr/local/bin/ie-docker'])
 
     const allowed = await onBlade('sudo -n -l /usr/local/bin/ie-virsh')
     expect(allowed.exitCode).toBe(0)

@@ -1,0 +1,114 @@
+import {parseArgs} from 'node:util'
+
+import {ShienError} from '../errors.js'
+import {parseRunArgs, type RunRequest} from './run-args.js'
+
+interface Common {
+  json: boolean
+  /** An admin acting on this account's containers. */
+  account?: string
+}
+
+/** A parsed ie-docker command line. */
+export type DockerInvocation =
+  | (Common & {command: 'run'; request: RunRequest})
+  | (Common & {command: 'start' | 'stop' | 'attach'; name: string})
+  | (Common & {command: 'rm'; name: string; force: boolean})
+  | (Common & {command: 'rmi'; image: string})
+  | (Common & {command: 'ps' | 'images'})
+  | {command: 'version'; json: boolean}
+  | {command: 'help'; json: boolean}
+
+/** The commands (the thesis' table 4.1) and what they do, for `help`. */
+export const DOCKER_COMMANDS = [
+  {usage: 'run [FLAGS] IMAGE [COMMAND...]', description: 'Create and start a container <account>-NAME (flags below)'},
+  {usage: 'ps', description: 'Show your containers, running or not, with their host ports'},
+  {usage: 'start NAME', description: 'Start a stopped container'},
+  {usage: 'stop NAME', description: 'Stop a running container'},
+  {usage: 'rm [-f] NAME', description: 'Remove a container (-f: a running one too); its ports return to the pool'},
+  {usage: 'attach NAME', description: "Connect this terminal to a running container's main process"},
+  {usage: 'images', description: 'Show the images you may run: the shared ones and your own'},
+  {usage: 'rmi IMAGE', description: 'Remove one of your images'},
+  {usage: 'version', description: 'Show the version and protocol number'},
+  {usage: 'help', description: 'Show this help'},
+] as const
+
+/** The flags `run` accepts; every other flag is refused. */
+export const RUN_FLAGS = [
+  '-i, -t, -d, --rm', '--name NAME', '-e, --env KEY=VALUE', '-v, --volume FOLDER:PATH[:ro]  (a folder in your storage folder)',
+  '-p, --publish, --expose PORT  (the container port; the host port comes from the pool)', '-m, --memory SIZE  (at most your limit)',
+  '--cpus N  (at most your limit)', '-u, --user USER', '-w, --workdir PATH', '-h, --hostname NAME', '--entrypoint CMD',
+]
+
+const NAMED = ['start', 'stop', 'attach', 'rm']
+
+/** `--json` anywhere before the command, or anywhere at all for commands other than run. */
+export function wantsJson(argv: string[]): boolean {
+  const run = argv.indexOf('run')
+  return (run === -1 ? argv : argv.slice(0, run)).includes('--json')
+}
+
+export function parseDockerInvocation(argv: string[]): DockerInvocation {
+  // Global options come before the command: after it, run's arguments belong to the container.
+  const common: Common = {json: false}
+  let i = 0
+  for (; i < argv.length && argv[i].startsWith('-'); i++) {
+    if (argv[i] === '--json') common.json = true
+    else if (argv[i] === '--account' && argv[i + 1] !== undefined) common.account = argv[++i]
+    else if (argv[i] === '--help' || argv[i] === '-h') return {command: 'help', json: common.json}
+    else throw usage(`Unknown option ${argv[i]} before the command.`)
+  }
+  const [command = 'help', ...rest] = argv.slice(i)
+  if (command === 'run') return {...common, command, request: parseRunArgs(rest)}
+  const {values, positionals} = parseRest(rest, command === 'rm')
+  const json = common.json || (values.json ?? false)
+  const account = values.account ?? common.account
+  const c = {json, ...(account === undefined ? {} : {account})}
+  if (command === 'help' || command === 'version') return {command, json}
+  if (command === 'ps' || command === 'images') return none(positionals, command, c)
+  if (NAMED.includes(command) || command === 'rmi') {
+    if (positionals.length !== 1) throw usage(`${command} takes exactly one ${command === 'rmi' ? 'IMAGE' : 'NAME'}.`)
+    if (command === 'rmi') return {...c, command, image: positionals[0]}
+    if (command === 'rm') return {...c, command, name: positionals[0], force: values.force ?? false}
+    return {...c, command: command as 'start' | 'stop' | 'attach', name: positionals[0]}
+  }
+  throw usage(`Unknown command "${command}".`)
+}
+
+function none(positionals: string[], command: 'ps' | 'images', c: Common): DockerInvocation {
+  if (positionals.length > 0) throw usage(`${command} takes no arguments.`)
+  return {...c, command}
+}
+
+function parseRest(args: string[], rm: boolean) {
+  try {
+    return parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: {json: {type: 'boolean'}, account: {type: 'string'}, ...(rm ? {force: {type: 'boolean', short: 'f'}} : {})},
+    }) as {values: {json?: boolean; account?: string; force?: boolean}; positionals: string[]}
+  } catch (error) {
+    throw usage((error as Error).message, error)
+  }
+}
+
+function usage(message: string, cause?: unknown): ShienError {
+  return new ShienError(message, {code: 'USAGE', exit: 'usage', cause, suggestions: ['See the commands: ie-docker help']})
+}
+
+export function dockerHelpText(): string {
+  const width = Math.max(...DOCKER_COMMANDS.map((c) => c.usage.length))
+  return [
+    'Usage: sudo ie-docker [--json] [--account ACCOUNT] <command> [ARGS]',
+    '',
+    'Commands:',
+    ...DOCKER_COMMANDS.map((c) => `  ${c.usage.padEnd(width)}  ${c.description}`),
+    '',
+    'run accepts only these flags:',
+    ...RUN_FLAGS.map((f) => `  ${f}`),
+    '',
+    'Names are yours alone: NAME is the container <account>-NAME, reachable at http://<account>-NAME.<domain>/.',
+    'Exit codes: 0 ok, 1 failure, 2 usage, 5 engine failed, 6 refused by a rule.',
+  ].join('\n')
+}

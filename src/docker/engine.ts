@@ -1,0 +1,53 @@
+import {ShienError} from '../errors.js'
+import type {DockerSettings} from '../server/config.js'
+import {firstErrorLine, runAttached, runTool} from '../virsh/exec.js'
+
+/** The container engine's CLI (docker or podman): arguments are arrays, never a shell. */
+export interface ContainerEngine {
+  /** Runs a subcommand and returns its stdout; a failure throws ENGINE_FAILED / ENGINE_MISSING. */
+  exec(args: string[], o: {signal: AbortSignal}): Promise<string>
+  /** Like exec, but a non-zero exit is returned, not thrown (for "is it there?" questions). */
+  probe(args: string[], o: {signal: AbortSignal}): Promise<{ok: boolean; stdout: string}>
+  /** Runs a subcommand on this terminal (run -it, attach); resolves with its exit code. */
+  attached(args: string[], o: {signal: AbortSignal}): Promise<number>
+}
+
+/** The engine named in the configuration, run with the fixed environment of exec.ts. */
+export class CliEngine implements ContainerEngine {
+  constructor(private readonly s: Pick<DockerSettings, 'engine' | 'enginePath' | 'engineArgs'>) {}
+
+  async exec(args: string[], o: {signal: AbortSignal}): Promise<string> {
+    const r = await this.spawn(args, o)
+    if (r.exitCode !== 0) {
+      throw new ShienError(`${this.s.engine} ${args[0]} failed: ${firstErrorLine(r.stderr)}.`, {
+        code: 'ENGINE_FAILED',
+        exit: 'remote',
+        suggestions: ['If it keeps failing, show this message to an admin.'],
+      })
+    }
+    return r.stdout
+  }
+
+  async probe(args: string[], o: {signal: AbortSignal}): Promise<{ok: boolean; stdout: string}> {
+    const r = await this.spawn(args, o)
+    return {ok: r.exitCode === 0, stdout: r.stdout}
+  }
+
+  async attached(args: string[], o: {signal: AbortSignal}): Promise<number> {
+    await this.spawn(['version'], o)
+    return runAttached(this.s.enginePath, [...this.s.engineArgs, ...args], o)
+  }
+
+  private async spawn(args: string[], o: {signal: AbortSignal}) {
+    const r = await runTool(this.s.enginePath, [...this.s.engineArgs, ...args], {signal: o.signal, timeoutMs: 120_000})
+    // runTool reports a program that could not be started with exit -1.
+    if (r.exitCode === -1 && !r.timedOut) {
+      throw new ShienError(`The container engine ${this.s.enginePath} cannot be run: ${firstErrorLine(r.stderr)}.`, {
+        code: 'ENGINE_MISSING',
+        exit: 'remote',
+        suggestions: [`Ask an admin to install ${this.s.engine} or fix docker.enginePath in /etc/shien/config.json.`],
+      })
+    }
+    return r
+  }
+}

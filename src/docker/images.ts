@@ -1,0 +1,50 @@
+import {ShienError} from '../errors.js'
+import type {DockerContext} from './context.js'
+import {OWNER_LABEL, fullName, normalizeImage, parseImageRef} from './names.js'
+
+export interface ImageInfo {
+  /** As the owner names it in run: `myimg:latest`, or a shared image as the admin listed it. */
+  name: string
+  image: string
+  id: string
+  size: string
+  shared: boolean
+}
+
+/** The images the owner may run: the blade's shared ones and their own (`<account>-*`). */
+export async function listImages(ctx: DockerContext): Promise<{images: ImageInfo[]}> {
+  const out = await ctx.engine.exec(['images', '--format', '{{.Repository}}:{{.Tag}}\t{{.ID}}\t{{.Size}}'], {signal: ctx.signal})
+  const prefix = `${ctx.owner.account}-`
+  const shared = new Set(ctx.settings.images.map(normalizeImage))
+  const images: ImageInfo[] = []
+  for (const [ref, id = '', size = ''] of out.split('\n').filter((l) => l.trim() !== '').map((l) => l.split('\t'))) {
+    const image = normalizeImage(ref)
+    if (shared.has(image)) images.push({name: image, image, id, size, shared: true})
+    else if (image.startsWith(prefix) && (await ownerOf(ctx, image)) === ctx.owner.account) {
+      images.push({name: image.slice(prefix.length), image, id, size, shared: false})
+    }
+  }
+  return {images: images.sort((a, b) => a.name.localeCompare(b.name))}
+}
+
+/** Removes one of the owner's images; shared images and others' are not theirs to remove. */
+export async function removeImage(ctx: DockerContext, raw: string): Promise<{name: string; image: string; action: 'removed'}> {
+  const ref = parseImageRef(raw)
+  const image = `${fullName(ctx.owner.account, ref.name)}:${ref.tag}`
+  if ((await ownerOf(ctx, image)) !== ctx.owner.account) {
+    throw new ShienError(`You have no image "${raw}".`, {code: 'NO_SUCH_IMAGE', exit: 'refused', suggestions: ['See your images: ie-docker images']})
+  }
+  await ctx.engine.exec(['rmi', image], {signal: ctx.signal})
+  return {name: `${ref.name}:${ref.tag}`, image, action: 'removed'}
+}
+
+async function ownerOf(ctx: DockerContext, image: string): Promise<string | undefined> {
+  const r = await ctx.engine.probe(['image', 'inspect', '--format', `{{index .Config.Labels "${OWNER_LABEL}"}}`, image], {signal: ctx.signal})
+  return r.ok ? r.stdout.trim() : undefined
+}
+
+export function describeImages(r: {images: ImageInfo[]}): string {
+  if (r.images.length === 0) return 'No images you may run.'
+  const width = Math.max(...r.images.map((i) => i.name.length), 4)
+  return ['NAME'.padEnd(width) + '  ID            SIZE     ', ...r.images.map((i) => `${i.name.padEnd(width)}  ${i.id.slice(0, 12).padEnd(12)}  ${i.size}${i.shared ? '  (shared)' : ''}`)].join('\n')
+}

@@ -1,0 +1,71 @@
+import {ShienError} from '../errors.js'
+import {withAccountLock} from '../virsh/lock.js'
+import type {DockerContext} from './context.js'
+import {findOwn, listOwn, type ContainerInfo} from './own.js'
+import {changePorts} from './published.js'
+
+export interface ContainerAction {
+  name: string
+  container: string
+  action: 'started' | 'stopped' | 'removed'
+  /** Host ports returned to the pool (rm). */
+  freedPorts?: number[]
+}
+
+/** Seconds a container gets to stop before it is killed (servers that ignore SIGTERM). */
+const STOP_SECONDS = '3'
+
+export async function psContainers(ctx: DockerContext): Promise<{containers: ContainerInfo[]}> {
+  return {containers: await listOwn(ctx)}
+}
+
+export async function startContainer(ctx: DockerContext, raw: string): Promise<ContainerAction> {
+  const {container} = await findOwn(ctx, raw)
+  await ctx.engine.exec(['start', container], {signal: ctx.signal})
+  return {name: raw, container, action: 'started'}
+}
+
+export async function stopContainer(ctx: DockerContext, raw: string): Promise<ContainerAction> {
+  const {container} = await findOwn(ctx, raw)
+  await ctx.engine.exec(['stop', '--time', STOP_SECONDS, container], {signal: ctx.signal})
+  return {name: raw, container, action: 'stopped'}
+}
+
+/** Removes a container (`force`: a running one too) and returns its ports to the pool. */
+export async function removeContainer(ctx: DockerContext, raw: string, o: {force: boolean}): Promise<ContainerAction> {
+  return withAccountLock(ctx.lockPath, async () => {
+    const {container, status} = await findOwn(ctx, raw)
+    if (status === 'running' && !o.force) {
+      throw new ShienError(`Container "${raw}" is running.`, {code: 'CONTAINER_RUNNING', exit: 'refused', suggestions: [`Stop it first (ie-docker stop ${raw}), or use ie-docker rm -f ${raw}.`]})
+    }
+    if (status === 'running') await ctx.engine.exec(['stop', '--time', STOP_SECONDS, container], {signal: ctx.signal})
+    // Removed under the pool's lock, or the stale-port sweep would take its ports first.
+    const freedPorts = await changePorts(ctx, async () => {
+      await ctx.engine.exec(['rm', container], {signal: ctx.signal})
+      return ctx.ports.release(container)
+    })
+    return {name: raw, container, action: 'removed', freedPorts}
+  }, {signal: ctx.signal})
+}
+
+/** Connects this terminal to a running container's main process. */
+export async function attachContainer(ctx: DockerContext, raw: string): Promise<{name: string; container: string; exitCode: number}> {
+  const {container, status} = await findOwn(ctx, raw)
+  if (status !== 'running') {
+    throw new ShienError(`Container "${raw}" is not running (${status}).`, {code: 'NOT_RUNNING', exit: 'refused', suggestions: [`Start it first: ie-docker start ${raw}`]})
+  }
+  return {name: raw, container, exitCode: await ctx.engine.attached(['attach', container], {signal: ctx.signal})}
+}
+
+export function describeAction(r: ContainerAction): string {
+  const freed = r.freedPorts && r.freedPorts.length > 0 ? ` (ports ${r.freedPorts.join(', ')} returned)` : ''
+  return `${r.name}: ${r.action}${freed}`
+}
+
+export function describePs(r: {containers: ContainerInfo[]}): string {
+  if (r.containers.length === 0) return 'You have no containers.'
+  const rows = r.containers.map((c) => [c.name, c.image, c.status, c.ports.map((p) => p.host).join(',')])
+  const widths = [0, 1, 2].map((i) => Math.max(...[['NAME', 'IMAGE', 'STATUS'][i], ...rows.map((row) => row[i])].map((s) => s.length)))
+  const line = (row: string[]) => row.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]) : cell)).join('  ')
+  return [line(['NAME', 'IMAGE', 'STATUS', 'PORTS']), ...rows.map(line)].join('\n')
+}

@@ -1,0 +1,54 @@
+import {Args, Flags} from '@oclif/core'
+
+import {ShienError} from '../../errors.js'
+import {remoteExec} from '../../transport/remote-exec.js'
+import {ShienCommand} from '../../ui/base-command.js'
+import {hostKeyConfirmer} from '../../ui/host-key-prompt.js'
+import {planVm, type VmPlan} from '../../virsh/remote/plan.js'
+import {withBlade} from '../../virsh/remote/session.js'
+
+/** Flags every `shien container` command takes (the same as `shien vm`). */
+export const containerFlags = {
+  host: Flags.string({char: 'H', description: 'Blade: a Host from ~/.ssh/config, HOST, USER@HOST or HOST:PORT (default: .shien.json or SHIEN_HOST).'}),
+  'accept-new-host-key': Flags.boolean({description: 'Trust an unknown blade host key without asking (a changed key is still refused).'}),
+  account: Flags.string({description: "Admins only: act on this account's containers."}),
+}
+
+export const nameArg = {name: Args.string({required: true, description: 'Container name (without your account prefix).'})}
+
+/**
+ * The base of the `shien container` commands: each runs one `sudo -n ie-docker --json ...` on
+ * the blade over the SSH connection of `shien push`, so the blade decides what is allowed.
+ */
+export abstract class ContainerCommand extends ShienCommand {
+  protected async ieDocker<T>(flags: {host?: string; 'accept-new-host-key'?: boolean; account?: string}, args: string[]): Promise<T> {
+    const plan: VmPlan = planVm({host: flags.host, acceptNewHostKey: flags['accept-new-host-key'], account: flags.account, cwd: process.cwd(), env: process.env})
+    const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY)
+    const deps = {signal: this.abort.signal, confirmHostKey: hostKeyConfirmer({acceptNew: plan.acceptNewHostKey, interactive}), agentSocket: process.env.SSH_AUTH_SOCK}
+    // Global options go before the command: after `run`, arguments belong to the container.
+    const argv = ['sudo', '-n', 'ie-docker', '--json', ...(plan.account === undefined ? [] : ['--account', plan.account]), ...args]
+    return withBlade(plan, deps, async (connection) => parseReply<T>(await remoteExec(connection.client, argv, {signal: this.abort.signal})))
+  }
+}
+
+function parseReply<T>(r: {stdout: string; stderr: string; code: number | null}): T {
+  let body: unknown
+  try {
+    body = JSON.parse(r.stdout)
+  } catch {
+    const missing = r.code === 127 || /command not found|a password is required/.test(r.stderr)
+    throw new ShienError(missing ? 'ie-docker is not installed (or not allowed by sudo) on the blade.' : `ie-docker failed on the blade (exit ${r.code}): ${r.stderr.trim().split('\n').pop() ?? ''}`, {
+      code: missing ? 'BLADE_NOT_INSTALLED' : 'REMOTE_FAILED',
+      exit: 'remote',
+      suggestions: ['Ask an admin to install ie-docker and its sudo rule on the blade (docs/ie-docker.md).'],
+    })
+  }
+  const error = (body as {error?: {code: string; message: string; exitCode: number; suggestions: string[]}}).error
+  if (error) {
+    const e = new ShienError(`${error.message} (on the blade)`, {code: error.code, exit: 'remote', suggestions: error.suggestions})
+    // Keep the blade's usage and refusal exit codes: scripts tell them apart.
+    if ([2, 3, 6].includes(error.exitCode)) Object.assign(e, {exitCode: error.exitCode})
+    throw e
+  }
+  return body as T
+}

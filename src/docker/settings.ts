@@ -1,0 +1,78 @@
+import {isAbsolute} from 'node:path'
+import {isIP} from 'node:net'
+
+import type {BladeConfig, ContainerLimits, DockerSettings} from '../server/config.js'
+import {configInvalid} from '../virsh/trusted-config.js'
+
+/** ie-docker's defaults: the thesis' 8 containers per account, podman, a port pool of its own. */
+export const DEFAULT_DOCKER: DockerSettings = {
+  engine: 'podman',
+  enginePath: '/usr/bin/podman',
+  engineArgs: [],
+  runArgs: [],
+  portPool: {from: 24000, to: 24999},
+  listenAddress: '127.0.0.1',
+  images: [],
+  refuseRoot: true,
+  proxy: {domain: 'ie.localhost', includeFile: '/etc/nginx/shien/containers.conf', reload: []},
+  limits: {default: {containers: 8, memoryMiB: 512, cpus: 1}, groups: {}},
+}
+
+/**
+ * The blade configuration's `docker` section with defaults filled in, checked: the config is
+ * root's (loadTrustedConfig), but a typo must not turn into an argument the engine reads
+ * as something else.
+ */
+export function dockerSettings(config: BladeConfig): DockerSettings {
+  const given = config.docker ?? {}
+  const d = DEFAULT_DOCKER
+  const engine = given.engine ?? d.engine
+  const s: DockerSettings = {
+    ...d,
+    ...given,
+    engine,
+    enginePath: given.enginePath ?? `/usr/bin/${engine}`,
+    proxy: {...d.proxy, ...given.proxy},
+    limits: {default: {...d.limits.default, ...given.limits?.default}, groups: given.limits?.groups ?? {}},
+  }
+  check(s)
+  return s
+}
+
+function check(s: DockerSettings): void {
+  if (s.engine !== 'docker' && s.engine !== 'podman') throw configInvalid(`docker.engine "${String(s.engine)}" is not docker or podman.`)
+  if (!isAbsolute(s.enginePath)) throw configInvalid(`docker.enginePath "${s.enginePath}" is not an absolute path.`)
+  for (const key of ['engineArgs', 'runArgs', 'images'] as const) {
+    if (!Array.isArray(s[key]) || !s[key].every((a) => typeof a === 'string')) throw configInvalid(`docker.${key} must be a list of strings.`)
+  }
+  if (isIP(s.listenAddress) === 0) throw configInvalid(`docker.listenAddress "${s.listenAddress}" is not an IP address.`)
+  // The domain goes into nginx's server_name: letters, digits, dots and hyphens only.
+  if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(s.proxy.domain)) throw configInvalid(`docker.proxy.domain "${s.proxy.domain}" is not a domain name.`)
+  if (!isAbsolute(s.proxy.includeFile)) throw configInvalid(`docker.proxy.includeFile "${s.proxy.includeFile}" is not an absolute path.`)
+  if (!Array.isArray(s.proxy.reload) || !s.proxy.reload.every((a) => typeof a === 'string')) throw configInvalid('docker.proxy.reload must be an argv list.')
+  checkLimits('docker.limits.default', s.limits.default, true)
+  for (const [group, limits] of Object.entries(s.limits.groups)) checkLimits(`docker.limits.groups.${group}`, limits, false)
+}
+
+function checkLimits(where: string, l: Partial<ContainerLimits>, complete: boolean): void {
+  const ok = (n: number | undefined) => (n === undefined ? !complete : typeof n === 'number' && n > 0 && Number.isFinite(n))
+  if (![l.containers, l.memoryMiB, l.cpus].every(ok) || (l.containers !== undefined && !Number.isInteger(l.containers))) {
+    throw configInvalid(`${where} needs positive numbers for containers (whole), memoryMiB and cpus.`)
+  }
+}
+
+/**
+ * An account's container limits: for each field the most generous value among its groups
+ * mapped in docker.limits.groups, starting from the defaults (as limitsFor does for VMs).
+ */
+export function containerLimitsFor(groups: readonly string[], s: DockerSettings): ContainerLimits {
+  const result = {...s.limits.default}
+  for (const group of groups) {
+    const mapped = s.limits.groups[group]
+    if (mapped === undefined) continue
+    result.containers = Math.max(result.containers, mapped.containers ?? 0)
+    result.memoryMiB = Math.max(result.memoryMiB, mapped.memoryMiB ?? 0)
+    result.cpus = Math.max(result.cpus, mapped.cpus ?? 0)
+  }
+  return result
+}

@@ -1,0 +1,55 @@
+import {describe, expect, it} from 'vitest'
+
+import {parseRunArgs} from '../../../src/docker/run-args.js'
+import {resourceArgs, userArgs} from '../../../src/docker/policy.js'
+import {checkName, normalizeImage} from '../../../src/docker/names.js'
+import {renderProxy} from '../../../src/docker/proxy.js'
+
+const limits = {containers: 8, memoryMiB: 512, cpus: 1}
+
+describe('parseRunArgs', () => {
+  it('parses docker-style flags, then the image, then the command untouched', () => {
+    const r = parseRunArgs(['-it', '--name', 'web', '-v', '/s/repo:/srv:ro', '-e', 'A=1', '-p', '8080', 'fedora:20', '/bin/bash', '--privileged'])
+    expect(r).toMatchObject({interactive: true, tty: true, name: 'web', image: 'fedora:20', command: ['/bin/bash', '--privileged'], env: ['A=1'], ports: [8080]})
+    expect(r.volumes).toEqual([{source: '/s/repo', target: '/srv', readOnly: true}])
+  })
+
+  it.each([['--privileged'], ['--cap-add=NET_ADMIN'], ['--pid=host'], ['--network', 'host'], ['--ipc=host'], ['--userns=host'], ['--device=/dev/kvm'], ['--security-opt', 'x'], ['--mount', 'x'], ['-P']])(
+    'refuses %s before the image',
+    (...flag) => expect(() => parseRunArgs([...flag, 'img'])).toThrow(expect.objectContaining({code: 'FLAG_REFUSED'})),
+  )
+
+  it('refuses a host port and needs an image', () => {
+    expect(() => parseRunArgs(['-p', '80:8080', 'img'])).toThrow(/host ports are not yours/)
+    expect(() => parseRunArgs(['-d'])).toThrow(/needs an IMAGE/)
+  })
+})
+
+describe('the rules', () => {
+  it('always caps memory and CPUs, keeps a smaller -m and refuses a larger one', () => {
+    expect(resourceArgs({}, limits)).toEqual(['--memory', `${512 * 1024 ** 2}b`, '--cpus', '1'])
+    expect(resourceArgs({memory: '64m', cpus: '0.5'}, limits)).toEqual(['--memory', `${64 * 1024 ** 2}b`, '--cpus', '0.5'])
+    expect(() => resourceArgs({memory: '1g'}, limits)).toThrow(expect.objectContaining({code: 'OVER_LIMIT'}))
+    expect(() => resourceArgs({cpus: '2'}, limits)).toThrow(expect.objectContaining({code: 'OVER_LIMIT'}))
+  })
+
+  it('runs containers with volumes as the caller and refuses root when told to', () => {
+    const me = {uid: 1001, gid: 1001}
+    expect(userArgs({volumes: [{source: '/a', target: '/b', readOnly: false}]}, me, true)).toEqual(['--user', '1001:1001'])
+    expect(() => userArgs({user: '0', volumes: []}, me, true)).toThrow(/not allowed/)
+    expect(userArgs({user: '0', volumes: []}, me, false)).toEqual(['--user', '0'])
+  })
+
+  it('accepts only DNS-label names and compares images without podman\'s localhost/', () => {
+    expect(checkName('web-1', 'container')).toBe('web-1')
+    for (const bad of ['a;b', '../x', 'A', 'a.b', '-a', '']) expect(() => checkName(bad, 'container')).toThrow(/not a container name/)
+    expect(normalizeImage('localhost/e1-img')).toBe('e1-img:latest')
+  })
+
+  it("writes one proxy server per container of this blade, on its lowest port", () => {
+    const text = renderProxy([{port: 5, owner: 'e1-web', host: 'b1'}, {port: 4, owner: 'e1-web', host: 'b1'}, {port: 6, owner: 'e2-x', host: 'b2'}], 'b1', {listenAddress: '127.0.0.1', proxy: {domain: 'd.test', includeFile: '/x', reload: []}})
+    expect(text).toContain('server_name e1-web.d.test;')
+    expect(text).toContain('proxy_pass http://127.0.0.1:4;')
+    expect(text).not.toContain('e2-x')
+  })
+})
