@@ -16,12 +16,12 @@ const BASE64_TOKEN = /^[A-Za-z0-9+/]{16,}={0,2}$/
 const INSECURE_BLOBS = VAGRANT_INSECURE_KEYS.map((k) => Buffer.from(k.blob, 'base64'))
 
 /** Decoded bytes of a base64 token that looks like an SSH key blob, else undefined. */
-function decodeBlob(token: string): Buffer | undefined {
+export function decodeBlob(token: string): Buffer | undefined {
   return BASE64_TOKEN.test(token) ? Buffer.from(token, 'base64') : undefined
 }
 
 /** Every whitespace-separated token of a line, with option quotes and commas split off. */
-function tokens(line: string): string[] {
+export function tokens(line: string): string[] {
   return line.trim().split(/[\s,"]+/).filter((t) => t !== '')
 }
 
@@ -57,7 +57,7 @@ export interface PublicKey {
 }
 
 /** Key type named inside an SSH key blob (a uint32 length, then the name). */
-function blobType(blob: Buffer): string | undefined {
+export function blobType(blob: Buffer): string | undefined {
   if (blob.length < 8) return undefined
   const length = blob.readUInt32BE(0)
   return length > 0 && length < 64 && blob.length > 4 + length ? blob.subarray(4, 4 + length).toString('latin1') : undefined

@@ -40,6 +40,41 @@ export async function buildGuestImage(image: string, entries: GuestEntry[], opts
   }
 }
 
+/**
+ * Several qcow2 images, each one MBR partition with ext4 made of its entries (or an LVM volume
+ * group on it), in ONE appliance launch (one drive per image): for tests that need many guests.
+ */
+export async function buildGuestImages(specs: {image: string; entries: GuestEntry[]; sizeMiB?: number; lvm?: string}[]): Promise<void> {
+  const g = await GuestfishSession.start()
+  try {
+    for (const spec of specs) {
+      await g.call('disk-create', spec.image, 'qcow2', `${spec.sizeMiB ?? 64}M`)
+      await g.addDrive(spec.image, {format: 'qcow2', readonly: false})
+    }
+    await g.launch()
+    // Devices are listed in the order the drives were added (sda, sdb, ...).
+    const devices = await g.lines('list-devices')
+    for (const [i, spec] of specs.entries()) {
+      await g.call('part-disk', devices[i], 'mbr')
+      // With `lvm`, the root is the logical volume /dev/<lvm>/root on that partition (the VG name must be unique).
+      const root = spec.lvm ? `/dev/${spec.lvm}/root` : `${devices[i]}1`
+      if (spec.lvm) {
+        await g.call('pvcreate', `${devices[i]}1`)
+        await g.call('vgcreate', spec.lvm, `${devices[i]}1`)
+        await g.call('lvcreate', 'root', spec.lvm, String((spec.sizeMiB ?? 64) - 16))
+      }
+      await g.call('mkfs', 'ext4', root)
+      await g.call('mount', root, '/')
+      for (const entry of spec.entries) await plant(g, entry)
+      await g.call('umount-all')
+    }
+    await g.close()
+  } catch (error) {
+    await g.kill()
+    throw error
+  }
+}
+
 async function plant(g: GuestfishSession, entry: GuestEntry): Promise<void> {
   await g.call('mkdir-p', posix.dirname(entry.path))
   if (entry.type === 'symlink') return void (await g.call('ln-s', entry.target, entry.path))
