@@ -1,4 +1,4 @@
-import {writeError, writeResult} from '../virsh/output.js'
+import {runPrivilegedEntry} from '../server/privileged-entry.js'
 import {parseDockerInvocation, wantsJson} from './cli.js'
 import {runDockerInvocation} from './commands.js'
 import {defaultDockerDeps, type DockerDeps} from './context.js'
@@ -11,22 +11,7 @@ export type {DockerDeps} from './context.js'
  * Resolves with the exit code.
  */
 export async function main(argv: string[], deps: Partial<DockerDeps> = {}): Promise<number> {
-  const io = {
-    stdout: deps.stdout ?? ((text: string) => void process.stdout.write(text)),
-    stderr: deps.stderr ?? ((text: string) => void process.stderr.write(text)),
-  }
-  const json = wantsJson(argv)
-  const abort = new AbortController()
-  const onSigint = () => abort.abort(new Error('interrupted'))
-  process.once('SIGINT', onSigint)
-  try {
-    const d: DockerDeps = {...defaultDockerDeps(), ...deps, ...io}
-    const {result, text, exitCode} = await runDockerInvocation(parseDockerInvocation(argv), d, abort.signal)
-    writeResult(io, json, result, text)
-    return exitCode ?? 0
-  } catch (error) {
-    return writeError(io, json, error, abort.signal)
-  } finally {
-    process.off('SIGINT', onSigint)
-  }
+  return runPrivilegedEntry(deps, wantsJson(argv), (io, signal) =>
+    runDockerInvocation(parseDockerInvocation(argv), {...defaultDockerDeps(), ...deps, ...io}, signal),
+  )
 }

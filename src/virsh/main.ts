@@ -1,7 +1,7 @@
+import {runPrivilegedEntry} from '../server/privileged-entry.js'
 import {parseInvocation, wantsJson} from './cli.js'
 import {runInvocation} from './commands.js'
 import {defaultDeps, type VirshDeps} from './context.js'
-import {writeError, writeResult} from './output.js'
 
 export type {VirshDeps} from './context.js'
 
@@ -11,22 +11,7 @@ export type {VirshDeps} from './context.js'
  * Resolves with the exit code.
  */
 export async function main(argv: string[], deps: Partial<VirshDeps> = {}): Promise<number> {
-  const io = {
-    stdout: deps.stdout ?? ((text: string) => void process.stdout.write(text)),
-    stderr: deps.stderr ?? ((text: string) => void process.stderr.write(text)),
-  }
-  const json = wantsJson(argv)
-  const abort = new AbortController()
-  const onSigint = () => abort.abort(new Error('interrupted'))
-  process.once('SIGINT', onSigint)
-  try {
-    const d: VirshDeps = {...defaultDeps(), ...deps, ...io}
-    const {result, text, exitCode} = await runInvocation(parseInvocation(argv), d, abort.signal)
-    writeResult(io, json, result, text)
-    return exitCode ?? 0
-  } catch (error) {
-    return writeError(io, json, error, abort.signal)
-  } finally {
-    process.off('SIGINT', onSigint)
-  }
+  return runPrivilegedEntry(deps, wantsJson(argv), (io, signal) =>
+    runInvocation(parseInvocation(argv), {...defaultDeps(), ...deps, ...io}, signal),
+  )
 }
