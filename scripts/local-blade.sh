@@ -410,7 +410,7 @@ EOF
     die "$SSH_HOST:$SSH_PORT is already in use by another program; the blade's sshd cannot start"
   fi
   # sshd binds, then detaches; its log goes to $SSHD_LOG.
-  "$SSHD" -f "$SSHD_CONFIG" -E "$SSHD_LOG" </dev/null >/dev/null 2>&1 ||
+  "$SSHD" -f "$SSHD_CONFIG" -E "$SSHD_LOG" </dev/null >/dev/null 2>&1 9>&- ||
     die "sshd did not start: $(tail -n 5 "$SSHD_LOG" 2>/dev/null)"
   for ((i = 0; i < 100; i++)); do
     if pid=$(sshd_pid) && port_open; then break; fi
@@ -499,12 +499,13 @@ ensure_libvirt() {
   fi
   : >"$LIBVIRT_LOG"
   # No init system here: start the daemons by hand. They detach; their output goes to a log so
-  # that callers reading this script's output are not held open.
+  # that callers reading this script's output are not held open, and they do not get the lock's
+  # descriptor (9): a daemon holding it would make every later run wait for the lock forever.
   if ! pidof virtlogd >/dev/null; then
-    virtlogd -d </dev/null >>"$LIBVIRT_LOG" 2>&1 || die "virtlogd did not start: $(tail -n 5 "$LIBVIRT_LOG")"
+    virtlogd -d </dev/null >>"$LIBVIRT_LOG" 2>&1 9>&- || die "virtlogd did not start: $(tail -n 5 "$LIBVIRT_LOG")"
   fi
   if ! pidof libvirtd >/dev/null; then
-    libvirtd -d </dev/null >>"$LIBVIRT_LOG" 2>&1 || die "libvirtd did not start: $(tail -n 5 "$LIBVIRT_LOG")"
+    libvirtd -d </dev/null >>"$LIBVIRT_LOG" 2>&1 9>&- || die "libvirtd did not start: $(tail -n 5 "$LIBVIRT_LOG")"
   fi
   for ((i = 0; i < 60; i++)); do
     libvirt_answers && break
@@ -638,6 +639,18 @@ cmd_status() {
   if [[ -f $BLADE_JSON ]]; then say "described in $BLADE_JSON"; else say "not set up ($BLADE_JSON missing)"; fi
 }
 
+# The processes that have the lock file open (pid and command line), for the error message.
+lock_holders() {
+  local fd pid
+  for fd in /proc/[0-9]*/fd/*; do
+    [[ $(readlink "$fd" 2>/dev/null) == "$LOCK_FILE" ]] || continue
+    pid=${fd#/proc/}
+    pid=${pid%%/*}
+    [[ $pid == "$$" ]] && continue
+    printf '%s (%s) ' "$pid" "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
+  done
+}
+
 main() {
   [[ $# -eq 1 ]] || usage
   case $1 in up | down | status) ;; *) usage ;; esac
@@ -647,7 +660,7 @@ main() {
   exec 9>"$LOCK_FILE"
   if ! flock -n 9; then
     say "waiting for another run of local-blade.sh to finish..."
-    flock -w 900 9 || die "another local-blade.sh has held $LOCK_FILE for 15 minutes"
+    flock -w 300 9 || die "$LOCK_FILE has been held for 5 minutes, by: $(lock_holders)"
     SECONDS=0
   fi
   case $1 in

@@ -56,7 +56,7 @@ fi
 exec 9>"$cache/$name.lock"
 if ! flock -n 9; then
   echo "test-box.sh: another build of $name is running; waiting for it" >&2
-  flock 9
+  flock -w 1800 9 || { echo "test-box.sh: $cache/$name.lock has been held for 30 minutes" >&2; exit 1; }
   if ! $rebuild && is_current; then
     echo "$box"
     exit 0
@@ -91,7 +91,8 @@ if [[ ! -f $repo/dist/commands/box/build.js ]]; then
 fi
 # In the background, so that a signal reaches the trap (and the build) at once. Progress goes
 # to stderr; shien's own report (stdout) is kept with the box.
-node "$shien" box build "$repo/$recipe" --output "$tmp" --deb-cache "$repo/.cache/debs" >"$built_file.tmp.$$" &
+# It does not get the lock's descriptor (9): nothing it leaves running may hold the lock.
+node "$shien" box build "$repo/$recipe" --output "$tmp" --deb-cache "$repo/.cache/debs" >"$built_file.tmp.$$" 9>&- &
 builder=$!
 rc=0
 wait "$builder" || rc=$?

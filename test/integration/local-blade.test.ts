@@ -1,4 +1,4 @@
-import {mkdtemp, readFile, rm, stat, writeFile} from 'node:fs/promises'
+import {mkdtemp, readdir, readFile, readlink, rm, stat, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -190,5 +190,21 @@ describe('local blade over real sshd', () => {
     expect(JSON.parse(await readFile('/var/lib/shien-blade/blade.json', 'utf8'))).toEqual(blade)
     const me = await onBlade('id -un')
     expect(me.stdout.trim()).toBe(blade.account)
+  })
+
+  it('leaves no process holding its lock once `up` has returned (the daemons it starts do not inherit it)', async () => {
+    const lock = join(blade.stateDir, '.lock')
+    const holders: string[] = []
+    for (const pid of await readdir('/proc')) {
+      if (!/^\d+$/.test(pid)) continue
+      const fds = await readdir(`/proc/${pid}/fd`).catch(() => [])
+      for (const fd of fds) {
+        const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')
+        if (target === lock) holders.push(`${pid} ${await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')}`)
+      }
+    }
+    expect(holders).toEqual([])
+    // libvirtd and sshd run, so this also covers a run that started them.
+    expect((await execa('pidof', ['libvirtd'], {reject: false})).exitCode).toBe(0)
   })
 })
