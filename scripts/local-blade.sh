@@ -322,6 +322,7 @@ write_config() {
     "engine": "podman",
     "engineArgs": ["--runtime", "runc"],
     "runArgs": ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"],
+    "buildArgs": ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"],
     "portPool": {"from": 24000, "to": 24099},
     "images": ["localhost/shien-test-busybox:latest"],
     "proxy": {"domain": "containers.localhost", "includeFile": "$STATE_DIR/nginx/containers.conf"}

@@ -1,6 +1,7 @@
 import {parseArgs} from 'node:util'
 
 import {ShienError} from '../errors.js'
+import {parseBuildArgs, type BuildRequest} from './build-args.js'
 import {parseRunArgs, type RunRequest} from './run-args.js'
 
 interface Common {
@@ -12,6 +13,7 @@ interface Common {
 /** A parsed ie-docker command line. */
 export type DockerInvocation =
   | (Common & {command: 'run'; request: RunRequest})
+  | (Common & {command: 'build'; request: BuildRequest})
   | (Common & {command: 'start' | 'stop' | 'attach'; name: string})
   | (Common & {command: 'rm'; name: string; force: boolean})
   | (Common & {command: 'rmi'; image: string})
@@ -27,6 +29,7 @@ export const DOCKER_COMMANDS = [
   {usage: 'stop NAME', description: 'Stop a running container'},
   {usage: 'rm [-f] NAME', description: 'Remove a container (-f: a running one too); its ports return to the pool'},
   {usage: 'attach NAME', description: "Connect this terminal to a running container's main process"},
+  {usage: 'build -t NAME[:TAG] [-f FILE] FOLDER', description: 'Build your image NAME from a folder in your storage folder (flags below)'},
   {usage: 'images', description: 'Show the images you may run: the shared ones and your own'},
   {usage: 'rmi IMAGE', description: 'Remove one of your images'},
   {usage: 'version', description: 'Show the version and protocol number'},
@@ -40,12 +43,21 @@ export const RUN_FLAGS = [
   '--cpus N  (at most your limit)', '-u, --user USER', '-w, --workdir PATH', '-h, --hostname NAME', '--entrypoint CMD',
 ]
 
+/** The flags `build` accepts; every other flag is refused. */
+export const BUILD_FLAGS = [
+  '-t, --tag NAME[:TAG]  (the image is yours: <account>-NAME)', '-f, --file FILE  (inside FOLDER; default Containerfile, then Dockerfile)',
+  '--build-arg KEY=VALUE', '--target STAGE', '--no-cache',
+]
+
 const NAMED = ['start', 'stop', 'attach', 'rm']
 
-/** `--json` anywhere before the command, or anywhere at all for commands other than run. */
+/** Commands whose arguments after the command name are the engine's to interpret, not ie-docker's. */
+const PASS_THROUGH = ['run', 'build']
+
+/** `--json` anywhere before the command, or anywhere at all for commands other than run and build. */
 export function wantsJson(argv: string[]): boolean {
-  const run = argv.indexOf('run')
-  return (run === -1 ? argv : argv.slice(0, run)).includes('--json')
+  const at = argv.findIndex((a) => PASS_THROUGH.includes(a))
+  return (at === -1 ? argv : argv.slice(0, at)).includes('--json')
 }
 
 export function parseDockerInvocation(argv: string[]): DockerInvocation {
@@ -60,6 +72,7 @@ export function parseDockerInvocation(argv: string[]): DockerInvocation {
   }
   const [command = 'help', ...rest] = argv.slice(i)
   if (command === 'run') return {...common, command, request: parseRunArgs(rest)}
+  if (command === 'build') return {...common, command, request: parseBuildArgs(rest)}
   const {values, positionals} = parseRest(rest, command === 'rm')
   const json = common.json || (values.json ?? false)
   const account = values.account ?? common.account
@@ -107,6 +120,9 @@ export function dockerHelpText(): string {
     '',
     'run accepts only these flags:',
     ...RUN_FLAGS.map((f) => `  ${f}`),
+    '',
+    'build accepts only these flags (FROM and COPY --from name images offered here or yours):',
+    ...BUILD_FLAGS.map((f) => `  ${f}`),
     '',
     'Names are yours alone: NAME is the container <account>-NAME, reachable at http://<account>-NAME.<domain>/.',
     'Exit codes: 0 ok, 1 failure, 2 usage, 5 engine failed, 6 refused by a rule.',

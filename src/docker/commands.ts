@@ -1,3 +1,4 @@
+import {buildImage, type BuildResult} from './build.js'
 import {DOCKER_COMMANDS, dockerHelpText, type DockerInvocation} from './cli.js'
 import {buildDockerContext, type DockerContext, type DockerDeps} from './context.js'
 import {describeImages, listImages, removeImage} from './images.js'
@@ -20,16 +21,19 @@ export async function runDockerInvocation(inv: DockerInvocation, deps: DockerDep
     const result = {version: deps.pkg.version, protocol: DOCKER_PROTOCOL}
     return {result, text: `ie-docker ${result.version} (protocol ${result.protocol})`}
   }
-  return dispatch(inv, await buildDockerContext(deps, signal, inv.account))
+  return dispatch(inv, await buildDockerContext(deps, signal, inv.account), deps.stderr)
 }
 
-async function dispatch(inv: Exclude<DockerInvocation, {command: 'help' | 'version'}>, ctx: DockerContext): Promise<DockerOutcome> {
+async function dispatch(inv: Exclude<DockerInvocation, {command: 'help' | 'version'}>, ctx: DockerContext, progress: (text: string) => void): Promise<DockerOutcome> {
   const out = <T extends object>(result: T, describe: (r: T) => string): DockerOutcome => ({result, text: describe(result)})
   switch (inv.command) {
     case 'run': {
       const r = await runContainer(ctx, inv.request)
       return {result: r, text: describeRun(r), exitCode: r.exitCode || undefined}
     }
+    case 'build':
+      // The engine's output (each step) goes to stderr as it comes; the result to stdout.
+      return out(await buildImage(ctx, inv.request, {cwd: process.cwd(), progress}), describeBuild)
     case 'ps':
       return out(await psContainers(ctx), describePs)
     case 'images':
@@ -47,6 +51,11 @@ async function dispatch(inv: Exclude<DockerInvocation, {command: 'help' | 'versi
       return {result: r, text: '', exitCode: r.exitCode || undefined}
     }
   }
+}
+
+function describeBuild(r: BuildResult): string {
+  const skipped = r.skipped.length > 0 ? `\n  left out of the context (not files, folders or links): ${r.skipped.join(', ')}` : ''
+  return `${r.name}: built as ${r.image} (${r.id.slice(0, 12)})${skipped}\n  run it: ie-docker run -d --name NAME ${r.name}`
 }
 
 function describeRun(r: RunResult): string {

@@ -1,6 +1,6 @@
 import {ShienError} from '../errors.js'
 import type {DockerSettings} from '../server/config.js'
-import {firstErrorLine, runAttached, runTool} from '../virsh/exec.js'
+import {firstErrorLine, runAttached, runStreaming, runTool} from '../virsh/exec.js'
 
 /** The container engine's CLI (docker or podman): arguments are arrays, never a shell. */
 export interface ContainerEngine {
@@ -10,6 +10,8 @@ export interface ContainerEngine {
   probe(args: string[], o: {signal: AbortSignal}): Promise<{ok: boolean; stdout: string}>
   /** Runs a subcommand on this terminal (run -it, attach); resolves with its exit code. */
   attached(args: string[], o: {signal: AbortSignal}): Promise<number>
+  /** Runs a long subcommand (build), handing its output to `output` as it comes; a failure throws. */
+  streamed(args: string[], o: {signal: AbortSignal; timeoutMs: number; output: (text: string) => void}): Promise<void>
 }
 
 /** The engine named in the configuration, run with the fixed environment of exec.ts. */
@@ -36,6 +38,28 @@ export class CliEngine implements ContainerEngine {
   async attached(args: string[], o: {signal: AbortSignal}): Promise<number> {
     await this.spawn(['version'], o)
     return runAttached(this.s.enginePath, [...this.s.engineArgs, ...args], o)
+  }
+
+  async streamed(args: string[], o: {signal: AbortSignal; timeoutMs: number; output: (text: string) => void}): Promise<void> {
+    const r = await runStreaming(this.s.enginePath, [...this.s.engineArgs, ...args], o)
+    if (r.exitCode === -1 && !r.timedOut) {
+      throw new ShienError(`The container engine ${this.s.enginePath} cannot be run: ${firstErrorLine(r.tail)}.`, {
+        code: 'ENGINE_MISSING',
+        exit: 'remote',
+        suggestions: [`Ask an admin to install ${this.s.engine} or fix docker.enginePath in /etc/shien/config.json.`],
+      })
+    }
+    if (r.timedOut) {
+      throw new ShienError(`${this.s.engine} ${args[0]} was stopped after ${Math.round(o.timeoutMs / 60_000)} minutes.`, {
+        code: 'ENGINE_TIMEOUT',
+        exit: 'remote',
+        suggestions: ['Make the work smaller, or ask an admin about docker.buildTimeoutMinutes.'],
+      })
+    }
+    if (r.exitCode !== 0) {
+      const last = r.tail.split('\n').map((l) => l.trim()).filter(Boolean).at(-1) ?? 'no output'
+      throw new ShienError(`${this.s.engine} ${args[0]} failed: ${last}`, {code: 'ENGINE_FAILED', exit: 'remote', suggestions: ['Read the output above for the step that failed.']})
+    }
   }
 
   private async spawn(args: string[], o: {signal: AbortSignal}) {

@@ -27,6 +27,22 @@ export async function listImages(ctx: DockerContext): Promise<{images: ImageInfo
   return {images: images.sort((a, b) => a.name.localeCompare(b.name))}
 }
 
+/** An image the admin offers to everyone, or one of the owner's own (`myimg` → `<account>-myimg`). */
+export async function resolveImage(ctx: DockerContext, raw: string): Promise<string> {
+  const shared = ctx.settings.images.find((i) => normalizeImage(i) === normalizeImage(raw))
+  if (shared !== undefined) return shared
+  const notOffered = new ShienError(`The image "${raw}" is neither one offered on this blade nor one of yours.`, {
+    code: 'IMAGE_NOT_ALLOWED',
+    exit: 'refused',
+    suggestions: ['See the images you may run: ie-docker images'],
+  })
+  if (!/^[a-z0-9][a-z0-9-]*(:[A-Za-z0-9_.-]+)?$/.test(raw)) throw notOffered
+  const ref = parseImageRef(raw)
+  const own = `${fullName(ctx.owner.account, ref.name)}:${ref.tag}`
+  if ((await ownerOf(ctx, own)) !== ctx.owner.account) throw notOffered
+  return own
+}
+
 /** Removes one of the owner's images; shared images and others' are not theirs to remove. */
 export async function removeImage(ctx: DockerContext, raw: string): Promise<{name: string; image: string; action: 'removed'}> {
   const ref = parseImageRef(raw)

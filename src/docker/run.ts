@@ -1,7 +1,8 @@
 import {ShienError} from '../errors.js'
 import {withAccountLock} from '../virsh/lock.js'
 import type {DockerContext} from './context.js'
-import {OWNER_LABEL, checkName, fullName, normalizeImage, parseImageRef} from './names.js'
+import {resolveImage} from './images.js'
+import {OWNER_LABEL, checkName, fullName} from './names.js'
 import {listOwn} from './own.js'
 import {resourceArgs, userArgs} from './policy.js'
 import {changePorts, takePorts} from './published.js'
@@ -83,23 +84,6 @@ async function start(ctx: DockerContext, req: RunRequest, container: string): Pr
 }
 
 const optional = (flag: string, value: string | undefined) => (value === undefined ? [] : [flag, value])
-
-/** An image the admin offers to everyone, or one of the owner's own (`myimg` → `<account>-myimg`). */
-async function resolveImage(ctx: DockerContext, raw: string): Promise<string> {
-  const shared = ctx.settings.images.find((i) => normalizeImage(i) === normalizeImage(raw))
-  if (shared !== undefined) return shared
-  const notOffered = new ShienError(`The image "${raw}" is neither one offered on this blade nor one of yours.`, {
-    code: 'IMAGE_NOT_ALLOWED',
-    exit: 'refused',
-    suggestions: ['See the images you may run: ie-docker images'],
-  })
-  if (!/^[a-z0-9][a-z0-9-]*(:[A-Za-z0-9_.-]+)?$/.test(raw)) throw notOffered
-  const ref = parseImageRef(raw)
-  const own = `${fullName(ctx.owner.account, ref.name)}:${ref.tag}`
-  const r = await ctx.engine.probe(['image', 'inspect', '--format', `{{index .Config.Labels "${OWNER_LABEL}"}}`, own], {signal: ctx.signal})
-  if (!r.ok || r.stdout.trim() !== ctx.owner.account) throw notOffered
-  return own
-}
 
 /** The TCP ports the image declares (EXPOSE). */
 async function exposedPorts(ctx: DockerContext, image: string): Promise<number[]> {

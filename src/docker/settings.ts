@@ -10,6 +10,9 @@ export const DEFAULT_DOCKER: DockerSettings = {
   enginePath: '/usr/bin/podman',
   engineArgs: [],
   runArgs: [],
+  buildArgs: [],
+  buildContextMiB: 512,
+  buildTimeoutMinutes: 30,
   portPool: {from: 24000, to: 24999},
   listenAddress: '127.0.0.1',
   images: [],
@@ -42,7 +45,10 @@ export function dockerSettings(config: BladeConfig): DockerSettings {
 function check(s: DockerSettings): void {
   if (s.engine !== 'docker' && s.engine !== 'podman') throw configInvalid(`docker.engine "${String(s.engine)}" is not docker or podman.`)
   if (!isAbsolute(s.enginePath)) throw configInvalid(`docker.enginePath "${s.enginePath}" is not an absolute path.`)
-  for (const key of ['engineArgs', 'runArgs', 'images'] as const) {
+  for (const key of ['buildContextMiB', 'buildTimeoutMinutes'] as const) {
+    if (typeof s[key] !== 'number' || !(s[key] > 0) || !Number.isFinite(s[key])) throw configInvalid(`docker.${key} must be a positive number.`)
+  }
+  for (const key of ['engineArgs', 'runArgs', 'buildArgs', 'images'] as const) {
     if (!Array.isArray(s[key]) || !s[key].every((a) => typeof a === 'string')) throw configInvalid(`docker.${key} must be a list of strings.`)
   }
   if (isIP(s.listenAddress) === 0) throw configInvalid(`docker.listenAddress "${s.listenAddress}" is not an IP address.`)

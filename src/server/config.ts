@@ -94,6 +94,12 @@ export interface DockerSettings {
   engineArgs: string[]
   /** Added to every `run` by the admin (e.g. `--ulimit nofile=1024:1024`). */
   runArgs: string[]
+  /** Added to every `build` by the admin (e.g. the same `--ulimit`s for its RUN steps). */
+  buildArgs: string[]
+  /** The most a build context (the folder `build` is given) may hold, in MiB. */
+  buildContextMiB: number
+  /** A build that runs longer is stopped, in minutes. */
+  buildTimeoutMinutes: number
   /** Host ports published for containers' exposed ports. */
   portPool: PortPool
   /** The address published ports listen on. */

@@ -73,3 +73,37 @@ export function runAttached(file: string, args: string[], o: {signal?: AbortSign
     child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)))
   })
 }
+
+/**
+ * Runs a program with the clean environment, handing what it prints (stdout and stderr) to
+ * `output` as it comes, for long work a person watches (ie-docker build). Resolves with the
+ * exit code and the last lines printed, for the error message.
+ */
+export async function runStreaming(
+  file: string,
+  args: string[],
+  o: {signal?: AbortSignal; timeoutMs?: number; output: (text: string) => void},
+): Promise<{exitCode: number; timedOut: boolean; tail: string}> {
+  let tail = ''
+  const keep = (chunk: unknown) => {
+    const text = String(chunk)
+    o.output(text)
+    tail = (tail + text).slice(-4000)
+  }
+  const child = execa(file, args, {
+    env: CLEAN_ENV,
+    extendEnv: false,
+    reject: false,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    cancelSignal: o.signal,
+    timeout: o.timeoutMs,
+    forceKillAfterDelay: 2000,
+    cwd: '/',
+    buffer: false,
+  })
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  const result = await child
+  if (result.isCanceled) o.signal?.throwIfAborted()
+  return {exitCode: result.exitCode ?? -1, timedOut: result.timedOut, tail: result.exitCode === undefined ? (result.message ?? 'could not run') : tail}
+}

@@ -15,6 +15,7 @@ export const PODMAN_SETTINGS = {
   engine: 'podman',
   engineArgs: ['--runtime', 'runc'],
   runArgs: ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096'],
+  buildArgs: ['--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=4096:4096'],
   images: [TEST_IMAGE],
 }
 

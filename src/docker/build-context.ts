@@ -1,0 +1,165 @@
+import {spawn} from 'node:child_process'
+import {createWriteStream} from 'node:fs'
+import {chmod, constants, copyFile, lstat, mkdir, mkdtemp, rm, symlink, utimes} from 'node:fs/promises'
+import {tmpdir} from 'node:os'
+import {dirname, join, posix} from 'node:path'
+import {pipeline} from 'node:stream/promises'
+
+import tarStream from 'tar-stream'
+
+import {ShienError} from '../errors.js'
+
+export interface Snapshot {
+  /** A private copy of the context (root's, mode 0700 above it), for the engine to build from. */
+  dir: string
+  bytes: number
+  /** Entries that are not files, folders or links (devices, fifos, sockets): left out. */
+  skipped: string[]
+  /** Removes the copy. */
+  remove: () => Promise<void>
+}
+
+/**
+ * Copies a build context into a private folder before the engine (root) reads it. The student's
+ * folder is read by `tar` running as the student, so it can only ever read what they may read,
+ * and no symlink swapped in after the checks can point the build at /etc. What comes back is
+ * unpacked here with its own checks: no absolute or `..` names, hard links copied, symlinks
+ * made last and never followed while unpacking, no setuid bits, at most `maxBytes` of files.
+ */
+export async function snapshotContext(source: string, o: {uid: number; gid: number; maxBytes: number; signal: AbortSignal}): Promise<Snapshot> {
+  const top = await mkdtemp(join(tmpdir(), 'ie-docker-build-'))
+  const root = join(top, 'context')
+  const remove = () => rm(top, {recursive: true, force: true})
+  try {
+    await mkdir(root, {mode: 0o755})
+    const {bytes, skipped} = await unpackAsCaller(source, root, o)
+    return {dir: root, bytes, skipped, remove}
+  } catch (error) {
+    await remove()
+    throw error
+  }
+}
+
+async function unpackAsCaller(source: string, root: string, o: {uid: number; gid: number; maxBytes: number; signal: AbortSignal}) {
+  const child = spawn('tar', ['--create', '--file=-', '--format=pax', '--one-file-system', `--directory=${source}`, '.'], {
+    uid: o.uid,
+    gid: o.gid,
+    cwd: '/',
+    env: {PATH: '/usr/bin:/bin', LC_ALL: 'C'},
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
+  const exited = new Promise<number>((resolve, reject) => {
+    child.once('error', reject)
+    child.once('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)))
+  })
+  const onAbort = () => child.kill('SIGKILL')
+  o.signal.addEventListener('abort', onAbort, {once: true})
+  const symlinks: {path: string; target: string}[] = []
+  const dirs: {path: string; mode: number; mtime?: Date}[] = []
+  const skipped: string[] = []
+  let bytes = 0
+  const extract = tarStream.extract()
+  child.stdout.pipe(extract)
+  try {
+    for await (const entry of extract) {
+      const h = entry.header
+      const rel = safeName(h.name)
+      const path = rel === '' ? root : join(root, rel)
+      switch (h.type) {
+        case 'directory':
+          await mkdir(path, {recursive: true})
+          dirs.push({path, mode: (h.mode ?? 0o755) & 0o777, mtime: h.mtime})
+          entry.resume()
+          break
+        case 'file':
+        case 'contiguous-file':
+          bytes += h.size ?? 0
+          if (bytes > o.maxBytes) throw tooBig(o.maxBytes)
+          await mkdir(dirname(path), {recursive: true})
+          await pipeline(entry, createWriteStream(path, {flags: 'wx', mode: (h.mode ?? 0o644) & 0o777}))
+          if (h.mtime) await utimes(path, h.mtime, h.mtime)
+          break
+        case 'link': {
+          // A second name of a file already unpacked: a copy, so nothing here links elsewhere.
+          const target = join(root, safeName(h.linkname ?? ''))
+          if (!(await lstat(target)).isFile()) throw badEntry(h.name, 'a hard link to something that is not a file')
+          await mkdir(dirname(path), {recursive: true})
+          await copyFile(target, path, constants.COPYFILE_EXCL)
+          entry.resume()
+          break
+        }
+        case 'symlink':
+          symlinks.push({path, target: h.linkname ?? ''})
+          entry.resume()
+          break
+        default:
+          skipped.push(rel)
+          entry.resume()
+      }
+    }
+    const code = await exited
+    o.signal.throwIfAborted()
+    if (code !== 0) {
+      throw new ShienError(`Cannot read the build context ${source}: ${stderr.trim().split('\n')[0] ?? `tar exited ${code}`}.`, {
+        code: 'BUILD_CONTEXT',
+        exit: 'refused',
+        suggestions: ['Every file in the context folder must be readable by you; leave out what is not (or move it elsewhere).'],
+      })
+    }
+  } catch (error) {
+    child.kill('SIGKILL')
+    extract.destroy()
+    await exited.catch(() => undefined)
+    o.signal.throwIfAborted()
+    throw error
+  } finally {
+    o.signal.removeEventListener('abort', onAbort)
+  }
+  // Symlinks last, each in a folder that is a real folder of the copy: they are the engine's to
+  // resolve (inside the context), never ours to follow.
+  for (const link of symlinks) {
+    await requireRealFolders(root, dirname(link.path))
+    await symlink(link.target, link.path)
+  }
+  for (const d of dirs.reverse()) {
+    await chmod(d.path, d.mode | 0o700)
+    if (d.mtime) await utimes(d.path, d.mtime, d.mtime)
+  }
+  return {bytes, skipped}
+}
+
+/** A tar entry name as a path inside the copy: relative, normalized, no `..`. */
+function safeName(name: string): string {
+  const normal = posix.normalize(name.replace(/^(\.\/)+/, ''))
+  if (normal === '.' || normal === './' || normal === '') return ''
+  if (name.includes('\0') || posix.isAbsolute(normal) || normal.split('/').includes('..')) throw badEntry(name, 'a name outside the context')
+  return normal.replace(/\/$/, '')
+}
+
+async function requireRealFolders(root: string, folder: string): Promise<void> {
+  const rel = folder.slice(root.length).split('/').filter(Boolean)
+  let at = root
+  for (const part of rel) {
+    at = join(at, part)
+    const s = await lstat(at).catch(() => undefined)
+    if (s === undefined) {
+      await mkdir(at)
+    } else if (!s.isDirectory()) {
+      throw badEntry(at.slice(root.length + 1), 'a link inside a linked folder')
+    }
+  }
+}
+
+function badEntry(name: string, why: string): ShienError {
+  return new ShienError(`The build context has ${why}: ${name}.`, {code: 'BUILD_CONTEXT', exit: 'refused'})
+}
+
+function tooBig(maxBytes: number): ShienError {
+  return new ShienError(`The build context holds more than ${Math.round(maxBytes / 1024 / 1024)} MiB.`, {
+    code: 'BUILD_CONTEXT_TOO_BIG',
+    exit: 'refused',
+    suggestions: ['Build from a folder that holds only what the image needs.'],
+  })
+}

@@ -1,0 +1,92 @@
+import {lstat, readFile, realpath, stat, writeFile} from 'node:fs/promises'
+import {dirname, join, relative, resolve, sep} from 'node:path'
+
+import {ShienError} from '../errors.js'
+import type {BuildRequest} from './build-args.js'
+import {snapshotContext} from './build-context.js'
+import {checkContainerfile} from './containerfile.js'
+import type {DockerContext} from './context.js'
+import {resolveImage} from './images.js'
+import {OWNER_LABEL, fullName, parseImageRef} from './names.js'
+
+/** What `build` made: the image as the owner names it, the engine's name and its id. */
+export interface BuildResult {
+  name: string
+  image: string
+  id: string
+  /** Bytes of the context the engine built from. */
+  contextBytes: number
+  /** Context entries left out (devices, fifos, sockets). */
+  skipped: string[]
+}
+
+/**
+ * Builds an image for the owner from a context folder in their storage. The context is copied
+ * (as the owner) into a private folder first, the Containerfile is checked and its images
+ * resolved (containerfile.ts), and the engine builds with nothing pulled, the owner's label
+ * (which a LABEL in the file cannot override), the owner's memory and CPU limits on every
+ * RUN step, and the admin's build arguments. The image is `<account>-NAME:TAG`.
+ */
+export async function buildImage(ctx: DockerContext, req: BuildRequest, o: {cwd: string; progress: (text: string) => void}): Promise<BuildResult> {
+  const ref = parseImageRef(req.tag)
+  const image = `${fullName(ctx.owner.account, ref.name)}:${ref.tag}`
+  const home = await realpath(ctx.home)
+  const contextDir = await inside(resolve(o.cwd, req.context), home, 'context folder')
+  if (!(await stat(contextDir)).isDirectory()) throw refused(req.context, 'it is not a folder', home)
+  // docker reads -f relative to the working directory; it must be in the context, which is all
+  // that is copied.
+  const file = req.file === undefined ? undefined : relative(contextDir, await inside(resolve(o.cwd, req.file), contextDir, 'Containerfile'))
+  const snapshot = await snapshotContext(contextDir, {uid: ctx.owner.uid, gid: ctx.owner.gid, maxBytes: ctx.settings.buildContextMiB * 1024 * 1024, signal: ctx.signal})
+  try {
+    const source = join(snapshot.dir, file ?? (await defaultContainerfile(snapshot.dir)))
+    if (!(await lstat(source).catch(() => undefined))?.isFile()) {
+      throw new ShienError(`${relative(snapshot.dir, source)} in ${req.context} is not a regular file.`, {code: 'USAGE', exit: 'usage', suggestions: ['Point -f at the Containerfile itself, not at a link.']})
+    }
+    const checked = await checkContainerfile(await readFile(source, 'utf8'), (raw) => resolveImage(ctx, raw))
+    // Outside the context, so the build cannot COPY the rewritten file by accident.
+    const containerfile = join(dirname(snapshot.dir), 'Containerfile')
+    await writeFile(containerfile, checked, {mode: 0o600})
+    const cpuPeriod = 100_000
+    await ctx.engine.streamed(
+      [
+        'build', '--pull=never', '--file', containerfile, '--tag', image, '--label', `${OWNER_LABEL}=${ctx.owner.account}`,
+        '--memory', `${ctx.limits.memoryMiB}m`, '--cpu-period', String(cpuPeriod), '--cpu-quota', String(Math.round(ctx.limits.cpus * cpuPeriod)),
+        ...ctx.settings.buildArgs,
+        ...req.buildArgs.flatMap((a) => ['--build-arg', a]),
+        ...(req.noCache ? ['--no-cache'] : []),
+        ...(req.target === undefined ? [] : ['--target', req.target]),
+        snapshot.dir,
+      ],
+      {signal: ctx.signal, timeoutMs: ctx.settings.buildTimeoutMinutes * 60_000, output: o.progress},
+    )
+    const id = (await ctx.engine.exec(['image', 'inspect', '--format', '{{.Id}}', image], {signal: ctx.signal})).trim()
+    return {name: `${ref.name}:${ref.tag}`, image, id, contextBytes: snapshot.bytes, skipped: snapshot.skipped}
+  } finally {
+    await snapshot.remove()
+  }
+}
+
+/** podman's order: Containerfile, then Dockerfile. */
+async function defaultContainerfile(dir: string): Promise<string> {
+  for (const name of ['Containerfile', 'Dockerfile']) if (await lstat(join(dir, name)).catch(() => undefined)) return name
+  throw new ShienError('The context folder has no Containerfile or Dockerfile.', {code: 'USAGE', exit: 'usage', suggestions: ['Add one, or name it with -f FILE.']})
+}
+
+/** The real path of `path`, which must be `root` or inside it once every link is resolved. */
+async function inside(path: string, root: string, what: string): Promise<string> {
+  const real = await realpath(path).catch(() => {
+    throw refused(path, 'it does not exist', root)
+  })
+  if (real !== root && !real.startsWith(root + sep)) {
+    throw refused(path, real === path ? `it is outside ${root}` : `it leads to ${real}, outside ${root}`, root, what)
+  }
+  return real
+}
+
+function refused(path: string, why: string, root: string, what = 'context folder'): ShienError {
+  return new ShienError(`The ${what} ${path} is refused: ${why}.`, {
+    code: 'BUILD_CONTEXT',
+    exit: 'refused',
+    suggestions: [`Build from a folder inside your storage folder ${root}.`],
+  })
+}
