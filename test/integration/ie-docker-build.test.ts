@@ -5,6 +5,8 @@ import {join} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {main} from '../../src/docker/main.js'
+import {runShien} from '../support/cli.js'
+import {ensureLocalBlade, type LocalBlade} from '../support/local-blade.js'
 import {ensureTestImage, PODMAN_SETTINGS, podman, removeContainers} from '../support/podman.js'
 import {ensureUser} from '../support/system.js'
 
@@ -220,4 +222,43 @@ describe('ie-docker build on the real podman', () => {
     expect(await refused(ME, ['build', '-t', 'app', empty], 'USAGE')).toMatch(/no Containerfile or Dockerfile/)
     await chmod(empty, 0o755)
   })
+})
+
+describe('shien container build from the laptop, through the sudo rule on the local blade', () => {
+  let blade: LocalBlade
+  let dir: string
+
+  beforeAll(async () => {
+    blade = await ensureLocalBlade()
+    await ensureTestImage()
+    await podman('rmi', '--force', `localhost/${blade.account}-lapimg:latest`)
+    dir = join(blade.storageRoot, 'users', blade.account, 'build-test')
+    await rm(dir, {recursive: true, force: true})
+    await mkdir(dir)
+    await writeFile(join(dir, 'Containerfile'), 'FROM shien-test-busybox\nRUN echo from-the-laptop > /www/index.html\n')
+    const {execa} = await import('execa')
+    await execa('chown', ['-R', `${blade.account}:`, dir])
+  }, 900_000)
+
+  afterAll(async () => {
+    if (blade === undefined) return
+    await podman('rmi', '--force', `localhost/${blade.account}-lapimg:latest`)
+    await rm(dir, {recursive: true, force: true})
+  })
+
+  it('builds the image on the blade as the student\'s, and removes it again', async () => {
+    const built = await runShien(['container', 'build', '--host', blade.hostAlias, '--json', '--', '-t', 'lapimg', dir], {home: blade.laptopHome})
+    expect(built.exitCode, built.stderr).toBe(0)
+    expect(built.json).toMatchObject({name: 'lapimg:latest', image: `${blade.account}-lapimg:latest`})
+    expect((await podman('image', 'inspect', '--format', '{{index .Config.Labels "shien.account"}}', `${blade.account}-lapimg:latest`)).stdout.trim()).toBe(blade.account)
+
+    // The other student cannot build from it, nor remove it.
+    const other = await runShien(['container', 'rmi', '--host', blade.hostAlias, '--json', 'lapimg'], {home: blade.otherLaptopHome})
+    expect(other.exitCode).toBe(6)
+    expect(other.json.error.code).toBe('NO_SUCH_IMAGE')
+
+    const removed = await runShien(['container', 'rmi', '--host', blade.hostAlias, '--json', 'lapimg'], {home: blade.laptopHome})
+    expect(removed.exitCode, removed.stderr).toBe(0)
+    expect((await podman('image', 'exists', `${blade.account}-lapimg:latest`)).exitCode).toBe(1)
+  }, 300_000)
 })
