@@ -6,22 +6,17 @@
  * written through.
  */
 import {constants} from 'node:fs'
-import {access, mkdtemp, readFile, rm, stat} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
-import {join, posix, resolve} from 'node:path'
-import {execa} from 'execa'
+import {access, rm, stat} from 'node:fs/promises'
+import {resolve} from 'node:path'
 import {badInput, isShienError, ShienError} from '../errors.js'
-import {
-  addAuthorizedKey, fingerprint, lockPasswords, parsePasswd, parsePublicKey, removeInsecureKeys,
-  SSHD_SETTINGS, withSshdBlock, type PasswdEntry, type PublicKey,
-} from './edits.js'
-import {GuestfishSession, type GuestStat} from './guestfish.js'
+import {installStudentKey} from './authorized-keys.js'
+import {lockPasswords, parsePasswd, parsePublicKey, SSHD_SETTINGS, withSshdBlock, type PasswdEntry, type PublicKey} from './edits.js'
+import {MAX_TEXT_BYTES, readRegular, rewrite, setOwnerMode, unsafe, type TextFile} from './guest-files.js'
+import {GuestfishSession} from './guestfish.js'
+import {generateHostKeys, replaceHostKeys, type GeneratedKeys, type HostKeyInfo} from './host-keys.js'
 
-export interface HostKeyInfo {
-  file: string
-  type: string
-  fingerprint: string
-}
+export type {HostKeyInfo} from './host-keys.js'
+
 
 /** What hardening did; plain JSON (it is stored next to the image and printed by `--json`). */
 export interface HardenReport {
@@ -53,13 +48,8 @@ export interface HardenOptions {
 }
 
 const USER_NAME = /^[a-z_][a-z0-9_.-]{0,31}$/
-const HOST_KEY_TYPES = ['ed25519', 'ecdsa', 'rsa'] as const
-const MAX_TEXT_BYTES = 1024 * 1024
 const SHADOW = '/etc/shadow'
 const SSHD_CONFIG = '/etc/ssh/sshd_config'
-
-const unsafe = (path: string, why: string) =>
-  new ShienError(`Refusing to edit ${path} in the image: ${why}.`, {code: 'HARDEN_UNSAFE_FILE', exit: 'badInput'})
 
 export async function hardenImage(imagePath: string, opts: HardenOptions): Promise<HardenReport> {
   const started = performance.now()
@@ -129,12 +119,7 @@ function wrapError(error: unknown, image: string, signal?: AbortSignal): unknown
   return new ShienError(`Hardening ${image} failed: ${(error as Error).message}`, {code: 'HARDEN_FAILED', exit: 'remote', cause: error})
 }
 
-interface TextFile {
-  stat: GuestStat
-  content: string
-}
-
-interface GuestState {
+export interface GuestState {
   account: PasswdEntry
   /** Real paths (resolved inside the guest) of every account's home, root's included. */
   homes: string[]
@@ -169,131 +154,9 @@ async function readGuest(g: GuestfishSession, user: string): Promise<GuestState>
   return {account, homes: [...homes], targetHome, shadow, lockedShadow, sshdConfig, hostKeyNames}
 }
 
-const MISSING_HINTS: Record<string, string> = {
-  [SSHD_CONFIG]: 'Use a box with openssh-server installed (Vagrant needs it too)',
-}
-
-async function readRegular(g: GuestfishSession, path: string): Promise<TextFile> {
-  const st = await g.stat(path)
-  if (!st) throw badInput('HARDEN_MISSING_FILE', `${path} is missing in the image.`, [MISSING_HINTS[path] ?? 'Check that the box is a complete Linux system'])
-  if (st.kind !== 'file') throw unsafe(path, `it is a ${st.kind}, not a regular file`)
-  if (st.size > MAX_TEXT_BYTES) throw unsafe(path, `it is ${st.size} bytes`)
-  return {stat: st, content: (await g.readFile(path)).toString('latin1')}
-}
-
-/** Writes a file keeping mode, owner and labels; a hard link is broken first so its twin is not edited. */
-async function rewrite(g: GuestfishSession, path: string, st: GuestStat, content: string): Promise<void> {
-  if (st.nlink > 1) await g.call('rm', path)
-  await g.writeFile(path, Buffer.from(content, 'latin1'))
-  if (st.nlink > 1) await setOwnerMode(g, path, st.uid, st.gid, st.mode)
-}
-
-async function setOwnerMode(g: GuestfishSession, path: string, uid: number, gid: number, mode: number): Promise<void> {
-  await g.call('chown', String(uid), String(gid), path)
-  await g.call('chmod', `0${mode.toString(8)}`, path)
-}
-
-type KeysReport = Pick<HardenReport, 'insecureKeysRemoved' | 'unsafeLinksRemoved' | 'keyInstalled'>
-
-/**
- * Cleans every account's authorized_keys(2) and installs the student's key. A symlinked or
- * hard-linked .ssh or key file is removed unread: sshd would follow it to a file harden does not
- * own (`authorized_keys -> /etc/shadow` would otherwise be rewritten, or copied to the user).
- */
-async function installStudentKey(g: GuestfishSession, guest: GuestState, key: PublicKey): Promise<KeysReport> {
-  const report: KeysReport = {insecureKeysRemoved: [], unsafeLinksRemoved: [], keyInstalled: {file: '', added: false}}
-  const isLink = (st: GuestStat) => st.kind === 'symlink' || (st.kind === 'file' && st.nlink > 1)
-  for (const home of guest.homes) {
-    const sshDir = posix.join(home, '.ssh')
-    const dirStat = await g.stat(sshDir)
-    if (dirStat && isLink(dirStat)) {
-      await g.call('rm', sshDir)
-      report.unsafeLinksRemoved.push(sshDir)
-    }
-    if (dirStat?.kind !== 'dir') continue
-    for (const name of ['authorized_keys', 'authorized_keys2']) {
-      const file = posix.join(sshDir, name)
-      const st = await g.stat(file)
-      if (st && isLink(st)) {
-        await g.call('rm', file)
-        report.unsafeLinksRemoved.push(file)
-      } else if (st?.kind === 'file') {
-        await cleanKeyFile(g, file, st, report)
-      }
-    }
-  }
-  report.keyInstalled = await addKeyForUser(g, guest, key)
-  return report
-}
-
-async function cleanKeyFile(g: GuestfishSession, file: string, st: GuestStat, report: KeysReport): Promise<void> {
-  if (st.size > MAX_TEXT_BYTES) throw unsafe(file, `it is ${st.size} bytes`)
-  const cleaned = removeInsecureKeys((await g.readFile(file)).toString('latin1'))
-  if (cleaned.removed === 0) return
-  await g.writeFile(file, Buffer.from(cleaned.content, 'latin1'))
-  report.insecureKeysRemoved.push({file, count: cleaned.removed})
-}
-
-/** ~/.ssh 0700 and ~/.ssh/authorized_keys 0600, owned by the account, with the key once. */
-async function addKeyForUser(g: GuestfishSession, guest: GuestState, key: PublicKey): Promise<{file: string; added: boolean}> {
-  const {uid, gid} = guest.account
-  const sshDir = posix.join(guest.targetHome, '.ssh')
-  const dirStat = await g.stat(sshDir)
-  if (dirStat && dirStat.kind !== 'dir') await g.call('rm-rf', sshDir)
-  if (dirStat?.kind !== 'dir') await g.call('mkdir', sshDir)
-  await setOwnerMode(g, sshDir, uid, gid, 0o700)
-  const file = posix.join(sshDir, 'authorized_keys')
-  const st = await g.stat(file)
-  if (st && st.kind !== 'file') await g.call('rm-rf', file)
-  const current = st?.kind === 'file' ? (await g.readFile(file)).toString('latin1') : ''
-  const next = addAuthorizedKey(current, {...key, line: Buffer.from(key.line, 'utf8').toString('latin1')})
-  if (next.added || st?.kind !== 'file') await g.writeFile(file, Buffer.from(next.content, 'latin1'))
-  await setOwnerMode(g, file, uid, gid, 0o600)
-  return {file, added: next.added}
-}
-
 async function lockAccounts(g: GuestfishSession, guest: GuestState): Promise<string[]> {
   await rewrite(g, SHADOW, guest.shadow.stat, guest.lockedShadow.content)
   return guest.lockedShadow.locked
-}
-
-interface GeneratedKeys {
-  dir: string
-  keys: {name: string; local: string; info: HostKeyInfo}[]
-}
-
-/** New host keys, made on the host in a private directory (mkdtemp is 0700) while the appliance boots. */
-async function generateHostKeys(signal?: AbortSignal): Promise<GeneratedKeys> {
-  const dir = await mkdtemp(join(tmpdir(), 'shien-hostkeys-'))
-  const keys = await Promise.all(HOST_KEY_TYPES.map(async (type) => {
-    const name = `ssh_host_${type}_key`
-    const local = join(dir, name)
-    // An empty comment: the default would write the student's account and blade name into the guest.
-    await execa('ssh-keygen', ['-q', '-N', '', '-C', '', '-t', type, '-f', local], {cancelSignal: signal})
-    const info = fingerprint(await readFile(`${local}.pub`, 'utf8'))
-    if (!info) throw new Error(`ssh-keygen wrote an unreadable ${name}.pub`)
-    return {name, local, info: {file: `/etc/ssh/${name}.pub`, ...info}}
-  }))
-  return {dir, keys}
-}
-
-async function replaceHostKeys(g: GuestfishSession, oldNames: string[], generated: GeneratedKeys): Promise<HardenReport['hostKeys']> {
-  const old: HostKeyInfo[] = []
-  for (const name of oldNames.filter((n) => n.endsWith('.pub'))) {
-    const path = `/etc/ssh/${name}`
-    const st = await g.stat(path)
-    const info = st?.kind === 'file' && st.size < MAX_TEXT_BYTES ? fingerprint((await g.readFile(path)).toString('latin1')) : undefined
-    if (info) old.push({file: path, ...info})
-  }
-  for (const name of oldNames) await g.call('rm-rf', `/etc/ssh/${name}`)
-  for (const key of generated.keys) {
-    // sshd refuses a private host key that group or others can read.
-    await g.call('upload', key.local, `/etc/ssh/${key.name}`)
-    await setOwnerMode(g, `/etc/ssh/${key.name}`, 0, 0, 0o600)
-    await g.call('upload', `${key.local}.pub`, `/etc/ssh/${key.name}.pub`)
-    await setOwnerMode(g, `/etc/ssh/${key.name}.pub`, 0, 0, 0o644)
-  }
-  return {old, new: generated.keys.map((k) => k.info)}
 }
 
 /** Empty /etc/machine-id makes systemd create a new id at first boot, so clones do not share one. */
