@@ -217,6 +217,22 @@ describe('ie-docker build on the real podman', () => {
     expect(await state()).toEqual(before)
   }, 120_000)
 
+  it('takes a relative folder from the working directory, as sudo keeps it', async () => {
+    await context(ME, 'rel/app', {Containerfile: 'FROM shien-test-busybox\nRUN echo relative > /www/rel.txt\n'})
+    const cwd = process.cwd()
+    process.chdir(join(home(ME), 'rel'))
+    try {
+      const r = await run(ME, 'build', '-t', 'app', 'app')
+      expect(r.code, r.log).toBe(0)
+      // `..` from inside the student's folder is resolved, then checked like any other path.
+      expect(await refused(ME, ['build', '-t', 'app', '../../..'], 'BUILD_CONTEXT')).toContain('outside')
+    } finally {
+      process.chdir(cwd)
+    }
+    expect((await inImage(`${ME}-app:latest`, 'cat', '/www/rel.txt')).stdout).toBe('relative')
+    expect((await run(ME, 'rmi', 'app')).code).toBe(0)
+  }, 120_000)
+
   it('says which folder has no Containerfile', async () => {
     const empty = await context(ME, 'empty', {'README': 'no containerfile here\n'})
     expect(await refused(ME, ['build', '-t', 'app', empty], 'USAGE')).toMatch(/no Containerfile or Dockerfile/)
