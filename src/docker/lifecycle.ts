@@ -54,7 +54,19 @@ export async function attachContainer(ctx: DockerContext, raw: string): Promise<
   if (status !== 'running') {
     throw new ShienError(`Container "${raw}" is not running (${status}).`, {code: 'NOT_RUNNING', exit: 'refused', suggestions: [`Start it first: ie-docker start ${raw}`]})
   }
-  return {name: raw, container, exitCode: await ctx.engine.attached(['attach', container], {signal: ctx.signal})}
+  const attached = await ctx.engine.attached(['attach', container], {signal: ctx.signal})
+  return {name: raw, container, exitCode: attached === 0 ? await exitCodeOf(ctx, container) : attached}
+}
+
+/**
+ * The exit code of a container's main process once attach has returned: podman 4 attach exits
+ * 0 whatever the process did (docker gives its code), so it is read back. A container still
+ * running was left with the detach keys: 0.
+ */
+async function exitCodeOf(ctx: DockerContext, container: string): Promise<number> {
+  const r = await ctx.engine.probe(['container', 'inspect', '--format', '{{.State.Status}}|{{.State.ExitCode}}', container], {signal: ctx.signal})
+  const [status, code] = r.stdout.trim().split('|')
+  return r.ok && (status === 'exited' || status === 'stopped') ? Number(code) || 0 : 0
 }
 
 export function describeAction(r: ContainerAction): string {
