@@ -1,10 +1,12 @@
 import {Args, Flags} from '@oclif/core'
 
 import {ShienError} from '../../errors.js'
+import type {Connection} from '../../transport/connect.js'
 import {remoteExec} from '../../transport/remote-exec.js'
 import {ShienCommand} from '../../ui/base-command.js'
 import {hostKeyConfirmer} from '../../ui/host-key-prompt.js'
 import {planVm, type VmPlan} from '../../virsh/remote/plan.js'
+import {attachConsole, requireTerminal, type Terminal} from '../../virsh/remote/pty-console.js'
 import {withBlade} from '../../virsh/remote/session.js'
 
 /** Flags every `shien container` command takes (the same as `shien vm`). */
@@ -16,18 +18,42 @@ export const containerFlags = {
 
 export const nameArg = {name: Args.string({required: true, description: 'Container name (without your account prefix).'})}
 
+type BladeFlags = {host?: string; 'accept-new-host-key'?: boolean; account?: string}
+
 /**
  * The base of the `shien container` commands: each runs one `sudo -n ie-docker --json ...` on
- * the blade over the SSH connection of `shien push`, so the blade decides what is allowed.
+ * the blade over the SSH connection of `shien push`, so the blade decides what is allowed;
+ * `attach` and `run -it` run it in a terminal on the blade instead (see onTerminal).
  */
 export abstract class ContainerCommand extends ShienCommand {
-  protected async ieDocker<T>(flags: {host?: string; 'accept-new-host-key'?: boolean; account?: string}, args: string[]): Promise<T> {
+  protected async ieDocker<T>(flags: BladeFlags, args: string[]): Promise<T> {
+    const argv = ['sudo', '-n', 'ie-docker', '--json', ...this.globalArgs(flags), ...args]
+    return this.withBlade(flags, async (connection) => parseReply<T>(await remoteExec(connection.client, argv, {signal: this.abort.signal})))
+  }
+
+  /**
+   * Runs `sudo -n ie-docker ARGS` (no --json: a person reads it) in a terminal on the blade,
+   * connected to this one, and resolves with its exit code: the container's, or ie-docker's
+   * when it refused (its message is then on the terminal). `what` and `otherwise` word the
+   * refusal when stdin is not a terminal, which comes before any connection.
+   */
+  protected async onTerminal(flags: BladeFlags, args: string[], what: string, otherwise: string[] = []): Promise<number> {
+    const tty: Terminal = {stdin: process.stdin, stdout: process.stdout, term: process.env.TERM || 'xterm-256color'}
+    requireTerminal(tty, what, otherwise)
+    const argv = ['sudo', '-n', 'ie-docker', ...this.globalArgs(flags), ...args]
+    return this.withBlade(flags, (connection) => attachConsole(connection, argv, tty))
+  }
+
+  // Global options go before the command: after `run`, arguments belong to the container.
+  private globalArgs(flags: BladeFlags): string[] {
+    return flags.account === undefined ? [] : ['--account', flags.account]
+  }
+
+  private withBlade<T>(flags: BladeFlags, work: (connection: Connection) => Promise<T>): Promise<T> {
     const plan: VmPlan = planVm({host: flags.host, acceptNewHostKey: flags['accept-new-host-key'], account: flags.account, cwd: process.cwd(), env: process.env})
     const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY)
     const deps = {signal: this.abort.signal, confirmHostKey: hostKeyConfirmer({acceptNew: plan.acceptNewHostKey, interactive}), agentSocket: process.env.SSH_AUTH_SOCK}
-    // Global options go before the command: after `run`, arguments belong to the container.
-    const argv = ['sudo', '-n', 'ie-docker', '--json', ...(plan.account === undefined ? [] : ['--account', plan.account]), ...args]
-    return withBlade(plan, deps, async (connection) => parseReply<T>(await remoteExec(connection.client, argv, {signal: this.abort.signal})))
+    return withBlade(plan, deps, work)
   }
 }
 

@@ -29,10 +29,13 @@ export async function attachConsole(connection: Connection, argv: string[], tty:
   })
 }
 
-/** Throws unless stdin is a terminal that can go into raw mode. */
-export function requireTerminal(tty: Terminal): void {
+/**
+ * Throws unless stdin is a terminal that can go into raw mode. `what` names the command in the
+ * message; `otherwise` adds what to do instead of using a terminal.
+ */
+export function requireTerminal(tty: Terminal, what = 'console', otherwise: string[] = []): void {
   if (!tty.stdin.isTTY || typeof tty.stdin.setRawMode !== 'function') {
-    throw new ShienError('console needs a terminal.', {code: 'NOT_A_TERMINAL', exit: 'usage', suggestions: ['Run it in a terminal window, not through a pipe.']})
+    throw new ShienError(`${what} needs a terminal.`, {code: 'NOT_A_TERMINAL', exit: 'usage', suggestions: ['Run it in a terminal window, not through a pipe.', ...otherwise]})
   }
 }
 
