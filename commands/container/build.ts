@@ -13,7 +13,8 @@ offered on the blade (shien container images) and your own.`
 
   async run(): Promise<BuildResult> {
     const {flags, argv} = await this.parse(ContainerBuild)
-    const result = await this.ieDocker<BuildResult>(flags, ['build', ...(argv as string[])])
+    // The engine's steps, as the blade prints them, go to stderr; with --json stdout stays one object.
+    const result = await this.ieDocker<BuildResult>(flags, ['build', ...(argv as string[])], (line) => process.stderr.write(`${line}\n`))
     if (!this.jsonEnabled()) this.log(`${result.name}: built as ${result.image} (${result.id.slice(0, 12)})`)
     return result
   }

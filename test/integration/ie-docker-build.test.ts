@@ -266,6 +266,8 @@ describe('shien container build from the laptop, through the sudo rule on the lo
     const built = await runShien(['container', 'build', '--host', blade.hostAlias, '--json', '--', '-t', 'lapimg', dir], {home: blade.laptopHome})
     expect(built.exitCode, built.stderr).toBe(0)
     expect(built.json).toMatchObject({name: 'lapimg:latest', image: `${blade.account}-lapimg:latest`})
+    // The blade's build steps reach the laptop's stderr.
+    expect(built.stderr).toMatch(/RUN echo from-the-laptop/)
     expect((await podman('image', 'inspect', '--format', '{{index .Config.Labels "shien.account"}}', `${blade.account}-lapimg:latest`)).stdout.trim()).toBe(blade.account)
 
     // The other student cannot build from it, nor remove it.

@@ -26,9 +26,10 @@ type BladeFlags = {host?: string; 'accept-new-host-key'?: boolean; account?: str
  * `attach` and `run -it` run it in a terminal on the blade instead (see onTerminal).
  */
 export abstract class ContainerCommand extends ShienCommand {
-  protected async ieDocker<T>(flags: BladeFlags, args: string[]): Promise<T> {
+  /** `onStderrLine` gets what ie-docker prints on stderr as it comes (build's steps). */
+  protected async ieDocker<T>(flags: BladeFlags, args: string[], onStderrLine?: (line: string) => void): Promise<T> {
     const argv = ['sudo', '-n', 'ie-docker', '--json', ...this.globalArgs(flags), ...args]
-    return this.withBlade(flags, async (connection) => parseReply<T>(await remoteExec(connection.client, argv, {signal: this.abort.signal})))
+    return this.withBlade(flags, async (connection) => parseReply<T>(await remoteExec(connection.client, argv, {signal: this.abort.signal, onStderrLine})))
   }
 
   /**
