@@ -1,33 +1,23 @@
-import {realpath} from 'node:fs/promises'
 import {hostname} from 'node:os'
 import {join} from 'node:path'
 
-import type {Directory, Role} from '../directory/directory.js'
+import type {Role} from '../directory/directory.js'
 import {openDirectory} from '../directory/open-directory.js'
 import {ShienError} from '../errors.js'
-import {DEFAULT_CONFIG_PATH, type BladeConfig, type ContainerLimits, type DockerSettings} from '../server/config.js'
-import {userPaths} from '../server/layout.js'
-import {getentLookup, getentUid, resolveCaller, type AccountLookup} from '../virsh/caller.js'
+import {DEFAULT_CONFIG_PATH, type ContainerLimits, type DockerSettings} from '../server/config.js'
+import {resolvePrivilegedRun, type PrivilegedDeps} from '../server/privileged-context.js'
+import {getentLookup, getentUid} from '../virsh/caller.js'
 import {firstErrorLine, runTool} from '../virsh/exec.js'
 import {packageInfo, type PackageInfo} from '../virsh/package-info.js'
 import {PortPool} from '../virsh/ports.js'
-import {resolveStanding, type Owner} from '../virsh/standing.js'
-import {loadTrustedConfig} from '../virsh/trusted-config.js'
+import type {Owner} from '../virsh/standing.js'
 import {CliEngine, type ContainerEngine} from './engine.js'
 import {containerLimitsFor, dockerSettings} from './settings.js'
 
 /** What ie-docker's `main` needs from the outside world; tests replace parts of it. */
-export interface DockerDeps {
-  /** /etc/shien/config.json; a parameter for tests only, never read from argv or env. */
-  configPath: string
-  /** The process environment; only SUDO_UID is read from it. */
-  env: Readonly<Record<string, string | undefined>>
-  realUid: number
-  lookupAccount: AccountLookup
-  lookupUid: (account: string) => Promise<number | undefined>
+export interface DockerDeps extends PrivilegedDeps {
   /** The primary gid of a uid: containers with volumes run as uid:gid. */
   lookupGid: (uid: number) => Promise<number>
-  directory: (config: BladeConfig) => Directory
   engine: (settings: DockerSettings) => ContainerEngine
   pkg: PackageInfo
   hostname: string
@@ -70,23 +60,14 @@ export interface DockerContext {
 }
 
 export async function buildDockerContext(deps: DockerDeps, signal: AbortSignal, account?: string): Promise<DockerContext> {
-  const caller = await resolveCaller(deps.env, deps.realUid, deps.lookupAccount)
-  const config = loadTrustedConfig(deps.configPath)
-  const settings = dockerSettings(config)
-  const standing = await resolveStanding({caller, directory: deps.directory(config), account, lookupUid: deps.lookupUid, signal})
-  const root = await realpath(config.storageRoot).catch(() => {
-    throw new ShienError(`The storage root ${config.storageRoot} is not there.`, {
-      code: 'STORAGE_MISSING',
-      exit: 'remote',
-      suggestions: ['Ask an admin: the shared storage may not be mounted on this blade.'],
-    })
-  })
-  const paths = userPaths(root, standing.owner.account)
+  const run = await resolvePrivilegedRun('ie-docker', deps, signal, account)
+  const {root, paths, owner} = run
+  const settings = dockerSettings(run.config)
   return {
     settings,
-    role: standing.role,
-    owner: {...standing.owner, gid: await deps.lookupGid(standing.owner.uid)},
-    limits: containerLimitsFor(standing.ownerGroups, settings),
+    role: run.role,
+    owner: {...owner, gid: await deps.lookupGid(owner.uid)},
+    limits: containerLimitsFor(run.ownerGroups, settings),
     home: paths.home,
     lockPath: paths.lock,
     engine: deps.engine(settings),

@@ -11,7 +11,7 @@ export type {DockerDeps} from './context.js'
  * Resolves with the exit code.
  */
 export async function main(argv: string[], deps: Partial<DockerDeps> = {}): Promise<number> {
-  return runPrivilegedEntry(deps, wantsJson(argv), (io, signal) =>
+  return runPrivilegedEntry('ie-docker', deps, wantsJson(argv), (io, signal) =>
     runDockerInvocation(parseDockerInvocation(argv), {...defaultDockerDeps(), ...deps, ...io}, signal),
   )
 }

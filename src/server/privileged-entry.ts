@@ -1,4 +1,5 @@
 import {writeError, writeResult} from '../virsh/output.js'
+import type {PrivilegedTool} from './privileged-context.js'
 
 /** Where a privileged command writes; tests pass their own. */
 export interface EntryIO {
@@ -18,6 +19,7 @@ export interface InvocationOutcome {
  * result or the error written as text or JSON, and the exit code returned.
  */
 export async function runPrivilegedEntry(
+  tool: PrivilegedTool,
   io: Partial<EntryIO>,
   json: boolean,
   invoke: (io: EntryIO, signal: AbortSignal) => Promise<InvocationOutcome>,
@@ -34,7 +36,7 @@ export async function runPrivilegedEntry(
     writeResult(out, json, result, text)
     return exitCode ?? 0
   } catch (error) {
-    return writeError(out, json, error, abort.signal)
+    return writeError(out, json, error, abort.signal, tool)
   } finally {
     process.off('SIGINT', onSigint)
   }

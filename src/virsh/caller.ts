@@ -1,12 +1,13 @@
 import {ShienError} from '../errors.js'
 import {ACCOUNT_PATTERN} from '../server/layout.js'
+import type {PrivilegedTool} from '../server/privileged-context.js'
 import {firstErrorLine, runTool} from './exec.js'
 
-/** The person ie-virsh acts for. */
+/** The person ie-virsh or ie-docker acts for. */
 export interface Caller {
   uid: number
   account: string
-  /** False when root ran ie-virsh directly (admin work), true when it came through sudo. */
+  /** False when root ran the command directly (admin work), true when it came through sudo. */
   viaSudo: boolean
 }
 
@@ -14,7 +15,7 @@ export interface Caller {
 export type AccountLookup = (uid: number) => Promise<string | undefined>
 
 /**
- * Who is calling. ie-virsh runs as root through a sudo rule, and sudo sets SUDO_UID itself
+ * Who is calling. `tool` runs as root through a sudo rule, and sudo sets SUDO_UID itself
  * (env_reset drops a SUDO_UID the student exported), so that is the one variable trusted;
  * without it the caller is the real uid. Only root can be trusted to have been started by
  * sudo: anyone else running the binary directly could set SUDO_UID to whatever they like.
@@ -23,12 +24,13 @@ export async function resolveCaller(
   env: Readonly<Record<string, string | undefined>>,
   realUid: number,
   lookup: AccountLookup,
+  tool: PrivilegedTool = 'ie-virsh',
 ): Promise<Caller> {
   if (realUid !== 0) {
-    throw new ShienError('ie-virsh must be run through sudo.', {
+    throw new ShienError(`${tool} must be run through sudo.`, {
       code: 'NOT_ROOT',
       exit: 'refused',
-      suggestions: ['Run it as: sudo ie-virsh list'],
+      suggestions: [`Run it as: sudo ${tool} ${tool === 'ie-docker' ? 'ps' : 'list'}`],
     })
   }
   const sudoUid = env.SUDO_UID

@@ -1,33 +1,21 @@
-import {realpath} from 'node:fs/promises'
 import {hostname} from 'node:os'
 import {join} from 'node:path'
 
-import type {Directory, Role} from '../directory/directory.js'
+import type {Role} from '../directory/directory.js'
 import {openDirectory} from '../directory/open-directory.js'
-import {ShienError} from '../errors.js'
 import {DEFAULT_CONFIG_PATH, type BladeConfig, type Limits} from '../server/config.js'
-import {userPaths} from '../server/layout.js'
-import {getentLookup, getentUid, resolveCaller, type AccountLookup, type Caller} from './caller.js'
+import {resolvePrivilegedRun, type PrivilegedDeps} from '../server/privileged-context.js'
+import {getentLookup, getentUid, type Caller} from './caller.js'
 import {resolveDomainType} from './domain-type.js'
 import {LocalImageGate, type ImageGate, type ImageScope} from './image-check.js'
 import {limitsFor} from './limits.js'
 import {packageInfo, type PackageInfo} from './package-info.js'
 import {PortPool} from './ports.js'
-import {resolveStanding, type Owner} from './standing.js'
-import {loadTrustedConfig} from './trusted-config.js'
+import type {Owner} from './standing.js'
 import {VirshHypervisor, type Hypervisor} from './virsh.js'
 
 /** What `main` needs from the outside world; tests replace parts of it. */
-export interface VirshDeps {
-  /** /etc/shien/config.json; a parameter for tests only, never read from argv or env. */
-  configPath: string
-  /** The process environment; only SUDO_UID is read from it. */
-  env: Readonly<Record<string, string | undefined>>
-  realUid: number
-  lookupAccount: AccountLookup
-  /** An account name's uid, for an admin's --account. */
-  lookupUid: (account: string) => Promise<number | undefined>
-  directory: (config: BladeConfig) => Directory
+export interface VirshDeps extends PrivilegedDeps {
   hypervisor: (config: BladeConfig) => Hypervisor
   imageGate: (scope: ImageScope, config: BladeConfig) => ImageGate
   domainType: (setting: BladeConfig['domainType'], o: {signal: AbortSignal}) => Promise<'kvm' | 'qemu'>
@@ -86,25 +74,15 @@ export interface VirshContext {
 }
 
 export async function buildContext(deps: VirshDeps, signal: AbortSignal, account?: string): Promise<VirshContext> {
-  const caller = await resolveCaller(deps.env, deps.realUid, deps.lookupAccount)
-  const config = loadTrustedConfig(deps.configPath)
-  const standing = await resolveStanding({caller, directory: deps.directory(config), account, lookupUid: deps.lookupUid, signal})
-  const root = await realpath(config.storageRoot).catch(() => {
-    throw new ShienError(`The storage root ${config.storageRoot} is not there.`, {
-      code: 'STORAGE_MISSING',
-      exit: 'remote',
-      suggestions: ['Ask an admin: the shared storage may not be mounted on this blade.'],
-    })
-  })
-  const {owner} = standing
-  const paths = userPaths(root, owner.account)
+  const run = await resolvePrivilegedRun('ie-virsh', deps, signal, account)
+  const {caller, config, root, paths, owner} = run
   const scope: ImageScope = {uid: owner.uid, home: paths.home, imagesDir: paths.images, boxesDir: join(root, 'boxes'), image: paths.image, record: paths.record}
   return {
     config,
     caller,
-    role: standing.role,
+    role: run.role,
     owner,
-    limits: limitsFor(standing.ownerGroups, config),
+    limits: limitsFor(run.ownerGroups, config),
     scope,
     lockPath: paths.lock,
     hypervisor: deps.hypervisor(config),

@@ -10,7 +10,7 @@ const TIMED_OUT = 75
 
 export interface LockOptions {
   signal: AbortSignal
-  /** How long to wait for another ie-virsh run on the same account. */
+  /** How long to wait for another ie-virsh or ie-docker run on the same account. */
   waitSeconds?: number
 }
 
@@ -63,7 +63,7 @@ async function takeFlock(fd: number, lockPath: string, o: LockOptions): Promise<
   const args = ['--exclusive', '--wait', wait, '--conflict-exit-code', String(TIMED_OUT), '3']
   const r = await runTool('flock', args, {fd3: fd, signal: o.signal})
   if (r.exitCode === TIMED_OUT) {
-    throw new ShienError(`Another ie-virsh command has held ${lockPath} for over ${wait} s.`, {
+    throw new ShienError(`Another command on this account has held ${lockPath} for over ${wait} s.`, {
       code: 'LOCKED',
       exit: 'refused',
       suggestions: ['Wait for it to finish, then run the command again.'],

@@ -11,7 +11,7 @@ export type {VirshDeps} from './context.js'
  * Resolves with the exit code.
  */
 export async function main(argv: string[], deps: Partial<VirshDeps> = {}): Promise<number> {
-  return runPrivilegedEntry(deps, wantsJson(argv), (io, signal) =>
+  return runPrivilegedEntry('ie-virsh', deps, wantsJson(argv), (io, signal) =>
     runInvocation(parseInvocation(argv), {...defaultDeps(), ...deps, ...io}, signal),
   )
 }

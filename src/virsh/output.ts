@@ -15,8 +15,8 @@ export function writeResult(io: Writers, json: boolean, result: object, text: st
  * Prints an error the way every shien command does (`Error (CODE): message`, then `Try this:`
  * lines on stderr; one `{"error": ...}` object on stdout under --json) and returns its exit code.
  */
-export function writeError(io: Writers, json: boolean, error: unknown, signal: AbortSignal): number {
-  const e = asShienError(error, signal)
+export function writeError(io: Writers, json: boolean, error: unknown, signal: AbortSignal, tool = 'ie-virsh'): number {
+  const e = asShienError(error, signal, tool)
   if (json) {
     io.stdout(JSON.stringify({error: e.toJSON()}) + '\n')
   } else {
@@ -27,11 +27,11 @@ export function writeError(io: Writers, json: boolean, error: unknown, signal: A
   return e.exitCode
 }
 
-function asShienError(error: unknown, signal: AbortSignal): ShienError {
+function asShienError(error: unknown, signal: AbortSignal, tool: string): ShienError {
   if (isShienError(error)) return error
   if (signal.aborted) return new ShienError('Interrupted.', {code: 'CANCELLED', exit: 'cancelled', cause: error})
   const message = error instanceof Error ? error.message : String(error)
-  return new ShienError(`ie-virsh failed unexpectedly: ${message}`, {
+  return new ShienError(`${tool} failed unexpectedly: ${message}`, {
     code: 'INTERNAL',
     cause: error,
     suggestions: ['Send this message to an admin.'],

@@ -23,6 +23,8 @@ export interface StandingInputs {
   account?: string
   lookupUid: (account: string) => Promise<number | undefined>
   signal: AbortSignal
+  /** What the command manages, for messages: `VMs` (default) or `containers`. */
+  things?: string
 }
 
 /**
@@ -48,7 +50,7 @@ export async function resolveStanding(i: StandingInputs): Promise<Standing> {
   }
   if (i.account === undefined || i.account === i.caller.account) return {role, owner: self, ownerGroups: groups}
   if (role !== 'admin') {
-    throw refused('NOT_ADMIN', `Only admins may act on another account's VMs; ${i.caller.account} is ${article(role)} ${role}.`)
+    throw refused('NOT_ADMIN', `Only admins may act on another account's ${i.things ?? 'VMs'}; ${i.caller.account} is ${article(role)} ${role}.`)
   }
   return {role, ...(await otherOwner(i, i.account))}
 }

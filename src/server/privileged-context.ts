@@ -1,0 +1,56 @@
+import {realpath} from 'node:fs/promises'
+
+import type {Directory} from '../directory/directory.js'
+import {ShienError} from '../errors.js'
+import {resolveCaller, type AccountLookup, type Caller} from '../virsh/caller.js'
+import {resolveStanding, type Standing} from '../virsh/standing.js'
+import {loadTrustedConfig} from '../virsh/trusted-config.js'
+import type {BladeConfig} from './config.js'
+import {userPaths} from './layout.js'
+
+/** The two commands that run as root through the sudo rule. */
+export type PrivilegedTool = 'ie-virsh' | 'ie-docker'
+
+/** What both privileged commands need from the outside world; tests replace parts of it. */
+export interface PrivilegedDeps {
+  /** /etc/shien/config.json; a parameter for tests only, never read from argv or env. */
+  configPath: string
+  /** The process environment; only SUDO_UID is read from it. */
+  env: Readonly<Record<string, string | undefined>>
+  realUid: number
+  lookupAccount: AccountLookup
+  /** An account name's uid, for an admin's --account. */
+  lookupUid: (account: string) => Promise<number | undefined>
+  directory: (config: BladeConfig) => Directory
+}
+
+/** Who runs the command, what they may do, and whose storage it acts on. */
+export interface PrivilegedRun extends Standing {
+  caller: Caller
+  config: BladeConfig
+  /** The storage root with every link resolved. */
+  root: string
+  /** The owner's folders under it. */
+  paths: ReturnType<typeof userPaths>
+}
+
+/**
+ * The start of every ie-virsh and ie-docker run: the caller from SUDO_UID, the root-owned
+ * configuration, the caller's standing in the directory (and the account an admin named with
+ * --account), and the owner's storage folders.
+ */
+export async function resolvePrivilegedRun(tool: PrivilegedTool, deps: PrivilegedDeps, signal: AbortSignal, account?: string): Promise<PrivilegedRun> {
+  const caller = await resolveCaller(deps.env, deps.realUid, deps.lookupAccount, tool)
+  const config = loadTrustedConfig(deps.configPath)
+  const standing = await resolveStanding({
+    caller, directory: deps.directory(config), account, lookupUid: deps.lookupUid, signal, things: tool === 'ie-docker' ? 'containers' : 'VMs',
+  })
+  const root = await realpath(config.storageRoot).catch(() => {
+    throw new ShienError(`The storage root ${config.storageRoot} is not there.`, {
+      code: 'STORAGE_MISSING',
+      exit: 'remote',
+      suggestions: ['Ask an admin: the shared storage may not be mounted on this blade.'],
+    })
+  })
+  return {...standing, caller, config, root, paths: userPaths(root, standing.owner.account)}
+}
