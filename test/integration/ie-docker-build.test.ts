@@ -217,6 +217,28 @@ describe('ie-docker build on the real podman', () => {
     expect(await state()).toEqual(before)
   }, 120_000)
 
+  it("treats an image as the student's only with both their prefix and their label, and never removes a shared one", async () => {
+    // Made by someone else (an admin, say) under the student's prefix, labelled for another account.
+    const dir = await mkdtemp(join(tmpdir(), 'shien-fake-image-'))
+    try {
+      await writeFile(join(dir, 'Containerfile'), 'FROM localhost/shien-test-busybox:latest\n')
+      const made = await podman('build', '--pull=never', ...PODMAN_SETTINGS.buildArgs, '--label', `shien.account=${OTHER}`, '-t', `localhost/${ME}-fake:latest`, dir)
+      expect(made.exitCode, made.stderr).toBe(0)
+    } finally {
+      await rm(dir, {recursive: true, force: true})
+    }
+    try {
+      expect((await run(ME, 'images')).body.images.map((i: {name: string}) => i.name)).not.toContain('fake:latest')
+      await refused(ME, ['run', '-d', '--name', 'x', 'fake'], 'IMAGE_NOT_ALLOWED')
+      await refused(ME, ['rmi', 'fake'], 'NO_SUCH_IMAGE')
+      await refused(ME, ['build', '-t', 'y', await context(ME, 'fake-base', {Containerfile: 'FROM fake\n'})], 'IMAGE_NOT_ALLOWED')
+      for (const shared of ['shien-test-busybox', 'localhost/shien-test-busybox:latest']) await refused(ME, ['rmi', shared], shared.includes('/') ? 'BAD_NAME' : 'NO_SUCH_IMAGE')
+      expect((await podman('image', 'exists', 'localhost/shien-test-busybox:latest')).exitCode).toBe(0)
+    } finally {
+      await podman('rmi', '--force', `localhost/${ME}-fake:latest`)
+    }
+  }, 120_000)
+
   it('takes a relative folder from the working directory, as sudo keeps it', async () => {
     await context(ME, 'rel/app', {Containerfile: 'FROM shien-test-busybox\nRUN echo relative > /www/rel.txt\n'})
     const cwd = process.cwd()

@@ -10,6 +10,7 @@ import {ensureUser} from '../support/system.js'
 // ie-docker against the real podman (runc) as root, as two students would use it through sudo.
 const ME = 'shien-dk1'
 const OTHER = 'shien-dk2'
+const ADMIN = 'shien-dka'
 const POOL = {from: 42700, to: 42719}
 
 describe('ie-docker on real podman', () => {
@@ -31,13 +32,14 @@ describe('ie-docker on real podman', () => {
     root = await mkdtemp('/var/tmp/shien-docker-')
     await ensureTestImage()
     for (const a of [ME, OTHER]) uid[a] = await ensureUser(a)
+    uid[ADMIN] = await ensureUser(ADMIN, ['shien-admin'])
     await removeContainers('shien-dk')
     for (const a of [ME, OTHER]) {
       await mkdir(join(root, 'users', a), {recursive: true, mode: 0o700})
       await chown(join(root, 'users', a), uid[a], uid[a])
     }
     const docker = {...PODMAN_SETTINGS, portPool: POOL, proxy: {domain: 'c.test', includeFile: join(root, 'nginx', 'containers.conf')}, limits: {default: {containers: 8, memoryMiB: 64, cpus: 1}}}
-    await writeFile(join(root, 'config.json'), JSON.stringify({storageRoot: root, docker}), {mode: 0o644})
+    await writeFile(join(root, 'config.json'), JSON.stringify({storageRoot: root, adminGroup: 'shien-admin', docker}), {mode: 0o644})
   }, 300_000)
 
   afterAll(async () => {
@@ -106,6 +108,30 @@ describe('ie-docker on real podman', () => {
     // The refused run took no port: the eight hold exactly eight.
     expect((await readdir(join(root, 'ports', 'container'))).filter((f) => !f.startsWith('.'))).toHaveLength(8)
   }, 120_000)
+
+  it("lets an admin list, stop and remove a student's container with --account, and nobody else", async () => {
+    expect((await run(ME, 'run', '-d', '--name', 'adm', 'shien-test-busybox')).code).toBe(0)
+    const status = async () => (await podman('inspect', '--format', '{{.State.Status}}', `${ME}-adm`)).stdout.trim()
+
+    // Another student naming the account is refused, and the container is left as it was.
+    for (const argv of [['ps'], ['stop', 'adm'], ['rm', '-f', 'adm']]) {
+      const r = await run(OTHER, '--account', ME, ...argv)
+      expect(r.code).toBe(6)
+      expect(r.body.error.code).toBe('NOT_ADMIN')
+      expect(r.body.error.message).toContain("another account's containers")
+    }
+    expect(await status()).toBe('running')
+
+    const listed = await run(ADMIN, '--account', ME, 'ps')
+    expect(listed.body.containers).toMatchObject([{name: 'adm', container: `${ME}-adm`}])
+    // The admin's own view has none of the student's containers.
+    expect((await run(ADMIN, 'ps')).body.containers).toEqual([])
+    expect((await run(ADMIN, '--account', ME, 'stop', 'adm')).body.action).toBe('stopped')
+    expect(await status()).toBe('exited')
+    const removed = await run(ADMIN, '--account', ME, 'rm', '-f', 'adm')
+    expect(removed.body).toMatchObject({action: 'removed', freedPorts: [expect.any(Number)]})
+    expect((await podman('container', 'exists', `${ME}-adm`)).exitCode).toBe(1)
+  })
 
   it('lists the shared image as runnable', async () => {
     const r = await run(ME, 'images')
