@@ -1,9 +1,7 @@
 import {spawn} from 'node:child_process'
-import {createWriteStream} from 'node:fs'
-import {chmod, constants, copyFile, lstat, mkdir, mkdtemp, rm, symlink, utimes} from 'node:fs/promises'
+import {chmod, constants, copyFile, lstat, mkdir, mkdtemp, open, rm, symlink, utimes} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {dirname, join, posix} from 'node:path'
-import {pipeline} from 'node:stream/promises'
 
 import tarStream from 'tar-stream'
 
@@ -60,6 +58,13 @@ async function unpackAsCaller(source: string, root: string, o: {uid: number; gid
   const dirs: {path: string; mode: number; mtime?: Date}[] = []
   const skipped: string[] = []
   let bytes = 0
+  // Folders made so far: a context of many files in few folders makes each one once.
+  const made = new Set<string>([root])
+  const folder = async (dir: string) => {
+    if (made.has(dir)) return
+    await mkdir(dir, {recursive: true})
+    made.add(dir)
+  }
   const extract = tarStream.extract()
   child.stdout.pipe(extract)
   try {
@@ -69,23 +74,29 @@ async function unpackAsCaller(source: string, root: string, o: {uid: number; gid
       const path = rel === '' ? root : join(root, rel)
       switch (h.type) {
         case 'directory':
-          await mkdir(path, {recursive: true})
+          await folder(path)
           dirs.push({path, mode: (h.mode ?? 0o755) & 0o777, mtime: h.mtime})
           entry.resume()
           break
         case 'file':
-        case 'contiguous-file':
+        case 'contiguous-file': {
           bytes += h.size ?? 0
           if (bytes > o.maxBytes) throw tooBig(o.maxBytes)
-          await mkdir(dirname(path), {recursive: true})
-          await pipeline(entry, createWriteStream(path, {flags: 'wx', mode: (h.mode ?? 0o644) & 0o777}))
-          if (h.mtime) await utimes(path, h.mtime, h.mtime)
+          await folder(dirname(path))
+          const file = await open(path, 'wx', (h.mode ?? 0o644) & 0o777)
+          try {
+            for await (const chunk of entry) await file.write(chunk as Buffer)
+            if (h.mtime) await file.utimes(h.mtime, h.mtime)
+          } finally {
+            await file.close()
+          }
           break
+        }
         case 'link': {
           // A second name of a file already unpacked: a copy, so nothing here links elsewhere.
           const target = join(root, safeName(h.linkname ?? ''))
           if (!(await lstat(target)).isFile()) throw badEntry(h.name, 'a hard link to something that is not a file')
-          await mkdir(dirname(path), {recursive: true})
+          await folder(dirname(path))
           await copyFile(target, path, constants.COPYFILE_EXCL)
           entry.resume()
           break
