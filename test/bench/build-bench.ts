@@ -1,7 +1,8 @@
 // npm run bench:build: `ie-docker build` next to `podman build` of the same context on the same
 // machine, so the price of ie-docker's checks and its private copy of the context shows as a
 // ratio. The context is 2,000 files (100 MiB) and one COPY of it onto the shared test image;
-// both builds use --no-cache, median of 3. Needs root and podman (as the integration tests do).
+// both builds use --no-cache, median of 3. BENCH_FILES changes the file count. Needs root and
+// podman, as the integration tests do.
 import {execFileSync} from 'node:child_process'
 import {chmod, mkdir, mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {cpus, totalmem} from 'node:os'
@@ -12,7 +13,7 @@ import {ensureTestImage, PODMAN_SETTINGS, podman} from '../support/podman.js'
 import {ensureUser} from '../support/system.js'
 
 const ACCOUNT = 'shien-bb1'
-const FILES = 2000
+const FILES = Number(process.env.BENCH_FILES ?? 2000)
 const FILE_BYTES = 50 * 1024
 const RUNS = 3
 
