@@ -3,8 +3,7 @@ import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {main} from '../../src/docker/main.js'
-import {allContainers, ensureTestImage, PODMAN_SETTINGS, removeContainers} from '../support/podman.js'
+import {allContainers, ensureTestImage, ieDockerRunner, PODMAN_SETTINGS, removeContainers} from '../support/podman.js'
 import {ensureUser} from '../support/system.js'
 
 // What a student might try against ie-docker on the real podman. Each attempt must be refused
@@ -23,16 +22,7 @@ describe('ie-docker refuses abuse and changes nothing', () => {
     await writeFile(join(root, 'config.json'), JSON.stringify({storageRoot: root, docker: settings}), {mode: 0o644})
   }
 
-  async function run(account: string, ...argv: string[]) {
-    let out = ''
-    const code = await main(['--json', ...argv], {
-      configPath: join(root, 'config.json'),
-      env: {SUDO_UID: String(uid[account])},
-      stdout: (t) => (out += t),
-      stderr: () => undefined,
-    })
-    return {code, body: JSON.parse(out)}
-  }
+  const run = ieDockerRunner(() => join(root, 'config.json'), uid)
 
   async function snapshot() {
     const ports = (await readdir(join(root, 'ports', 'container')).catch(() => [] as string[])).filter((f) => !f.startsWith('.')).sort()

@@ -4,10 +4,9 @@ import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {main} from '../../src/docker/main.js'
 import {runShien} from '../support/cli.js'
 import {ensureLocalBlade, type LocalBlade} from '../support/local-blade.js'
-import {ensureTestImage, PODMAN_SETTINGS, podman, removeContainers} from '../support/podman.js'
+import {ensureTestImage, ieDockerRunner, podman, PODMAN_SETTINGS, removeContainers} from '../support/podman.js'
 import {ensureUser} from '../support/system.js'
 
 // ie-docker build against the real podman: students build images from folders in their own
@@ -23,17 +22,7 @@ describe('ie-docker build on the real podman', () => {
   const uid: Record<string, number> = {}
   const home = (account: string) => join(root, 'users', account)
 
-  async function run(account: string, ...argv: string[]) {
-    let out = ''
-    let log = ''
-    const code = await main(['--json', ...argv], {
-      configPath: join(root, 'config.json'),
-      env: {SUDO_UID: String(uid[account])},
-      stdout: (t) => (out += t),
-      stderr: (t) => (log += t),
-    })
-    return {code, body: JSON.parse(out), log}
-  }
+  const run = ieDockerRunner(() => join(root, 'config.json'), uid)
 
   /** Every image tag on the engine, and the build copies in the temporary folder. */
   async function state() {

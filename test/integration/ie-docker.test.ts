@@ -3,8 +3,7 @@ import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {main} from '../../src/docker/main.js'
-import {cgroupMemoryLimit, ensureTestImage, PODMAN_SETTINGS, podman, removeContainers} from '../support/podman.js'
+import {cgroupMemoryLimit, ensureTestImage, ieDockerRunner, podman, PODMAN_SETTINGS, removeContainers} from '../support/podman.js'
 import {ensureUser} from '../support/system.js'
 
 // ie-docker against the real podman (runc) as root, as two students would use it through sudo.
@@ -17,16 +16,7 @@ describe('ie-docker on real podman', () => {
   let root: string
   const uid: Record<string, number> = {}
 
-  async function run(account: string, ...argv: string[]) {
-    let out = ''
-    const code = await main(['--json', ...argv], {
-      configPath: join(root, 'config.json'),
-      env: {SUDO_UID: String(uid[account])},
-      stdout: (t) => (out += t),
-      stderr: () => undefined,
-    })
-    return {code, body: JSON.parse(out)}
-  }
+  const run = ieDockerRunner(() => join(root, 'config.json'), uid)
 
   beforeAll(async () => {
     root = await mkdtemp('/var/tmp/shien-docker-')

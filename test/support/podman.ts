@@ -4,6 +4,8 @@ import {dirname, join} from 'node:path'
 
 import {execa} from 'execa'
 
+import {main} from '../../src/docker/main.js'
+
 /** The image the tests run: the host's busybox with its libraries, serving HTTP on 8080. */
 export const TEST_IMAGE = 'localhost/shien-test-busybox:latest'
 
@@ -64,4 +66,23 @@ export async function cgroupMemoryLimit(container: string): Promise<number> {
   const v1 = lines.find((l) => /^\d+:([^:]*,)?memory(,[^:]*)?:/.test(l))
   const file = v1 ? `/sys/fs/cgroup/memory${v1.split(':')[2]}/memory.limit_in_bytes` : `/sys/fs/cgroup${lines.find((l) => l.startsWith('0::'))!.slice(3)}/memory.max`
   return Number((await readFile(file, 'utf8')).trim())
+}
+
+/**
+ * Runs ie-docker in this process (the tests are root) as `account` would through sudo: SUDO_UID
+ * is the account's uid and the config is the test's. Returns the exit code, the --json body and
+ * what it printed on stderr (build's steps).
+ */
+export function ieDockerRunner(configPath: () => string, uid: Record<string, number>) {
+  return async (account: string, ...argv: string[]) => {
+    let out = ''
+    let log = ''
+    const code = await main(['--json', ...argv], {
+      configPath: configPath(),
+      env: {SUDO_UID: String(uid[account])},
+      stdout: (t) => (out += t),
+      stderr: (t) => (log += t),
+    })
+    return {code, body: JSON.parse(out), log}
+  }
 }
