@@ -8,6 +8,7 @@ import {afterAll, afterEach, beforeAll, beforeEach, describe, expect, it} from '
 import {ExitCode} from '../../src/errors.js'
 import {main} from '../../src/virsh/main.js'
 import {closedPort, ensureUser, virsh} from '../support/system.js'
+import {emptyVirshState} from '../support/virsh.js'
 
 // What a student might try against ie-virsh, on the real libvirtd and qemu-img. Each attempt
 // must be refused with a reason, and leave libvirt's domains, their states and the port pools
@@ -90,16 +91,7 @@ describe('ie-virsh refuses abuse and changes nothing', () => {
     expect((await run(OTHER, 'define', '01')).code).toBe(0)
   })
 
-  afterEach(async () => {
-    for (const account of [ME, OTHER]) {
-      for (const slot of ['01', '02', '03', '04', '05']) {
-        await virsh('destroy', `${account}-${slot}`)
-        await virsh('undefine', `${account}-${slot}`)
-      }
-      for (const f of await readdir(join(root, 'users', account, 'images'))) await rm(join(root, 'users', account, 'images', f), {force: true})
-    }
-    await rm(join(root, 'ports'), {recursive: true, force: true})
-  })
+  afterEach(() => emptyVirshState(root, [ME, OTHER]))
 
   afterAll(async () => {
     if (root) await rm(root, {recursive: true, force: true})

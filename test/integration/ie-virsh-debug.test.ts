@@ -7,6 +7,7 @@ import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 import {ExitCode} from '../../src/errors.js'
 import {main} from '../../src/virsh/main.js'
 import {ensureLibvirtd, ensureUser, virsh} from '../support/system.js'
+import {emptyVirshState} from '../support/virsh.js'
 
 // debug, dumpxml, templates and admins against the real libvirtd (qemu:///system, TCG) and a
 // real gdb; the configuration is injected by path, accounts are real Unix accounts.
@@ -104,16 +105,7 @@ describe('ie-virsh debug, dumpxml, templates and admins against the real libvirt
 
   /** Leaves no domain, port or image behind, so a test that fails cannot make the next one fail. */
   async function cleanSlate() {
-    for (const account of ACCOUNTS) {
-      for (const slot of ['01', '02', '03', '04', '05']) {
-        await virsh('destroy', `${account}-${slot}`)
-        await virsh('undefine', `${account}-${slot}`)
-      }
-      for (const name of await readdir(imagesOf(account)).catch(() => [] as string[])) {
-        await rm(join(imagesOf(account), name), {recursive: true, force: true})
-      }
-    }
-    await rm(join(root, 'ports'), {recursive: true, force: true})
+    await emptyVirshState(root, ACCOUNTS)
     await rm(join(root, 'etc', 'templates'), {recursive: true, force: true})
     await mkdir(join(root, 'etc', 'templates'))
     await writeConfig()

@@ -9,6 +9,7 @@ import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 import {ExitCode} from '../../src/errors.js'
 import {main} from '../../src/virsh/main.js'
 import {ensureLibvirtd, ensureUser, virsh} from '../support/system.js'
+import {emptyVirshState} from '../support/virsh.js'
 
 // Real libvirtd (qemu:///system, TCG), real qemu-img, real accounts; config injected by path.
 const URI = 'qemu:///system'
@@ -68,18 +69,7 @@ describe('ie-virsh against the real libvirtd', () => {
   })
 
   /** Leaves no domain, port or image behind, so a test that fails cannot make the next one fail. */
-  async function cleanSlate() {
-    for (const account of ACCOUNTS) {
-      for (const slot of ['01', '02', '03', '04', '05']) {
-        await virsh('destroy', `${account}-${slot}`)
-        await virsh('undefine', `${account}-${slot}`)
-      }
-      for (const name of await readdir(imagesOf(account)).catch(() => [] as string[])) {
-        await rm(join(imagesOf(account), name), {recursive: true, force: true})
-      }
-    }
-    await rm(join(root, 'ports'), {recursive: true, force: true})
-  }
+  const cleanSlate = () => emptyVirshState(root, ACCOUNTS)
 
   afterEach(cleanSlate)
 

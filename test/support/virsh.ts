@@ -1,3 +1,6 @@
+import {readdir, rm} from 'node:fs/promises'
+import {join} from 'node:path'
+
 import {execa} from 'execa'
 
 /** libvirt as root sees it: the ground truth for "nothing was defined". */
@@ -21,4 +24,17 @@ export async function ieVirshAs(account: string, args: string[]) {
 export async function clearSlot(account: string, slot: string): Promise<void> {
   await ieVirshAs(account, ['destroy', slot])
   await ieVirshAs(account, ['undefine', slot, '--remove-image'])
+}
+
+/**
+ * Leaves a test's storage root with no domain, image or port of these accounts (slots 01-05),
+ * so a test that fails cannot make the next one fail. Works behind ie-virsh's back, as root.
+ */
+export async function emptyVirshState(root: string, accounts: readonly string[]): Promise<void> {
+  for (const account of accounts) {
+    for (const slot of ['01', '02', '03', '04', '05']) await removeDomain(`${account}-${slot}`)
+    const images = join(root, 'users', account, 'images')
+    for (const name of await readdir(images).catch(() => [] as string[])) await rm(join(images, name), {recursive: true, force: true})
+  }
+  await rm(join(root, 'ports'), {recursive: true, force: true})
 }
