@@ -1,14 +1,10 @@
-import {hostname} from 'node:os'
 import {join} from 'node:path'
 
 import type {Role} from '../directory/directory.js'
-import {openDirectory} from '../directory/open-directory.js'
 import {ShienError} from '../errors.js'
-import {DEFAULT_CONFIG_PATH, type ContainerLimits, type DockerSettings} from '../server/config.js'
-import {resolvePrivilegedRun, type PrivilegedDeps} from '../server/privileged-context.js'
-import {getentLookup, getentUid} from '../virsh/caller.js'
+import type {ContainerLimits, DockerSettings} from '../server/config.js'
+import {defaultPrivilegedDeps, resolvePrivilegedRun, type PrivilegedDeps} from '../server/privileged-context.js'
 import {firstErrorLine, runTool} from '../virsh/exec.js'
-import {packageInfo, type PackageInfo} from '../virsh/package-info.js'
 import {PortPool} from '../virsh/ports.js'
 import type {Owner} from '../virsh/standing.js'
 import {CliEngine, type ContainerEngine} from './engine.js'
@@ -19,27 +15,10 @@ export interface DockerDeps extends PrivilegedDeps {
   /** The primary gid of a uid: containers with volumes run as uid:gid. */
   lookupGid: (uid: number) => Promise<number>
   engine: (settings: DockerSettings) => ContainerEngine
-  pkg: PackageInfo
-  hostname: string
-  stdout: (text: string) => void
-  stderr: (text: string) => void
 }
 
 export function defaultDockerDeps(): DockerDeps {
-  return {
-    configPath: DEFAULT_CONFIG_PATH,
-    env: process.env,
-    realUid: process.getuid?.() ?? -1,
-    lookupAccount: getentLookup,
-    lookupUid: getentUid,
-    lookupGid: getentGid,
-    directory: openDirectory,
-    engine: (s) => new CliEngine(s),
-    pkg: packageInfo(),
-    hostname: hostname(),
-    stdout: (text) => process.stdout.write(text),
-    stderr: (text) => process.stderr.write(text),
-  }
+  return {...defaultPrivilegedDeps(), lookupGid: getentGid, engine: (s) => new CliEngine(s)}
 }
 
 /** Everything a command works with, resolved once per run. */

@@ -1,11 +1,14 @@
 import {realpath} from 'node:fs/promises'
+import {hostname} from 'node:os'
 
 import type {Directory} from '../directory/directory.js'
+import {openDirectory} from '../directory/open-directory.js'
 import {ShienError} from '../errors.js'
-import {resolveCaller, type AccountLookup, type Caller} from '../virsh/caller.js'
+import {getentLookup, getentUid, resolveCaller, type AccountLookup, type Caller} from '../virsh/caller.js'
+import {packageInfo, type PackageInfo} from '../virsh/package-info.js'
 import {resolveStanding, type Standing} from '../virsh/standing.js'
 import {loadTrustedConfig} from '../virsh/trusted-config.js'
-import type {BladeConfig} from './config.js'
+import {DEFAULT_CONFIG_PATH, type BladeConfig} from './config.js'
 import {userPaths} from './layout.js'
 
 /** The two commands that run as root through the sudo rule. */
@@ -22,6 +25,27 @@ export interface PrivilegedDeps {
   /** An account name's uid, for an admin's --account. */
   lookupUid: (account: string) => Promise<number | undefined>
   directory: (config: BladeConfig) => Directory
+  pkg: PackageInfo
+  /** This blade's name. */
+  hostname: string
+  stdout: (text: string) => void
+  stderr: (text: string) => void
+}
+
+/** The real world for PrivilegedDeps: /etc/shien/config.json, getent (NSS), the directory the config names. */
+export function defaultPrivilegedDeps(): PrivilegedDeps {
+  return {
+    configPath: DEFAULT_CONFIG_PATH,
+    env: process.env,
+    realUid: process.getuid?.() ?? -1,
+    lookupAccount: getentLookup,
+    lookupUid: getentUid,
+    directory: openDirectory,
+    pkg: packageInfo(),
+    hostname: hostname(),
+    stdout: (text) => process.stdout.write(text),
+    stderr: (text) => process.stderr.write(text),
+  }
 }
 
 /** Who runs the command, what they may do, and whose storage it acts on. */

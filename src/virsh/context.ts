@@ -1,15 +1,12 @@
-import {hostname} from 'node:os'
 import {join} from 'node:path'
 
 import type {Role} from '../directory/directory.js'
-import {openDirectory} from '../directory/open-directory.js'
-import {DEFAULT_CONFIG_PATH, type BladeConfig, type Limits} from '../server/config.js'
-import {resolvePrivilegedRun, type PrivilegedDeps} from '../server/privileged-context.js'
-import {getentLookup, getentUid, type Caller} from './caller.js'
+import type {BladeConfig, Limits} from '../server/config.js'
+import {defaultPrivilegedDeps, resolvePrivilegedRun, type PrivilegedDeps} from '../server/privileged-context.js'
+import type {Caller} from './caller.js'
 import {resolveDomainType} from './domain-type.js'
 import {LocalImageGate, type ImageGate, type ImageScope} from './image-check.js'
 import {limitsFor} from './limits.js'
-import {packageInfo, type PackageInfo} from './package-info.js'
 import {PortPool} from './ports.js'
 import type {Owner} from './standing.js'
 import {VirshHypervisor, type Hypervisor} from './virsh.js'
@@ -19,30 +16,17 @@ export interface VirshDeps extends PrivilegedDeps {
   hypervisor: (config: BladeConfig) => Hypervisor
   imageGate: (scope: ImageScope, config: BladeConfig) => ImageGate
   domainType: (setting: BladeConfig['domainType'], o: {signal: AbortSignal}) => Promise<'kvm' | 'qemu'>
-  pkg: PackageInfo
-  hostname: string
   /** Whether stdin is a terminal: `console` needs one. */
   isTty: boolean
-  stdout: (text: string) => void
-  stderr: (text: string) => void
 }
 
 export function defaultDeps(): VirshDeps {
   return {
-    configPath: DEFAULT_CONFIG_PATH,
-    env: process.env,
-    realUid: process.getuid?.() ?? -1,
-    lookupAccount: getentLookup,
-    lookupUid: getentUid,
-    directory: openDirectory,
+    ...defaultPrivilegedDeps(),
     hypervisor: (config) => new VirshHypervisor(config.libvirtUri),
     imageGate: (scope, config) => new LocalImageGate(scope, config.qemuUser),
     domainType: (setting, o) => resolveDomainType(setting, o),
-    pkg: packageInfo(),
-    hostname: hostname(),
     isTty: Boolean(process.stdin.isTTY),
-    stdout: (text) => process.stdout.write(text),
-    stderr: (text) => process.stderr.write(text),
   }
 }
 
