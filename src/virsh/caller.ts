@@ -24,7 +24,7 @@ export async function resolveCaller(
   env: Readonly<Record<string, string | undefined>>,
   realUid: number,
   lookup: AccountLookup,
-  tool: PrivilegedTool = 'ie-virsh',
+  tool: PrivilegedTool,
 ): Promise<Caller> {
   if (realUid !== 0) {
     throw new ShienError(`${tool} must be run through sudo.`, {

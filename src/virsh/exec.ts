@@ -19,9 +19,9 @@ export interface ToolOptions {
 }
 
 /**
- * ie-virsh runs as root on behalf of a student, so children never see the caller's
- * environment: a fixed PATH (no tool is looked up in a folder the student controls), the C
- * locale (so error texts can be matched), and nothing else, e.g. no LIBVIRT_DEFAULT_URI.
+ * ie-virsh and ie-docker run as root on behalf of a student, so children never see the
+ * caller's environment: a fixed PATH (no tool is looked up in a folder the student controls),
+ * the C locale (so error texts can be matched), and nothing else, e.g. no LIBVIRT_DEFAULT_URI.
  */
 const CLEAN_ENV = {PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C', LANG: 'C'}
 

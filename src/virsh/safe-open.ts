@@ -59,7 +59,7 @@ export async function openExact(path: string, o: OpenExactOptions): Promise<Open
 function openRefused(path: string, code: string, error: NodeJS.ErrnoException): ShienError {
   if (error.code === 'ENOENT') return badInput(`${code}_MISSING`, `${path} does not exist.`)
   if (error.code === 'ELOOP') {
-    return badInput(`${code}_SYMLINK`, `${path} is a symlink; ie-virsh uses only real files.`, [
+    return badInput(`${code}_SYMLINK`, `${path} is a symlink; only real files are accepted here.`, [
       'Replace it with the file itself.',
     ])
   }

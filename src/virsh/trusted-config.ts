@@ -10,8 +10,8 @@ import {TEMPLATE_NAME} from './template.js'
 
 /**
  * Loads the blade configuration and refuses one a non-root user could have written: it
- * decides which files ie-virsh, as root, touches. Values that end up in setfacl or qemu
- * arguments are checked too, since a comma or colon there would add options.
+ * decides which files ie-virsh and ie-docker, as root, touch. Values that end up in setfacl
+ * or qemu arguments are checked too, since a comma or colon there would add options.
  */
 export function loadTrustedConfig(path: string): BladeConfig {
   const info = (() => {
