@@ -24,9 +24,10 @@ describe('ie-docker build on the real podman', () => {
 
   const run = ieDockerRunner(() => join(root, 'config.json'), uid)
 
-  /** Every image tag on the engine, and the build copies in the temporary folder. */
+  /** The images of these tests' accounts and the shared one, and the build copies in the temporary folder. */
   async function state() {
-    const images = (await podman('images', '--format', '{{.Repository}}:{{.Tag}}')).stdout.split('\n').filter(Boolean).sort()
+    const ours = (ref: string) => ref.includes('/shien-db') || ref.includes('/shien-test-busybox:')
+    const images = (await podman('images', '--format', '{{.Repository}}:{{.Tag}}')).stdout.split('\n').filter(ours).sort()
     const copies = (await readdir(tmpdir())).filter((f) => f.startsWith('ie-docker-build-'))
     return {images, copies}
   }
