@@ -6,6 +6,7 @@ import {dirname, join, posix} from 'node:path'
 import tarStream from 'tar-stream'
 
 import {ShienError} from '../errors.js'
+import {CLEAN_ENV} from '../virsh/exec.js'
 
 export interface Snapshot {
   /** A private copy of the context (root's, mode 0700 above it), for the engine to build from. */
@@ -43,7 +44,7 @@ async function unpackAsCaller(source: string, root: string, o: {uid: number; gid
     uid: o.uid,
     gid: o.gid,
     cwd: '/',
-    env: {PATH: '/usr/bin:/bin', LC_ALL: 'C'},
+    env: CLEAN_ENV,
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let stderr = ''

@@ -75,7 +75,7 @@ async function defaultContainerfile(dir: string): Promise<string> {
 /** The real path of `path`, which must be `root` or inside it once every link is resolved. */
 async function inside(path: string, root: string, what: string): Promise<string> {
   const real = await realpath(path).catch(() => {
-    throw refused(path, 'it does not exist', root)
+    throw refused(path, 'it does not exist', root, what)
   })
   if (real !== root && !real.startsWith(root + sep)) {
     throw refused(path, real === path ? `it is outside ${root}` : `it leads to ${real}, outside ${root}`, root, what)
@@ -83,10 +83,11 @@ async function inside(path: string, root: string, what: string): Promise<string>
   return real
 }
 
+/** `root` is the storage folder for a context folder, and the context folder for a Containerfile. */
 function refused(path: string, why: string, root: string, what = 'context folder'): ShienError {
   return new ShienError(`The ${what} ${path} is refused: ${why}.`, {
     code: 'BUILD_CONTEXT',
     exit: 'refused',
-    suggestions: [`Build from a folder inside your storage folder ${root}.`],
+    suggestions: [what === 'Containerfile' ? `Put the Containerfile inside the context folder ${root}.` : `Build from a folder inside your storage folder ${root}.`],
   })
 }

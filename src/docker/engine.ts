@@ -42,13 +42,7 @@ export class CliEngine implements ContainerEngine {
 
   async streamed(args: string[], o: {signal: AbortSignal; timeoutMs: number; output: (text: string) => void}): Promise<void> {
     const r = await runStreaming(this.s.enginePath, [...this.s.engineArgs, ...args], o)
-    if (r.exitCode === -1 && !r.timedOut) {
-      throw new ShienError(`The container engine ${this.s.enginePath} cannot be run: ${firstErrorLine(r.tail)}.`, {
-        code: 'ENGINE_MISSING',
-        exit: 'remote',
-        suggestions: [`Ask an admin to install ${this.s.engine} or fix docker.enginePath in /etc/shien/config.json.`],
-      })
-    }
+    if (r.exitCode === -1 && !r.timedOut) throw this.missing(r.tail)
     if (r.timedOut) {
       throw new ShienError(`${this.s.engine} ${args[0]} was stopped after ${Math.round(o.timeoutMs / 60_000)} minutes.`, {
         code: 'ENGINE_TIMEOUT',
@@ -65,13 +59,15 @@ export class CliEngine implements ContainerEngine {
   private async spawn(args: string[], o: {signal: AbortSignal}) {
     const r = await runTool(this.s.enginePath, [...this.s.engineArgs, ...args], {signal: o.signal, timeoutMs: 120_000})
     // runTool reports a program that could not be started with exit -1.
-    if (r.exitCode === -1 && !r.timedOut) {
-      throw new ShienError(`The container engine ${this.s.enginePath} cannot be run: ${firstErrorLine(r.stderr)}.`, {
-        code: 'ENGINE_MISSING',
-        exit: 'remote',
-        suggestions: [`Ask an admin to install ${this.s.engine} or fix docker.enginePath in /etc/shien/config.json.`],
-      })
-    }
+    if (r.exitCode === -1 && !r.timedOut) throw this.missing(r.stderr)
     return r
+  }
+
+  private missing(output: string): ShienError {
+    return new ShienError(`The container engine ${this.s.enginePath} cannot be run: ${firstErrorLine(output)}.`, {
+      code: 'ENGINE_MISSING',
+      exit: 'remote',
+      suggestions: [`Ask an admin to install ${this.s.engine} or fix docker.enginePath in /etc/shien/config.json.`],
+    })
   }
 }

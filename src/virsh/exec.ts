@@ -23,7 +23,7 @@ export interface ToolOptions {
  * caller's environment: a fixed PATH (no tool is looked up in a folder the student controls),
  * the C locale (so error texts can be matched), and nothing else, e.g. no LIBVIRT_DEFAULT_URI.
  */
-const CLEAN_ENV = {PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C', LANG: 'C'}
+export const CLEAN_ENV = {PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C', LANG: 'C'}
 
 /** Runs a program with an argument array (never a shell) and collects its output. */
 export async function runTool(file: string, args: string[], o: ToolOptions = {}): Promise<ToolResult> {
