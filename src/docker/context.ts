@@ -1,10 +1,8 @@
 import {join} from 'node:path'
 
 import type {Role} from '../directory/directory.js'
-import {ShienError} from '../errors.js'
 import type {ContainerLimits, DockerSettings} from '../server/config.js'
 import {defaultPrivilegedDeps, resolvePrivilegedRun, type PrivilegedDeps} from '../server/privileged-context.js'
-import {firstErrorLine, runTool} from '../virsh/exec.js'
 import {PortPool} from '../virsh/ports.js'
 import type {Owner} from '../virsh/standing.js'
 import {CliEngine, type ContainerEngine} from './engine.js'
@@ -12,13 +10,11 @@ import {containerLimitsFor, dockerSettings} from './settings.js'
 
 /** What ie-docker's `main` needs from the outside world; tests replace parts of it. */
 export interface DockerDeps extends PrivilegedDeps {
-  /** The primary gid of a uid: containers with volumes run as uid:gid. */
-  lookupGid: (uid: number) => Promise<number>
   engine: (settings: DockerSettings) => ContainerEngine
 }
 
 export function defaultDockerDeps(): DockerDeps {
-  return {...defaultPrivilegedDeps(), lookupGid: getentGid, engine: (s) => new CliEngine(s)}
+  return {...defaultPrivilegedDeps(), engine: (s) => new CliEngine(s)}
 }
 
 /** Everything a command works with, resolved once per run. */
@@ -45,7 +41,7 @@ export async function buildDockerContext(deps: DockerDeps, signal: AbortSignal, 
   return {
     settings,
     role: run.role,
-    owner: {...owner, gid: await deps.lookupGid(owner.uid)},
+    owner,
     limits: containerLimitsFor(run.ownerGroups, settings),
     home: paths.home,
     lockPath: paths.lock,
@@ -55,14 +51,4 @@ export async function buildDockerContext(deps: DockerDeps, signal: AbortSignal, 
     hostname: deps.hostname,
     signal,
   }
-}
-
-/** The primary gid in the passwd entry of `uid` (NSS, so LDAP accounts too). */
-export async function getentGid(uid: number): Promise<number> {
-  const r = await runTool('getent', ['passwd', String(uid)], {timeoutMs: 30_000})
-  const fields = r.stdout.split('\n')[0].split(':')
-  if (r.exitCode !== 0 || fields.length < 7 || fields[2] !== String(uid)) {
-    throw new ShienError(`Cannot find the group of uid ${uid}: ${firstErrorLine(r.stderr)}.`, {code: 'BAD_CALLER', exit: 'refused'})
-  }
-  return Number(fields[3])
 }

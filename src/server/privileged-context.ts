@@ -4,9 +4,9 @@ import {hostname} from 'node:os'
 import type {Directory} from '../directory/directory.js'
 import {openDirectory} from '../directory/open-directory.js'
 import {ShienError} from '../errors.js'
-import {getentLookup, getentUid, resolveCaller, type AccountLookup, type Caller} from '../virsh/caller.js'
+import {getentGid, getentLookup, getentUid, resolveCaller, type AccountLookup, type Caller} from '../virsh/caller.js'
 import {packageInfo, type PackageInfo} from '../virsh/package-info.js'
-import {resolveStanding, type Standing} from '../virsh/standing.js'
+import {resolveStanding, type Owner, type Standing} from '../virsh/standing.js'
 import {loadTrustedConfig} from '../virsh/trusted-config.js'
 import {DEFAULT_CONFIG_PATH, type BladeConfig} from './config.js'
 import {userPaths} from './layout.js'
@@ -24,6 +24,8 @@ export interface PrivilegedDeps {
   lookupAccount: AccountLookup
   /** An account name's uid, for an admin's --account. */
   lookupUid: (account: string) => Promise<number | undefined>
+  /** The primary gid of a uid: what is done as the owner is done as uid:gid. */
+  lookupGid: (uid: number) => Promise<number>
   directory: (config: BladeConfig) => Directory
   pkg: PackageInfo
   /** This blade's name. */
@@ -40,6 +42,7 @@ export function defaultPrivilegedDeps(): PrivilegedDeps {
     realUid: process.getuid?.() ?? -1,
     lookupAccount: getentLookup,
     lookupUid: getentUid,
+    lookupGid: getentGid,
     directory: openDirectory,
     pkg: packageInfo(),
     hostname: hostname(),
@@ -51,6 +54,8 @@ export function defaultPrivilegedDeps(): PrivilegedDeps {
 /** Who runs the command, what they may do, and whose storage it acts on. */
 export interface PrivilegedRun extends Standing {
   caller: Caller
+  /** Whose things the command acts on, with the primary gid that work as them runs with. */
+  owner: Owner & {gid: number}
   config: BladeConfig
   /** The storage root with every link resolved. */
   root: string
@@ -76,5 +81,6 @@ export async function resolvePrivilegedRun(tool: PrivilegedTool, deps: Privilege
       suggestions: ['Ask an admin: the shared storage may not be mounted on this blade.'],
     })
   })
-  return {...standing, caller, config, root, paths: userPaths(root, standing.owner.account)}
+  const owner = {...standing.owner, gid: await deps.lookupGid(standing.owner.uid)}
+  return {...standing, owner, caller, config, root, paths: userPaths(root, owner.account)}
 }

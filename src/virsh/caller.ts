@@ -73,3 +73,13 @@ export async function getentUid(account: string): Promise<number | undefined> {
   // getent passwd also accepts uids: make sure the entry is the name asked for.
   return fields.length >= 7 && fields[0] === account ? Number(fields[2]) : undefined
 }
+
+/** The primary gid in the passwd entry of `uid` (NSS, so LDAP accounts too). */
+export async function getentGid(uid: number): Promise<number> {
+  const r = await runTool('getent', ['passwd', String(uid)], {timeoutMs: 30_000})
+  const fields = r.stdout.split('\n')[0].split(':')
+  if (r.exitCode !== 0 || fields.length < 7 || fields[2] !== String(uid)) {
+    throw new ShienError(`Cannot find the group of uid ${uid}: ${firstErrorLine(r.stderr)}.`, {code: 'BAD_CALLER', exit: 'refused'})
+  }
+  return Number(fields[3])
+}

@@ -16,6 +16,28 @@ export interface ToolOptions {
   timeoutMs?: number
   /** An open file descriptor handed to the child as its fd 3 (so it can name it /dev/fd/3). */
   fd3?: number
+  /** Run as this user instead of root: see RunAs. */
+  as?: RunAs
+}
+
+/**
+ * A user a root-side child runs as: what is done to a student's files is done as that student,
+ * so a symlink or a file swapped in by the student reaches only what the student could reach
+ * anyway. The child gets exactly this uid and gid and no supplementary groups (libuv clears
+ * them when it changes the uid), so it can do less than the student, never more.
+ */
+export interface RunAs {
+  uid: number
+  gid: number
+}
+
+function identity(as: RunAs | undefined): {uid?: number; gid?: number} {
+  if (as === undefined) return {}
+  // Never "as root" by accident: a caller whose uid is 0 is root itself, and runs as such.
+  if (!Number.isInteger(as.uid) || !Number.isInteger(as.gid) || as.uid < 0 || as.gid < 0) {
+    throw new Error(`Cannot run as uid ${as.uid} gid ${as.gid}.`)
+  }
+  return {uid: as.uid, gid: as.gid}
 }
 
 /**
@@ -44,6 +66,7 @@ export async function runTool(file: string, args: string[], o: ToolOptions = {})
     timeout: o.timeoutMs,
     forceKillAfterDelay: 2000,
     cwd: '/',
+    ...identity(o.as),
   })
   if (result.isCanceled) o.signal?.throwIfAborted()
   return {
@@ -82,7 +105,7 @@ export function runAttached(file: string, args: string[], o: {signal?: AbortSign
 export async function runStreaming(
   file: string,
   args: string[],
-  o: {signal?: AbortSignal; timeoutMs?: number; output: (text: string) => void},
+  o: {signal?: AbortSignal; timeoutMs?: number; output: (text: string) => void; as?: RunAs},
 ): Promise<{exitCode: number; timedOut: boolean; tail: string}> {
   let tail = ''
   const keep = (chunk: unknown) => {
@@ -100,6 +123,7 @@ export async function runStreaming(
     forceKillAfterDelay: 2000,
     cwd: '/',
     buffer: false,
+    ...identity(o.as),
   })
   child.stdout?.on('data', keep)
   child.stderr?.on('data', keep)
