@@ -1,29 +1,50 @@
 import {Flags} from '@oclif/core'
 
 import type {DebugResult} from '../../src/virsh/debug.js'
+import {forwardGdb} from '../../src/virsh/remote/gdb-forward.js'
 import {gdbFromLaptop} from '../../src/virsh/remote/laptop-view.js'
+import {ieVirshArgs} from '../../src/virsh/remote/plan.js'
+import {withBlade} from '../../src/virsh/remote/session.js'
 import {VmCommand, slotArg, vmFlags} from '../../src/virsh/remote/vm-command.js'
+import {BladeClient} from '../../src/push/blade-client.js'
+
+type VmDebugResult = DebugResult & {fromLaptop: {tunnel: string; gdb: string}; forwardedPort?: number}
 
 export default class VmDebug extends VmCommand {
-  static override summary = 'Boot the VM in a slot with a gdb stub, for kernel debugging.'
-  static override description = `Takes a port from the blade's debug pool and boots the VM with qemu's gdb stub on it; the
-port returns to the pool when the VM stops. With --stop the CPUs wait at the first instruction
-(the reset vector) until gdb lets them run. The VM must be stopped first (shien vm destroy).`
-  static override examples = ['<%= config.bin %> vm debug 01 --stop']
+  static override summary = 'Boot the VM in a slot with a gdb stub, and forward it to this laptop.'
+  static override description = `Boots the stopped VM (shien vm destroy stops it) with qemu's gdb stub on a UNIX socket on
+the blade that only you can reach, then forwards localhost:--port to it through the SSH
+connection until Ctrl-C (the VM keeps running). Attach with gdb -ex 'target remote localhost:1234'.
+With --no-forward (the default with --json) it prints the ssh -L command that does the same.
+With --stop the CPUs wait at the first instruction (the reset vector) until gdb lets them run.`
+  static override examples = ['<%= config.bin %> vm debug 01 --stop', '<%= config.bin %> vm debug 01 --port 4444', '<%= config.bin %> vm debug 01 --no-forward --json']
   static override args = slotArg
-  static override flags = {...vmFlags, stop: Flags.boolean({description: 'Halt the CPUs before the first instruction.'})}
+  static override flags = {
+    ...vmFlags,
+    stop: Flags.boolean({description: 'Halt the CPUs before the first instruction.'}),
+    port: Flags.integer({description: 'Local port gdb connects to (0: any free port).', default: 1234, min: 0, max: 65535}),
+    forward: Flags.boolean({description: 'Hold the forward until Ctrl-C (default: yes, except with --json).', allowNo: true}),
+  }
 
-  async run(): Promise<DebugResult & {fromLaptop: {tunnel?: string; gdb: string}}> {
+  async run(): Promise<VmDebugResult> {
     const {args, flags} = await this.parse(VmDebug)
     const plan = this.plan(flags)
-    const result = await this.ieVirsh<DebugResult>(plan, ['debug', args.slot, ...(flags.stop ? ['--stop'] : [])])
-    const fromLaptop = gdbFromLaptop(result.debugHost, result.debugPort, plan.target.alias)
-    if (!this.jsonEnabled()) {
-      this.log(`${result.name} is ${result.state} with a gdb stub on port ${result.debugPort} of ${plan.target.alias}${result.stopped ? ', halted at the first instruction' : ''}.`)
-      if (fromLaptop.tunnel) this.log(`Open a tunnel:  ${fromLaptop.tunnel}`)
-      this.log(`Then attach:    ${fromLaptop.gdb}`)
-      this.log(`On the blade:   ${result.gdb}`)
-    }
-    return {...result, fromLaptop}
+    const deps = this.vmDeps(plan)
+    const forward = flags.forward ?? !this.jsonEnabled()
+    return withBlade(plan, deps, async (connection) => {
+      const argv = ['debug', args.slot, ...(flags.stop ? ['--stop'] : [])]
+      const result = await new BladeClient(connection).virsh<DebugResult>(ieVirshArgs(plan, argv), {signal: deps.signal})
+      const fromLaptop = gdbFromLaptop(result.debugSocket, flags.port, plan.target.alias)
+      const state = `${result.name} is ${result.state} with a gdb stub${result.stopped ? ', halted at the first instruction' : ''}.`
+      if (!forward) {
+        if (!this.jsonEnabled()) this.log(`${state}\nOpen a tunnel:  ${fromLaptop.tunnel}\nThen attach:    ${fromLaptop.gdb}`)
+        return {...result, fromLaptop}
+      }
+      const held = await forwardGdb(connection, result.debugSocket, {port: flags.port, signal: this.abort.signal})
+      const gdb = gdbFromLaptop(result.debugSocket, held.port, plan.target.alias).gdb
+      if (!this.jsonEnabled()) this.log(`${state}\nForwarding localhost:${held.port} to it; attach with: ${gdb}\nCtrl-C ends the forward (the VM keeps running).`)
+      await held.closed
+      return {...result, fromLaptop: {...fromLaptop, gdb}, forwardedPort: held.port}
+    })
   }
 }

@@ -52,15 +52,13 @@ export interface BladeConfig {
   defaultTemplate: string
   /** Host ports forwarded to guests' sshd (user-mode network templates). */
   sshPortPool: PortPool
-  /** Ports for `ie-virsh debug` gdb stubs. */
-  debugPortPool: PortPool
   /** The address forwarded ports listen on. */
   listenAddress: string
   /**
-   * The address `ie-virsh debug` gdb stubs listen on. A gdb stub has no authentication, so the
-   * default keeps it on the blade's loopback (students reach it with ssh -L).
+   * Where `ie-virsh debug` puts gdb stubs: a UNIX socket per VM in `<dir>/<account>/`, a folder
+   * only its owner can enter (a gdb stub has no authentication). Local to each blade.
    */
-  debugListenAddress: string
+  debugSocketDir: string
   limits: {default: Limits; groups: Record<string, Partial<Limits>>}
   /** Members of this Unix/LDAP group may act on any account with --account. */
   adminGroup: string
@@ -68,8 +66,13 @@ export interface BladeConfig {
   ldap?: LdapConfig
   /** The command the laptop runs over SSH for the blade side of a push. */
   bladeCommand: string
-  /** The user libvirt runs qemu as; ie-virsh grants it access to the image it defines. */
+  /**
+   * The user libvirt runs other qemus as. Students' VMs run as their owners instead; `shien
+   * admin provision` removes the access older versions gave this user to students' folders.
+   */
   qemuUser: string
+  /** libvirt's folder of running domains (qemu.conf's state); each VM's owner may traverse it. */
+  qemuStateDir: string
   /** ie-docker's settings; absent fields take the defaults in src/docker/settings.ts. */
   docker?: Partial<DockerSettings>
 }
@@ -136,13 +139,13 @@ export const DEFAULT_BLADE_CONFIG: BladeConfig = {
   templatesDir: '/etc/shien/templates',
   defaultTemplate: 'normal',
   sshPortPool: {from: 22000, to: 22999},
-  debugPortPool: {from: 23000, to: 23099},
   listenAddress: '127.0.0.1',
-  debugListenAddress: '127.0.0.1',
-  limits: {default: {vms: 4, vcpus: 2, memoryMiB: 2048, debug: true, templates: []}, groups: {}},
+  debugSocketDir: '/run/shien/debug',
+  limits: {default: {vms: 4, vcpus: 2, memoryMiB: 2048, debug: false, templates: []}, groups: {}},
   adminGroup: 'shien-admin',
   bladeCommand: 'shien',
   qemuUser: 'libvirt-qemu',
+  qemuStateDir: '/var/lib/libvirt/qemu',
 }
 
 /**

@@ -1,7 +1,7 @@
 import type {Invocation} from './cli.js'
 import {COMMANDS, helpText} from './cli.js'
 import {buildContext, type VirshContext, type VirshDeps} from './context.js'
-import {debugSlot, describeDebug, reclaimDebugPorts} from './debug.js'
+import {debugSlot, describeDebug} from './debug.js'
 import {defineSlot, describeDefine} from './define.js'
 import {consoleSlot, describeTemplates, dumpXmlSlot, listTemplates} from './inspect.js'
 import {describeDestroy, describeStart, describeUndefine, destroySlot, startSlot, undefineSlot} from './lifecycle.js'
@@ -26,8 +26,6 @@ type ContextInvocation = Exclude<Invocation, {command: 'version' | 'help'}>
 export async function runInvocation(inv: Invocation, deps: VirshDeps, signal: AbortSignal): Promise<Outcome> {
   if (inv.command === 'help' || inv.command === 'version') return aboutSelf(inv.command, deps)
   const ctx = await buildContext(deps, signal, inv.account)
-  // Every command that reaches libvirt first returns debug ports whose VMs have stopped.
-  if (inv.command !== 'templates') await reclaimDebugPorts(ctx)
   return dispatch(inv, ctx)
 }
 

@@ -6,7 +6,9 @@ import {defaultPrivilegedDeps, resolvePrivilegedRun, type PrivilegedDeps} from '
 import type {Caller} from './caller.js'
 import {resolveDomainType} from './domain-type.js'
 import {LocalImageGate, type ImageGate, type ImageScope} from './image-check.js'
+import type {RunAs} from './exec.js'
 import {limitsFor} from './limits.js'
+import {admitToQemuState} from './owner-label.js'
 import {PortPool} from './ports.js'
 import type {Owner} from './standing.js'
 import {VirshHypervisor, type Hypervisor} from './virsh.js'
@@ -16,6 +18,8 @@ export interface VirshDeps extends PrivilegedDeps {
   hypervisor: (config: BladeConfig) => Hypervisor
   imageGate: (scope: ImageScope, config: BladeConfig) => ImageGate
   domainType: (setting: BladeConfig['domainType'], o: {signal: AbortSignal}) => Promise<'kvm' | 'qemu'>
+  /** Lets the owner's qemu through libvirt's state folder (owner-label.ts). */
+  admitQemu: (dir: string, owner: RunAs, o: {signal: AbortSignal}) => Promise<void>
   /** Whether stdin is a terminal: `console` needs one. */
   isTty: boolean
 }
@@ -24,7 +28,8 @@ export function defaultDeps(): VirshDeps {
   return {
     ...defaultPrivilegedDeps(),
     hypervisor: (config) => new VirshHypervisor(config.libvirtUri),
-    imageGate: (scope, config) => new LocalImageGate(scope, config.qemuUser),
+    imageGate: (scope) => new LocalImageGate(scope),
+    admitQemu: admitToQemuState,
     domainType: (setting, o) => resolveDomainType(setting, o),
     isTty: Boolean(process.stdin.isTTY),
   }
@@ -37,7 +42,7 @@ export interface VirshContext {
   caller: Caller
   role: Role
   /** Whose domains the command acts on: the caller, or the account an admin named. */
-  owner: Owner
+  owner: Owner & {gid: number}
   /** The owner's limits, from the owner's groups. */
   limits: Limits
   scope: ImageScope
@@ -45,9 +50,9 @@ export interface VirshContext {
   hypervisor: Hypervisor
   images: ImageGate
   ports: PortPool
-  debugPorts: PortPool
-  debugLockPath: string
   templateDirs: {admin: string; package: string}
+  /** Lets the owner's qemu through libvirt's state folder, before a start. */
+  admitQemu: () => Promise<void>
   domainType: () => Promise<'kvm' | 'qemu'>
   /** The host students give ssh (and gdb) to reach forwarded ports. */
   sshHost: string
@@ -60,7 +65,7 @@ export interface VirshContext {
 export async function buildContext(deps: VirshDeps, signal: AbortSignal, account?: string): Promise<VirshContext> {
   const run = await resolvePrivilegedRun('ie-virsh', deps, signal, account)
   const {caller, config, root, paths, owner} = run
-  const scope: ImageScope = {uid: owner.uid, home: paths.home, imagesDir: paths.images, boxesDir: join(root, 'boxes'), image: paths.image, record: paths.record}
+  const scope: ImageScope = {uid: owner.uid, gid: owner.gid, home: paths.home, imagesDir: paths.images, boxesDir: join(root, 'boxes'), image: paths.image, record: paths.record}
   return {
     config,
     caller,
@@ -72,9 +77,8 @@ export async function buildContext(deps: VirshDeps, signal: AbortSignal, account
     hypervisor: deps.hypervisor(config),
     images: deps.imageGate(scope, config),
     ports: new PortPool(join(root, 'ports', 'ssh'), config.sshPortPool, 'ssh'),
-    debugPorts: new PortPool(join(root, 'ports', 'debug'), config.debugPortPool, 'debug', deps.hostname),
-    debugLockPath: join(root, 'ports', 'debug', '.lock'),
     templateDirs: {admin: config.templatesDir, package: deps.pkg.templatesDir},
+    admitQemu: () => deps.admitQemu(config.qemuStateDir, owner, {signal}),
     domainType: () => deps.domainType(config.domainType, {signal}),
     sshHost: reachableHost(config.listenAddress, deps.hostname),
     hostname: deps.hostname,

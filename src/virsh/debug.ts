@@ -1,30 +1,32 @@
+import {constants} from 'node:fs'
+import {chmod, chown, mkdir, open} from 'node:fs/promises'
+import {join} from 'node:path'
+
 import {ShienError} from '../errors.js'
-import {reachableHost, type VirshContext} from './context.js'
+import type {VirshContext} from './context.js'
 import {dropGdbStub, withGdbStub} from './gdb-stub.js'
-import type {CheckedImage} from './image-check.js'
-import {withPoolLock} from './lock.js'
 import {INACTIVE, again, onOwnDomain} from './own-domain.js'
+import {runAsOwner} from './run-as-owner.js'
 import type {DomainState} from './virsh.js'
 
 export interface DebugResult {
   name: string
   slot: string
   state: DomainState
-  /** The blade port of the VM's gdb stub; it returns to the pool when the VM stops. */
-  debugPort: number
-  /** Where the stub listens (config debugListenAddress). */
-  debugHost: string
+  /** The gdb stub's UNIX socket on the blade, in a folder only the owner can enter. */
+  debugSocket: string
   /** True with --stop: the CPUs wait at the reset vector until gdb continues them. */
   stopped: boolean
-  /** The command that attaches gdb, on the blade or through an ssh -L tunnel to it. */
+  /** The command that attaches gdb on the blade. */
   gdb: string
 }
 
 /**
- * `ie-virsh debug SLOT [--stop]` (thesis 4.8): takes a port from the debug pool, redefines the
- * domain with a gdb stub on it and boots it. Taking the port, writing it into the domain and
- * starting the VM happen under the pool's lock, so a reclaim run by another ie-virsh (on any
- * blade) cannot see the port as held by a VM that is not running yet and give it away.
+ * `ie-virsh debug SLOT [--stop]` (thesis 4.8): redefines the domain with a gdb stub and boots
+ * it. The stub is a UNIX socket that the VM's qemu, running as the owner, creates in
+ * `<debugSocketDir>/<account>/`, a folder of the owner's with mode 0700 in a root-owned one:
+ * no other user can connect to it, and nothing is shared between VMs, so there is no pool.
+ * From a laptop, `shien vm debug` forwards it through the SSH connection.
  */
 export async function debugSlot(ctx: VirshContext, rawSlot: string, opts: {stop: boolean}): Promise<DebugResult> {
   if (!ctx.limits.debug) {
@@ -43,73 +45,53 @@ export async function debugSlot(ctx: VirshContext, rawSlot: string, opts: {stop:
         suggestions: [`Stop it first: ${again(ctx, `destroy ${slot}`)}`],
       })
     }
-    const image = await ctx.images.check(slot, o)
-    const debugPort = await withPoolLock(ctx.debugLockPath, async () => {
-      await reclaimUnderLock(ctx)
-      const port = await ctx.debugPorts.allocate(name)
-      try {
-        await bootWithStub(ctx, name, image, port, opts.stop)
-      } catch (error) {
-        await ctx.debugPorts.release(name)
-        throw error
-      }
-      return port
-    }, o)
-    const debugHost = reachableHost(ctx.config.debugListenAddress, ctx.hostname)
+    await ctx.images.check(slot, o)
+    const folder = await ownerSocketFolder(ctx.config.debugSocketDir, ctx.owner)
+    const debugSocket = join(folder, `${slot}.sock`)
+    await runAsOwner(ctx, name)
+    // With secrets: the definition written back must keep e.g. a console password of the template.
+    const xml = await ctx.hypervisor.dumpXml(name, {...o, inactive: true, withSecrets: true})
+    await ctx.hypervisor.define(withGdbStub(xml, {socket: debugSocket}), o)
+    // libvirt always launches qemu with -S and resumes the CPUs afterwards unless asked to
+    // start paused, so --stop is `start --paused` rather than a -S in the domain XML.
+    try {
+      await ctx.hypervisor.start(name, {...o, paused: opts.stop})
+    } catch (error) {
+      await dropGdbStub(ctx, name)
+      throw error
+    }
     const state = (await ctx.hypervisor.state(name, o)) ?? 'unknown'
-    const target = debugHost.includes(':') ? `[${debugHost}]` : debugHost
-    return {name, slot, state, debugPort, debugHost, stopped: opts.stop, gdb: `gdb -ex 'target remote ${target}:${debugPort}'`}
+    return {name, slot, state, debugSocket, stopped: opts.stop, gdb: `gdb -ex 'target remote ${debugSocket}'`}
   })
-}
-
-async function bootWithStub(ctx: VirshContext, name: string, image: CheckedImage, port: number, paused: boolean): Promise<void> {
-  const o = {signal: ctx.signal}
-  // With secrets: the definition written back must keep e.g. a console password of the template.
-  const xml = await ctx.hypervisor.dumpXml(name, {...o, inactive: true, withSecrets: true})
-  await ctx.hypervisor.define(withGdbStub(xml, {address: ctx.config.debugListenAddress, port}), o)
-  await ctx.images.grantQemuAccess(image, o)
-  // libvirt always launches qemu with -S and resumes the CPUs afterwards unless asked to
-  // start paused, so --stop is `start --paused` rather than a -S in the domain XML.
-  try {
-    await ctx.hypervisor.start(name, {...o, paused})
-  } catch (error) {
-    await dropGdbStub(ctx, name)
-    throw error
-  }
-  await ctx.images.verifyOwner(image).catch(async (error: unknown) => {
-    await ctx.hypervisor.destroy(name, o)
-    throw error
-  })
-}
-
-async function reclaimUnderLock(ctx: VirshContext): Promise<number[]> {
-  const active = new Set(await ctx.hypervisor.listActive({signal: ctx.signal}))
-  return ctx.debugPorts.reclaim((domain) => active.has(domain))
 }
 
 /**
- * Returns the debug ports of this blade's domains that no longer run. Run on every ie-virsh
- * call: a debug VM can stop without ie-virsh (the guest powers off, an admin destroys it),
- * and nothing else would notice.
+ * `<dir>/<account>`, made the owner's with mode 0700. `dir` is root's, so only root can put
+ * anything at that name; the owner may change what is inside their folder, which is theirs.
+ * The folder is opened without following links and fixed through the descriptor.
  */
-export function reclaimDebugPorts(ctx: VirshContext): Promise<number[]> {
-  return withPoolLock(ctx.debugLockPath, () => reclaimUnderLock(ctx), {signal: ctx.signal})
-}
-
-/** Returns the debug port `name` holds, if any (after destroy or undefine). */
-export async function releaseDebugPort(ctx: VirshContext, name: string): Promise<number | undefined> {
-  const freed = await withPoolLock(ctx.debugLockPath, () => ctx.debugPorts.release(name), {signal: ctx.signal})
-  return freed[0]
+async function ownerSocketFolder(dir: string, owner: {uid: number; gid: number; account: string}): Promise<string> {
+  await mkdir(dir, {recursive: true, mode: 0o755})
+  await chown(dir, 0, 0)
+  await chmod(dir, 0o755)
+  const folder = join(dir, owner.account)
+  await mkdir(folder, {mode: 0o700}).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EEXIST') throw error
+  })
+  const handle = await open(folder, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW)
+  try {
+    await handle.chown(owner.uid, owner.gid)
+    await handle.chmod(0o700)
+  } finally {
+    await handle.close()
+  }
+  return folder
 }
 
 export function describeDebug(r: DebugResult): string {
-  const lines = [
-    `${r.name} is ${r.state} with a gdb stub on ${r.debugHost}:${r.debugPort}${r.stopped ? ', halted at the first instruction' : ''}.`,
+  return [
+    `${r.name} is ${r.state} with a gdb stub on ${r.debugSocket}${r.stopped ? ', halted at the first instruction' : ''}.`,
     `Attach gdb on the blade with: ${r.gdb}`,
-  ]
-  if (r.debugHost === '127.0.0.1' || r.debugHost === '::1') {
-    lines.push(`From your laptop: ssh -N -L ${r.debugPort}:${r.debugHost}:${r.debugPort} BLADE, then gdb -ex 'target remote localhost:${r.debugPort}'`)
-  }
-  lines.push('The port returns to the pool when the VM stops.')
-  return lines.join('\n')
+    'From your laptop: shien vm debug forwards it through SSH.',
+  ].join('\n')
 }

@@ -47,8 +47,8 @@ export async function defineSlot(ctx: VirshContext, rawSlot: string, opts: {temp
           backingChain: image.backingChain,
           sshPort: port,
           listenAddress: ctx.config.listenAddress,
+          owner: ctx.owner,
         })
-        await ctx.images.grantQemuAccess(image, o)
         await ctx.hypervisor.define(xml, o)
       } catch (error) {
         // The domain does not exist, so nothing may keep its port.

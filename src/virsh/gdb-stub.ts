@@ -1,16 +1,20 @@
 import type {VirshContext} from './context.js'
 import {escapeXml} from './template.js'
 
-/** A gdb stub as ie-virsh adds it to a domain: qemu's `-gdb tcp:ADDRESS:PORT`. */
+/**
+ * A gdb stub as ie-virsh adds it to a domain: qemu's `-gdb unix:SOCKET,server=on,wait=off`.
+ * A gdb stub has no authentication, so it is a UNIX socket that qemu (running as the VM's
+ * owner) creates in a folder only the owner can enter, never a TCP port that any local user
+ * could connect to.
+ */
 export interface GdbStub {
-  address: string
-  port: number
+  socket: string
 }
 
 const QEMU_NS = 'http://libvirt.org/schemas/domain/qemu/1.0'
 const BLOCK = /<qemu:commandline>([\s\S]*?)<\/qemu:commandline>\s*/
 const ARG = /<qemu:arg\s+value=(['"])(.*?)\1\s*\/>/g
-const TCP = /^tcp:\[?([0-9a-fA-F:.]+)\]?:(\d{1,5})$/
+const UNIX = /^unix:(\/[^,]+),server=on,wait=off$/
 
 /** The `value` attributes of the qemu:commandline args, as written (still XML-escaped). */
 function argsOf(xml: string): {block?: RegExpExecArray; values: string[]} {
@@ -23,8 +27,8 @@ function argsOf(xml: string): {block?: RegExpExecArray; values: string[]} {
 export function gdbStubOf(xml: string): GdbStub | undefined {
   const {values} = argsOf(xml)
   const at = values.indexOf('-gdb')
-  const match = at >= 0 ? TCP.exec(values[at + 1] ?? '') : null
-  return match ? {address: match[1], port: Number(match[2])} : undefined
+  const match = at >= 0 ? UNIX.exec(values[at + 1] ?? '') : null
+  return match ? {socket: match[1]} : undefined
 }
 
 /**
@@ -35,8 +39,7 @@ export function gdbStubOf(xml: string): GdbStub | undefined {
 export function withGdbStub(xml: string, stub: GdbStub | undefined): string {
   const {block, values} = argsOf(xml)
   const kept = values.filter((v, i) => v !== '-gdb' && values[i - 1] !== '-gdb')
-  const host = stub?.address.includes(':') ? `[${stub.address}]` : stub?.address
-  const args = stub ? [...kept, '-gdb', escapeXml(`tcp:${host}:${stub.port}`)] : kept
+  const args = stub ? [...kept, '-gdb', escapeXml(`unix:${stub.socket},server=on,wait=off`)] : kept
   const body = args.length === 0 ? '' : `<qemu:commandline>\n${args.map((v) => `    <qemu:arg value='${v}'/>\n`).join('')}  </qemu:commandline>\n`
   if (block) return xml.slice(0, block.index) + body + xml.slice(block.index + block[0].length)
   if (!stub) return xml
@@ -46,10 +49,10 @@ export function withGdbStub(xml: string, stub: GdbStub | undefined): string {
 
 /**
  * Takes a gdb stub left from an earlier `debug` out of the domain's definition before a plain
- * start: its port went back to the pool when that VM stopped and may belong to another VM now.
+ * start (any `-gdb`, also the TCP stubs of older versions): a plain start has no stub.
  */
 export async function dropGdbStub(ctx: VirshContext, name: string): Promise<void> {
   const o = {signal: ctx.signal, inactive: true, withSecrets: true}
   const xml = await ctx.hypervisor.dumpXml(name, o)
-  if (gdbStubOf(xml) !== undefined) await ctx.hypervisor.define(withGdbStub(xml, undefined), o)
+  if (argsOf(xml).values.includes('-gdb')) await ctx.hypervisor.define(withGdbStub(xml, undefined), o)
 }

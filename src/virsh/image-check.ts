@@ -1,8 +1,7 @@
-import {realpath, stat, unlink} from 'node:fs/promises'
 import {dirname, isAbsolute, resolve, sep} from 'node:path'
 
 import {ShienError, badInput} from '../errors.js'
-import {grantAcl} from './acl.js'
+import {firstErrorLine, runTool, type RunAs} from './exec.js'
 import {inspectChain, type ImageLayer} from './qemu-img.js'
 import {readQcow2Header} from './qcow2-header.js'
 import {openExact, type OpenedPath} from './safe-open.js'
@@ -16,19 +15,25 @@ export interface CheckedImage {
   backingChain: string[]
 }
 
-/** Checks a slot's image and lets libvirt's qemu user reach it. */
+/**
+ * Checks a slot's image. The check gives clear refusals; it is not what keeps other students'
+ * files safe, since the owner can swap the image right after it: qemu runs as the owner
+ * (template.ts), and everything here that follows a name the owner controls runs as the owner.
+ */
 export interface ImageGate {
   check(slot: string, o: {signal: AbortSignal}): Promise<CheckedImage>
-  grantQemuAccess(image: CheckedImage, o: {signal: AbortSignal}): Promise<void>
-  /** Throws unless the image still belongs to the caller (libvirt must not have chowned it). */
-  verifyOwner(image: CheckedImage): Promise<void>
-  /** Deletes the slot's image and its `.json` record; resolves with the paths removed. */
-  removeImage(slot: string): Promise<string[]>
+  /** Deletes the slot's image and its `.json` record, as the owner; resolves with the paths removed. */
+  removeImage(slot: string, o: {signal: AbortSignal}): Promise<string[]>
 }
+
+/** Places in `check` where a test may act (swap a file) before the gate goes on. */
+export type GatePoint = 'header-read' | 'chain-inspected'
 
 /** The caller's part of the storage, as real paths (the storage root already resolved). */
 export interface ImageScope {
   uid: number
+  /** The owner's primary gid: work done as the owner runs as uid:gid. */
+  gid: number
   home: string
   imagesDir: string
   boxesDir: string
@@ -39,12 +44,17 @@ export interface ImageScope {
 // A box on top of a box on top of a box is already unusual; a longer chain is refused.
 const MAX_CHAIN = 8
 
-/** The image rules of `ie-virsh define`, on the local filesystem, qemu-img and setfacl. */
+/** The image rules of `ie-virsh define`, on the local filesystem and qemu-img. */
 export class LocalImageGate implements ImageGate {
+  private readonly owner: RunAs
+
+  /** `pause` is for tests that race the gate; ie-virsh itself never passes one. */
   constructor(
     private readonly scope: ImageScope,
-    private readonly qemuUser: string,
-  ) {}
+    private readonly pause: (point: GatePoint) => Promise<void> = async () => undefined,
+  ) {
+    this.owner = {uid: scope.uid, gid: scope.gid}
+  }
 
   async check(slot: string, o: {signal: AbortSignal}): Promise<CheckedImage> {
     const path = this.scope.image(slot)
@@ -55,69 +65,47 @@ export class LocalImageGate implements ImageGate {
           'Use an image you converted yourself (shien push does this).',
         ])
       }
-      const chain = await this.vetChain(top)
-      // Only now, with every file in the chain vetted, may qemu-img open them.
-      const layers = await inspectChain(path, o)
-      await checkLayers(path, layers, chain)
+      const chain = await this.vetChain(top, o)
+      await this.pause('header-read')
+      // Only now, with every file in the chain vetted, does qemu-img open them (as the owner).
+      const layers = await inspectChain(path, {...o, as: this.owner})
+      await this.pause('chain-inspected')
+      await checkLayers(path, layers, chain, (p) => this.realpathAsOwner(p, o))
       return {slot, path, virtualSize: layers[0].virtualSize, backingChain: chain}
     } finally {
       await top.handle.close()
     }
   }
 
-  async grantQemuAccess(image: CheckedImage, o: {signal: AbortSignal}): Promise<void> {
-    const own = image.backingChain.filter((p) => isInside(p, this.scope.imagesDir))
-    const grants: [string, 'rw-' | 'r--' | '--x', boolean][] = [
-      [this.scope.home, '--x', true],
-      [this.scope.imagesDir, '--x', true],
-      [image.path, 'rw-', false],
-      ...own.map((p): [string, 'r--', boolean] => [p, 'r--', false]),
-    ]
-    for (const [path, perms, directory] of grants) {
-      const opened = await openExact(path, {code: 'IMAGE', directory})
-      try {
-        await grantAcl(opened, this.qemuUser, perms, o)
-      } finally {
-        await opened.handle.close()
-      }
-    }
-  }
-
-  async verifyOwner(image: CheckedImage): Promise<void> {
-    const {uid} = await stat(image.path)
-    if (uid !== this.scope.uid) {
-      throw new ShienError(`libvirt took ownership of ${image.path} (now uid ${uid}); the VM was stopped.`, {
-        code: 'IMAGE_RELABELLED',
-        suggestions: ["Ask an admin: the domain template must keep <seclabel model='dac' relabel='no'/> in the disk source."],
+  async removeImage(slot: string, o: {signal: AbortSignal}): Promise<string[]> {
+    // As the owner, by path: whatever the owner swapped into the path (a symlinked images
+    // folder leading to another account's), the unlink reaches only what the owner could
+    // delete anyway. rm -v names each file it removed, so the result says what really went.
+    const paths = [this.scope.image(slot), this.scope.record(slot)]
+    const r = await runTool('rm', ['-f', '-v', '--', ...paths], {as: this.owner, signal: o.signal, timeoutMs: 60_000})
+    const removed = paths.filter((p) => r.stdout.includes(`'${p}'`))
+    if (r.exitCode !== 0) {
+      throw new ShienError(`Cannot remove the image of slot ${slot}: ${firstErrorLine(r.stderr).replace(/^rm:\s*/, '')}.`, {
+        code: 'IMAGE_NOT_REMOVED',
+        exit: 'refused',
+        suggestions: [`Check that ${this.scope.imagesDir} is your own folder, not a link, and remove the file yourself.`],
       })
-    }
-  }
-
-  async removeImage(slot: string): Promise<string[]> {
-    // Opening the folder exactly proves no symlinked folder leads elsewhere; unlink itself
-    // never follows a symlink in the last component.
-    const dir = await openExact(this.scope.imagesDir, {code: 'IMAGE', directory: true}).catch((error: unknown) => {
-      if (error instanceof ShienError && error.code === 'IMAGE_MISSING') return undefined
-      throw error
-    })
-    if (dir === undefined) return []
-    await dir.handle.close()
-    const removed: string[] = []
-    for (const path of [this.scope.image(slot), this.scope.record(slot)]) {
-      const gone = await unlink(path).then(
-        () => true,
-        (error: NodeJS.ErrnoException) => {
-          if (error.code === 'ENOENT') return false
-          throw error
-        },
-      )
-      if (gone) removed.push(path)
     }
     return removed
   }
 
+  /**
+   * The real path of `path` as the owner resolves it, or undefined when the owner cannot
+   * resolve it. As root, the answer would tell whether any path on the blade exists.
+   */
+  private async realpathAsOwner(path: string, o: {signal: AbortSignal}): Promise<string | undefined> {
+    const r = await runTool('realpath', ['-e', '--', path], {as: this.owner, signal: o.signal, timeoutMs: 30_000})
+    const real = r.stdout.replace(/\n$/, '')
+    return r.exitCode === 0 && real.length > 0 && !real.includes('\n') ? real : undefined
+  }
+
   /** Follows backing names through headers read by ie-virsh itself; returns real paths. */
-  private async vetChain(top: OpenedPath): Promise<string[]> {
+  private async vetChain(top: OpenedPath, o: {signal: AbortSignal}): Promise<string[]> {
     const chain: string[] = []
     let current = top
     let logical = top.path
@@ -129,7 +117,7 @@ export class LocalImageGate implements ImageGate {
         if (chain.length >= MAX_CHAIN) throw badInput('BACKING_TOO_DEEP', `${top.path} has more than ${MAX_CHAIN} backing files.`)
         // qemu resolves a relative name against the folder of the image that names it.
         logical = isAbsolute(header.backingName) ? header.backingName : resolve(dirname(logical), header.backingName)
-        const next = await this.openBacking(header.backingName, logical, [top.path, ...chain])
+        const next = await this.openBacking(header.backingName, logical, [top.path, ...chain], o)
         if (current !== top) await current.handle.close()
         current = next
         chain.push(next.path)
@@ -139,14 +127,12 @@ export class LocalImageGate implements ImageGate {
     }
   }
 
-  private async openBacking(name: string, logical: string, seen: string[]): Promise<OpenedPath> {
+  private async openBacking(name: string, logical: string, seen: string[], o: {signal: AbortSignal}): Promise<OpenedPath> {
     // A name with a colon can be a qemu protocol (nbd:, json:{...}) rather than a file.
     if (name.includes(':')) throw backingOutside(name)
-    let real: string
-    try {
-      real = await realpath(logical)
-    } catch {
-      throw badInput('BACKING_MISSING', `The backing file ${name} does not exist.`)
+    const real = await this.realpathAsOwner(logical, o)
+    if (real === undefined) {
+      throw badInput('BACKING_MISSING', `The backing file ${name} does not exist, or you cannot read it.`)
     }
     const own = isInside(real, this.scope.imagesDir)
     if (!own && !isInside(real, this.scope.boxesDir)) throw backingOutside(name)
@@ -161,7 +147,12 @@ export class LocalImageGate implements ImageGate {
 }
 
 /** Cross-checks qemu-img's view of the chain against the one vetted from the headers. */
-async function checkLayers(path: string, layers: ImageLayer[], chain: string[]): Promise<void> {
+async function checkLayers(
+  path: string,
+  layers: ImageLayer[],
+  chain: string[],
+  realpath: (path: string) => Promise<string | undefined>,
+): Promise<void> {
   if (layers.length !== chain.length + 1) throw changedWhileChecking(path)
   for (const [i, layer] of layers.entries()) {
     const name = i === 0 ? path : chain[i - 1]
@@ -174,7 +165,7 @@ async function checkLayers(path: string, layers: ImageLayer[], chain: string[]):
         `Declare it: qemu-img rebase -u -f qcow2 -F qcow2 -b ${chain[i]} ${name}`,
       ])
     }
-    const real = layer.backingFile && (await realpath(layer.backingFile).catch(() => undefined))
+    const real = layer.backingFile && (await realpath(layer.backingFile))
     if (real !== chain[i]) throw changedWhileChecking(path)
   }
 }

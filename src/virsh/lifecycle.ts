@@ -1,9 +1,9 @@
 import {ShienError} from '../errors.js'
 import type {VirshContext} from './context.js'
-import {releaseDebugPort} from './debug.js'
 import {sshForwardOf} from './domain-xml.js'
 import {dropGdbStub} from './gdb-stub.js'
 import {INACTIVE, again, onOwnDomain} from './own-domain.js'
+import {runAsOwner} from './run-as-owner.js'
 import {sshFields, type SshFields} from './ssh-info.js'
 import type {DomainState} from './virsh.js'
 
@@ -21,8 +21,6 @@ export interface DestroyResult {
   state: DomainState
   /** False when the domain was already off and nothing was done. */
   wasRunning: boolean
-  /** The debug port returned to the pool, when the VM ran under `debug`. */
-  debugPortFreed?: number
 }
 
 export interface UndefineResult {
@@ -34,24 +32,19 @@ export interface UndefineResult {
 }
 
 /**
- * `ie-virsh start SLOT`. The image is checked again first: the student can replace it at any
- * time after define, and the ACLs are granted again because a chmod by the student resets the
- * ACL mask that makes them effective.
+ * `ie-virsh start SLOT`. The image is checked again first (the student can replace it at any
+ * time after define), for a clear refusal; what protects other students is that the VM runs as
+ * its owner, which start makes sure of too (runAsOwner), also for domains defined before.
  */
 export function startSlot(ctx: VirshContext, rawSlot: string): Promise<StartResult> {
   const o = {signal: ctx.signal}
   return onOwnDomain(ctx, rawSlot, async (name, slot, before) => {
     const alreadyRunning = !INACTIVE.includes(before)
     if (!alreadyRunning) {
-      const image = await ctx.images.check(slot, o)
+      await ctx.images.check(slot, o)
       await dropGdbStub(ctx, name)
-      await ctx.images.grantQemuAccess(image, o)
+      await runAsOwner(ctx, name)
       await ctx.hypervisor.start(name, o)
-      // A template without relabel='no' would let libvirt chown the student's file to qemu.
-      await ctx.images.verifyOwner(image).catch(async (error: unknown) => {
-        await ctx.hypervisor.destroy(name, o)
-        throw error
-      })
     }
     const forward = sshForwardOf(await ctx.hypervisor.dumpXml(name, o))
     const state = (await ctx.hypervisor.state(name, o)) ?? 'unknown'
@@ -65,9 +58,8 @@ export function destroySlot(ctx: VirshContext, rawSlot: string): Promise<Destroy
   return onOwnDomain(ctx, rawSlot, async (name, slot, before) => {
     const wasRunning = !INACTIVE.includes(before)
     if (wasRunning) await ctx.hypervisor.destroy(name, o)
-    const freed = await releaseDebugPort(ctx, name)
     const state = (await ctx.hypervisor.state(name, o)) ?? 'unknown'
-    return {name, slot, state, wasRunning, ...(freed === undefined ? {} : {debugPortFreed: freed})}
+    return {name, slot, state, wasRunning}
   })
 }
 
@@ -85,8 +77,7 @@ export function undefineSlot(ctx: VirshContext, rawSlot: string, opts: {removeIm
     }
     await ctx.hypervisor.undefine(name, o)
     const portsFreed = await ctx.ports.release(name)
-    await releaseDebugPort(ctx, name)
-    const removed = opts.removeImage ? await ctx.images.removeImage(slot) : []
+    const removed = opts.removeImage ? await ctx.images.removeImage(slot, o) : []
     return {name, slot, portsFreed, removed}
   })
 }

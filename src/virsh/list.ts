@@ -13,8 +13,8 @@ export interface ListedDomain extends Partial<SshFields> {
   slot: string
   name: string
   state: DomainState
-  /** The gdb stub's port, while the VM runs under `debug`. */
-  debugPort?: number
+  /** The gdb stub's socket on the blade, while the VM runs under `debug`. */
+  debugSocket?: string
 }
 
 export interface ListResult {
@@ -43,7 +43,7 @@ export async function listDomains(ctx: VirshContext): Promise<ListResult> {
     const xml = await ctx.hypervisor.dumpXml(name, o)
     const forward = sshForwardOf(xml)
     const stub = INACTIVE.includes(state) ? undefined : gdbStubOf(xml)
-    domains.push({slot, name, state, ...sshFields(ctx.sshHost, forward?.port), ...(stub ? {debugPort: stub.port} : {})})
+    domains.push({slot, name, state, ...sshFields(ctx.sshHost, forward?.port), ...(stub ? {debugSocket: stub.socket} : {})})
   }
   domains.sort((a, b) => a.slot.localeCompare(b.slot))
   return {account, role: ctx.role, limits: ctx.limits, domains}
@@ -53,7 +53,7 @@ export function describeList(r: ListResult): string {
   if (r.domains.length === 0) return `No VMs defined for ${r.account}. Define one with: sudo ie-virsh define 01`
   const rows = [
     ['SLOT', 'NAME', 'STATE', 'DEBUG', 'SSH'],
-    ...r.domains.map((d) => [d.slot, d.name, d.state, d.debugPort === undefined ? '-' : String(d.debugPort), d.ssh ?? '-']),
+    ...r.domains.map((d) => [d.slot, d.name, d.state, d.debugSocket === undefined ? '-' : d.debugSocket, d.ssh ?? '-']),
   ]
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)))
   return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).join('\n')

@@ -4,27 +4,26 @@ import {join} from 'node:path'
 import {ShienError} from '../errors.js'
 import type {PortPool as PortRange} from '../server/config.js'
 
-/** A port in use: the domain that holds it, and for debug ports the blade it runs on. */
+/** A port in use: what holds it, and for ports of running things the blade they run on. */
 export interface PortHolder {
   port: number
   owner: string
   host?: string
 }
 
-export type PoolKind = 'ssh' | 'debug' | 'container'
+export type PoolKind = 'ssh' | 'container'
 
 const HOW_TO_FREE: Record<PoolKind, string> = {
   ssh: 'Undefine a VM you no longer need, or ask an admin to widen sshPortPool.',
-  debug: 'Try again when a debug session has ended (its port returns when its VM stops), or ask an admin to widen debugPortPool.',
   container: 'Remove a container you no longer need (ie-docker rm NAME), or ask an admin to widen docker.portPool.',
 }
 
-const LABEL: Record<PoolKind, string> = {ssh: 'SSH', debug: 'debug', container: 'container'}
+const LABEL: Record<PoolKind, string> = {ssh: 'SSH', container: 'container'}
 
 /**
  * Host ports shared by every blade on the storage. A port is taken by creating `<dir>/<port>`
  * with O_EXCL, which the filesystem (GFS2 across blades) grants to exactly one creator, so
- * no lock is needed to take one; the file holds the domain name (and, for debug ports, the
+ * no lock is needed to take one; the file holds the domain name (and, for container ports, the
  * blade), which is how a port is found again when its domain goes away.
  */
 export class PortPool {

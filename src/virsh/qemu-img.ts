@@ -1,5 +1,5 @@
 import {badInput} from '../errors.js'
-import {firstErrorLine, runTool} from './exec.js'
+import {firstErrorLine, runTool, type RunAs} from './exec.js'
 
 /** One image of a backing chain as `qemu-img info --backing-chain` reports it. */
 export interface ImageLayer {
@@ -24,13 +24,17 @@ interface RawLayer {
 }
 
 /**
- * Reads an image and its backing chain with qemu-img. `-f qcow2` always: qemu-img must never
- * guess the top image's format (a raw file can contain a valid-looking qcow2 header).
+ * Reads an image and its backing chain with qemu-img, run as the image's owner: the owner can
+ * swap the file after ie-virsh read its header, and qemu-img then opens whatever the new header
+ * names (a device, a FIFO, another student's image, a `json:` driver), with the owner's rights
+ * only. `-f qcow2` always: qemu-img must never guess the top image's format (a raw file can
+ * contain a valid-looking qcow2 header).
  */
-export async function inspectChain(path: string, o: {signal: AbortSignal}): Promise<ImageLayer[]> {
+export async function inspectChain(path: string, o: {signal: AbortSignal; as: RunAs}): Promise<ImageLayer[]> {
   const r = await runTool('qemu-img', ['info', '--output=json', '--backing-chain', '-f', 'qcow2', path], {
     signal: o.signal,
     timeoutMs: 60_000,
+    as: o.as,
   })
   if (r.exitCode !== 0) {
     const reason = r.timedOut ? 'qemu-img timed out' : firstErrorLine(r.stderr).replace(/^qemu-img:\s*/, '')

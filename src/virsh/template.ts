@@ -4,6 +4,8 @@ import {join} from 'node:path'
 import {XMLParser, XMLValidator} from 'fast-xml-parser'
 
 import {ShienError} from '../errors.js'
+import type {RunAs} from './exec.js'
+import {withOwnerLabel} from './owner-label.js'
 
 /** Everything ie-virsh fills into a domain template; all of it computed, none of it typed in. */
 export interface DomainValues {
@@ -18,6 +20,8 @@ export interface DomainValues {
   /** The host port forwarded to the guest's sshd; only for templates that use {{sshPort}}. */
   sshPort?: number
   listenAddress: string
+  /** Whose VM it is: its qemu runs as this uid and gid (owner-label.ts). */
+  owner: RunAs
 }
 
 export interface DomainTemplate {
@@ -98,7 +102,7 @@ export function renderDomainXml(template: DomainTemplate, v: DomainValues): stri
     return escapeXml(String(value))
   })
   checkRendered(template.path, xml, v.name)
-  return xml
+  return withOwnerLabel(xml, v.owner)
 }
 
 /** Escapes a value for XML text and for attributes in either kind of quotes. */
@@ -130,9 +134,13 @@ export function backingStoreXml(chain: string[]): string {
 function checkRendered(path: string, xml: string, name: string): void {
   const valid = XMLValidator.validate(xml)
   if (valid !== true) throw templateError(`${path} does not render to valid XML: ${valid.err.msg} (line ${valid.err.line}).`)
-  const doc = new XMLParser({parseTagValue: false}).parse(xml) as {domain?: {name?: unknown}}
+  const doc = new XMLParser({parseTagValue: false}).parse(xml) as {domain?: {name?: unknown; seclabel?: unknown}}
   if (String(doc.domain?.name ?? '') !== name) {
     throw templateError(`${path} must set the domain name to {{name}}.`)
+  }
+  // ie-virsh sets the domain's label itself: the VM runs as its owner, whatever the template.
+  if (doc.domain?.seclabel !== undefined) {
+    throw templateError(`${path} sets a domain <seclabel>; remove it (ie-virsh runs each VM as its owner).`)
   }
 }
 

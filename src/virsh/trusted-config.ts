@@ -26,8 +26,9 @@ export function loadTrustedConfig(path: string): BladeConfig {
   }
   const config = loadBladeConfig(path)
   if (!isAbsolute(config.storageRoot)) throw configInvalid(`storageRoot "${config.storageRoot}" is not an absolute path.`)
-  for (const key of ['listenAddress', 'debugListenAddress'] as const) {
-    if (isIP(config[key]) === 0) throw configInvalid(`${key} "${config[key]}" is not an IP address.`)
+  if (isIP(config.listenAddress) === 0) throw configInvalid(`listenAddress "${config.listenAddress}" is not an IP address.`)
+  for (const key of ['debugSocketDir', 'qemuStateDir'] as const) {
+    if (!isAbsolute(config[key]) || config[key].split('/').includes('..')) throw configInvalid(`${key} "${config[key]}" is not an absolute path without "..".`)
   }
   if (!ACCOUNT_PATTERN.test(config.qemuUser)) throw configInvalid(`qemuUser "${config.qemuUser}" is not a user name.`)
   if (!['kvm', 'qemu', 'auto'].includes(config.domainType)) throw configInvalid(`domainType "${config.domainType}" is not kvm, qemu or auto.`)

@@ -1,7 +1,7 @@
 /**
  * ie-virsh prints addresses as seen on the blade. Forwarded ports there usually listen on the
  * blade's loopback, so from a laptop they are reached through the blade: ssh's -J for the
- * guest's sshd, an ssh -L tunnel for a gdb stub.
+ * guest's sshd, an ssh -L tunnel from a local port to a gdb stub's socket.
  */
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/
 
@@ -12,10 +12,9 @@ export function sshFromLaptop(ssh: string | undefined, alias: string): string | 
   return `ssh -J ${alias} -p ${match[1]} ${match[2]}@${match[3]}`
 }
 
-/** How to reach a gdb stub on the blade from a laptop: a tunnel, then gdb on the local end. */
-export function gdbFromLaptop(debugHost: string, port: number, alias: string): {tunnel?: string; gdb: string} {
-  if (!LOOPBACK.test(debugHost)) return {gdb: `gdb -ex 'target remote ${alias}:${port}'`}
-  return {tunnel: `ssh -N -L ${port}:${debugHost}:${port} ${alias}`, gdb: `gdb -ex 'target remote localhost:${port}'`}
+/** How to reach a gdb stub's socket on the blade from a laptop: a tunnel, then gdb on the local end. */
+export function gdbFromLaptop(socket: string, port: number, alias: string): {tunnel: string; gdb: string} {
+  return {tunnel: `ssh -N -L ${port}:${socket} ${alias}`, gdb: `gdb -ex 'target remote localhost:${port}'`}
 }
 
 /** Rewrites the `ssh` fields of a result (start, list) for the laptop. */

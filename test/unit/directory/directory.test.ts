@@ -51,7 +51,9 @@ describe('roles and the directory settings', () => {
       [{ldap: {...ldap, studentGroups: 'students'}}, /studentGroups/],
       [{limits: {groups: {kernel: {vms: 0}}}}, /limits.groups.kernel/],
       [{limits: {groups: {kernel: {templates: ['../x']}}}}, /templates/],
-      [{debugListenAddress: 'everywhere'}, /debugListenAddress/],
+      [{listenAddress: 'everywhere'}, /listenAddress/],
+      [{debugSocketDir: 'run/debug'}, /debugSocketDir/],
+      [{qemuStateDir: '/var/lib/../tmp'}, /qemuStateDir/],
     ]
     for (const [config, message] of bad) {
       await writeFile(path, JSON.stringify(config), {mode: 0o644})

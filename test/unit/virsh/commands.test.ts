@@ -32,7 +32,8 @@ describe('ie-virsh commands (fake libvirt and image checks)', () => {
     expect(xml).toContain("<memory unit='MiB'>256</memory>")
     expect(xml).toContain("<source file='/storage/users/e195701/images/01.qcow2'>")
     expect(xml).toContain('hostfwd=tcp:0.0.0.0:22000-:22')
-    expect(images.granted).toEqual(['01'])
+    // The VM runs as its owner (uid and gid 1001 here).
+    expect(xml).toContain("<seclabel type='static' model='dac' relabel='yes'><label>+1001:+1001</label></seclabel>")
     expect(await portFiles()).toEqual(['22000'])
   })
 
@@ -81,7 +82,7 @@ describe('ie-virsh commands (fake libvirt and image checks)', () => {
     expect(json()).toEqual({
       account: 'e195701',
       role: 'student',
-      limits: {vms: 4, vcpus: 1, memoryMiB: 256, debug: true, templates: ['normal']},
+      limits: {vms: 4, vcpus: 1, memoryMiB: 256, debug: false, templates: ['normal']},
       domains: [],
     })
     for (const command of ['start', 'destroy', 'undefine']) {
@@ -97,7 +98,8 @@ describe('ie-virsh commands (fake libvirt and image checks)', () => {
     images.checked = []
     expect(await run(['start', '2'])).toBe(0)
     expect(out.join('')).toContain('Log in with: ssh -p 22000 vagrant@blade1')
-    expect([images.checked, images.granted]).toEqual([['02'], ['02', '02']])
+    expect(images.checked).toEqual(['02'])
+    expect(h.admitted).toEqual([1001])
     expect(await run(['list'])).toBe(0)
     expect(out.join('')).toMatch(/SLOT\s+NAME\s+STATE\s+DEBUG\s+SSH\n02\s+e195701-02\s+running\s+-\s+ssh -p 22000 vagrant@blade1/)
     expect(await run(['undefine', '02', '--json'])).toBe(ExitCode.refused)
@@ -119,12 +121,25 @@ describe('ie-virsh commands (fake libvirt and image checks)', () => {
     expect(hv.calls.filter((c) => c.startsWith('start'))).toHaveLength(1)
   })
 
-  it('stops the VM again if libvirt took the image away from the student at start', async () => {
+  it('runs a VM defined without the owner label (or with another) as its owner from the next start', async () => {
     await run(['define', '01'])
-    images.relabelled = true
-    expect(await run(['start', '01'])).toBe(ExitCode.failure)
-    expect(hv.calls).toEqual(['define', 'start e195701-01', 'destroy e195701-01'])
-    expect(hv.domains.get('e195701-01')!.state).toBe('shut off')
+    const label = "<seclabel type='static' model='dac' relabel='yes'><label>+1001:+1001</label></seclabel>"
+    const domain = hv.domains.get('e195701-01')!
+    // As older versions defined it: no label, so libvirt's shared qemu user would run it.
+    domain.xml = domain.xml.replace(label, '')
+    expect(await run(['start', '01'])).toBe(0)
+    expect(hv.calls).toEqual(['define', 'define', 'start e195701-01'])
+    expect(domain.xml === hv.domains.get('e195701-01')!.xml).toBe(false)
+    expect(hv.domains.get('e195701-01')!.xml.match(/<seclabel type='static'/g)).toHaveLength(1)
+    expect(hv.domains.get('e195701-01')!.xml).toContain(label)
+    // Someone else's label is replaced, not kept beside it.
+    await run(['destroy', '01'])
+    const d = hv.domains.get('e195701-01')!
+    d.xml = d.xml.replace(label, "<seclabel type='static' model='dac' relabel='yes'><label>+0:+0</label></seclabel>")
+    expect(await run(['start', '01'])).toBe(0)
+    expect(hv.domains.get('e195701-01')!.xml).toContain(label)
+    expect(hv.domains.get('e195701-01')!.xml).not.toContain('+0:+0')
+    expect(h.admitted).toEqual([1001, 1001])
   })
 
   it('says when the account has no folder on the storage', async () => {

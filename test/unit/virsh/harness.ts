@@ -61,20 +61,12 @@ export class FakeHypervisor implements Hypervisor {
 /** The image rules stubbed: accepts every slot unless told to refuse, and records grants. */
 export class FakeImages implements ImageGate {
   refuse?: Error
-  relabelled = false
   checked: string[] = []
-  granted: string[] = []
   removed: string[] = []
   async check(slot: string): Promise<CheckedImage> {
     this.checked.push(slot)
     if (this.refuse) throw this.refuse
     return {slot, path: `/storage/users/e195701/images/${slot}.qcow2`, virtualSize: 2 ** 30, backingChain: []}
-  }
-  async grantQemuAccess(image: CheckedImage) {
-    this.granted.push(image.slot)
-  }
-  async verifyOwner() {
-    if (this.relabelled) throw new Error('owner changed')
   }
   async removeImage(slot: string) {
     this.removed.push(slot)
@@ -120,6 +112,8 @@ export class Harness {
   images = new FakeImages()
   directory = defaultDirectory()
   isTty = true
+  /** The uids let through libvirt's state folder, in order. */
+  admitted: number[] = []
   out: string[] = []
   err: string[] = []
 
@@ -129,6 +123,7 @@ export class Harness {
     this.images = new FakeImages()
     this.directory = defaultDirectory()
     this.isTty = true
+    this.admitted = []
     this.root = await mkdtemp(join(tmpdir(), 'shien-cmd-'))
     for (const account of Object.keys(UIDS)) await mkdir(join(this.root, 'users', account, 'images'), {recursive: true})
     await this.writeConfig(config)
@@ -139,7 +134,7 @@ export class Harness {
       storageRoot: this.root,
       templatesDir: join(this.root, 'no-admin-templates'),
       sshPortPool: {from: 22000, to: 22002},
-      debugPortPool: {from: 23000, to: 23001},
+      debugSocketDir: join(this.root, 'run', 'debug'),
       listenAddress: '0.0.0.0',
       limits: {default: {vms: 4, vcpus: 1, memoryMiB: 256}},
     }
@@ -159,10 +154,14 @@ export class Harness {
       realUid: 0,
       lookupAccount: async (n) => Object.entries(UIDS).find(([, u]) => u === n)?.[0],
       lookupUid: async (account) => UIDS[account],
+      lookupGid: async (uid) => uid,
       directory: () => this.directory,
       hypervisor: () => this.hv,
       imageGate: () => this.images,
       domainType: async () => 'qemu',
+      admitQemu: async (_dir, owner) => {
+        this.admitted.push(owner.uid)
+      },
       hostname: 'blade1',
       isTty: this.isTty,
       stdout: (t) => this.out.push(t),
@@ -175,7 +174,7 @@ export class Harness {
     return JSON.parse(this.out.join(''))
   }
 
-  portFiles(pool: 'ssh' | 'debug' = 'ssh'): Promise<string[]> {
+  portFiles(pool: 'ssh' = 'ssh'): Promise<string[]> {
     return readdir(join(this.root, 'ports', pool))
       .then((names) => names.filter((n) => !n.startsWith('.')).sort())
       .catch(() => [] as string[])

@@ -1,12 +1,12 @@
 import {execFileSync} from 'node:child_process'
-import {chown, mkdir, mkdtemp, readFile, rm, symlink, writeFile} from 'node:fs/promises'
+import {chmod, chown, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {execa} from 'execa'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {LocalImageGate, type ImageScope} from '../../../src/virsh/image-check.js'
+import {LocalImageGate, type GatePoint, type ImageScope} from '../../../src/virsh/image-check.js'
 
 // Ownership is by number, so uids without a passwd entry do for these checks.
 const STUDENT = 61001
@@ -25,18 +25,23 @@ describe('image rules on real files and qemu-img', () => {
 
   beforeEach(async () => {
     root = await mkdtemp(join(tmpdir(), 'shien-img-'))
+    await chmod(root, 0o755)
     const home = join(root, 'users', 'e195701')
     await mkdir(join(home, 'images'), {recursive: true})
+    await chown(home, STUDENT, STUDENT)
+    await chown(join(home, 'images'), STUDENT, STUDENT)
+    await chmod(home, 0o700)
     await mkdir(join(root, 'boxes', 'os', '1.0'), {recursive: true})
     scope = {
       uid: STUDENT,
+      gid: STUDENT,
       home,
       imagesDir: join(home, 'images'),
       boxesDir: join(root, 'boxes'),
       image: (slot) => join(home, 'images', `${slot}.qcow2`),
       record: (slot) => join(home, 'images', `${slot}.json`),
     }
-    gate = new LocalImageGate(scope, 'libvirt-qemu')
+    gate = new LocalImageGate(scope)
   })
   afterEach(async () => {
     await rm(root, {recursive: true, force: true})
@@ -88,31 +93,69 @@ describe('image rules on real files and qemu-img', () => {
     await expect(gate.check('01', {signal})).rejects.toMatchObject({code: 'BACKING_OUTSIDE'})
   })
 
-  it('grants libvirt-qemu traverse on the folders, rw on the image and r on own backing files', async () => {
-    await create(scope.image('02'))
-    await create(scope.image('01'), ['-b', '02.qcow2', '-F', 'qcow2'])
-    await gate.grantQemuAccess(await gate.check('01', {signal}), {signal})
-    const acl = (p: string) => execFileSync('getfacl', ['--omit-header', '--absolute-names', p], {encoding: 'utf8'})
-    expect(acl(scope.home)).toContain('user:libvirt-qemu:--x')
-    expect(acl(scope.imagesDir)).toContain('user:libvirt-qemu:--x')
-    expect(acl(scope.image('01'))).toContain('user:libvirt-qemu:rw-')
-    expect(acl(scope.image('02'))).toContain('user:libvirt-qemu:r--')
+  /** A gate that runs `act` once when it reaches `point`, as a student racing it would. */
+  const racedAt = (point: GatePoint, act: () => Promise<void>) => {
+    let done = false
+    return new LocalImageGate(scope, async (p) => {
+      if (p !== point || done) return
+      done = true
+      await act()
+    })
+  }
+
+  it('runs qemu-img as the owner: an image swapped after its header was read reaches nothing of root\'s', async () => {
+    // Root's own file, readable by root only: what a root qemu-img would open for the student.
+    const secret = join(root, 'root-only.raw')
+    await writeFile(secret, Buffer.alloc(1 << 20))
+    await chmod(secret, 0o600)
+    await create(scope.image('01'))
+    const swapped = join(root, 'swapped.qcow2')
+    await create(swapped, ['-b', secret, '-F', 'raw'])
+    const raced = racedAt('header-read', () => rename(swapped, scope.image('01')))
+    const error = await raced.check('01', {signal}).catch((e: unknown) => e)
+    expect(error).toMatchObject({code: 'IMAGE_UNREADABLE'})
+    expect((error as Error).message).toMatch(/Permission denied/)
   })
 
-  it('notices when the image no longer belongs to the student', async () => {
+  it('gives the same answer for a path outside the folders whether it exists or not', async () => {
+    await writeFile(join(root, 'exists.qcow2'), '')
+    await chmod(join(root, 'exists.qcow2'), 0o600)
+    await mkdir(join(root, 'private'), {mode: 0o700})
+    await writeFile(join(root, 'private', 'exists.qcow2'), '')
+    const answer = async (name: string) => {
+      await create(scope.image('01'), ['-u', '-b', name, '-F', 'qcow2'])
+      const e = (await gate.check('01', {signal}).catch((x: unknown) => x)) as {code: string; message: string}
+      return `${e.code}: ${e.message.replace(name, 'NAME')}`
+    }
+    // Behind a folder the student cannot enter, an existing file and a missing one look alike.
+    expect(await answer(join(root, 'private', 'exists.qcow2'))).toBe(await answer(join(root, 'private', 'missing.qcow2')))
+    expect(await answer(join(root, 'private', 'missing.qcow2'))).toMatch(/^BACKING_MISSING: /)
+  })
+
+  it("removes as the owner: an images folder swapped for a link to another account's reaches nothing there", async () => {
+    const theirs = join(root, 'users', 'e195702', 'images')
+    await mkdir(theirs, {recursive: true})
+    await chmod(join(root, 'users', 'e195702'), 0o700)
+    await create(join(theirs, '01.qcow2'), [], OTHER)
+    await chown(join(root, 'users', 'e195702'), OTHER, OTHER)
+    await chown(theirs, OTHER, OTHER)
     await create(scope.image('01'))
-    const image = await gate.check('01', {signal})
-    await expect(gate.verifyOwner(image)).resolves.toBeUndefined()
-    await chown(scope.image('01'), 64055, 64055)
-    await expect(gate.verifyOwner(image)).rejects.toMatchObject({code: 'IMAGE_RELABELLED'})
+    // What renameat2(RENAME_EXCHANGE) does in one step, done here in two: the gate does not look.
+    await rename(scope.imagesDir, join(scope.home, 'images.real'))
+    await symlink(theirs, scope.imagesDir)
+    const error = await gate.removeImage('01', {signal}).catch((e: unknown) => e)
+    expect(error).toMatchObject({code: 'IMAGE_NOT_REMOVED'})
+    expect((error as Error).message).toMatch(/Permission denied/)
+    expect(execFileSync('ls', [theirs], {encoding: 'utf8'}).trim()).toBe('01.qcow2')
   })
 
   it('removes the image and its record, and nothing else', async () => {
     await create(scope.image('01'))
     await create(scope.image('02'))
     await writeFile(scope.record('01'), '{}')
-    expect(await gate.removeImage('01')).toEqual([scope.image('01'), scope.record('01')])
-    expect(await gate.removeImage('01')).toEqual([])
+    await chown(scope.record('01'), STUDENT, STUDENT)
+    expect(await gate.removeImage('01', {signal})).toEqual([scope.image('01'), scope.record('01')])
+    expect(await gate.removeImage('01', {signal})).toEqual([])
     expect(execFileSync('ls', [scope.imagesDir], {encoding: 'utf8'}).trim()).toBe('02.qcow2')
   })
 })

@@ -61,9 +61,9 @@ describe('SSH port pool', () => {
     expect(() => new SshPortPool(dir, {from: 65535, to: 65536})).toThrow(/invalid/)
   })
 
-  it("records the blade with a debug port and reclaims only this blade's ports of domains not running", async () => {
-    const here = new PortPool(dir, {from: 23000, to: 23009}, 'debug', 'blade1')
-    const there = new PortPool(dir, {from: 23000, to: 23009}, 'debug', 'blade2')
+  it("records the blade with a container port and reclaims only this blade's ports of domains not running", async () => {
+    const here = new PortPool(dir, {from: 23000, to: 23009}, 'container', 'blade1')
+    const there = new PortPool(dir, {from: 23000, to: 23009}, 'container', 'blade2')
     expect(await here.allocate('a-01')).toBe(23000)
     expect(await there.allocate('b-01')).toBe(23001)
     expect(await here.allocate('c-01')).toBe(23002)
@@ -75,9 +75,9 @@ describe('SSH port pool', () => {
     // Nothing runs on blade1 but c-01; blade2's b-01 is not blade1's to judge.
     expect(await here.reclaim((domain) => domain === 'c-01')).toEqual([23000])
     expect((await here.holders()).map((h) => h.port)).toEqual([23001, 23002])
-    await expect(new PortPool(dir, {from: 23001, to: 23002}, 'debug', 'blade1').allocate('d-01')).rejects.toMatchObject({
+    await expect(new PortPool(dir, {from: 23001, to: 23002}, 'container', 'blade1').allocate('d-01')).rejects.toMatchObject({
       code: 'POOL_EMPTY',
-      message: 'All debug ports 23001-23002 are in use.',
+      message: 'All container ports 23001-23002 are in use.',
     })
   })
 })

@@ -79,8 +79,10 @@ describe('shien vm on the laptop side', () => {
   it('shows ssh and gdb commands as typed on the laptop when the blade forwards on its loopback', () => {
     expect(sshFromLaptop('ssh -p 22001 vagrant@127.0.0.1', 'blade1')).toBe('ssh -J blade1 -p 22001 vagrant@127.0.0.1')
     expect(sshFromLaptop('ssh -p 22001 vagrant@blade1.ie.example', 'blade1')).toBe('ssh -p 22001 vagrant@blade1.ie.example')
-    expect(gdbFromLaptop('127.0.0.1', 23000, 'blade1')).toEqual({tunnel: 'ssh -N -L 23000:127.0.0.1:23000 blade1', gdb: "gdb -ex 'target remote localhost:23000'"})
-    expect(gdbFromLaptop('10.0.0.5', 23000, 'blade1')).toEqual({gdb: "gdb -ex 'target remote blade1:23000'"})
+    expect(gdbFromLaptop('/run/shien/debug/e195701/01.sock', 1234, 'blade1')).toEqual({
+      tunnel: 'ssh -N -L 1234:/run/shien/debug/e195701/01.sock blade1',
+      gdb: "gdb -ex 'target remote localhost:1234'",
+    })
     expect(withLaptopSsh({domains: [{slot: '01', ssh: 'ssh -p 1 vagrant@127.0.0.1'}, {slot: '02'}]}, 'b')).toEqual({
       domains: [{slot: '01', ssh: 'ssh -J b -p 1 vagrant@127.0.0.1'}, {slot: '02'}],
     })

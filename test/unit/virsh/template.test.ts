@@ -26,6 +26,7 @@ const values: DomainValues = {
   backingChain: ['/gfs2/shien/boxes/os/1.0/box.qcow2'],
   sshPort: 22007,
   listenAddress: '127.0.0.1',
+  owner: {uid: 1001, gid: 1100},
 }
 
 const parse = (xml: string) => new XMLParser({ignoreAttributes: false, parseTagValue: false}).parse(xml)
@@ -49,6 +50,8 @@ describe('the normal template', () => {
     expect(disk.backingStore.source['@_file']).toBe(values.backingChain[0])
     expect(sshForwardOf(xml)).toEqual({address: '127.0.0.1', port: 22007})
     expect(xml).toContain("<qemu:arg value='virtio-net-pci,netdev=shien0,bus=pci.0,addr=0x1e'/>")
+    // The VM runs as its owner: a static DAC label with the owner's uid and gid.
+    expect(d.seclabel).toMatchObject({'@_type': 'static', '@_model': 'dac', '@_relabel': 'yes', label: '+1001:+1100'})
   })
 })
 
@@ -89,6 +92,9 @@ describe('rendering', () => {
     expect(render('', '<domain><name>fixed-01</name>{{{backingStore}}}</domain>')).toThrow(/\{\{name\}\}/)
     expect(render('', '<domain><name>{{name}}</name></domain>')).toThrow(/lacks \{\{\{backingStore\}\}\}/)
     expect(render('<p>{{sshPort}}</p>')).not.toThrow()
+    // The template cannot choose whom the VM runs as.
+    expect(render("<seclabel type='static' model='dac'><label>+0:+0</label></seclabel>")).toThrow(/sets a domain <seclabel>/)
+    expect(render("<seclabel type='none'/>")).toThrow(/sets a domain <seclabel>/)
     expect(() => renderDomainXml(tpl(base.replace('EXTRA', '{{sshPort}}')), {...values, sshPort: undefined})).toThrow(/sshPort/)
   })
 })
