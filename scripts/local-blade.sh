@@ -293,13 +293,13 @@ ensure_storage() {
   for account in "$STUDENT" "$OTHER_STUDENT"; do
     owner=$account:$(id -gn "$account")
     local home=$STORAGE_ROOT/users/$account
-    # 0700 for the account; libvirt's qemu may traverse to the images; admins may read.
+    # 0700 for the account, admins may read; VMs run as their owner, so no qemu user gets in.
     ensure_dir "$home" "$owner" acl
-    ensure_acl "$home" "user:$QEMU_USER:--x" "group:$ADMIN_GROUP:r-x"
+    ensure_acl "$home" "group:$ADMIN_GROUP:r-x"
     ensure_dir "$home/incoming" "$owner" acl
     ensure_acl "$home/incoming" "group:$ADMIN_GROUP:r-x"
     ensure_dir "$home/images" "$owner" acl
-    ensure_acl "$home/images" "user:$QEMU_USER:--x" "group:$ADMIN_GROUP:r-x"
+    ensure_acl "$home/images" "group:$ADMIN_GROUP:r-x"
   done
   say "storage: $STORAGE_ROOT ready"
 }
@@ -313,8 +313,8 @@ write_config() {
   "domainType": "qemu",
   "libvirtUri": "$LIBVIRT_URI",
   "sshPortPool": {"from": 22000, "to": 22099},
-  "debugPortPool": {"from": 23000, "to": 23099},
   "listenAddress": "127.0.0.1",
+  "limits": {"default": {"vms": 4, "vcpus": 2, "memoryMiB": 2048}, "groups": {"$USERS_GROUP": {"debug": true}}},
   "qemuUser": "$QEMU_USER",
   "adminGroup": "$ADMIN_GROUP",
   "bladeCommand": "shien",

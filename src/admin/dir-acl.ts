@@ -21,6 +21,20 @@ export async function missingAcl(opened: OpenedPath, want: AclEntry[], o: {signa
   })
 }
 
+/** The named-user entries of `users` that the folder has, whatever their permissions. */
+export async function presentUsers(opened: OpenedPath, users: string[], o: {signal: AbortSignal}): Promise<string[]> {
+  const r = await runTool('getfacl', ['--omit-header', '--absolute-names', '/dev/fd/3'], {fd3: opened.handle.fd, signal: o.signal, timeoutMs: 30_000})
+  if (r.exitCode !== 0) throw aclFailed(opened.path, r.stderr)
+  const have = r.stdout.split('\n').map((l) => l.trim())
+  return users.filter((user) => have.some((l) => l.startsWith(`user:${user}:`)))
+}
+
+/** Removes the named-user entries of `users`. */
+export async function removeUsers(opened: OpenedPath, users: string[], o: {signal: AbortSignal}): Promise<void> {
+  const r = await runTool('setfacl', ['-x', users.map((u) => `u:${u}`).join(','), '/dev/fd/3'], {fd3: opened.handle.fd, signal: o.signal, timeoutMs: 30_000})
+  if (r.exitCode !== 0) throw aclFailed(opened.path, r.stderr)
+}
+
 /** Adds the entries; setfacl recomputes the mask so that they take effect. */
 export async function addAcl(opened: OpenedPath, entries: AclEntry[], o: {signal: AbortSignal}): Promise<void> {
   const r = await runTool('setfacl', ['-m', entries.join(','), '/dev/fd/3'], {fd3: opened.handle.fd, signal: o.signal, timeoutMs: 30_000})

@@ -6,7 +6,7 @@ import {ShienError} from '../errors.js'
 import type {BladeConfig} from '../server/config.js'
 import {ACCOUNT_PATTERN, userPaths} from '../server/layout.js'
 import {openExact, type OpenedPath} from '../virsh/safe-open.js'
-import {addAcl, missingAcl, type AclEntry} from './dir-acl.js'
+import {addAcl, missingAcl, presentUsers, removeUsers, type AclEntry} from './dir-acl.js'
 
 /** What `shien admin provision` did, folder by folder. */
 export interface ProvisionReport {
@@ -31,7 +31,8 @@ export interface ProvisionDeps {
 /**
  * Gives every account of `groups` its folders on the storage: `users/<account>/` with
  * `incoming/` and `images/`, owned by the account, mode 0700, the admin group allowed to read
- * (ACL) and libvirt's qemu user allowed through to the images (the ACLs ie-virsh relies on).
+ * (ACL). Each VM runs as its owner, so libvirt's shared qemu user has no business there: the
+ * entries older versions gave it are removed.
  * Idempotent: a second run changes nothing. Runs as root in folders students own, so every
  * folder is opened without following symlinks and changed through its descriptor.
  */
@@ -61,15 +62,14 @@ async function provisionAccount(member: DirectoryAccount, deps: ProvisionDeps, r
   }
   const paths = userPaths(deps.root, member.account)
   const admin: AclEntry = `group:${deps.config.adminGroup}:r-x`
-  const qemu: AclEntry = `user:${deps.config.qemuUser}:--x`
-  const home = await ensureFolder(paths.home, join(deps.root, 'users'), member, [qemu, admin], deps, report)
+  const home = await ensureFolder(paths.home, join(deps.root, 'users'), member, [admin], deps, report)
   // Below a folder that is not right, nothing can be trusted to be what it seems.
   if (home === undefined) return
   try {
     // The children are made through the home's descriptor (/proc/self/fd/N/...), so they land
     // in the folder just checked even if the student swaps the path for a symlink meanwhile.
     const via = `/proc/self/fd/${home.handle.fd}`
-    for (const [path, acl] of [[paths.incoming, [admin]], [paths.images, [qemu, admin]]] as const) {
+    for (const [path, acl] of [[paths.incoming, [admin]], [paths.images, [admin]]] as const) {
       const child = await ensureFolder(path, via, member, [...acl], deps, report)
       await child?.handle.close()
     }
@@ -102,7 +102,7 @@ async function ensureFolder(
     return undefined
   }
   try {
-    const what = await fixFolder(opened, member, acl, deps.signal)
+    const what = await fixFolder(opened, member, acl, deps.config.qemuUser, deps.signal)
     if (created) report.created.push(path)
     else if (what.length > 0) report.fixed.push({path, what})
     else report.unchanged.push(path)
@@ -120,7 +120,7 @@ async function whyNotAFolder(path: string, error: unknown): Promise<string> {
 }
 
 /** Sets owner, mode and ACL where they differ; returns what it changed. */
-async function fixFolder(opened: OpenedPath, member: DirectoryAccount, acl: AclEntry[], signal: AbortSignal): Promise<string[]> {
+async function fixFolder(opened: OpenedPath, member: DirectoryAccount, acl: AclEntry[], qemuUser: string, signal: AbortSignal): Promise<string[]> {
   const what: string[] = []
   const {uid, gid, mode} = opened.stat
   if (uid !== member.uid || gid !== member.gid) {
@@ -131,6 +131,11 @@ async function fixFolder(opened: OpenedPath, member: DirectoryAccount, acl: AclE
   if ((mode & 0o700) !== 0o700 || (mode & 0o007) !== 0 || (mode & 0o7000) !== 0) {
     await opened.handle.chmod(0o700)
     what.push(`mode ${(mode & 0o7777).toString(8).padStart(4, '0')} -> 0700`)
+  }
+  const stale = await presentUsers(opened, [qemuUser], {signal})
+  if (stale.length > 0) {
+    await removeUsers(opened, stale, {signal})
+    what.push(`ACL - ${stale.map((u) => `user:${u}`).join(', ')}`)
   }
   const missing = await missingAcl(opened, acl, {signal})
   if (missing.length > 0) {

@@ -77,9 +77,24 @@ export function undefineSlot(ctx: VirshContext, rawSlot: string, opts: {removeIm
     }
     await ctx.hypervisor.undefine(name, o)
     const portsFreed = await ctx.ports.release(name)
-    const removed = opts.removeImage ? await ctx.images.removeImage(slot, o) : []
+    const removed = opts.removeImage ? await removeAfterUndefine(ctx, name, slot) : []
     return {name, slot, portsFreed, removed}
   })
+}
+
+/** Removes the image of an undefined domain; a refusal says the domain itself is gone. */
+async function removeAfterUndefine(ctx: VirshContext, name: string, slot: string): Promise<string[]> {
+  try {
+    return await ctx.images.removeImage(slot, {signal: ctx.signal})
+  } catch (error) {
+    if (!(error instanceof ShienError)) throw error
+    throw new ShienError(`${name} was undefined, but its image was not removed: ${error.message}`, {
+      code: error.code,
+      exit: 'refused',
+      suggestions: error.suggestions,
+      cause: error,
+    })
+  }
 }
 
 export function describeStart(r: StartResult): string {

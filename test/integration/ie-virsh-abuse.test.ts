@@ -1,4 +1,5 @@
-import {chmod, chown, mkdir, mkdtemp, readdir, rm, symlink, writeFile} from 'node:fs/promises'
+import {createHash} from 'node:crypto'
+import {chmod, chown, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink, writeFile} from 'node:fs/promises'
 import {createServer} from 'node:net'
 import {join} from 'node:path'
 
@@ -6,6 +7,7 @@ import {execa} from 'execa'
 import {afterAll, afterEach, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 
 import {ExitCode} from '../../src/errors.js'
+import {LocalImageGate, type ImageGate, type ImageScope} from '../../src/virsh/image-check.js'
 import {main} from '../../src/virsh/main.js'
 import {closedPort, ensureUser, virsh} from '../support/system.js'
 import {emptyVirshState} from '../support/virsh.js'
@@ -29,7 +31,6 @@ describe('ie-virsh refuses abuse and changes nothing', () => {
       domainType: 'qemu',
       templatesDir: join(root, 'no-admin-templates'),
       sshPortPool: {from: 42660, to: 42669},
-      debugPortPool: {from: 42670, to: 42679},
       listenAddress: '127.0.0.1',
       limits: {default: {vms: 4, vcpus: 1, memoryMiB: 64}},
       ...extra,
@@ -58,7 +59,7 @@ describe('ie-virsh refuses abuse and changes nothing', () => {
     const names = (await virsh('list', '--all', '--name')).stdout.split('\n').map((l) => l.trim()).filter(Boolean).sort()
     const states = await Promise.all(names.map(async (n) => `${n}=${(await virsh('domstate', n)).stdout.trim()}`))
     const ports = async (pool: string) => (await readdir(join(root, 'ports', pool)).catch(() => [] as string[])).filter((f) => !f.startsWith('.')).sort()
-    return {states, ssh: await ports('ssh'), debug: await ports('debug')}
+    return {states, ssh: await ports('ssh')}
   }
 
   /** Runs the attempt and checks it was refused with `code` and a reason, leaving everything as it was. */
@@ -120,7 +121,8 @@ describe('ie-virsh refuses abuse and changes nothing', () => {
 
   it.each([
     ['backed by /etc/hostname', ['-b', '/etc/hostname', '-F', 'raw'], 'BACKING_OUTSIDE', /outside your images folder/],
-    ['backed by another student\'s image', () => ['-b', image(OTHER, '01'), '-F', 'qcow2'], 'BACKING_OUTSIDE', /outside your images folder/],
+    // The student cannot enter the other's folder, so cannot tell whether the file exists.
+    ['backed by another student\'s image', () => ['-b', image(OTHER, '01'), '-F', 'qcow2'], 'BACKING_MISSING', /does not exist, or you cannot read it/],
     ['with an external data file', () => ['-o', `data_file=${join(root, 'users', ME, 'images', '01.data')}`], 'DATA_FILE', /external file/],
   ])('a qcow2 %s', async (_what, args, code, reason) => {
     await makeImage(ME, '01', typeof args === 'function' ? args() : (args as string[]))
@@ -148,13 +150,98 @@ describe('ie-virsh refuses abuse and changes nothing', () => {
     await refused(ME, ['define', '02'], 'POOL_EMPTY', ExitCode.refused, /All SSH ports 42660-42661 are in use/)
   })
 
-  it('an empty debug port pool', async () => {
-    await writeConfig({debugPortPool: {from: 42670, to: 42670}})
+  /** ie-virsh with a gate that lets `act` run right after the image check, as a racing student would. */
+  async function runRaced(account: string, act: () => Promise<void>, ...argv: string[]) {
+    let out = ''
+    const imageGate = (scope: ImageScope): ImageGate => {
+      const real = new LocalImageGate(scope)
+      return {
+        check: async (slot, o) => {
+          const checked = await real.check(slot, o)
+          await act()
+          return checked
+        },
+        removeImage: async (slot, o) => {
+          await act()
+          return real.removeImage(slot, o)
+        },
+      }
+    }
+    const code = await main([...argv, '--json'], {
+      configPath: join(root, 'config.json'),
+      env: {SUDO_UID: String(uid[account])},
+      imageGate,
+      stdout: (t) => (out += t),
+      stderr: () => undefined,
+    })
+    return {code, body: JSON.parse(out)}
+  }
+
+  const sha = async (path: string) => createHash('sha256').update(await readFile(path)).digest('hex')
+  const acl = async (path: string) => (await execa('getfacl', ['--omit-header', '--absolute-names', path])).stdout
+
+  it("a qcow2 swapped in after start's check, whose data file is another student's disk, gives qemu nothing of theirs", async () => {
+    const theirs = image(OTHER, '01')
+    await execa('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5a 0 64k', theirs])
+    const before = {sha: await sha(theirs), acl: await acl(theirs)}
     await makeImage(ME, '01')
-    await makeImage(ME, '02')
-    for (const slot of ['01', '02']) expect((await run(ME, 'define', slot)).code).toBe(0)
-    const first = await run(ME, 'debug', '01')
-    expect(first.code, JSON.stringify(first.body)).toBe(0)
-    await refused(ME, ['debug', '02'], 'POOL_EMPTY', ExitCode.refused, /All debug ports 42670-42670 are in use/)
+    expect((await run(ME, 'define', '01')).code).toBe(0)
+    // qemu-img create would truncate the data file it names, so name a stand-in of the same
+    // length and write the real name into the header afterwards, as an attacker would.
+    const evil = join(root, 'users', ME, 'evil.qcow2')
+    const standIn = join(root, 'users', ME, 'images', 'xx.qcow2')
+    expect(standIn.length).toBe(theirs.length)
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', `data_file=${standIn},data_file_raw=on`, evil, '16M'])
+    const bytes = await readFile(evil)
+    const at = bytes.indexOf(standIn)
+    expect(at).toBeGreaterThan(0)
+    bytes.write(theirs, at)
+    await writeFile(evil, bytes)
+    await rm(standIn)
+    await chown(evil, uid[ME], uid[ME])
+    const r = await runRaced(ME, () => rename(evil, image(ME, '01')), 'start', '01')
+    expect(r.code, JSON.stringify(r.body)).not.toBe(0)
+    expect(r.body.error.message).toMatch(/Permission denied/)
+    expect((await virsh('domstate', `${ME}-01`)).stdout.trim()).toBe('shut off')
+    expect(await sha(theirs)).toBe(before.sha)
+    // No shared qemu user was given a way in, then or before.
+    expect(await acl(theirs)).toBe(before.acl)
+    expect(before.acl).not.toContain('libvirt-qemu')
+  })
+
+  it('the VM runs as its owner, and its image stays the owner\'s', async () => {
+    await makeImage(ME, '01')
+    expect((await run(ME, 'define', '01')).code).toBe(0)
+    expect((await run(ME, 'start', '01')).code).toBe(0)
+    const pid = (await readFile(`/run/libvirt/qemu/${ME}-01.pid`, 'utf8')).trim()
+    const status = await readFile(`/proc/${pid}/status`, 'utf8')
+    expect(/^Uid:\s+(\d+)/m.exec(status)?.[1]).toBe(String(uid[ME]))
+    const gid = (await execa('id', ['-g', ME])).stdout.trim()
+    expect(/^Gid:\s+(\d+)/m.exec(status)?.[1]).toBe(gid)
+    const {uid: owner} = await stat(image(ME, '01'))
+    expect(owner).toBe(uid[ME])
+  })
+
+  it("undefine --remove-image with the images folder swapped for a link to another student's", async () => {
+    const theirs = image(OTHER, '01')
+    const before = await sha(theirs)
+    await makeImage(ME, '01')
+    expect((await run(ME, 'define', '01')).code).toBe(0)
+    const mine = join(root, 'users', ME, 'images')
+    const swap = async () => {
+      await rename(mine, `${mine}.real`)
+      await symlink(join(root, 'users', OTHER, 'images'), mine)
+    }
+    try {
+      const r = await runRaced(ME, swap, 'undefine', '01', '--remove-image')
+      expect(r.body.error, JSON.stringify(r.body)).toMatchObject({code: 'IMAGE_NOT_REMOVED'})
+      expect(r.body.error.message).toMatch(/Permission denied/)
+      expect(r.body.error.message).toContain(`${ME}-01 was undefined`)
+      expect(await sha(theirs)).toBe(before)
+      expect((await virsh('domstate', `${OTHER}-01`)).stdout.trim()).toBe('shut off')
+    } finally {
+      await rm(mine)
+      await rename(`${mine}.real`, mine)
+    }
   })
 })
