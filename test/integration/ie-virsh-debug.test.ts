@@ -1,4 +1,4 @@
-import {chmod, chown, mkdir, mkdtemp, readdir, rm, writeFile} from 'node:fs/promises'
+import {chmod, chown, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {execa} from 'execa'
@@ -17,7 +17,6 @@ const OTHER = 'shien-vt4'
 const ADMIN = 'shien-va1'
 const ACCOUNTS = [STUDENT, OTHER, ADMIN]
 const SSH_POOL = {from: 42620, to: 42627}
-const DEBUG_POOL = {from: 42630, to: 42631}
 
 /**
  * A boot sector that prints a banner on the first serial port, then echoes every byte it
@@ -32,8 +31,9 @@ describe('ie-virsh debug, dumpxml, templates and admins against the real libvirt
   const uid: Record<string, number> = {}
   const imagesOf = (account: string) => join(root, 'users', account, 'images')
   const image = (account: string, slot: string) => join(imagesOf(account), `${slot}.qcow2`)
-  const portFiles = (pool: 'ssh' | 'debug') =>
+  const portFiles = (pool: 'ssh') =>
     readdir(join(root, 'ports', pool)).then((n) => n.filter((f) => !f.startsWith('.')).sort(), () => [] as string[])
+  const socketDir = () => join(root, 'run', 'debug')
   const allDomains = async () => (await virsh('list', '--all', '--name')).stdout.split('\n').map((l) => l.trim()).filter(Boolean).sort()
   const stateOf = async (name: string) => (await virsh('domstate', name)).stdout.trim()
 
@@ -44,10 +44,10 @@ describe('ie-virsh debug, dumpxml, templates and admins against the real libvirt
       domainType: 'qemu',
       templatesDir: join(root, 'etc', 'templates'),
       sshPortPool: SSH_POOL,
-      debugPortPool: DEBUG_POOL,
+      debugSocketDir: socketDir(),
       listenAddress: '127.0.0.1',
       adminGroup: 'shien-admin',
-      limits: {default: {vms: 4, vcpus: 1, memoryMiB: 64}, groups: {'shien-kernel': {templates: ['kernel']}}},
+      limits: {default: {vms: 4, vcpus: 1, memoryMiB: 64}, groups: {'shien-kernel': {templates: ['kernel'], debug: true}}},
       ...extra,
     }
     await writeFile(join(root, 'etc', 'config.json'), JSON.stringify(config), {mode: 0o644})
@@ -76,11 +76,17 @@ describe('ie-virsh debug, dumpxml, templates and admins against the real libvirt
     await chown(image(account, slot), uid[account], uid[account])
   }
 
-  async function gdbRegister(port: number, register: string) {
+  /** gdb run as `account` on the blade, attached to the stub at `target` (a socket path). */
+  async function gdbRegister(account: string, target: string, register: string) {
     const started = Date.now()
-    const r = await execa('gdb', ['-batch', '-nx', '-ex', `target remote 127.0.0.1:${port}`, '-ex', `info registers ${register}`], {
+    const gid = Number((await execa('id', ['-g', account])).stdout)
+    const r = await execa('gdb', ['-batch', '-nx', '-ex', `target remote ${target}`, '-ex', `info registers ${register}`], {
       reject: false,
       timeout: 60_000,
+      uid: uid[account],
+      gid,
+      cwd: '/',
+      env: {HOME: '/'},
     })
     const match = new RegExp(`^${register}\\s+(0x[0-9a-f]+)`, 'm').exec(r.stdout)
     return {value: match?.[1], ms: Date.now() - started, output: r.stdout + r.stderr}
@@ -119,72 +125,61 @@ describe('ie-virsh debug, dumpxml, templates and admins against the real libvirt
     await rm(root, {recursive: true, force: true})
   })
 
-  it('boots a VM halted at the reset vector with a gdb stub that a real gdb reads', async () => {
+  it('boots a VM halted at the reset vector with a gdb stub on a socket that its owner, and only its owner, reaches', async () => {
     await makeEchoImage(STUDENT, '01')
     expect((await run(STUDENT, 'define', '01')).code).toBe(0)
     const d = await run(STUDENT, 'debug', '01', '--stop')
-    expect(d).toMatchObject({code: 0, body: {name: `${STUDENT}-01`, state: 'paused', stopped: true, debugPort: DEBUG_POOL.from}})
-    expect(d.body.gdb).toBe(`gdb -ex 'target remote 127.0.0.1:${DEBUG_POOL.from}'`)
-    expect(await portFiles('debug')).toEqual([String(DEBUG_POOL.from)])
+    const socket = join(socketDir(), STUDENT, '01.sock')
+    expect(d).toMatchObject({code: 0, body: {name: `${STUDENT}-01`, state: 'paused', stopped: true, debugSocket: socket}})
+    expect(d.body.gdb).toBe(`gdb -ex 'target remote ${socket}'`)
+    const folder = await stat(join(socketDir(), STUDENT))
+    expect([folder.uid, folder.mode & 0o777]).toEqual([uid[STUDENT], 0o700])
+    // qemu, running as the student, made the socket.
+    expect((await stat(socket)).uid).toBe(uid[STUDENT])
 
-    const rip = await gdbRegister(d.body.debugPort, 'rip')
+    // Another student on the blade gets nowhere, and there is no TCP stub to try instead.
+    const theirs = await gdbRegister(OTHER, socket, 'rip')
+    expect(theirs.value, theirs.output).toBeUndefined()
+    expect(theirs.output).toMatch(/Permission denied/)
+    const pid = (await readFile(`/run/libvirt/qemu/${STUDENT}-01.pid`, 'utf8')).trim()
+    const argv = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')
+    expect(argv.filter((a, i) => argv[i - 1] === '-gdb')).toEqual([`unix:${socket},server=on,wait=off`])
+
+    const rip = await gdbRegister(STUDENT, socket, 'rip')
     expect(rip.value, rip.output).toBe('0xfff0')
-    console.info(`gdb attached and read rip under TCG in ${rip.ms} ms`)
+    console.info(`gdb attached through the socket and read rip under TCG in ${rip.ms} ms`)
 
     // gdb's detach at the end of -batch lets the CPUs run on.
     const listed = await run(STUDENT, 'list')
-    expect(listed.body.domains).toEqual([expect.objectContaining({slot: '01', state: 'running', debugPort: DEBUG_POOL.from})])
-    const stopped = await run(STUDENT, 'destroy', '01')
-    expect(stopped.body).toMatchObject({wasRunning: true, debugPortFreed: DEBUG_POOL.from})
-    expect(await portFiles('debug')).toEqual([])
+    expect(listed.body.domains).toEqual([expect.objectContaining({slot: '01', state: 'running', debugSocket: socket})])
+    expect((await run(STUDENT, 'destroy', '01')).body).toMatchObject({wasRunning: true})
   })
 
-  it('never gives two VMs the same port, notices a VM stopped behind its back, and drops the stub at a plain start', async () => {
+  it('gives each VM its own socket, and drops the stub at a plain start', async () => {
     await makeEchoImage(STUDENT, '01')
     await makeEchoImage(STUDENT, '02')
     for (const slot of ['01', '02']) expect((await run(STUDENT, 'define', slot)).code).toBe(0)
     const first = await run(STUDENT, 'debug', '01')
     const second = await run(STUDENT, 'debug', '02')
     expect([first.body.state, second.body.state]).toEqual(['running', 'running'])
-    expect(new Set([first.body.debugPort, second.body.debugPort]).size).toBe(2)
-    expect((await gdbRegister(second.body.debugPort, 'rip')).value).toMatch(/^0x[0-9a-f]+$/)
+    expect(first.body.debugSocket).not.toBe(second.body.debugSocket)
+    expect((await gdbRegister(STUDENT, second.body.debugSocket, 'rip')).value).toMatch(/^0x[0-9a-f]+$/)
 
-    // The VM stops without ie-virsh (a guest powering off looks the same); the next call notices.
     await virsh('destroy', `${STUDENT}-01`)
-    expect(await portFiles('debug')).toHaveLength(2)
-    await run(OTHER, 'list')
-    expect(await portFiles('debug')).toEqual([String(second.body.debugPort)])
-
     expect((await run(STUDENT, 'start', '01')).code).toBe(0)
     const xml = (await run(STUDENT, 'dumpxml', '01')).body.xml as string
     expect(xml).not.toContain('-gdb')
     expect(xml).toContain('hostfwd=tcp:127.0.0.1:')
-    expect((await run(STUDENT, 'list')).body.domains.map((d: {debugPort?: number}) => d.debugPort)).toEqual([undefined, second.body.debugPort])
+    expect((await run(STUDENT, 'list')).body.domains.map((d: {debugSocket?: string}) => d.debugSocket)).toEqual([undefined, second.body.debugSocket])
   })
 
-  it('says the debug pool is empty and leaves the VM as it was', async () => {
-    for (const slot of ['01', '02', '03']) {
-      await makeEchoImage(STUDENT, slot)
-      expect((await run(STUDENT, 'define', slot)).code).toBe(0)
-    }
-    expect((await run(STUDENT, 'debug', '01')).code).toBe(0)
-    expect((await run(STUDENT, 'debug', '02')).code).toBe(0)
-    const third = await run(STUDENT, 'debug', '03')
-    expect(third).toMatchObject({code: ExitCode.refused, body: {error: {code: 'POOL_EMPTY'}}})
-    expect(third.body.error.message).toMatch(/All debug ports 42630-42631 are in use/)
-    expect(await stateOf(`${STUDENT}-03`)).toBe('shut off')
-    expect((await virsh('dumpxml', `${STUDENT}-03`)).stdout).not.toContain('-gdb')
-    expect(await portFiles('debug')).toHaveLength(2)
-  })
-
-  it('refuses debug when the limits do not allow it, and changes nothing', async () => {
-    await writeConfig({limits: {default: {vms: 4, vcpus: 1, memoryMiB: 64, debug: false}}})
-    await makeEchoImage(STUDENT, '01')
-    expect((await run(STUDENT, 'define', '01')).code).toBe(0)
-    const r = await run(STUDENT, 'debug', '01')
+  it('refuses debug unless the config grants it, and changes nothing', async () => {
+    await makeEchoImage(OTHER, '01')
+    expect((await run(OTHER, 'define', '01')).code).toBe(0)
+    const r = await run(OTHER, 'debug', '01')
     expect(r).toMatchObject({code: ExitCode.refused, body: {error: {code: 'DEBUG_NOT_ALLOWED'}}})
-    expect(await stateOf(`${STUDENT}-01`)).toBe('shut off')
-    expect(await portFiles('debug')).toEqual([])
+    expect(await stateOf(`${OTHER}-01`)).toBe('shut off')
+    expect((await virsh('dumpxml', `${OTHER}-01`)).stdout).not.toContain('-gdb')
   })
 
   it('shows only the caller\'s XML, without the secrets libvirt keeps, and debug keeps them in the definition', async () => {

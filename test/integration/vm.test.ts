@@ -4,7 +4,9 @@ import {join} from 'node:path'
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {REPO_ROOT, SHIEN_BIN, runShien} from '../support/cli.js'
+import {createServer, connect as tcpConnect} from 'node:net'
+
+import {REPO_ROOT, SHIEN_BIN, runShien, startShien} from '../support/cli.js'
 import {ensureLocalBlade, type LocalBlade} from '../support/local-blade.js'
 import {clearSlot, definedDomains} from '../support/virsh.js'
 
@@ -34,6 +36,33 @@ async function makeEchoImage(account: string): Promise<void> {
   const {stdout: ids} = await execa('id', ['-u', account])
   const {stdout: gid} = await execa('id', ['-g', account])
   await chown(join(images, `${SLOT}.qcow2`), Number(ids), Number(gid))
+}
+
+/** A TCP port on loopback that nothing listens on right now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const {port} = server.address() as {port: number}
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+/** Waits until something accepts connections on the loopback port. */
+async function waitForListen(port: number, timeoutMs = 30_000): Promise<void> {
+  for (const started = Date.now(); Date.now() - started < timeoutMs; await new Promise((r) => setTimeout(r, 200))) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = tcpConnect(port, '127.0.0.1', () => {
+        socket.destroy()
+        resolve(true)
+      })
+      socket.once('error', () => resolve(false))
+    })
+    if (open) return
+  }
+  throw new Error(`nothing listens on 127.0.0.1:${port}`)
 }
 
 async function tmux(...args: string[]) {
@@ -122,18 +151,43 @@ describe('shien vm through the local blade (real sshd, sudo and ie-virsh)', () =
     expect(await stateOf(domain)).toBe('running')
   })
 
-  it('debugs it: a gdb stub on a pool port, halted at the reset vector, reached through the tunnel it prints', async () => {
+  it("debugs it: a gdb stub on the blade that only the student reaches, forwarded to the laptop by shien vm debug", async () => {
     expect((await vm(['destroy', SLOT])).json).toMatchObject({wasRunning: true})
-    const r = await vm(['debug', SLOT, '--stop'])
-    expect(r.exitCode, r.stderr).toBe(0)
-    const port: number = r.json.debugPort
-    expect(port).toBeGreaterThanOrEqual(23_000)
-    expect(r.json.fromLaptop).toEqual({tunnel: `ssh -N -L ${port}:127.0.0.1:${port} ${blade.hostAlias}`, gdb: `gdb -ex 'target remote localhost:${port}'`})
-    // This laptop is the blade's own host, so the stub is reachable without the tunnel.
-    const gdb = await execa('gdb', ['-batch', '-nx', '-ex', `target remote 127.0.0.1:${port}`, '-ex', 'info registers rip'], {reject: false})
-    expect(gdb.stdout).toMatch(/^rip\s+0xfff0\s/m)
-    const stopped = await vm(['destroy', SLOT])
-    expect(stopped.json).toMatchObject({wasRunning: true, debugPortFreed: port})
+    const port = await freePort()
+    const shien = startShien(['vm', 'debug', SLOT, '--stop', '--port', String(port), '--host', blade.hostAlias], {home: blade.laptopHome})
+    let printed = ''
+    shien.stdout?.on('data', (chunk) => (printed += String(chunk)))
+    for (const started = Date.now(); !printed.includes('Forwarding') && Date.now() - started < 60_000; ) await new Promise((r) => setTimeout(r, 100))
+    expect(printed).toContain(`Forwarding localhost:${port} to it; attach with: gdb -ex 'target remote localhost:${port}'`)
+    const socket = `/run/shien/debug/${blade.account}/${SLOT}.sock`
+    try {
+      const gdb = await execa('gdb', ['-batch', '-nx', '-ex', `target remote localhost:${port}`, '-ex', 'info registers rip'], {reject: false, timeout: 60_000})
+      expect(gdb.stdout, gdb.stderr).toMatch(/^rip\s+0xfff0\s/m)
+
+      // The other student forwards to the same socket with OpenSSH's own -L: sshd opens it as them.
+      const theirPort = await freePort()
+      const tunnel = execa('ssh', ['-F', blade.otherSshConfig, '-N', '-o', 'ExitOnForwardFailure=yes', '-L', `${theirPort}:${socket}`, blade.hostAlias], {reject: false})
+      try {
+        await waitForListen(theirPort)
+        const theirs = await execa('gdb', ['-batch', '-nx', '-ex', `target remote localhost:${theirPort}`, '-ex', 'info registers rip'], {reject: false, timeout: 60_000})
+        expect(theirs.stdout).not.toMatch(/^rip\s/m)
+      } finally {
+        tunnel.kill('SIGTERM')
+      }
+      // sshd refused to open the socket for them; the tunnel itself was up.
+      expect((await tunnel).stderr).toMatch(/open failed/)
+    } finally {
+      shien.kill('SIGINT')
+      await shien
+    }
+    const listed = await vm(['list'])
+    expect(listed.json.domains.find((d: {slot: string}) => d.slot === SLOT)).toMatchObject({state: 'running', debugSocket: socket})
+    const plain = await vm(['debug', SLOT, '--no-forward'])
+    expect(plain.json.error.code).toBe('DOMAIN_RUNNING')
+    expect((await vm(['destroy', SLOT])).json).toMatchObject({wasRunning: true})
+    const printedOnly = await vm(['debug', SLOT, '--no-forward'])
+    expect(printedOnly.json.fromLaptop).toEqual({tunnel: `ssh -N -L 1234:${socket} ${blade.hostAlias}`, gdb: "gdb -ex 'target remote localhost:1234'"})
+    expect((await vm(['destroy', SLOT])).json).toMatchObject({wasRunning: true})
   })
 
   it('undefines it, keeping the image unless asked', async () => {
