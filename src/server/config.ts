@@ -1,4 +1,5 @@
 import {readFileSync} from 'node:fs'
+import {totalmem} from 'node:os'
 
 import {ShienError} from '../errors.js'
 
@@ -59,6 +60,10 @@ export interface BladeConfig {
    * only its owner can enter (a gdb stub has no authentication). Local to each blade.
    */
   debugSocketDir: string
+  /** This blade's own runtime folder (root's): the lock that keeps starts in turn. */
+  runDir: string
+  /** The most memory all running VMs on one blade may have together; default 80% of the blade's. */
+  bladeMemoryMiB: number
   limits: {default: Limits; groups: Record<string, Partial<Limits>>}
   /** Members of this Unix/LDAP group may act on any account with --account. */
   adminGroup: string
@@ -141,6 +146,8 @@ export const DEFAULT_BLADE_CONFIG: BladeConfig = {
   sshPortPool: {from: 22000, to: 22999},
   listenAddress: '127.0.0.1',
   debugSocketDir: '/run/shien/debug',
+  runDir: '/run/shien',
+  bladeMemoryMiB: Math.floor((totalmem() * 0.8) / 1024 ** 2),
   limits: {default: {vms: 4, vcpus: 2, memoryMiB: 2048, debug: false, templates: []}, groups: {}},
   adminGroup: 'shien-admin',
   bladeCommand: 'shien',

@@ -51,6 +51,8 @@ export interface VirshContext {
   images: ImageGate
   ports: PortPool
   templateDirs: {admin: string; package: string}
+  /** This blade's lock for starts: the memory of running VMs is counted under it. */
+  bladeLockPath: string
   /** Lets the owner's qemu through libvirt's state folder, before a start. */
   admitQemu: () => Promise<void>
   domainType: () => Promise<'kvm' | 'qemu'>
@@ -79,6 +81,7 @@ export async function buildContext(deps: VirshDeps, signal: AbortSignal, account
     ports: new PortPool(join(root, 'ports', 'ssh'), config.sshPortPool, 'ssh'),
     templateDirs: {admin: config.templatesDir, package: deps.pkg.templatesDir},
     admitQemu: () => deps.admitQemu(config.qemuStateDir, owner, {signal}),
+    bladeLockPath: join(config.runDir, 'start.lock'),
     domainType: () => deps.domainType(config.domainType, {signal}),
     sshHost: reachableHost(config.listenAddress, deps.hostname),
     hostname: deps.hostname,

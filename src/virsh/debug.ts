@@ -6,6 +6,7 @@ import {ShienError} from '../errors.js'
 import type {VirshContext} from './context.js'
 import {dropGdbStub, withGdbStub} from './gdb-stub.js'
 import {INACTIVE, again, onOwnDomain} from './own-domain.js'
+import {withinBladeMemory} from './blade-memory.js'
 import {runAsOwner} from './run-as-owner.js'
 import type {DomainState} from './virsh.js'
 
@@ -55,7 +56,7 @@ export async function debugSlot(ctx: VirshContext, rawSlot: string, opts: {stop:
     // libvirt always launches qemu with -S and resumes the CPUs afterwards unless asked to
     // start paused, so --stop is `start --paused` rather than a -S in the domain XML.
     try {
-      await ctx.hypervisor.start(name, {...o, paused: opts.stop})
+      await withinBladeMemory(ctx, name, () => ctx.hypervisor.start(name, {...o, paused: opts.stop}))
     } catch (error) {
       await dropGdbStub(ctx, name)
       throw error

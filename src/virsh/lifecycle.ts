@@ -3,6 +3,7 @@ import type {VirshContext} from './context.js'
 import {sshForwardOf} from './domain-xml.js'
 import {dropGdbStub} from './gdb-stub.js'
 import {INACTIVE, again, onOwnDomain} from './own-domain.js'
+import {withinBladeMemory} from './blade-memory.js'
 import {runAsOwner} from './run-as-owner.js'
 import {sshFields, type SshFields} from './ssh-info.js'
 import type {DomainState} from './virsh.js'
@@ -44,7 +45,7 @@ export function startSlot(ctx: VirshContext, rawSlot: string): Promise<StartResu
       await ctx.images.check(slot, o)
       await dropGdbStub(ctx, name)
       await runAsOwner(ctx, name)
-      await ctx.hypervisor.start(name, o)
+      await withinBladeMemory(ctx, name, () => ctx.hypervisor.start(name, o))
     }
     const forward = sshForwardOf(await ctx.hypervisor.dumpXml(name, o))
     const state = (await ctx.hypervisor.state(name, o)) ?? 'unknown'

@@ -27,7 +27,8 @@ export function loadTrustedConfig(path: string): BladeConfig {
   const config = loadBladeConfig(path)
   if (!isAbsolute(config.storageRoot)) throw configInvalid(`storageRoot "${config.storageRoot}" is not an absolute path.`)
   if (isIP(config.listenAddress) === 0) throw configInvalid(`listenAddress "${config.listenAddress}" is not an IP address.`)
-  for (const key of ['debugSocketDir', 'qemuStateDir'] as const) {
+  if (!Number.isInteger(config.bladeMemoryMiB) || config.bladeMemoryMiB <= 0) throw configInvalid(`bladeMemoryMiB must be a positive whole number of MiB.`)
+  for (const key of ['debugSocketDir', 'qemuStateDir', 'runDir'] as const) {
     if (!isAbsolute(config[key]) || config[key].split('/').includes('..')) throw configInvalid(`${key} "${config[key]}" is not an absolute path without "..".`)
   }
   if (!ACCOUNT_PATTERN.test(config.qemuUser)) throw configInvalid(`qemuUser "${config.qemuUser}" is not a user name.`)

@@ -141,6 +141,14 @@ describe('ie-virsh refuses abuse and changes nothing', () => {
     await refused(ME, ['define', '01'], 'DIRECTORY_UNAVAILABLE', ExitCode.remote, /no rights can be granted/)
   })
 
+  it('more memory for running VMs than the blade allows', async () => {
+    await writeConfig({bladeMemoryMiB: 100})
+    expect((await run(OTHER, 'start', '01')).code).toBe(0)
+    await makeImage(ME, '01')
+    expect((await run(ME, 'define', '01')).code).toBe(0)
+    await refused(ME, ['start', '01'], 'BLADE_FULL', ExitCode.refused, /needs 64 MiB, but running VMs on .* already use \d+ of the 100 MiB/)
+  })
+
   it('an empty SSH port pool', async () => {
     // Two ports: the other student's VM holds one.
     await writeConfig({sshPortPool: {from: 42660, to: 42661}})

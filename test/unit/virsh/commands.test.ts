@@ -142,6 +142,23 @@ describe('ie-virsh commands (fake libvirt and image checks)', () => {
     expect(h.admitted).toEqual([1001, 1001])
   })
 
+  it("keeps the running VMs of the blade within bladeMemoryMiB, counting every account's", async () => {
+    await h.writeConfig({bladeMemoryMiB: 600})
+    await run(['define', '01'], 1002)
+    expect(await run(['start', '01'], 1002)).toBe(0)
+    for (const slot of ['01', '02']) await run(['define', slot])
+    expect(await run(['start', '01'])).toBe(0)
+    expect(await run(['start', '02', '--json'])).toBe(ExitCode.refused)
+    expect(json().error).toMatchObject({
+      code: 'BLADE_FULL',
+      message: 'e195701-02 needs 256 MiB, but running VMs on blade1 already use 512 of the 600 MiB they may have.',
+    })
+    expect(hv.domains.get('e195701-02')!.state).toBe('shut off')
+    // A stopped VM gives its memory back.
+    await run(['destroy', '01'], 1002)
+    expect(await run(['start', '02'])).toBe(0)
+  })
+
   it('says when the account has no folder on the storage', async () => {
     await rm(join(root, 'users', 'e195701'), {recursive: true})
     expect(await run(['start', '01', '--json'])).toBe(ExitCode.refused)

@@ -135,6 +135,7 @@ export class Harness {
       templatesDir: join(this.root, 'no-admin-templates'),
       sshPortPool: {from: 22000, to: 22002},
       debugSocketDir: join(this.root, 'run', 'debug'),
+      runDir: join(this.root, 'run'),
       listenAddress: '0.0.0.0',
       limits: {default: {vms: 4, vcpus: 1, memoryMiB: 256}},
     }
