@@ -1,17 +1,19 @@
 #!/usr/bin/env bash
 # Print the path of the real Vagrant base box the end-to-end tests use,
-# .cache/boxes/debian-12.box, building it first with shien itself
-# (`shien box build boxes/debian-12`, as root; needs `npm run build`) when it is missing, when
-# the recipe changed since it was built, or with --rebuild.
+# $SHIEN_CACHE/boxes/debian-12-<recipe hash>.box (SHIEN_CACHE defaults to /var/cache/shien,
+# outside the clone, so every clone on this machine shares it), building it first with shien
+# itself (`shien box build boxes/debian-12`, as root; needs `npm run build`) when there is no box
+# for the recipe as it is now, or with --rebuild.
 #
 # Usage: scripts/test-box.sh [--rebuild]
 #   stdout: the box's absolute path, and nothing else; build progress goes to stderr.
 #
-# The sha256 of the recipe (every file under boxes/debian-12 and the insecure key pair the
-# box authorizes) is kept in debian-12.box.recipe-sha256 next to the box. A build goes to a
-# temporary name and is renamed into place only when complete; a lock file keeps two
-# callers from building at once. Downloaded .deb files are kept in .cache/debs. What
-# `shien box build` reported (time, size, sha256) is kept in debian-12.box.built.
+# The recipe hash is the sha256 of every file under boxes/debian-12 and the insecure key pair
+# the box authorizes, so a changed recipe gets a new box and an unchanged one is never rebuilt.
+# A build goes to a temporary name and is renamed into place only when complete; a lock file
+# keeps two callers from building at once; boxes of older recipes are removed after a build.
+# Downloaded .deb files are kept in $SHIEN_CACHE/debs. What `shien box build` reported (time,
+# size, sha256) is kept in <box>.built.
 set -euo pipefail
 
 rebuild=false
@@ -26,10 +28,8 @@ done
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 name=debian-12
 recipe=boxes/$name
-cache=$repo/.cache/boxes
-box=$cache/$name.box
-sum_file=$box.recipe-sha256
-built_file=$box.built
+cache_root=${SHIEN_CACHE:-/var/cache/shien}
+cache=$cache_root/boxes
 shien=$repo/bin/shien.js
 
 recipe_sum() {
@@ -42,11 +42,13 @@ recipe_sum() {
 }
 
 is_current() {
-  [[ -s $box && -f $sum_file && $(cat "$sum_file") == "$want" ]]
+  [[ -s $box && -s $built_file ]]
 }
 
 mkdir -p "$cache"
 want=$(recipe_sum)
+box=$cache/$name-${want:0:16}.box
+built_file=$box.built
 if ! $rebuild && is_current; then
   echo "$box"
   exit 0
@@ -73,7 +75,7 @@ cleanup() {
     kill -INT "$builder" 2>/dev/null
     wait "$builder" 2>/dev/null
   fi
-  rm -f "$tmp" "$sum_file.tmp.$$" "$built_file.tmp.$$"
+  rm -f "$tmp" "$built_file.tmp.$$"
   exit "$rc"
 }
 trap cleanup EXIT
@@ -92,7 +94,7 @@ fi
 # In the background, so that a signal reaches the trap (and the build) at once. Progress goes
 # to stderr; shien's own report (stdout) is kept with the box.
 # It does not get the lock's descriptor (9): nothing it leaves running may hold the lock.
-node "$shien" box build "$repo/$recipe" --output "$tmp" --deb-cache "$repo/.cache/debs" >"$built_file.tmp.$$" 9>&- &
+node "$shien" box build "$repo/$recipe" --output "$tmp" --deb-cache "$cache_root/debs" >"$built_file.tmp.$$" 9>&- &
 builder=$!
 rc=0
 wait "$builder" || rc=$?
@@ -102,11 +104,13 @@ if ((rc != 0)); then
   exit "$rc"
 fi
 
-# Box first, then its recipe sum: an interruption in between only causes a rebuild.
+# Box first, then its report, which is what marks it complete: an interruption in between only
+# causes a rebuild.
 cat "$built_file.tmp.$$" >&2
-rm -f "$sum_file"
+rm -f "$built_file"
 mv -f "$tmp" "$box"
 mv -f "$built_file.tmp.$$" "$built_file"
-echo "$want" >"$sum_file.tmp.$$"
-mv -f "$sum_file.tmp.$$" "$sum_file"
+for old in "$cache/$name"-*.box; do
+  [[ $old == "$box" ]] || rm -f -- "$old" "$old.built"
+done
 echo "$box"
