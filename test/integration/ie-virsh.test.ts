@@ -46,7 +46,7 @@ describe('ie-virsh against the real libvirtd', () => {
     await ensureLibvirtd()
     for (const account of ACCOUNTS) uid[account] = await ensureUser(account)
     root = await mkdtemp('/tmp/shien-ievirsh-')
-    // libvirt-qemu must traverse the storage root, as it does /gfs2/shien on a blade.
+    // Each VM's qemu (its owner) must traverse the storage root, as it does /gfs2/shien on a blade.
     await chmod(root, 0o755)
     await mkdir(join(root, 'users'), {mode: 0o755})
     for (const account of ACCOUNTS) {
@@ -86,9 +86,8 @@ describe('ie-virsh against the real libvirtd', () => {
     const port: number = d.body.sshPort
     expect(port).toBeGreaterThanOrEqual(PORTS.from)
     expect(await portFiles()).toEqual([String(port)])
-    expect(execFileSync('getfacl', ['--omit-header', '--absolute-names', image('shien-vt1', '01')], {encoding: 'utf8'})).toContain(
-      'user:libvirt-qemu:rw-',
-    )
+    // No shared qemu user gets a way into the student's image: the VM runs as the student.
+    expect(execFileSync('getfacl', ['--omit-header', '--absolute-names', image('shien-vt1', '01')], {encoding: 'utf8'})).not.toContain('libvirt-qemu')
 
     expect((await run('shien-vt1', 'list')).body.domains).toEqual([
       {slot: '01', name: 'shien-vt1-01', state: 'shut off', sshPort: port, ssh: `ssh -p ${port} vagrant@127.0.0.1`},
@@ -96,11 +95,11 @@ describe('ie-virsh against the real libvirtd', () => {
 
     expect(await run('shien-vt1', 'start', '01')).toMatchObject({code: 0, body: {state: 'running', alreadyRunning: false}})
     expect((await run('shien-vt1', 'list')).body.domains[0].state).toBe('running')
-    // qemu runs as libvirt-qemu, reaches the image through the ACL, and did not take it over.
-    const qemuUser = execFileSync('ps', ['-o', 'user=', '-C', 'qemu-system-x86_64', '-ww', '-o', 'args='], {encoding: 'utf8'})
+    // qemu runs as the student, and libvirt did not take the image over.
+    const qemuUser = execFileSync('ps', ['-o', 'uid=', '-C', 'qemu-system-x86_64', '-ww', '-o', 'args='], {encoding: 'utf8'})
       .split('\n')
       .find((l) => l.includes('guest=shien-vt1-01'))
-    expect(qemuUser?.split(/\s+/)[0]).toMatch(/^libvirt/)
+    expect(qemuUser?.trim().split(/\s+/)[0]).toBe(String(uid['shien-vt1']))
     expect((await stat(image('shien-vt1', '01'))).uid).toBe(uid['shien-vt1'])
     // The SSH forward listens: qemu's user network accepts on the host side.
     await new Promise<void>((resolve, reject) => {
