@@ -111,10 +111,10 @@ describe('local blade over real sshd', () => {
     expect(sftp.exitCode).not.toBe(0)
   })
 
-  it('lets libvirt-qemu and admins reach the images, with the ACLs the layout expects', async () => {
+  it('lets admins read the images and no qemu user in, with the ACLs the layout expects', async () => {
     const home = join(blade.storageRoot, 'users', blade.account)
     const acl = await execa('getfacl', ['--omit-header', '--absolute-names', home, join(home, 'images')])
-    expect(acl.stdout).toContain('user:libvirt-qemu:--x')
+    expect(acl.stdout).not.toContain('libvirt-qemu')
     expect(acl.stdout).toContain(`group:${blade.adminGroup}:r-x`)
     expect(acl.stdout).toContain('other::---')
     expect(acl.stdout).not.toMatch(/^group::r/m)
@@ -163,7 +163,7 @@ describe('local blade over real sshd', () => {
     expect(config.storageRoot).toBe(blade.storageRoot)
     expect(config.domainType).toBe('qemu')
     expect(config.sshPortPool).toEqual({from: 22000, to: 22099})
-    expect(config.debugPortPool).toEqual({from: 23000, to: 23099})
+    expect(config.limits.groups[blade.usersGroup]).toEqual({debug: true})
     expect(config.listenAddress).toBe('127.0.0.1')
     expect(config.qemuUser).toBe('libvirt-qemu')
     expect(config.adminGroup).toBe(blade.adminGroup)
