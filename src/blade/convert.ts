@@ -3,13 +3,13 @@ import {join} from 'node:path'
 
 import {parseOvf} from '../box/ovf.js'
 import {checkVmdkFile} from '../box/vmdk-gate.js'
-import {badInput} from '../errors.js'
+import {badInput, ShienError} from '../errors.js'
+import {QemuImgError, qemuImgConvert, qemuImgInfo} from '../qemu-img/qemu-img.js'
 import {SLOT_PATTERN} from '../server/layout.js'
 import type {BladeContext} from './caller.js'
 import {extractBox} from './extract-box.js'
 import {incomingPaths} from './incoming.js'
 import {emitBladeEvent} from './protocol.js'
-import {convertVmdkToQcow2, qemuImgInfo} from './qemu-img.js'
 import {stagedImage} from './slot-files.js'
 
 export interface ConvertResult {
@@ -50,13 +50,23 @@ export async function convertBox(ctx: BladeContext, name: string, slot: string, 
     if (!diskPath) throw badInput('BOX_MISSING_DISK', `The OVF names ${boot.file}, which the box does not contain.`)
     await checkVmdkFile(diskPath, boot.file)
     await rm(partial, {force: true})
-    await convertVmdkToQcow2(diskPath, partial, {
-      signal,
-      onProgress: (percent) => emitBladeEvent({type: 'progress', step: 'convert', done: percent, total: 100}),
+    // `-f vmdk` always: the gate accepted a VMDK, and qemu-img must not probe it as anything else.
+    await qemuImgConvert({
+      src: diskPath, srcFormat: 'vmdk', dest: partial, destFormat: 'qcow2', options: ['compat=1.1'], signal,
+      onPercent: (percent) => emitBladeEvent({type: 'progress', step: 'convert', done: percent, total: 100}),
+    }).catch((error: unknown) => {
+      if (!(error instanceof QemuImgError)) throw error
+      signal?.throwIfAborted()
+      const full = error.failure === 'disk-full'
+      throw new ShienError(`qemu-img could not convert the disk: ${error.line}`, {
+        code: full ? 'BLADE_DISK_FULL' : 'CONVERT_FAILED',
+        exit: 'remote',
+        suggestions: full ? ['Free space in your blade directory or ask an admin for more.'] : ['Check the box on your laptop with shien box inspect.'],
+      })
     })
     await rename(partial, target)
-    const info = await qemuImgInfo(target, 'qcow2', signal)
-    return {image: target, disk: boot.file, virtualSize: info['virtual-size'], ignoredDisks: ovf.disks.slice(1).map((d) => d.file)}
+    const [info] = await qemuImgInfo(target, {format: 'qcow2', signal})
+    return {image: target, disk: boot.file, virtualSize: info.virtualSize, ignoredDisks: ovf.disks.slice(1).map((d) => d.file)}
   } catch (error) {
     await rm(partial, {force: true})
     await rm(target, {force: true})

@@ -1,9 +1,8 @@
 import {open, rm, stat} from 'node:fs/promises'
 import {basename, join} from 'node:path'
 
-import {execa} from 'execa'
-
 import {badInput, ShienError} from '../errors.js'
+import {QemuImgError, qemuImgConvert, qemuImgInfo} from '../qemu-img/qemu-img.js'
 
 export type ImageFormat = 'raw' | 'qcow2'
 
@@ -38,9 +37,13 @@ export async function inspectImage(path: string, signal?: AbortSignal): Promise<
     await handle.close()
   }
   if (head.subarray(0, 4).equals(Buffer.from([0x51, 0x46, 0x49, 0xfb]))) {
-    const {stdout} = await qemuImg(['info', '--output=json', '-f', 'qcow2', path], signal)
-    const info = JSON.parse(stdout) as {'virtual-size': number}
-    return {path, format: 'qcow2', virtualSize: info['virtual-size']}
+    const [info] = await qemuImgInfo(path, {format: 'qcow2', signal, env: 'user'}).catch((error: unknown) => {
+      if (!(error instanceof QemuImgError)) throw error
+      signal?.throwIfAborted()
+      if (error.failure === 'in-use') throw inUse(path)
+      throw badInput('CLOUD_IMAGE_UNREADABLE', `qemu-img cannot read the image: ${error.line}`)
+    })
+    return {path, format: 'qcow2', virtualSize: info.virtualSize}
   }
   const other = OTHER_FORMATS.find(([, magic]) => head.subarray(0, magic.length).equals(magic))
   if (other) {
@@ -63,22 +66,20 @@ export async function convertToRaw(
   const target = join(workDir, `.${basename(image.path)}.shien-cloud-${process.pid}.raw`)
   // -S 4k keeps runs of zeroes as holes: a 20 GiB disk with 2 GiB of data takes 2 GiB here.
   // No -U: a disk a running VM writes to fails its lock, rather than being copied half-written.
-  const child = execa('qemu-img', ['convert', '-p', '-f', 'qcow2', '-O', 'raw', '-S', '4k', image.path, target], {
-    cancelSignal: opts.signal,
-    reject: false,
-  })
-  child.stdout?.on('data', (chunk: Buffer) => {
-    const last = [...chunk.toString('latin1').matchAll(/\((\d+(?:\.\d+)?)\/100%\)/g)].at(-1)
-    if (last) opts.onPercent?.(Number(last[1]))
-  })
-  const result = await child
-  if (result.exitCode === 0) return target
+  const failed = await qemuImgConvert({
+    src: image.path, srcFormat: 'qcow2', dest: target, destFormat: 'raw', sparse: '4k',
+    signal: opts.signal, onPercent: opts.onPercent, env: 'user',
+  }).then(
+    () => undefined,
+    (error: unknown) => error,
+  )
+  if (failed === undefined) return target
   await rm(target, {force: true})
   opts.signal?.throwIfAborted()
-  const line = result.stderr.trim().split('\n').at(-1) ?? ''
-  if (/lock/i.test(result.stderr)) throw inUse(image.path)
-  const full = /No space left/i.test(result.stderr)
-  throw new ShienError(`qemu-img could not convert ${image.path} to raw: ${line}`, {
+  if (!(failed instanceof QemuImgError)) throw failed
+  if (failed.failure === 'in-use') throw inUse(image.path)
+  const full = failed.failure === 'disk-full'
+  throw new ShienError(`qemu-img could not convert ${image.path} to raw: ${failed.line}`, {
     code: full ? 'CLOUD_DISK_FULL' : 'CLOUD_CONVERT_FAILED',
     exit: full ? 'refused' : 'badInput',
     suggestions: full ? [`Free space in ${workDir} (the raw image needs room for the disk's data).`] : [],
@@ -91,13 +92,3 @@ const inUse = (path: string) =>
     exit: 'refused',
     suggestions: ['Shut the VM down first (sudo poweroff in the guest, or ie-virsh destroy SLOT), so its disk is copied consistent.'],
   })
-
-async function qemuImg(args: string[], signal?: AbortSignal) {
-  const result = await execa('qemu-img', args, {cancelSignal: signal, reject: false})
-  if (result.exitCode !== 0) {
-    signal?.throwIfAborted()
-    if (/lock/i.test(result.stderr)) throw inUse(args.at(-1)!)
-    throw badInput('CLOUD_IMAGE_UNREADABLE', `qemu-img cannot read the image: ${result.stderr.trim().split('\n').at(-1)}`)
-  }
-  return result
-}

@@ -18,6 +18,16 @@ export interface ToolOptions {
   fd3?: number
   /** Run as this user instead of root: see RunAs. */
   as?: RunAs
+  /**
+   * `clean` (the default): CLEAN_ENV, for everything that runs as root or for a student.
+   * `user`: this process's own environment, for tools a person runs on their own machine
+   * (an instructor's qemu-img may live in Homebrew's folder, not in CLEAN_ENV's PATH).
+   */
+  env?: 'clean' | 'user'
+}
+
+function environment(env: 'clean' | 'user' | undefined): {env: Record<string, string | undefined>; extendEnv: boolean} {
+  return env === 'user' ? {env: process.env, extendEnv: false} : {env: CLEAN_ENV, extendEnv: false}
 }
 
 /**
@@ -58,8 +68,7 @@ export async function runTool(file: string, args: string[], o: ToolOptions = {})
     'pipe',
   ]
   const result = await execa(file, args, {
-    env: CLEAN_ENV,
-    extendEnv: false,
+    ...environment(o.env),
     reject: false,
     stdio,
     cancelSignal: o.signal,
@@ -105,7 +114,7 @@ export function runAttached(file: string, args: string[], o: {signal?: AbortSign
 export async function runStreaming(
   file: string,
   args: string[],
-  o: {signal?: AbortSignal; timeoutMs?: number; output: (text: string) => void; as?: RunAs},
+  o: {signal?: AbortSignal; timeoutMs?: number; output: (text: string) => void; as?: RunAs; env?: 'clean' | 'user'},
 ): Promise<{exitCode: number; timedOut: boolean; tail: string}> {
   let tail = ''
   const keep = (chunk: unknown) => {
@@ -114,8 +123,7 @@ export async function runStreaming(
     tail = (tail + text).slice(-4000)
   }
   const child = execa(file, args, {
-    env: CLEAN_ENV,
-    extendEnv: false,
+    ...environment(o.env),
     reject: false,
     stdio: ['ignore', 'pipe', 'pipe'],
     cancelSignal: o.signal,

@@ -2,7 +2,7 @@ import {dirname, isAbsolute, resolve, sep} from 'node:path'
 
 import {ShienError, badInput} from '../errors.js'
 import {firstErrorLine, runTool, type RunAs} from './exec.js'
-import {inspectChain, type ImageLayer} from './qemu-img.js'
+import {QemuImgError, qemuImgInfo, type ImageLayer} from '../qemu-img/qemu-img.js'
 import {readQcow2Header} from './qcow2-header.js'
 import {openExact, type OpenedPath} from './safe-open.js'
 
@@ -67,8 +67,14 @@ export class LocalImageGate implements ImageGate {
       }
       const chain = await this.vetChain(top, o)
       await this.pause('header-read')
-      // Only now, with every file in the chain vetted, does qemu-img open them (as the owner).
-      const layers = await inspectChain(path, {...o, as: this.owner})
+      // Only now, with every file in the chain vetted, does qemu-img open them. As the owner:
+      // the owner can swap the file after its header was read, and qemu-img then opens
+      // whatever the new header names (a device, a FIFO, another student's image, a `json:`
+      // driver). `-f qcow2`: a raw file can hold a valid-looking qcow2 header.
+      const layers = await qemuImgInfo(path, {format: 'qcow2', backingChain: true, as: this.owner, signal: o.signal}).catch((error: unknown) => {
+        if (!(error instanceof QemuImgError)) throw error
+        throw badInput('IMAGE_UNREADABLE', `qemu-img cannot read ${path}: ${error.failure === 'timed-out' ? 'qemu-img timed out' : error.line}.`)
+      })
       await this.pause('chain-inspected')
       await checkLayers(path, layers, chain, (p) => this.realpathAsOwner(p, o))
       return {slot, path, virtualSize: layers[0].virtualSize, backingChain: chain}

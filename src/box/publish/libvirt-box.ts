@@ -4,10 +4,9 @@ import {stat} from 'node:fs/promises'
 import {Transform} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 
-import {execa} from 'execa'
 import tar from 'tar-stream'
 
-import {qemuImgInfo} from '../../blade/qemu-img.js'
+import {QemuImgError, qemuImgConvert, qemuImgInfo} from '../../qemu-img/qemu-img.js'
 import {ShienError} from '../../errors.js'
 import {readBoxEntries} from '../box-tar.js'
 
@@ -48,24 +47,20 @@ export async function extractDisk(box: string, diskEntry: string, dest: string, 
  * detection, qcow2 compat 1.1. Progress is qemu-img's own percentage.
  */
 export async function convertToQcow2(vmdk: string, qcow2: string, opts: {signal?: AbortSignal; onProgress?: (percent: number) => void}): Promise<LibvirtMetadata> {
-  const child = execa('qemu-img', ['convert', '-p', '-S', '16k', '-f', 'vmdk', '-O', 'qcow2', '-o', 'compat=1.1', vmdk, qcow2], {
-    cancelSignal: opts.signal, reject: false,
-  })
-  child.stdout?.on('data', (chunk: Buffer) => {
-    const last = [...chunk.toString('latin1').matchAll(/\((\d+(?:\.\d+)?)\/100%\)/g)].at(-1)
-    if (last) opts.onProgress?.(Number(last[1]))
-  })
-  const result = await child
-  if (result.isCanceled) opts.signal?.throwIfAborted()
-  if (result.exitCode !== 0) {
-    const full = /No space left/i.test(result.stderr)
-    throw new ShienError(`qemu-img could not convert the box's disk to qcow2: ${result.stderr.trim().split('\n').at(-1) ?? ''}`, {
+  await qemuImgConvert({
+    src: vmdk, srcFormat: 'vmdk', dest: qcow2, destFormat: 'qcow2', sparse: '16k', options: ['compat=1.1'],
+    signal: opts.signal, onPercent: opts.onProgress, env: 'user',
+  }).catch((error: unknown) => {
+    if (!(error instanceof QemuImgError)) throw error
+    opts.signal?.throwIfAborted()
+    const full = error.failure === 'disk-full'
+    throw new ShienError(`qemu-img could not convert the box's disk to qcow2: ${error.line}`, {
       code: full ? 'PUBLISH_DISK_FULL' : 'CONVERT_FAILED', exit: full ? 'remote' : 'badInput',
       suggestions: full ? ['Free space in TMPDIR (the disk is converted there), or point TMPDIR elsewhere.'] : ['Check the box with shien box inspect.'],
     })
-  }
-  const info = await qemuImgInfo(qcow2, 'qcow2', opts.signal)
-  return {provider: 'libvirt', format: 'qcow2', virtual_size: Math.ceil(info['virtual-size'] / GIB)}
+  })
+  const [info] = await qemuImgInfo(qcow2, {format: 'qcow2', signal: opts.signal, env: 'user'})
+  return {provider: 'libvirt', format: 'qcow2', virtual_size: Math.ceil(info.virtualSize / GIB)}
 }
 
 /**
