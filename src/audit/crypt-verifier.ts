@@ -6,9 +6,9 @@
  * image's accounts. Candidates and hashes travel hex-encoded on stdin, never in argv (argv is
  * readable by every user of the blade in /proc).
  */
-import {execa} from 'execa'
 
 import {ShienError} from '../errors.js'
+import {runTool} from '../virsh/exec.js'
 
 /** One question: does `candidate` produce `hash`? `group` stops further checks once one matched. */
 export interface CryptCheck {
@@ -39,10 +39,7 @@ const hex = (s: string) => Buffer.from(s, 'utf8').toString('hex')
 export async function verifyPasswords(checks: CryptCheck[], o: {signal?: AbortSignal} = {}): Promise<CryptAnswer[]> {
   if (checks.length === 0) return []
   const input = checks.map((c) => `${hex(c.group)}\t${hex(c.hash)}\t${hex(c.candidate)}\n`).join('')
-  const r = await execa('perl', ['-e', SCRIPT], {
-    input, reject: false, cancelSignal: o.signal, timeout: 10 * 60_000,
-    env: {PATH: '/usr/bin:/bin', LC_ALL: 'C'}, extendEnv: false,
-  })
+  const r = await runTool('perl', ['-e', SCRIPT], {input, signal: o.signal, timeoutMs: 10 * 60_000})
   const lines = String(r.stdout).split('\n').filter((l) => l !== '')
   if (r.exitCode !== 0 || lines.length !== checks.length) {
     o.signal?.throwIfAborted()

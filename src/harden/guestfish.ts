@@ -5,7 +5,7 @@
  * the first failed command and prints the reason on ITS stderr, so the client only learns "server
  * not running"; and a server outlives a crashed or killed shien, keeping an appliance running on a
  * shared blade. One child process instead dies with us (stdin closes, libguestfs' recovery process
- * kills qemu), is cancelled by execa's `cancelSignal`, and its stderr is ours to report.
+ * kills qemu), is cancelled through the process layer's signal, and its stderr is ours to report.
  *
  * Protocol: each command is followed by `echo <marker>`; the marker is a per-session random token,
  * so guest-controlled output (file names) cannot forge it. In non-interactive mode guestfish exits
@@ -18,8 +18,8 @@ import {randomBytes} from 'node:crypto'
 import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {execa, type ResultPromise} from 'execa'
 import {ShienError} from '../errors.js'
+import {startSession, type ChildSession} from '../virsh/exec.js'
 
 /** What lstat says about a guest path; `nlink` > 1 on a file means it is a hard link. */
 export interface GuestStat {
@@ -78,7 +78,7 @@ export class GuestfishSession {
   private fileCounter = 0
 
   private constructor(
-    private readonly child: ResultPromise<{stdin: 'pipe'; stdout: 'pipe'; stderr: 'pipe'; buffer: false; reject: false}>,
+    private readonly child: ChildSession,
     /** Private host directory (0700) for download/upload staging. */
     private readonly hostDir: string,
   ) {
@@ -88,7 +88,7 @@ export class GuestfishSession {
     child.stderr.on('data', (chunk: Buffer) => {
       if (this.stderr.length < 64 * 1024) this.stderr += chunk.toString('utf8')
     })
-    void child.then((result) => this.onExit(result.isCanceled, result.shortMessage ?? `exit status ${result.exitCode}`))
+    void child.exited.then((result) => this.onExit(result.canceled, result.message))
   }
 
   /** Starts guestfish with no drive yet; call `addDrive`, then `launch`. */
@@ -96,11 +96,8 @@ export class GuestfishSession {
     opts.signal?.throwIfAborted()
     const hostDir = await mkdtemp(join(tmpdir(), 'shien-guestfish-'))
     // The libvirt backend would need a libvirt session for an unprivileged student; direct does not.
-    const env = {LIBGUESTFS_BACKEND: process.env.LIBGUESTFS_BACKEND ?? 'direct'}
-    const child = execa('guestfish', [], {
-      stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false,
-      env, cancelSignal: opts.signal, forceKillAfterDelay: 5000,
-    })
+    const extraEnv = {LIBGUESTFS_BACKEND: process.env.LIBGUESTFS_BACKEND ?? 'direct'}
+    const child = startSession('guestfish', [], {env: 'user', extraEnv, cwd: process.cwd(), signal: opts.signal, killAfterMs: 5000})
     return new GuestfishSession(child, hostDir)
   }
 
@@ -204,8 +201,8 @@ export class GuestfishSession {
     try {
       if (this.launches > 0 && !this.exited) await this.call('shutdown')
       if (!this.exited) this.child.stdin.end('exit\n')
-      const result = await this.child
-      if (result.exitCode !== 0 && !result.isCanceled) throw this.failure(`exit status ${result.exitCode}`)
+      const result = await this.child.exited
+      if (result.exitCode !== 0 && !result.canceled) throw this.failure(`exit status ${result.exitCode}`)
     } finally {
       await rm(this.hostDir, {recursive: true, force: true})
     }
@@ -220,10 +217,10 @@ export class GuestfishSession {
     if (!this.exited) {
       this.child.stdin.end('exit\n')
       const timer = setTimeout(() => this.child.kill('SIGTERM'), 30_000)
-      await this.child
+      await this.child.exited
       clearTimeout(timer)
     }
-    await this.child
+    await this.child.exited
     await rm(this.hostDir, {recursive: true, force: true})
   }
 

@@ -2,8 +2,7 @@ import {mkdtemp, readFile, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {execa} from 'execa'
-
+import {firstErrorLine, runTool} from '../virsh/exec.js'
 import {fingerprint} from './edits.js'
 import {MAX_TEXT_BYTES, setOwnerMode} from './guest-files.js'
 import type {GuestfishSession} from './guestfish.js'
@@ -30,7 +29,8 @@ export async function generateHostKeys(signal?: AbortSignal): Promise<GeneratedK
       const name = `ssh_host_${type}_key`
       const local = join(dir, name)
       // An empty comment: the default would write the student's account and blade name into the guest.
-      await execa('ssh-keygen', ['-q', '-N', '', '-C', '', '-t', type, '-f', local], {cancelSignal: signal})
+      const made = await runTool('ssh-keygen', ['-q', '-N', '', '-C', '', '-t', type, '-f', local], {signal})
+      if (made.exitCode !== 0) throw new Error(`ssh-keygen could not make ${name}: ${firstErrorLine(made.stderr)}`)
       const info = fingerprint(await readFile(`${local}.pub`, 'utf8'))
       if (!info) throw new Error(`ssh-keygen wrote an unreadable ${name}.pub`)
       return {name, local, info: {file: `/etc/ssh/${name}.pub`, ...info}}

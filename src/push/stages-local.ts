@@ -2,10 +2,9 @@ import {mkdtemp, readFile, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {execa} from 'execa'
-
 import {inspectBox} from '../box/inspect.js'
 import {ShienError} from '../errors.js'
+import {runTool} from '../virsh/exec.js'
 import type {PushContext} from './context.js'
 import type {Stage} from './runner.js'
 
@@ -28,9 +27,9 @@ export const packageStage: Stage<PushContext> = {
 async function vagrantPackage(ctx: PushContext, signal: AbortSignal): Promise<string> {
   ctx.tempDir = await mkdtemp(join(tmpdir(), 'shien-package-'))
   const output = join(ctx.tempDir, `${ctx.plan.name}.box`)
-  const result = await execa('vagrant', ['package', '--output', output], {cwd: ctx.plan.projectDir, cancelSignal: signal, reject: false})
-  if (result.isCanceled) signal.throwIfAborted()
-  if ((result as {code?: string}).code === 'ENOENT' || result.exitCode === undefined) {
+  // The student's own environment: Vagrant finds its providers (VirtualBox, VMware) through PATH.
+  const result = await runTool('vagrant', ['package', '--output', output], {env: 'user', cwd: ctx.plan.projectDir, signal, killAfterMs: 10_000})
+  if (!result.started) {
     throw new ShienError('vagrant is not installed, so there is no VM to package here.', {
       code: 'NO_VAGRANT',
       exit: 'usage',

@@ -1,33 +1,23 @@
 import {spawn} from 'node:child_process'
 import {constants} from 'node:os'
+import type {Readable, Writable} from 'node:stream'
 
-import {execa} from 'execa'
+import {execa, type Options} from 'execa'
+
+/**
+ * The one way shien starts a child process: an argument array (never a shell), a chosen
+ * environment, an optional user to run as, a cancel signal, and the exit code as data.
+ */
 
 /** What a finished tool run left behind; a non-zero exit is data here, not an exception. */
 export interface ToolResult {
+  /** The exit code; -1 when the program could not be started or was killed by a signal. */
   exitCode: number
   stdout: string
   stderr: string
   timedOut: boolean
-}
-
-export interface ToolOptions {
-  signal?: AbortSignal
-  timeoutMs?: number
-  /** An open file descriptor handed to the child as its fd 3 (so it can name it /dev/fd/3). */
-  fd3?: number
-  /** Run as this user instead of root: see RunAs. */
-  as?: RunAs
-  /**
-   * `clean` (the default): CLEAN_ENV, for everything that runs as root or for a student.
-   * `user`: this process's own environment, for tools a person runs on their own machine
-   * (an instructor's qemu-img may live in Homebrew's folder, not in CLEAN_ENV's PATH).
-   */
-  env?: 'clean' | 'user'
-}
-
-function environment(env: 'clean' | 'user' | undefined): {env: Record<string, string | undefined>; extendEnv: boolean} {
-  return env === 'user' ? {env: process.env, extendEnv: false} : {env: CLEAN_ENV, extendEnv: false}
+  /** False when the program could not be started at all (not installed: ENOENT). */
+  started: boolean
 }
 
 /**
@@ -41,13 +31,31 @@ export interface RunAs {
   gid: number
 }
 
-function identity(as: RunAs | undefined): {uid?: number; gid?: number} {
-  if (as === undefined) return {}
-  // Never "as root" by accident: a caller whose uid is 0 is root itself, and runs as such.
-  if (!Number.isInteger(as.uid) || !Number.isInteger(as.gid) || as.uid < 0 || as.gid < 0) {
-    throw new Error(`Cannot run as uid ${as.uid} gid ${as.gid}.`)
-  }
-  return {uid: as.uid, gid: as.gid}
+/** What every way of starting a child takes. */
+export interface ProcessOptions {
+  signal?: AbortSignal
+  timeoutMs?: number
+  /** Run as this user instead of this process's: see RunAs. */
+  as?: RunAs
+  /**
+   * `clean` (the default): CLEAN_ENV, for everything that runs as root or for a student.
+   * `user`: this process's own environment, for tools a person runs on their own machine
+   * (an instructor's qemu-img may live in Homebrew's folder, not in CLEAN_ENV's PATH).
+   */
+  env?: 'clean' | 'user'
+  /** Variables set on top of the environment. */
+  extraEnv?: Record<string, string>
+  /** The working directory; `/` by default, so no tool works in a folder by accident. */
+  cwd?: string
+  /** How long a cancelled child has to clean up before it is killed (default 2 s). */
+  killAfterMs?: number
+}
+
+export interface ToolOptions extends ProcessOptions {
+  /** An open file descriptor handed to the child as its fd 3 (so it can name it /dev/fd/3). */
+  fd3?: number
+  /** Written to the child's stdin, which is then closed. */
+  input?: string
 }
 
 /**
@@ -57,33 +65,49 @@ function identity(as: RunAs | undefined): {uid?: number; gid?: number} {
  */
 export const CLEAN_ENV = {PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C', LANG: 'C'}
 
+function identity(as: RunAs | undefined): {uid?: number; gid?: number} {
+  if (as === undefined) return {}
+  if (!Number.isInteger(as.uid) || !Number.isInteger(as.gid) || as.uid < 0 || as.gid < 0) {
+    throw new Error(`Cannot run as uid ${as.uid} gid ${as.gid}.`)
+  }
+  return {uid: as.uid, gid: as.gid}
+}
+
+function environment(o: ProcessOptions): Record<string, string | undefined> {
+  return {...(o.env === 'user' ? process.env : CLEAN_ENV), ...o.extraEnv}
+}
+
+/** The execa options every start shares. */
+function common(o: ProcessOptions): Options {
+  return {
+    env: environment(o),
+    extendEnv: false,
+    reject: false,
+    cancelSignal: o.signal,
+    timeout: o.timeoutMs,
+    forceKillAfterDelay: o.killAfterMs ?? 2000,
+    cwd: o.cwd ?? '/',
+    ...identity(o.as),
+  }
+}
+
 /** Runs a program with an argument array (never a shell) and collects its output. */
 export async function runTool(file: string, args: string[], o: ToolOptions = {}): Promise<ToolResult> {
   // execa's types accept integer descriptors only for fds 0-2, but at run time it hands any
   // integer to child_process, which gives the child that descriptor (acl.ts and lock.ts rely
   // on it, and their tests prove it).
-  const stdio = (o.fd3 === undefined ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', o.fd3]) as [
-    'ignore',
-    'pipe',
-    'pipe',
-  ]
-  const result = await execa(file, args, {
-    ...environment(o.env),
-    reject: false,
-    stdio,
-    cancelSignal: o.signal,
-    timeout: o.timeoutMs,
-    forceKillAfterDelay: 2000,
-    cwd: '/',
-    ...identity(o.as),
-  })
+  const stdin = o.input === undefined ? 'ignore' : 'pipe'
+  const stdio = (o.fd3 === undefined ? [stdin, 'pipe', 'pipe'] : [stdin, 'pipe', 'pipe', o.fd3]) as ['ignore', 'pipe', 'pipe']
+  const result = await execa(file, args, {...common(o), stdio, ...(o.input === undefined ? {} : {input: o.input})})
   if (result.isCanceled) o.signal?.throwIfAborted()
+  const started = result.exitCode !== undefined || result.signal !== undefined
   return {
     exitCode: result.exitCode ?? -1,
     stdout: String(result.stdout ?? ''),
     // A program that could not be spawned has no stderr; its reason is in the message.
     stderr: result.exitCode === undefined ? (result.message ?? 'could not run') : String(result.stderr ?? ''),
     timedOut: result.timedOut,
+    started,
   }
 }
 
@@ -107,35 +131,42 @@ export function runAttached(file: string, args: string[], o: {signal?: AbortSign
 }
 
 /**
- * Runs a program with the clean environment, handing what it prints (stdout and stderr) to
- * `output` as it comes, for long work a person watches (ie-docker build). Resolves with the
- * exit code and the last lines printed, for the error message.
+ * Runs a program, handing what it prints (stdout and stderr) to `output` as it comes, for
+ * long work a person watches (ie-docker build, qemu-img convert, a box recipe). Resolves with
+ * the exit code and the last lines printed, for the error message.
  */
 export async function runStreaming(
   file: string,
   args: string[],
-  o: {signal?: AbortSignal; timeoutMs?: number; output: (text: string) => void; as?: RunAs; env?: 'clean' | 'user'},
+  o: ProcessOptions & {output: (text: string, stream: 'stdout' | 'stderr') => void},
 ): Promise<{exitCode: number; timedOut: boolean; tail: string}> {
   let tail = ''
-  const keep = (chunk: unknown) => {
+  const keep = (stream: 'stdout' | 'stderr') => (chunk: unknown) => {
     const text = String(chunk)
-    o.output(text)
+    o.output(text, stream)
     tail = (tail + text).slice(-4000)
   }
-  const child = execa(file, args, {
-    ...environment(o.env),
-    reject: false,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    cancelSignal: o.signal,
-    timeout: o.timeoutMs,
-    forceKillAfterDelay: 2000,
-    cwd: '/',
-    buffer: false,
-    ...identity(o.as),
-  })
-  child.stdout?.on('data', keep)
-  child.stderr?.on('data', keep)
+  const child = execa(file, args, {...common(o), stdio: ['ignore', 'pipe', 'pipe'], buffer: false})
+  child.stdout?.on('data', keep('stdout'))
+  child.stderr?.on('data', keep('stderr'))
   const result = await child
   if (result.isCanceled) o.signal?.throwIfAborted()
   return {exitCode: result.exitCode ?? -1, timedOut: result.timedOut, tail: result.exitCode === undefined ? (result.message ?? 'could not run') : tail}
+}
+
+/** A program driven over its stdin and stdout (guestfish). */
+export interface ChildSession {
+  stdin: Writable
+  stdout: Readable
+  stderr: Readable
+  /** Settles when the program has exited; never rejects. */
+  exited: Promise<{exitCode: number; canceled: boolean; message: string}>
+  kill(signal: NodeJS.Signals): void
+}
+
+/** Starts a program whose stdin, stdout and stderr the caller drives. */
+export function startSession(file: string, args: string[], o: ProcessOptions = {}): ChildSession {
+  const child = execa(file, args, {...common(o), stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false})
+  const exited = child.then((r) => ({exitCode: r.exitCode ?? -1, canceled: r.isCanceled, message: r.shortMessage ?? `exit status ${r.exitCode}`}))
+  return {stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, exited, kill: (signal) => void child.kill(signal)}
 }

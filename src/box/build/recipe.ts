@@ -2,9 +2,8 @@ import {constants} from 'node:fs'
 import {access, stat} from 'node:fs/promises'
 import {basename, join, resolve} from 'node:path'
 
-import {execa} from 'execa'
-
 import {badInput, ShienError} from '../../errors.js'
+import {runTool} from '../../virsh/exec.js'
 
 /** A recipe folder: `build.sh` plus what it puts into the box (see boxes/README.md). */
 export interface Recipe {
@@ -45,8 +44,7 @@ export async function checkBuildHost(recipe: Recipe, opts: {platform?: NodeJS.Pl
       ],
     })
   }
-  const result = await execa(recipe.script, ['--check'], {reject: false, cancelSignal: opts.signal, stdin: 'ignore'})
-  if (result.isCanceled) opts.signal?.throwIfAborted()
+  const result = await runTool(recipe.script, ['--check'], {env: 'user', cwd: process.cwd(), signal: opts.signal})
   const lines = result.stdout.split('\n').map((line) => line.trim()).filter(Boolean)
   const error = requirementsError(recipe, lines)
   if (error) throw error

@@ -1,8 +1,5 @@
-import {createInterface} from 'node:readline'
-
-import {execa} from 'execa'
-
 import {ShienError} from '../../errors.js'
+import {runStreaming} from '../../virsh/exec.js'
 import type {Recipe} from './recipe.js'
 
 /** Progress of a build: the recipe's steps, and its other output lines. */
@@ -35,9 +32,6 @@ export function parseRecipeLine(line: string): BuildEvent {
  */
 export async function runRecipe(recipe: Recipe, output: string, opts: RunRecipeOptions = {}): Promise<Array<{seconds: number; message: string}>> {
   const args = [output, ...(opts.gzip ? ['--gzip'] : []), ...(opts.debCache ? ['--deb-cache', opts.debCache] : [])]
-  const child = execa(recipe.script, args, {
-    reject: false, stdin: 'ignore', cancelSignal: opts.signal, forceKillAfterDelay: CLEANUP_GRACE_MS, buffer: false,
-  })
   const steps: Array<{seconds: number; message: string}> = []
   const tail: string[] = []
   const handle = (line: string) => {
@@ -48,14 +42,19 @@ export async function runRecipe(recipe: Recipe, output: string, opts: RunRecipeO
     opts.onEvent?.(event)
   }
   // stdout too: a step's tool may print there, and an unread pipe would stall the build.
-  await Promise.all([child.stderr!, child.stdout!].map(async (stream) => {
-    for await (const line of createInterface({input: stream, crlfDelay: Number.POSITIVE_INFINITY})) handle(line)
-  }))
-  const result = await child
-  if (result.isCanceled) opts.signal?.throwIfAborted()
+  const partial = {stdout: '', stderr: ''}
+  const result = await runStreaming(recipe.script, args, {
+    env: 'user', cwd: process.cwd(), signal: opts.signal, killAfterMs: CLEANUP_GRACE_MS,
+    output: (text, stream) => {
+      const lines = (partial[stream] + text).split(/\r?\n/)
+      partial[stream] = lines.pop() ?? ''
+      for (const line of lines) handle(line)
+    },
+  })
+  for (const rest of [partial.stderr, partial.stdout]) if (rest !== '') handle(rest)
   if (result.exitCode !== 0) {
     const last = steps.at(-1)?.message
-    throw new ShienError(`Building ${recipe.name} failed (exit ${result.exitCode ?? result.signal})${last ? ` after "${last}"` : ''}:\n${tail.join('\n')}`, {
+    throw new ShienError(`Building ${recipe.name} failed (exit ${result.exitCode})${last ? ` after "${last}"` : ''}:\n${tail.join('\n')}`, {
       code: 'BUILD_FAILED', exit: 'failure',
       suggestions: ['The recipe cleaned up after itself; fix the cause above and run the same command again.'],
     })
