@@ -8,7 +8,7 @@ import {lstat, readdir, realpath, stat} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 
 import {badInput} from '../errors.js'
-import {ACCOUNT_PATTERN, SLOT_PATTERN} from '../server/layout.js'
+import {ACCOUNT_PATTERN, SLOT_PATTERN} from '../names.js'
 import type {GateScope} from './image-gate.js'
 
 export interface ImageTarget {

@@ -1,7 +1,8 @@
 import {userInfo} from 'node:os'
 
 import {type BladeConfig, loadBladeConfig} from '../server/config.js'
-import {checkAccount, userPaths} from '../server/layout.js'
+import {checkAccount} from '../names.js'
+import {userPaths} from '../server/layout.js'
 
 /** The blade side runs as the student over SSH: the account is whoever runs it. */
 export function bladeContext(config: BladeConfig = loadBladeConfig()) {

@@ -5,7 +5,7 @@ import {parseOvf} from '../box/ovf.js'
 import {checkVmdkFile} from '../box/vmdk-gate.js'
 import {badInput, ShienError} from '../errors.js'
 import {QemuImgError, qemuImgConvert, qemuImgInfo} from '../qemu-img/qemu-img.js'
-import {SLOT_PATTERN} from '../server/layout.js'
+import {parseSlot} from '../names.js'
 import type {BladeContext} from './caller.js'
 import {extractBox} from './extract-box.js'
 import {incomingPaths} from './incoming.js'
@@ -21,8 +21,7 @@ export interface ConvertResult {
 }
 
 export function checkSlotName(slot: string): string {
-  if (!SLOT_PATTERN.test(slot)) throw badInput('BAD_SLOT', `"${slot}" is not a slot (01, 02, ...).`)
-  return slot
+  return parseSlot(slot)
 }
 
 /**

@@ -9,9 +9,8 @@ import {stagedImage, writeStagedRecord} from './slot-files.js'
  */
 export async function hardenStaged(ctx: BladeContext, slot: string, publicKey: string, meta: Record<string, unknown>, signal?: AbortSignal) {
   checkSlotName(slot)
-  process.env.LIBGUESTFS_BACKEND ??= 'direct'
-  if (ctx.config.domainType === 'qemu') process.env.LIBGUESTFS_BACKEND_SETTINGS ??= 'force_tcg'
-  const report = await hardenImage(stagedImage(ctx, slot), {publicKey, user: 'vagrant', signal})
+  const forceTcg = ctx.config.domainType === 'qemu'
+  const report = await hardenImage(stagedImage(ctx, slot), {publicKey, user: 'vagrant', signal, forceTcg})
   const record = {slot, hardenedAt: new Date().toISOString(), ...meta, harden: report}
   const recordPath = await writeStagedRecord(ctx, slot, record)
   return {record: recordPath, report}

@@ -6,16 +6,8 @@ import {pipeline} from 'node:stream/promises'
 
 import {badInput, ShienError} from '../errors.js'
 import type {BladeContext} from './caller.js'
+import {checkBoxName} from '../names.js'
 
-/** Box names as they land in incoming/: no paths, no dot files. */
-const BOX_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/
-
-export function checkBoxName(name: string): string {
-  if (!BOX_NAME.test(name) || name.includes('..')) {
-    throw badInput('BAD_BOX_NAME', `"${name}" is not a valid box name (letters, digits, ".", "_", "-").`)
-  }
-  return name
-}
 
 export function incomingPaths(ctx: BladeContext, name: string) {
   const box = join(ctx.paths.incoming, `${checkBoxName(name)}.box`)

@@ -4,7 +4,7 @@ import {basename, dirname, join, resolve} from 'node:path'
 
 import {isShienError, ShienError} from '../errors.js'
 import {loadProjectConfig} from '../push/project-config.js'
-import {SLOT_PATTERN} from '../server/layout.js'
+import {SLOT_PATTERN} from '../names.js'
 import {resolveSshTarget, type SshTarget} from '../transport/ssh-target.js'
 import {resolveCredentials} from './credentials.js'
 import type {ApiCredentials} from './secret.js'

@@ -91,12 +91,17 @@ export class GuestfishSession {
     void child.exited.then((result) => this.onExit(result.canceled, result.message))
   }
 
-  /** Starts guestfish with no drive yet; call `addDrive`, then `launch`. */
-  static async start(opts: {signal?: AbortSignal} = {}): Promise<GuestfishSession> {
+  /**
+   * Starts guestfish with no drive yet; call `addDrive`, then `launch`. `forceTcg` runs the
+   * appliance without KVM, where KVM is not usable (the blade's domainType is `qemu`).
+   */
+  static async start(opts: {signal?: AbortSignal; forceTcg?: boolean} = {}): Promise<GuestfishSession> {
     opts.signal?.throwIfAborted()
     const hostDir = await mkdtemp(join(tmpdir(), 'shien-guestfish-'))
     // The libvirt backend would need a libvirt session for an unprivileged student; direct does not.
-    const extraEnv = {LIBGUESTFS_BACKEND: process.env.LIBGUESTFS_BACKEND ?? 'direct'}
+    const extraEnv: Record<string, string> = {LIBGUESTFS_BACKEND: process.env.LIBGUESTFS_BACKEND ?? 'direct'}
+    const settings = process.env.LIBGUESTFS_BACKEND_SETTINGS ?? (opts.forceTcg ? 'force_tcg' : undefined)
+    if (settings !== undefined) extraEnv.LIBGUESTFS_BACKEND_SETTINGS = settings
     const child = startSession('guestfish', [], {env: 'user', extraEnv, cwd: process.cwd(), signal: opts.signal, killAfterMs: 5000})
     return new GuestfishSession(child, hostDir)
   }

@@ -45,6 +45,8 @@ export interface HardenOptions {
   /** Account that receives the key and loses its password; default `vagrant`. */
   user?: string
   signal?: AbortSignal
+  /** Run the appliance without KVM (a blade whose domainType is `qemu`). */
+  forceTcg?: boolean
 }
 
 const USER_NAME = /^[a-z_][a-z0-9_.-]{0,31}$/
@@ -58,7 +60,7 @@ export async function hardenImage(imagePath: string, opts: HardenOptions): Promi
   const key = parsePublicKey(opts.publicKey)
   const image = resolve(imagePath)
   await checkImage(image)
-  const g = await GuestfishSession.start({signal: opts.signal})
+  const g = await GuestfishSession.start({signal: opts.signal, forceTcg: opts.forceTcg})
   // Key generation (about a second for RSA) overlaps the appliance boot; it is awaited later, so
   // mark it handled now or an early failure would be an unhandled rejection.
   const hostKeys = generateHostKeys(opts.signal)

@@ -3,9 +3,10 @@ import {homedir} from 'node:os'
 import {basename, join, resolve} from 'node:path'
 
 import {ShienError} from '../errors.js'
-import {SLOT_PATTERN} from '../server/layout.js'
+import {SLOT_PATTERN} from '../names.js'
 import {resolveSshTarget, type SshTarget} from '../transport/ssh-target.js'
 import {loadProjectConfig} from './project-config.js'
+import {checkBoxName, isBoxName} from '../names.js'
 
 /** Everything a push needs, resolved before anything runs. */
 export interface PushPlan {
@@ -84,14 +85,9 @@ export function planPush(input: PushInputs): PushPlan {
   }
 }
 
-const isBoxName = (name: string) => /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name) && !name.includes('..')
-
 /** Checks a --name flag early (shien init), with the same rule the blade applies. */
 export function checkBoxNameForPlan(name: string | undefined): string | undefined {
-  if (name !== undefined && !isBoxName(name)) {
-    throw new ShienError(`"${name}" cannot name a box on the blade: use letters, digits, ".", "_" and "-".`, {code: 'BAD_NAME', exit: 'usage'})
-  }
-  return name
+  return name === undefined ? undefined : checkBoxName(name)
 }
 
 function normalizeSlot(slot: string): string {

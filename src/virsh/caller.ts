@@ -1,5 +1,5 @@
 import {ShienError} from '../errors.js'
-import {ACCOUNT_PATTERN} from '../server/layout.js'
+import {ACCOUNT_PATTERN} from '../names.js'
 import type {PrivilegedTool} from '../server/privileged-context.js'
 import {firstErrorLine, runTool} from './exec.js'
 

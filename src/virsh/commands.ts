@@ -8,10 +8,10 @@ import {describeDestroy, describeStart, describeUndefine, destroySlot, startSlot
 import {describeList, listDomains} from './list.js'
 
 /**
- * The protocol number `ie-virsh version` reports. shien push checks it before relying on the
- * blade's commands and their --json shapes; raise it when either changes incompatibly.
+ * The protocol number `ie-virsh version` reports, for admins and scripts that check which
+ * commands and --json shapes a blade has; raise it when either changes incompatibly.
  */
-export const VIRSH_PROTOCOL = 1
+export const VIRSH_PROTOCOL = 2
 
 /** A command's outcome: the object for --json and the text for people ('' prints nothing). */
 export interface Outcome {

@@ -1,6 +1,7 @@
 import {ShienError} from '../errors.js'
 import type {BladeConfig, Limits} from '../server/config.js'
-import {SLOT_PATTERN, domainName} from '../server/layout.js'
+import {parseSlot as parseSlotName, SLOT_PATTERN} from '../names.js'
+import {domainName} from '../server/layout.js'
 
 /**
  * The limits of an account in `groups`: for each field the most generous value among the
@@ -29,14 +30,7 @@ const pad = (n: number) => String(n).padStart(2, '0')
  * wrote `ie-virsh start 1`), then within the caller's VM limit.
  */
 export function parseSlot(raw: string, limits: Limits): string {
-  const slot = /^[1-9]$/.test(raw) ? `0${raw}` : raw
-  if (!SLOT_PATTERN.test(slot)) {
-    throw new ShienError(`"${raw}" is not a slot; slots are two digits, 01 to ${pad(limits.vms)}.`, {
-      code: 'BAD_SLOT',
-      exit: 'usage',
-      suggestions: ['Example: sudo ie-virsh start 01'],
-    })
-  }
+  const slot = parseSlotName(raw, limits.vms)
   if (Number(slot) > limits.vms) {
     throw new ShienError(`Slot ${slot} is beyond your limit of ${limits.vms} VMs (slots 01 to ${pad(limits.vms)}).`, {
       code: 'SLOT_LIMIT',

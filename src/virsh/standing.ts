@@ -1,6 +1,6 @@
 import type {Directory, Role} from '../directory/directory.js'
 import {ShienError} from '../errors.js'
-import {ACCOUNT_PATTERN} from '../server/layout.js'
+import {checkAccount} from '../names.js'
 import type {Caller} from './caller.js'
 
 /** Whose domains a command acts on. */
@@ -56,9 +56,7 @@ export async function resolveStanding(i: StandingInputs): Promise<Standing> {
 }
 
 async function otherOwner(i: StandingInputs, account: string): Promise<{owner: Owner; ownerGroups: string[]}> {
-  if (!ACCOUNT_PATTERN.test(account)) {
-    throw new ShienError(`"${account}" is not an account name.`, {code: 'BAD_ACCOUNT', exit: 'usage'})
-  }
+  checkAccount(account)
   const uid = await i.lookupUid(account)
   if (uid === undefined) throw refused('NO_SUCH_ACCOUNT', `There is no account "${account}" on this blade.`)
   // The owner's own groups decide the limits its VMs get, whoever acts on them.

@@ -5,7 +5,7 @@ import {isIP} from 'node:net'
 import {parseConfigFilter} from '../directory/ldap-directory.js'
 import {ShienError} from '../errors.js'
 import {loadBladeConfig, type BladeConfig, type Limits} from '../server/config.js'
-import {ACCOUNT_PATTERN} from '../server/layout.js'
+import {ACCOUNT_PATTERN} from '../names.js'
 import {TEMPLATE_NAME} from './template.js'
 
 /**

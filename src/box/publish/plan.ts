@@ -4,11 +4,9 @@ import {fileURLToPath} from 'node:url'
 
 import {badInput, ShienError} from '../../errors.js'
 import {resolveSshTarget, type SshTarget} from '../../transport/ssh-target.js'
+import {CATALOG_BOX_PATTERN} from '../../names.js'
 import {ARCHITECTURES} from '../catalog.js'
 import {versionProblem} from '../catalog-version.js'
-
-/** `org/name`, as Vagrant Cloud names boxes; each part also becomes a directory. */
-export const BOX_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}\/[a-z0-9][a-z0-9._-]{0,63}$/
 
 /** Where the files go: a local (or mounted shared) directory, or one on a host over SFTP. */
 export type PublishDestination =
@@ -117,7 +115,7 @@ export function layoutFor(root: string, baseUrl: string, name: string, version: 
 }
 
 function checkName(name: string): void {
-  if (!BOX_NAME_PATTERN.test(name)) {
+  if (!CATALOG_BOX_PATTERN.test(name)) {
     throw badInput('BAD_BOX_NAME', `"${name}" is not a box name: use ORG/NAME with lowercase letters, digits, ".", "-" and "_" (e.g. os101/debian12).`)
   }
 }

@@ -167,7 +167,7 @@ describe('ie-virsh commands (fake libvirt and image checks)', () => {
 
   it('prints version and help without needing a caller or libvirt', async () => {
     expect(await run(['version', '--json'], 'not-a-uid')).toBe(0)
-    expect(json()).toEqual({version: expect.stringMatching(/^\d+\.\d+\.\d+/), protocol: 1})
+    expect(json()).toEqual({version: expect.stringMatching(/^\d+\.\d+\.\d+/), protocol: 2})
     expect(await run(['help'], 'not-a-uid')).toBe(0)
     expect(out.join('')).toContain('Usage: sudo ie-virsh')
   })
