@@ -85,26 +85,18 @@ ensure_owner_mode() {
   fi
 }
 
-# ensure_dir PATH OWNER:GROUP MODE. MODE "acl" leaves the permissions to ensure_acl (with an
-# ACL, the group bits show the mask).
+# ensure_dir PATH OWNER:GROUP MODE
 ensure_dir() {
   local path=$1 owner=$2 mode=$3
   if [[ -L $path || (-e $path && ! -d $path) ]]; then
     die "$path exists and is not a directory"
   fi
   if [[ ! -d $path ]]; then
-    mkdir -m "${mode/acl/0700}" -- "$path"
+    mkdir -m "$mode" -- "$path"
     chown "$owner" "$path"
     changed "created $path"
   fi
-  if [[ $mode == acl ]]; then
-    if [[ $(stat -c '%U:%G' "$path") != "$owner" ]]; then
-      chown "$owner" "$path"
-      changed "owner of $path set to $owner"
-    fi
-  else
-    ensure_owner_mode "$path" "$owner" "$mode"
-  fi
+  ensure_owner_mode "$path" "$owner" "$mode"
 }
 
 # write_file PATH OWNER:GROUP MODE < content: replaces PATH (atomically) only when the content
@@ -127,38 +119,6 @@ write_file() {
   ensure_owner_mode "$path" "$owner" "$mode"
 }
 
-# ensure_acl PATH ENTRY...: sets the whole access ACL of a directory (owner rwx, group and other
-# nothing, plus ENTRY..., e.g. user:libvirt-qemu:--x) when it differs. The mask is the union of
-# the named entries, so `ls -l` shows it in the group bits (drwxr-x---+).
-ensure_acl() {
-  local path=$1 entry perms mask_bits=0 mask want have spec
-  shift
-  for entry in "$@"; do
-    perms=${entry##*:}
-    if [[ $perms == r?? ]]; then mask_bits=$((mask_bits | 4)); fi
-    if [[ $perms == ?w? ]]; then mask_bits=$((mask_bits | 2)); fi
-    if [[ $perms == ??x ]]; then mask_bits=$((mask_bits | 1)); fi
-  done
-  if ((mask_bits & 4)); then mask=r; else mask=-; fi
-  if ((mask_bits & 2)); then mask+=w; else mask+=-; fi
-  if ((mask_bits & 1)); then mask+=x; else mask+=-; fi
-  # In getfacl's order: owner, named users, owning group, named groups, mask, other.
-  want=$(
-    printf 'user::rwx\n'
-    printf '%s\n' "$@" | grep '^user:' || true
-    printf 'group::---\n'
-    printf '%s\n' "$@" | grep '^group:' || true
-    printf 'mask::%s\n' "$mask"
-    printf 'other::---\n'
-  )
-  have=$(getfacl --omit-header --absolute-names -- "$path" 2>/dev/null | grep -v '^$' || true)
-  if [[ $have != "$want" ]]; then
-    spec=$(printf '%s\n' "$want" | paste -sd, -)
-    setfacl -b -k -- "$path"
-    setfacl --set "$spec" -- "$path"
-    changed "ACL of $path set to $spec"
-  fi
-}
 
 in_group() { id -nG "$1" | tr ' ' '\n' | grep -qx -- "$2"; }
 
@@ -285,22 +245,17 @@ ensure_student() {
 
 # --- 4. storage ----------------------------------------------------------------------------
 ensure_storage() {
-  local account owner
   ensure_dir "$(dirname "$STORAGE_ROOT")" root:root 0755
   ensure_dir "$STORAGE_ROOT" root:root 0755
   ensure_dir "$STORAGE_ROOT/users" root:root 0755
   ensure_dir "$STORAGE_ROOT/boxes" root:root 0755
-  for account in "$STUDENT" "$OTHER_STUDENT"; do
-    owner=$account:$(id -gn "$account")
-    local home=$STORAGE_ROOT/users/$account
-    # 0700 for the account, admins may read; VMs run as their owner, so no qemu user gets in.
-    ensure_dir "$home" "$owner" acl
-    ensure_acl "$home" "group:$ADMIN_GROUP:r-x"
-    ensure_dir "$home/incoming" "$owner" acl
-    ensure_acl "$home/incoming" "group:$ADMIN_GROUP:r-x"
-    ensure_dir "$home/images" "$owner" acl
-    ensure_acl "$home/images" "group:$ADMIN_GROUP:r-x"
-  done
+  # The students' folders as an admin makes them: 0700 for the account, admins may read.
+  local report
+  report=$("$NODE_BIN" "$INSTALL_DIR/bin/shien.js" admin provision --group "$USERS_GROUP" --json) ||
+    die "shien admin provision failed: $report"
+  if "$NODE_BIN" -e 'const r = JSON.parse(require("fs").readFileSync(0, "utf8")); process.exit(r.created.length + r.fixed.length > 0 ? 0 : 1)' <<<"$report"; then
+    changed "provisioned the storage of $USERS_GROUP"
+  fi
   say "storage: $STORAGE_ROOT ready"
 }
 
@@ -548,12 +503,8 @@ ensure_sudoers() {
   local tmp
   tmp=$(mktemp "$STATE_DIR/.sudoers.XXXXXX")
   TMP_PATHS+=("$tmp")
-  cat >"$tmp" <<EOF
-# shien: members of $USERS_GROUP may run ie-virsh and ie-docker as root, and nothing else.
-# Both take the caller from SUDO_UID. Written by scripts/local-blade.sh.
-Cmnd_Alias SHIEN_IE_VIRSH = $BIN_DIR/ie-virsh, $BIN_DIR/ie-docker
-%$USERS_GROUP ALL = (root) NOPASSWD: SHIEN_IE_VIRSH
-EOF
+  # The rule the README and docs/ie-virsh.md quote, with this blade's group and folder.
+  sed -e "s|%shien-users |%$USERS_GROUP |" -e "s|/usr/local/bin/|$BIN_DIR/|g" "$REPO_ROOT/templates/sudoers-shien" >"$tmp"
   visudo -c -q -f "$tmp" || die "visudo rejected the sudo rule"
   write_file "$SUDOERS_FILE" root:root 0440 <"$tmp"
 }
@@ -605,8 +556,8 @@ cmd_up() {
   ensure_student "$STUDENT"
   ensure_student "$OTHER_STUDENT"
   say "accounts: $STUDENT and $OTHER_STUDENT in $USERS_GROUP; admin group $ADMIN_GROUP"
-  ensure_storage
   write_config
+  ensure_storage
   ensure_sshd
   setup_laptop "$LAPTOP_HOME" "$STUDENT"
   setup_laptop "$OTHER_LAPTOP_HOME" "$OTHER_STUDENT"

@@ -8,8 +8,8 @@
 # Usage: scripts/test-box.sh [--rebuild]
 #   stdout: the box's absolute path, and nothing else; build progress goes to stderr.
 #
-# The recipe hash is the sha256 of every file under boxes/debian-12 and the insecure key pair
-# the box authorizes, so a changed recipe gets a new box and an unchanged one is never rebuilt.
+# The recipe hash is the sha256 of every file under boxes/debian-12, the insecure key pair the
+# box authorizes and the list of Vagrant's insecure public keys it is checked against, so a changed recipe gets a new box and an unchanged one is never rebuilt.
 # A build goes to a temporary name and is renamed into place only when complete; a lock file
 # keeps two callers from building at once; boxes of older recipes are removed after a build.
 # Downloaded .deb files are kept in $SHIEN_CACHE/debs. What `shien box build` reported (time,
@@ -35,8 +35,8 @@ shien=$repo/bin/shien.js
 recipe_sum() {
   (
     cd "$repo"
-    find "$recipe" test/fixtures/vagrant-insecure -type f \
-      \( -path "$recipe/*" -o -name 'vagrant.key.*' \) -print0 |
+    find "$recipe" test/fixtures/vagrant-insecure templates -type f \
+      \( -path "$recipe/*" -o -name 'vagrant.key.*' -o -name 'vagrant-insecure-keys.pub' \) -print0 |
       LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
   )
 }

@@ -28,7 +28,7 @@ readonly PACKAGES=systemd-sysv,udev,dbus,systemd-resolved,iproute2,linux-image-a
 recipe_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_dir=$(cd "$recipe_dir/../.." && pwd)
 key_dir=$repo_dir/test/fixtures/vagrant-insecure
-keys_ts=$repo_dir/src/harden/insecure-keys.ts
+keys_file=$repo_dir/templates/vagrant-insecure-keys.pub
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 export LIBGUESTFS_BACKEND=${LIBGUESTFS_BACKEND:-direct}
 export LIBGUESTFS_BACKEND_SETTINGS=${LIBGUESTFS_BACKEND_SETTINGS-force_tcg}
@@ -247,8 +247,8 @@ for k in rsa ed25519; do
   read -r ktype kblob _ < <(ssh-keygen -y -f "$keyfile")
   rm -f "$keyfile"
   [[ -n ${kblob:-} ]] || die "could not read the public half of $key_dir/vagrant.key.$k"
-  if [[ -f $keys_ts ]] && ! grep -qF "$kblob" "$keys_ts"; then
-    die "the $k key in $key_dir is not one of the keys in $keys_ts"
+  if [[ -f $keys_file ]] && ! awk -v blob="$kblob" '!/^#/ && $2 == blob {found = 1} END {exit !found}' "$keys_file"; then
+    die "the $k key in $key_dir is not one of the keys in $keys_file"
   fi
   echo "$ktype $kblob vagrant insecure public key" >>"$workdir/authorized_keys"
 done

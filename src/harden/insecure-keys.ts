@@ -1,19 +1,30 @@
+import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
+
+import {packageInfo} from '../package-info.js'
+
 /**
  * Vagrant's two published insecure public keys. Public base boxes authorize both for the
  * `vagrant` user; a VM reachable from the network must authorize neither. Matched by key
  * blob (the base64 field), never by whole line, since comments and options vary.
  */
-export const VAGRANT_INSECURE_KEYS = [
-  {
-    type: 'ssh-rsa',
-    blob:
-      'AAAAB3NzaC1yc2EAAAABIwAAAQEA6NF8iallvQVp22WDkTkyrtvp9eWW6A8YVr+kz4TjGYe7gHzIw+niNltGEFHzD8+v1I2YJ6oXevct1YeS0o9HZyN1Q9qgCgzUFtdOKLv6IedplqoPkcmF0aYet2PkEDo3MlTBckFXPITAMzF8dJSIFo9D8HfdOV0IAdx4O7PtixWKn5y2hMNG0zQPyUecp4pzC6kivAIhyfHilFR61RGL+GPXQ2MWZWFYbAGjyiYJnAmCP3NOTd0jMZEnDkbUvxhMmBYSdETk1rRgm+R4LOzFUGaHqHDLKLX+FIPKcF96hrucXzcWyLbIbEgE98OHlnVYCzRdK8jlqm8tehUc9c9WhQ==',
-  },
-  {
-    type: 'ssh-ed25519',
-    blob: 'AAAAC3NzaC1lZDI1NTE5AAAAIN1YdxBpNlzxDqfJyw/QKow1F+wvG9hXGoqiysfJOn5Y',
-  },
-] as const
+export const VAGRANT_INSECURE_KEYS: readonly {type: string; blob: string}[] = readKeys(join(packageInfo().templatesDir, 'vagrant-insecure-keys.pub'))
+
+/** The keys of an authorized_keys-format file; a file without both is a broken install. */
+function readKeys(path: string): {type: string; blob: string}[] {
+  const keys = readFileSync(path, 'utf8')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((line) => {
+      const [type, blob] = line.split(/\s+/)
+      return {type, blob}
+    })
+  if (keys.length !== 2 || keys.some((k) => !k.type?.startsWith('ssh-') || !k.blob)) {
+    throw new Error(`${path} must hold Vagrant's two insecure public keys.`)
+  }
+  return keys
+}
 
 const INSECURE_BLOBS: ReadonlySet<string> = new Set(VAGRANT_INSECURE_KEYS.map((k) => k.blob))
 

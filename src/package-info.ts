@@ -11,8 +11,8 @@ export interface PackageInfo {
 
 /**
  * Finds the package from this module's own location (never from the working directory or
- * the environment, which the caller controls). This file runs from src/virsh under the test
- * runner and from dist/src/virsh when installed, so it walks up to shien's package.json.
+ * the environment, which the caller controls). This file runs from src under the test
+ * runner and from dist/src when installed, so it walks up to shien's package.json.
  */
 export function packageInfo(from: string = fileURLToPath(import.meta.url)): PackageInfo {
   let dir = dirname(from)
