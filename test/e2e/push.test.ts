@@ -11,8 +11,9 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {REPO_ROOT, runShien, startShien} from '../support/cli.js'
 import {ensureLocalBlade, type LocalBlade} from '../support/local-blade.js'
 import {testBoxPath} from '../support/test-box.js'
-import {makeBox, tempDir} from '../unit/box/make-box.js'
+import {makeBox, tempDir} from '../support/make-box.js'
 import {clearSlot, definedDomains, ieVirshAs} from '../support/virsh.js'
+import {GUESTFS_ENV} from '../support/guest-image.js'
 
 const SLOT = '03'
 const INSECURE = join(REPO_ROOT, 'test/fixtures/vagrant-insecure')
@@ -82,7 +83,7 @@ async function boxHostKey(): Promise<string> {
   try {
     await execa('tar', ['-xf', box, '-C', dir, 'box-disk001.vmdk'])
     const {stdout} = await execa('guestfish', ['--ro', '-a', join(dir, 'box-disk001.vmdk'), '-i', 'cat', '/etc/ssh/ssh_host_ed25519_key.pub'], {
-      env: {LIBGUESTFS_BACKEND: 'direct', LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg'},
+      env: GUESTFS_ENV,
     })
     return stdout.trim().split(/\s+/)[1]
   } finally {

@@ -13,11 +13,10 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {AuditResult, Finding} from '../../src/audit/types.js'
 import {runShien, type CliRun} from '../support/cli.js'
-import {buildGuestImages, sshFingerprint} from '../support/guest-image.js'
+import {buildGuestImages, sshFingerprint, GUESTFS_ENV} from '../support/guest-image.js'
 import {ensureLocalBlade, type LocalBlade} from '../support/local-blade.js'
-import {ADMIN_WEAK_PASSWORD, boxGuest, hostKeys, leftoversGuest, weakGuest, type HostKeys} from '../unit/audit/planted-images.js'
+import {ADMIN_WEAK_PASSWORD, boxGuest, hostKeys, leftoversGuest, weakGuest, type HostKeys} from '../support/planted-images.js'
 
-const GUESTFS_ENV = {LIBGUESTFS_BACKEND: 'direct', LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg'}
 
 let blade: LocalBlade
 let work: string

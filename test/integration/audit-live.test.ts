@@ -17,9 +17,9 @@ import {runShien} from '../support/cli.js'
 import {ensureLocalBlade, type LocalBlade} from '../support/local-blade.js'
 import {testBoxPath} from '../support/test-box.js'
 import {clearSlot, ieVirshAs} from '../support/virsh.js'
+import {GUESTFS_ENV} from '../support/guest-image.js'
 
 const SLOT = '04'
-const GUESTFS_ENV = {LIBGUESTFS_BACKEND: 'direct', LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg'}
 
 let blade: LocalBlade
 let work: string

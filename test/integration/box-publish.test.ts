@@ -14,7 +14,7 @@ import {publishBox} from '../../src/box/publish/publish.js'
 import {serveDirectory, type StaticServer} from '../support/http-server.js'
 import {ensureLocalBlade, type LocalBlade} from '../support/local-blade.js'
 import {testBoxPath} from '../support/test-box.js'
-import {makeBox} from '../unit/box/make-box.js'
+import {makeBox} from '../support/make-box.js'
 
 let blade: LocalBlade
 let work: string

@@ -11,7 +11,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {REPO_ROOT, runShien} from '../support/cli.js'
 import {serveDirectory, type StaticServer} from '../support/http-server.js'
-import {makeBox, tempDir} from '../unit/box/make-box.js'
+import {makeBox, tempDir} from '../support/make-box.js'
 
 let dir: string
 let cleanup: () => Promise<void>

@@ -8,7 +8,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {runShien} from '../support/cli.js'
 import {ensureLocalBlade, type LocalBlade} from '../support/local-blade.js'
 import {definedDomains} from '../support/virsh.js'
-import {makeBox, type MakeBoxOptions, tempDir} from '../unit/box/make-box.js'
+import {makeBox, type MakeBoxOptions, tempDir} from '../support/make-box.js'
 
 let blade: LocalBlade
 let dir: string

@@ -7,7 +7,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {SHIEN_BIN} from '../support/cli.js'
 import {ensureLocalBlade, type LocalBlade} from '../support/local-blade.js'
-import {makeBox, tempDir} from '../unit/box/make-box.js'
+import {makeBox, tempDir} from '../support/make-box.js'
 
 const SESSION = `shien-tty-${process.pid}`
 let blade: LocalBlade

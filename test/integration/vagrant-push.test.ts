@@ -7,7 +7,7 @@ import {beforeAll, describe, expect, it} from 'vitest'
 
 import {runShien, SHIEN_BIN} from '../support/cli.js'
 import {ensureLocalBlade, type LocalBlade} from '../support/local-blade.js'
-import {makeBox} from '../unit/box/make-box.js'
+import {makeBox} from '../support/make-box.js'
 
 let blade: LocalBlade
 

@@ -10,10 +10,14 @@ import {join, posix} from 'node:path'
 import {GuestfishSession, type GuestStat} from '../../src/harden/guestfish.js'
 import {insecureAuthorizedKeys, VAGRANT_INSECURE_KEYS} from '../../src/harden/insecure-keys.js'
 
-// libguestfs as an unprivileged user needs the direct backend; nested KVM does not work on the
-// test machines, so the appliance runs under TCG.
-process.env.LIBGUESTFS_BACKEND ??= 'direct'
-process.env.LIBGUESTFS_BACKEND_SETTINGS ??= 'force_tcg'
+/**
+ * libguestfs as the tests run it: the direct backend (an unprivileged user has no libvirt
+ * session), and TCG, since nested KVM does not work on the test machines. For this process and
+ * for the shien commands a test starts.
+ */
+export const GUESTFS_ENV = {LIBGUESTFS_BACKEND: 'direct', LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg'}
+process.env.LIBGUESTFS_BACKEND ??= GUESTFS_ENV.LIBGUESTFS_BACKEND
+process.env.LIBGUESTFS_BACKEND_SETTINGS ??= GUESTFS_ENV.LIBGUESTFS_BACKEND_SETTINGS
 
 /** One thing to plant in the guest, in order; parent directories are created as needed (root, 0755). */
 export type GuestEntry =

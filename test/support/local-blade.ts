@@ -1,10 +1,10 @@
 import {readFile} from 'node:fs/promises'
-import {fileURLToPath} from 'node:url'
 
 import {execa} from 'execa'
 
-/** The repository root (this file is test/support/local-blade.ts). */
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
+import {REPO_ROOT} from './cli.js'
+
+export {REPO_ROOT}
 
 /** Written by `scripts/local-blade.sh up`. */
 export const BLADE_JSON_PATH = '/var/lib/shien-blade/blade.json'

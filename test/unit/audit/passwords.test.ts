@@ -3,7 +3,7 @@ import {describe, expect, it} from 'vitest'
 
 import {verifyPasswords} from '../../../src/audit/crypt-verifier.js'
 import {candidatesFor, classify, findWeakPasswords, parseShadow} from '../../../src/audit/passwords.js'
-import {cryptHash} from './planted-images.js'
+import {cryptHash} from '../../support/planted-images.js'
 
 const lists = {builtin: ['vagrant', 'root', 'password', ''], admin: ['s3cret-course']}
 

@@ -6,7 +6,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {detectCompression, readBoxEntries, type BoxEntry} from '../../../src/box/box-tar.js'
 import {ShienError} from '../../../src/errors.js'
-import {collect, makeBox, packTar, tempDir, type MakeBoxOptions} from './make-box.js'
+import {collect, makeBox, packTar, tempDir, type MakeBoxOptions} from '../../support/make-box.js'
 
 let dir: string
 let cleanup: () => Promise<void>

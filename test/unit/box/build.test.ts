@@ -8,7 +8,7 @@ import {buildBox} from '../../../src/box/build/build.js'
 import {requirementsError} from '../../../src/box/build/recipe.js'
 import {parseRecipeLine, type BuildEvent} from '../../../src/box/build/run-recipe.js'
 import {ShienError} from '../../../src/errors.js'
-import {makeBox, tempDir} from './make-box.js'
+import {makeBox, tempDir} from '../../support/make-box.js'
 
 let dir: string
 let cleanup: () => Promise<void>

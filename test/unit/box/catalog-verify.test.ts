@@ -12,7 +12,7 @@ import type {CatalogInfo} from '../../../src/box/catalog-info.js'
 import {planPublish} from '../../../src/box/publish/plan.js'
 import {publishBox} from '../../../src/box/publish/publish.js'
 import {verifyCatalog} from '../../../src/box/verify.js'
-import {makeBox, tempDir} from './make-box.js'
+import {makeBox, tempDir} from '../../support/make-box.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 const realDir = resolve(root, '../shared/fixtures/real')

@@ -6,7 +6,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import BoxInspect from '../../../commands/box/inspect.js'
 import type {BoxInfo} from '../../../src/box/inspect.js'
-import {makeBox, tempDir} from './make-box.js'
+import {makeBox, tempDir} from '../../support/make-box.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 

@@ -4,7 +4,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {inspectBox} from '../../../src/box/inspect.js'
 import {ShienError} from '../../../src/errors.js'
-import {defaultDisk, makeBox, makeOvf, makeVmdk, tempDir, type MakeBoxOptions} from './make-box.js'
+import {defaultDisk, makeBox, makeOvf, makeVmdk, tempDir, type MakeBoxOptions} from '../../support/make-box.js'
 
 let dir: string
 let cleanup: () => Promise<void>

@@ -5,7 +5,7 @@ import {describe, expect, it} from 'vitest'
 
 import {parseOvf} from '../../../src/box/ovf.js'
 import {ShienError} from '../../../src/errors.js'
-import {makeOvf} from './make-box.js'
+import {makeOvf} from '../../support/make-box.js'
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 const realDir = resolve(repoRoot, '../shared/fixtures/real')

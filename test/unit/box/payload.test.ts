@@ -4,7 +4,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {inspectBox} from '../../../src/box/inspect.js'
 import {boxPayload} from '../../../src/box/payload.js'
-import {collect, makeBox, readTar, tempDir, type MakeBoxOptions} from './make-box.js'
+import {collect, makeBox, readTar, tempDir, type MakeBoxOptions} from '../../support/make-box.js'
 
 let dir: string
 let cleanup: () => Promise<void>

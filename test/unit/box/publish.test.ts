@@ -9,7 +9,7 @@ import type {PublishEvent} from '../../../src/box/publish/events.js'
 import {planPublish, type PublishInput} from '../../../src/box/publish/plan.js'
 import {publishBox} from '../../../src/box/publish/publish.js'
 import {ShienError} from '../../../src/errors.js'
-import {makeBox, readTar, tempDir} from './make-box.js'
+import {makeBox, readTar, tempDir} from '../../support/make-box.js'
 
 let dir: string
 let cleanup: () => Promise<void>

@@ -5,7 +5,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {checkVmdkFile, checkVmdkHeader, readVmdkHead, vmdkHeadLength} from '../../../src/box/vmdk-gate.js'
 import {ShienError} from '../../../src/errors.js'
-import {makeVmdk, tempDir, textDescriptorVmdk} from './make-box.js'
+import {makeVmdk, tempDir, textDescriptorVmdk} from '../../support/make-box.js'
 
 let dir: string
 let cleanup: () => Promise<void>

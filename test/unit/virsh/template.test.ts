@@ -6,7 +6,7 @@ import {XMLParser} from 'fast-xml-parser'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {sshForwardOf} from '../../../src/virsh/domain-xml.js'
-import {packageInfo} from '../../../src/virsh/package-info.js'
+import {packageInfo} from '../../../src/package-info.js'
 import {
   backingStoreXml,
   escapeXml,

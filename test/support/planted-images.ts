@@ -8,8 +8,8 @@ import {readFile} from 'node:fs/promises'
 import {posix} from 'node:path'
 import {execa} from 'execa'
 
-import {VAGRANT_INSECURE_KEYS} from '../../../src/harden/insecure-keys.js'
-import {makeKeyPair, minimalLinuxRoot, type GuestEntry} from '../../support/guest-image.js'
+import {VAGRANT_INSECURE_KEYS} from '../../src/harden/insecure-keys.js'
+import {makeKeyPair, minimalLinuxRoot, type GuestEntry} from './guest-image.js'
 
 export const ADMIN_WEAK_PASSWORD = 'ie-course-2015'
 const [RSA, ED25519] = VAGRANT_INSECURE_KEYS.map((k) => `${k.type} ${k.blob}`)
