@@ -181,17 +181,12 @@ describe('ie-docker build on the real podman', () => {
     expect(await refused(ME, ['build', '-t', 'app', dir], 'BUILD_CONTEXT')).toMatch(/Cannot read the build context.*root-only/)
   }, 120_000)
 
-  it('resolves links in the context inside the context, never on the blade', async () => {
+  it('refuses links in the context, naming them, and builds nothing', async () => {
     const dir = await context(ME, 'links', {Containerfile: 'FROM shien-test-busybox\nCOPY shadow etc/passwd /stolen/\n'})
     await symlink('/etc/shadow', join(dir, 'shadow'))
     await symlink('/etc', join(dir, 'etc'))
     await podmanOwned(dir, ME)
-    // The builder resolves them inside its copy of the context, where /etc/shadow is not.
-    const before = await state()
-    const r = await run(ME, 'build', '-t', 'app', dir)
-    expect(r.body.error?.code, JSON.stringify(r.body)).toBe('ENGINE_FAILED')
-    expect(r.log).toMatch(/COPY shadow/)
-    expect(await state()).toEqual(before)
+    expect(await refused(ME, ['build', '-t', 'app', dir], 'BUILD_CONTEXT')).toMatch(/symbolic link: (shadow -> \/etc\/shadow|etc -> \/etc)/)
     expect((await state()).copies.length).toBe(0)
   }, 120_000)
 

@@ -1,0 +1,126 @@
+import {randomBytes} from 'node:crypto'
+import {access, chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+
+import {execa} from 'execa'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {allContainers, ensureTestImage, ieDockerRunner, podman, PODMAN_SETTINGS, removeContainers} from '../support/podman.js'
+import {ensureUser} from '../support/system.js'
+
+// The isolation attacks on ie-docker, performed against the real podman: each must be refused,
+// or reach only the attacker's own files, and leave containers, images, ports and the proxy
+// file of everyone as they were.
+const ME = 'shien-di1'
+const OTHER = 'shien-di2'
+const POOL = {from: 42770, to: 42799}
+
+const exists = (path: string) => access(path).then(() => true, () => false)
+
+describe('ie-docker isolation on the real podman', () => {
+  let root: string
+  const uid: Record<string, number> = {}
+  const home = (account: string) => join(root, 'users', account)
+  const run = ieDockerRunner(() => join(root, 'config.json'), uid)
+
+  async function writeConfig(docker: Record<string, unknown> = {}) {
+    const settings = {...PODMAN_SETTINGS, portPool: POOL, proxy: {domain: 'c.test', includeFile: join(root, 'nginx', 'containers.conf')}, ...docker}
+    await writeFile(join(root, 'config.json'), JSON.stringify({storageRoot: root, docker: settings}), {mode: 0o644})
+  }
+
+  /** Containers and images of every account, the port pool and the proxy file. */
+  async function state() {
+    const images = (await podman('images', '--filter', 'label=shien.account', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}')).stdout.split('\n').filter(Boolean).sort()
+    const ports = (await readdir(join(root, 'ports', 'container')).catch(() => [] as string[])).filter((f) => !f.startsWith('.')).sort()
+    const proxy = await readFile(join(root, 'nginx', 'containers.conf'), 'utf8').catch(() => '')
+    return {containers: await allContainers(), images, ports, proxy}
+  }
+
+  async function refused(account: string, argv: string[], code: string): Promise<string> {
+    const before = await state()
+    const r = await run(account, ...argv)
+    expect(r.body.error?.code, JSON.stringify(r.body) + r.log).toBe(code)
+    expect(r.code).toBe(6)
+    expect(r.body.error.suggestions?.length ?? 0, 'says what to do').toBeGreaterThan(0)
+    expect(await state()).toEqual(before)
+    return r.body.error.message as string
+  }
+
+  /** A folder in `account`'s storage, owned by them, with these files. */
+  async function folder(account: string, name: string, files: Record<string, string> = {}): Promise<string> {
+    const dir = join(home(account), name)
+    await mkdir(dir, {recursive: true})
+    for (const [file, text] of Object.entries(files)) await writeFile(join(dir, file), text)
+    await execa('chown', ['-R', '-h', `${uid[account]}:${uid[account]}`, dir])
+    return dir
+  }
+
+  beforeAll(async () => {
+    root = await mkdtemp('/var/tmp/shien-docker-isolation-')
+    await chmod(root, 0o755)
+    await mkdir(join(root, 'users'), {mode: 0o755})
+    await ensureTestImage()
+    for (const a of [ME, OTHER]) uid[a] = await ensureUser(a)
+    await removeContainers('shien-di')
+    for (const a of [ME, OTHER]) {
+      await mkdir(home(a), {recursive: true, mode: 0o700})
+      await chown(home(a), uid[a], uid[a])
+    }
+    await writeConfig()
+  }, 300_000)
+
+  afterAll(async () => {
+    await removeContainers('shien-di')
+    for (const a of [ME, OTHER]) {
+      const ids = (await podman('images', '--filter', `label=shien.account=${a}`, '--format', '{{.ID}}')).stdout.split('\n').filter(Boolean)
+      if (ids.length > 0) await podman('rmi', '--force', ...ids)
+    }
+    await rm(root, {recursive: true, force: true})
+  })
+
+  describe('finding 1: root on the blade through build (CVE-2024-1753)', () => {
+    // Where the attack would write if the host's / were mounted into the step.
+    const marker = `shien-cve-${randomBytes(4).toString('hex')}`
+    const written = ['/root', '/tmp', '/var/tmp'].map((d) => join(d, marker))
+    const attack = `touch ${written.map((p) => `/host${p}`).join(' ')}`
+
+    afterAll(async () => {
+      for (const p of written) await rm(p, {force: true})
+    })
+
+    it('refuses a context with a link to / that a bind mount would follow, naming the link', async () => {
+      const dir = await folder(ME, 'cve-ctx', {Containerfile: `FROM shien-test-busybox\nRUN --mount=type=bind,source=link,target=/host,rw ${attack}\n`})
+      await symlink('/', join(dir, 'link'))
+      await execa('chown', ['-h', `${uid[ME]}:${uid[ME]}`, join(dir, 'link')])
+      const message = await refused(ME, ['build', '-t', 'pwn', dir], 'BUILD_CONTEXT')
+      expect(message).toContain('link -> /')
+      // Without the bind, the link alone is refused too: a context carries no links.
+      await writeFile(join(dir, 'Containerfile'), 'FROM shien-test-busybox\nCOPY link /x\n')
+      await refused(ME, ['build', '-t', 'pwn', dir], 'BUILD_CONTEXT')
+      for (const p of written) expect(await exists(p), p).toBe(false)
+    }, 120_000)
+
+    it('refuses a bind of a link made by an earlier stage (from=), and any bind mount', async () => {
+      const stage = `FROM shien-test-busybox AS s\nRUN busybox ln -s / /link\nFROM shien-test-busybox\nRUN --mount=type=bind,from=s,source=/link,target=/host,rw ${attack}\n`
+      const dir = await folder(ME, 'cve-stage', {Containerfile: stage})
+      expect(await refused(ME, ['build', '-t', 'pwn', dir], 'CONTAINERFILE_REFUSED')).toMatch(/line 4 \(RUN\).*bind mounts are not accepted/)
+      for (const text of [
+        'FROM shien-test-busybox\nRUN --mount=type=bind,target=/src,rw cat /src/Containerfile\n',
+        'FROM shien-test-busybox\nRUN --mount=target=/src true\n',
+      ]) {
+        await writeFile(join(dir, 'Containerfile'), text)
+        await refused(ME, ['build', '-t', 'pwn', dir], 'CONTAINERFILE_REFUSED')
+      }
+      for (const p of written) expect(await exists(p), p).toBe(false)
+      expect((await podman('image', 'exists', `${ME}-pwn`)).exitCode).toBe(1)
+    }, 120_000)
+
+    it('still builds with a tmpfs mount', async () => {
+      const dir = await folder(ME, 'tmpfs', {Containerfile: 'FROM shien-test-busybox\nRUN --mount=type=tmpfs,target=/scratch echo ok > /scratch/x && cat /scratch/x > /www/tmpfs.txt\n'})
+      const r = await run(ME, 'build', '-t', 'tmpfs', dir)
+      expect(r.code, r.log).toBe(0)
+      expect((await podman('run', '--rm', ...PODMAN_SETTINGS.runArgs, `${ME}-tmpfs`, 'cat', '/www/tmpfs.txt')).stdout).toBe('ok')
+      expect((await run(ME, 'rmi', 'tmpfs')).code).toBe(0)
+    }, 120_000)
+  })
+})
