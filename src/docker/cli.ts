@@ -40,7 +40,7 @@ export const DOCKER_COMMANDS = [
 export const RUN_FLAGS = [
   '-i, -t, -d, --rm', '--name NAME', '-e, --env KEY=VALUE', '-v, --volume FOLDER:PATH[:ro]  (a folder in your storage folder)',
   '-p, --publish, --expose PORT  (the container port; the host port comes from the pool)', '-m, --memory SIZE  (at most your limit)',
-  '--cpus N  (at most your limit)', '-u, --user USER', '-w, --workdir PATH', '-h, --hostname NAME', '--entrypoint CMD',
+  '--cpus N  (at most your limit)', '-u, --user UID[:GID]  (your own only: containers run as you)', '-w, --workdir PATH', '-h, --hostname NAME', '--entrypoint CMD',
 ]
 
 /** The flags `build` accepts; every other flag is refused. */

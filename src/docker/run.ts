@@ -33,7 +33,7 @@ export async function runContainer(ctx: DockerContext, req: RunRequest): Promise
   const image = await resolveImage(ctx, req.image)
   const args = [
     ...resourceArgs(req, ctx.limits),
-    ...userArgs(req, ctx.owner, ctx.settings.refuseRoot),
+    ...userArgs(req, ctx.owner),
     ...(await volumeArgs(req.volumes, ctx.home)),
     ...req.env.flatMap((e) => ['--env', e]),
     ...optional('--workdir', req.workdir),

@@ -73,8 +73,8 @@ describe('ie-docker refuses abuse and changes nothing', () => {
     await refused(ME, ['run', '-d', '--name', 'x', ...flag, img], 'FLAG_REFUSED')
   })
 
-  it('refuses --user 0 and root when the config says so', async () => {
-    for (const user of ['0', 'root', '0:0']) await refused(ME, ['run', '-d', '--name', 'x', '--user', user, img], 'FLAG_REFUSED')
+  it('refuses --user 0 and root in any spelling', async () => {
+    for (const user of ['0', 'root', '0:0', '00']) await refused(ME, ['run', '-d', '--name', 'x', '--user', user, img], 'FLAG_REFUSED')
   })
 
   it.each([

@@ -20,6 +20,7 @@ const exists = (path: string) => access(path).then(() => true, () => false)
 describe('ie-docker isolation on the real podman', () => {
   let root: string
   const uid: Record<string, number> = {}
+  const gid: Record<string, number> = {}
   const home = (account: string) => join(root, 'users', account)
   const run = ieDockerRunner(() => join(root, 'config.json'), uid)
 
@@ -51,7 +52,7 @@ describe('ie-docker isolation on the real podman', () => {
     const dir = join(home(account), name)
     await mkdir(dir, {recursive: true})
     for (const [file, text] of Object.entries(files)) await writeFile(join(dir, file), text)
-    await execa('chown', ['-R', '-h', `${uid[account]}:${uid[account]}`, dir])
+    await execa('chown', ['-R', '-h', `${uid[account]}:${gid[account]}`, dir])
     return dir
   }
 
@@ -60,11 +61,14 @@ describe('ie-docker isolation on the real podman', () => {
     await chmod(root, 0o755)
     await mkdir(join(root, 'users'), {mode: 0o755})
     await ensureTestImage()
-    for (const a of [ME, OTHER]) uid[a] = await ensureUser(a)
+    for (const a of [ME, OTHER]) {
+      uid[a] = await ensureUser(a)
+      gid[a] = Number((await execa('id', ['-g', a])).stdout)
+    }
     await removeContainers('shien-di')
     for (const a of [ME, OTHER]) {
       await mkdir(home(a), {recursive: true, mode: 0o700})
-      await chown(home(a), uid[a], uid[a])
+      await chown(home(a), uid[a], gid[a])
     }
     await writeConfig()
   }, 300_000)
@@ -91,7 +95,7 @@ describe('ie-docker isolation on the real podman', () => {
     it('refuses a context with a link to / that a bind mount would follow, naming the link', async () => {
       const dir = await folder(ME, 'cve-ctx', {Containerfile: `FROM shien-test-busybox\nRUN --mount=type=bind,source=link,target=/host,rw ${attack}\n`})
       await symlink('/', join(dir, 'link'))
-      await execa('chown', ['-h', `${uid[ME]}:${uid[ME]}`, join(dir, 'link')])
+      await execa('chown', ['-h', `${uid[ME]}:${gid[ME]}`, join(dir, 'link')])
       const message = await refused(ME, ['build', '-t', 'pwn', dir], 'BUILD_CONTEXT')
       expect(message).toContain('link -> /')
       // Without the bind, the link alone is refused too: a context carries no links.
@@ -122,5 +126,49 @@ describe('ie-docker isolation on the real podman', () => {
       expect((await podman('run', '--rm', ...PODMAN_SETTINGS.runArgs, `${ME}-tmpfs`, 'cat', '/www/tmpfs.txt')).stdout).toBe('ok')
       expect((await run(ME, 'rmi', 'tmpfs')).code).toBe(0)
     }, 120_000)
+  })
+
+  describe('finding 5: root inside containers', () => {
+    it('runs the container in a user namespace: uid 0 inside is the caller on the host, and writes land as the caller', async () => {
+      const data = await folder(ME, 'data')
+      await chmod(data, 0o700)
+      // Root's file in the student's folder: host root could write it, the container must not.
+      await writeFile(join(data, 'root-file'), 'root\n', {mode: 0o644})
+      const r = await run(ME, 'run', '-d', '--name', 'who', '-v', `${data}:/data`, 'shien-test-busybox', 'sh', '-c',
+        'id > /data/id.txt; touch /data/made; echo x >> /data/root-file; echo "append=$?" > /data/append.txt; exec sleep 600')
+      expect(r.code, JSON.stringify(r.body)).toBe(0)
+      const container = `${ME}-who`
+      let made = false
+      for (let i = 0; i < 50 && !made; i++) {
+        made = await exists(join(data, 'append.txt'))
+        if (!made) await new Promise((res) => setTimeout(res, 100))
+      }
+      // Inside: uid 0. On the host: the caller, in every field of the process's credentials.
+      expect(await readFile(join(data, 'id.txt'), 'utf8')).toMatch(/^uid=0(\(root\))? gid=0(\(root\))? /)
+      const top = (await podman('top', container, 'huser', 'user')).stdout.trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/))
+      // podman names the host user: the caller.
+      expect(top).toEqual([[ME, '0']])
+      const pid = (await podman('inspect', '--format', '{{.State.Pid}}', container)).stdout.trim()
+      const status = await readFile(`/proc/${pid}/status`, 'utf8')
+      expect(status).toMatch(new RegExp(`^Uid:\\s+${uid[ME]}\\s+${uid[ME]}\\s+${uid[ME]}\\s+${uid[ME]}$`, 'm'))
+      expect(status).toMatch(new RegExp(`^Gid:\\s+${gid[ME]}\\s+${gid[ME]}\\s+${gid[ME]}\\s+${gid[ME]}$`, 'm'))
+      const {stat} = await import('node:fs/promises')
+      expect(((await stat(join(data, 'made'))).uid)).toBe(uid[ME])
+      expect(await readFile(join(data, 'append.txt'), 'utf8')).not.toBe('append=0\n')
+      expect(await readFile(join(data, 'root-file'), 'utf8')).toBe('root\n')
+      expect((await run(ME, 'rm', '-f', 'who')).code).toBe(0)
+    }, 120_000)
+
+    it.each(['0', '00', '0000:0000', '0:5', '5:0', 'root', 'admin', 'OTHER', 'ME:0', 'ME:OTHERGID'])('refuses --user %s', async (spelled) => {
+      const user = spelled.replace('OTHERGID', String(gid[OTHER])).replace('OTHER', String(uid[OTHER])).replace('ME', String(uid[ME]))
+      await refused(ME, ['run', '-d', '--name', 'x', '--user', user, 'shien-test-busybox'], 'FLAG_REFUSED')
+    })
+
+    it("accepts the caller's own uid, however written, and still runs as them", async () => {
+      const r = await run(ME, 'run', '-d', '--name', 'own', '--user', `0${uid[ME]}:${gid[ME]}`, 'shien-test-busybox', 'sleep', '600')
+      expect(r.code, JSON.stringify(r.body)).toBe(0)
+      expect((await podman('top', `${ME}-own`, 'huser')).stdout.trim().split('\n').slice(1).map((l) => l.trim())).toEqual([ME])
+      expect((await run(ME, 'rm', '-f', 'own')).code).toBe(0)
+    }, 60_000)
   })
 })
