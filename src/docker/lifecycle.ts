@@ -3,6 +3,7 @@ import {withAccountLock} from '../virsh/lock.js'
 import type {DockerContext} from './context.js'
 import {findOwn, listOwn, type ContainerInfo} from './own.js'
 import {changePorts} from './published.js'
+import {checkMountsAtStart} from './volumes.js'
 
 export interface ContainerAction {
   name: string
@@ -19,8 +20,11 @@ export async function psContainers(ctx: DockerContext): Promise<{containers: Con
   return {containers: await listOwn(ctx)}
 }
 
+/** Starts a stopped container, once the folders it mounts are checked again (volumes.ts). */
 export async function startContainer(ctx: DockerContext, raw: string): Promise<ContainerAction> {
   const {container} = await findOwn(ctx, raw)
+  const mounts = JSON.parse((await ctx.engine.exec(['container', 'inspect', '--format', '{{json .Mounts}}', container], {signal: ctx.signal})).trim() || '[]') as {Type?: string; Source?: string}[]
+  await checkMountsAtStart(raw, mounts ?? [], {home: ctx.home, owner: ctx.owner, signal: ctx.signal})
   await ctx.engine.exec(['start', container], {signal: ctx.signal})
   return {name: raw, container, action: 'started'}
 }

@@ -34,7 +34,7 @@ export async function runContainer(ctx: DockerContext, req: RunRequest): Promise
   const args = [
     ...resourceArgs(req, ctx.limits),
     ...userArgs(req, ctx.owner),
-    ...(await volumeArgs(req.volumes, ctx.home)),
+    ...(await volumeArgs(req.volumes, {home: ctx.home, owner: ctx.owner, signal: ctx.signal})),
     ...req.env.flatMap((e) => ['--env', e]),
     ...optional('--workdir', req.workdir),
     ...optional('--hostname', req.hostname),

@@ -1,4 +1,4 @@
-import {chown, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile} from 'node:fs/promises'
+import {chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
@@ -43,6 +43,10 @@ describe('ie-docker refuses abuse and changes nothing', () => {
 
   beforeAll(async () => {
     root = await mkdtemp('/var/tmp/shien-docker-abuse-')
+    // As on the blade's storage: students pass through the root and users/ to their own folder
+    // (volumes are resolved as the student).
+    await chmod(root, 0o755)
+    await mkdir(join(root, 'users'), {mode: 0o755})
     await ensureTestImage()
     for (const a of [ME, OTHER]) uid[a] = await ensureUser(a)
     await removeContainers('shien-dk')
@@ -125,7 +129,6 @@ describe('ie-docker refuses abuse and changes nothing', () => {
   })
 
   it('refuses a config not owned by root-only writers', async () => {
-    const {chmod} = await import('node:fs/promises')
     await chmod(join(root, 'config.json'), 0o666)
     try {
       await refused(ME, ['ps'], 'CONFIG_INVALID')

@@ -171,4 +171,59 @@ describe('ie-docker isolation on the real podman', () => {
       expect((await run(ME, 'rm', '-f', 'own')).code).toBe(0)
     }, 60_000)
   })
+
+  describe("finding 4: another student's files through a volume", () => {
+    it('refuses to start a container whose volume was swapped for a link, and the other files are never read', async () => {
+      // The other student's folder is closed (0700), but a folder in it is open: only a mount
+      // could take the attacker past the closed one.
+      const theirs = await folder(OTHER, 'pub', {'secret.txt': 'secret of shien-di2\n'})
+      await chmod(home(OTHER), 0o700)
+      await chmod(theirs, 0o755)
+      const mine = await folder(ME, 'site', {'mine.txt': 'mine\n'})
+      const r = await run(ME, 'run', '-d', '--name', 'vol', '-v', `${mine}:/data:ro`, 'shien-test-busybox', 'sh', '-c', 'cat /data/*.txt; exec sleep 600')
+      expect(r.code, JSON.stringify(r.body)).toBe(0)
+      const logs = async () => (await podman('logs', `${ME}-vol`)).stdout + (await podman('logs', `${ME}-vol`)).stderr
+      for (let i = 0; i < 50 && !(await logs()).includes('mine'); i++) await new Promise((res) => setTimeout(res, 100))
+      expect(await logs()).toContain('mine')
+      expect((await run(ME, 'stop', 'vol')).code).toBe(0)
+
+      await rm(mine, {recursive: true})
+      for (const target of [theirs, '/etc']) {
+        await rm(mine, {force: true})
+        await symlink(target, mine)
+        await execa('chown', ['-h', `${uid[ME]}:${gid[ME]}`, mine])
+        const message = await refused(ME, ['start', 'vol'], 'VOLUME_REFUSED')
+        // Resolved as the attacker: the other's closed folder cannot even be entered.
+        expect(message).toMatch(target === '/etc' ? /it leads to \/etc, outside your folder/ : /you cannot reach it/)
+        expect((await podman('inspect', '--format', '{{.State.Status}}', `${ME}-vol`)).stdout.trim()).toBe('exited')
+      }
+      expect(await logs()).not.toContain('secret')
+      expect(await logs()).not.toMatch(/root:x:0/)
+
+      // A link on the way to it is refused too, and the real folder back in place starts again.
+      await rm(mine, {force: true})
+      await mkdir(`${mine}.real`)
+      await writeFile(`${mine}.real/mine.txt`, 'mine again\n')
+      await execa('chown', ['-R', `${uid[ME]}:${gid[ME]}`, `${mine}.real`])
+      await symlink(`${mine}.real`, mine)
+      expect(await refused(ME, ['start', 'vol'], 'VOLUME_REFUSED')).toContain('leads to')
+      await rm(mine)
+      await execa('mv', [`${mine}.real`, mine])
+      expect((await run(ME, 'start', 'vol')).code).toBe(0)
+      for (let i = 0; i < 50 && !(await logs()).includes('mine again'); i++) await new Promise((res) => setTimeout(res, 100))
+      expect(await logs()).toContain('mine again')
+      expect((await run(ME, 'rm', '-f', 'vol')).code).toBe(0)
+    }, 120_000)
+
+    it("resolves a volume as the caller at run: a link into a folder they cannot enter is refused", async () => {
+      const theirs = join(home(OTHER), 'pub')
+      const link = join(home(ME), 'to-theirs')
+      await symlink(theirs, link)
+      await execa('chown', ['-h', `${uid[ME]}:${gid[ME]}`, link])
+      expect(await refused(ME, ['run', '-d', '--name', 'x', '-v', `${link}:/x`, 'shien-test-busybox'], 'VOLUME_REFUSED')).toContain('cannot reach it')
+      expect(await refused(ME, ['run', '-d', '--name', 'x', '-v', `${theirs}:/x`, 'shien-test-busybox'], 'VOLUME_REFUSED')).toContain('cannot reach it')
+      await writeFile(join(home(ME), 'a-file'), 'x')
+      expect(await refused(ME, ['run', '-d', '--name', 'x', '-v', `${join(home(ME), 'a-file')}:/x`, 'shien-test-busybox'], 'VOLUME_REFUSED')).toContain('only folders')
+    }, 60_000)
+  })
 })
