@@ -31,10 +31,15 @@ describe('ie-docker isolation on the real podman', () => {
 
   /** Containers and images of every account, the port pool and the proxy file. */
   async function state() {
-    const images = (await podman('images', '--filter', 'label=shien.account', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}')).stdout.split('\n').filter(Boolean).sort()
+    // Only these tests' accounts: other test files may build and run meanwhile.
+    const images: string[] = []
+    for (const a of [ME, OTHER]) {
+      images.push(...(await podman('images', '-a', '--filter', `label=shien.account=${a}`, '--format', '{{.Repository}}:{{.Tag}} {{.ID}}')).stdout.split('\n').filter(Boolean))
+    }
+    images.sort()
     const ports = (await readdir(join(root, 'ports', 'container')).catch(() => [] as string[])).filter((f) => !f.startsWith('.')).sort()
     const proxy = await readFile(join(root, 'nginx', 'containers.conf'), 'utf8').catch(() => '')
-    return {containers: await allContainers(), images, ports, proxy}
+    return {containers: (await allContainers()).filter((c) => c.startsWith('shien-di')), images, ports, proxy}
   }
 
   async function refused(account: string, argv: string[], code: string): Promise<string> {
@@ -225,5 +230,38 @@ describe('ie-docker isolation on the real podman', () => {
       await writeFile(join(home(ME), 'a-file'), 'x')
       expect(await refused(ME, ['run', '-d', '--name', 'x', '-v', `${join(home(ME), 'a-file')}:/x`, 'shien-test-busybox'], 'VOLUME_REFUSED')).toContain('only folders')
     }, 60_000)
+  })
+
+  describe('finding 9: the port pool taken by one container or account', () => {
+    afterAll(async () => {
+      await writeConfig()
+    })
+
+    it('refuses more ports per container and per account than the limits, before anything changes', async () => {
+      await writeConfig({limits: {default: {portsPerContainer: 2, portsPerAccount: 3}}})
+      // The image exposes 8080: with two -p that is three ports.
+      expect(await refused(ME, ['run', '-d', '--name', 'p1', '-p', '9000', '-p', '9001', 'shien-test-busybox'], 'PORT_LIMIT')).toMatch(/3 ports \(8080, 9000, 9001\).*limit of 2 per container/)
+      const many = Array.from({length: 40}, (_, i) => ['-p', String(10_000 + i)]).flat()
+      await refused(ME, ['run', '-d', '--name', 'p1', ...many, 'shien-test-busybox'], 'PORT_LIMIT')
+      expect((await run(ME, 'run', '-d', '--name', 'p1', '-p', '9000', 'shien-test-busybox')).body.ports).toHaveLength(2)
+      expect(await refused(ME, ['run', '-d', '--name', 'p2', '-p', '9000', 'shien-test-busybox'], 'PORT_LIMIT')).toMatch(/hold 2 host ports; 2 more would pass your limit of 3/)
+      // The other account's ports are its own.
+      expect((await run(OTHER, 'run', '-d', '--name', 'p1', '-p', '9000', 'shien-test-busybox')).body.ports).toHaveLength(2)
+      expect((await run(ME, 'run', '-d', '--name', 'p2', 'shien-test-busybox')).body.ports).toHaveLength(1)
+      await refused(ME, ['run', '-d', '--name', 'p3', 'shien-test-busybox'], 'PORT_LIMIT')
+      // Removing one gives its ports back to the account.
+      expect((await run(ME, 'rm', '-f', 'p1')).code).toBe(0)
+      expect((await run(ME, 'run', '-d', '--name', 'p3', 'shien-test-busybox')).code).toBe(0)
+      for (const [a, n] of [[ME, 'p2'], [ME, 'p3'], [OTHER, 'p1']]) expect((await run(a, 'rm', '-f', n)).code).toBe(0)
+    }, 120_000)
+
+    it('refuses a config whose port limits are not whole positive numbers', async () => {
+      for (const limits of [{default: {portsPerContainer: 1.5}}, {default: {}, groups: {staff: {portsPerAccount: -1}}}]) {
+        await writeConfig({limits})
+        const r = await run(ME, 'run', '-d', '--name', 'x', 'shien-test-busybox')
+        expect(r.body.error?.code).toBe('CONFIG_INVALID')
+        expect(r.body.error.message).toMatch(/ports(PerContainer|PerAccount) must be a positive whole number/)
+      }
+    })
   })
 })
