@@ -45,11 +45,30 @@ export async function removeContainer(ctx: DockerContext, raw: string, o: {force
     if (status === 'running') await ctx.engine.exec(['stop', '--time', STOP_SECONDS, container], {signal: ctx.signal})
     // Removed under the pool's lock, or the stale-port sweep would take its ports first.
     const freedPorts = await changePorts(ctx, async () => {
-      await ctx.engine.exec(['rm', container], {signal: ctx.signal})
+      await removeStopped(ctx, container)
       return ctx.ports.release(container)
     })
     return {name: raw, container, action: 'removed', freedPorts}
   }, {signal: ctx.signal})
+}
+
+/**
+ * `rm` of a stopped container. podman 4.3 sometimes reports a container in a user namespace
+ * as not removed ("userdata/shm: device or resource busy") while its cleanup after `stop` is
+ * still running, and removes it all the same (measured: 2 of 6 runs): so a failed rm counts as
+ * done when the container is gone, and is tried again while it is not.
+ */
+async function removeStopped(ctx: DockerContext, container: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await ctx.engine.exec(['rm', container], {signal: ctx.signal})
+      return
+    } catch (error) {
+      if (!(await ctx.engine.probe(['container', 'exists', container], {signal: ctx.signal})).ok) return
+      if (attempt >= 5) throw error
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt))
+    }
+  }
 }
 
 /** Connects this terminal to a running container's main process. */
