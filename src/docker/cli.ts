@@ -124,7 +124,7 @@ export function dockerHelpText(): string {
     'build accepts only these flags (FROM and COPY --from name images offered here or yours):',
     ...BUILD_FLAGS.map((f) => `  ${f}`),
     '',
-    'Names are yours alone: NAME is the container <account>-NAME, reachable at http://<account>-NAME.<domain>/.',
+    'Names are yours alone: NAME (lower-case letters and digits) is the container <account>-NAME, reachable at http://<account>-NAME.<domain>/.',
     'Exit codes: 0 ok, 1 failure, 2 usage, 5 engine failed, 6 refused by a rule.',
   ].join('\n')
 }

@@ -6,6 +6,7 @@ import {defaultPrivilegedDeps, resolvePrivilegedRun, type PrivilegedDeps} from '
 import {PortPool} from '../virsh/ports.js'
 import type {Owner} from '../virsh/standing.js'
 import {CliEngine, type ContainerEngine} from './engine.js'
+import {checkAccount} from './names.js'
 import {containerLimitsFor, dockerSettings, type DockerConfig, type DockerLimits} from './settings.js'
 
 /** What ie-docker's `main` needs from the outside world; tests replace parts of it. */
@@ -38,6 +39,7 @@ export async function buildDockerContext(deps: DockerDeps, signal: AbortSignal, 
   const run = await resolvePrivilegedRun('ie-docker', deps, signal, account)
   const {root, paths, owner} = run
   const settings = dockerSettings(run.config)
+  checkAccount(owner.account)
   return {
     settings,
     role: run.role,

@@ -13,14 +13,18 @@ export interface DockerLimits extends ContainerLimits {
   portsPerContainer: number
   /** Host ports all the account's containers may hold together. */
   portsPerAccount: number
+  /** How many images (distinct tagged ones) an account may have. */
+  images: number
+  /** What an account's images may take together, in MiB (each image's full size, dangling ones too). */
+  imageStorageMiB: number
 }
 
 /** The `docker` section as ie-docker reads it: DockerSettings with ie-docker's own limits. */
 export type DockerConfig = Omit<DockerSettings, 'limits'> & {limits: {default: DockerLimits; groups: Record<string, Partial<DockerLimits>>}}
 
-const LIMIT_KEYS = ['containers', 'memoryMiB', 'cpus', 'portsPerContainer', 'portsPerAccount'] as const
+const LIMIT_KEYS = ['containers', 'memoryMiB', 'cpus', 'portsPerContainer', 'portsPerAccount', 'images', 'imageStorageMiB'] as const
 /** Limits that count things: whole numbers. */
-const WHOLE_KEYS = new Set<string>(['containers', 'portsPerContainer', 'portsPerAccount'])
+const WHOLE_KEYS = new Set<string>(['containers', 'portsPerContainer', 'portsPerAccount', 'images'])
 
 /** ie-docker's defaults: the thesis' 8 containers per account, podman, a port pool of its own. */
 export const DEFAULT_DOCKER: DockerConfig = {
@@ -36,7 +40,7 @@ export const DEFAULT_DOCKER: DockerConfig = {
   images: [],
   refuseRoot: true,
   proxy: {domain: 'ie.localhost', includeFile: '/etc/nginx/shien/containers.conf', reload: []},
-  limits: {default: {containers: 8, memoryMiB: 512, cpus: 1, portsPerContainer: 4, portsPerAccount: 16}, groups: {}},
+  limits: {default: {containers: 8, memoryMiB: 512, cpus: 1, portsPerContainer: 4, portsPerAccount: 16, images: 10, imageStorageMiB: 2048}, groups: {}},
 }
 
 /**

@@ -12,7 +12,7 @@ import {cgroupMemoryLimit, ensureTestImage, podman} from '../support/podman.js'
 const TMUX = ['-L', `shien-ctty-${process.pid}`, '-f', '/dev/null']
 /** Names of this run's own, so a cleanup cannot touch another test's containers. */
 const tag = `tty${process.pid.toString(36)}`
-const NAMES = {blade: `${tag}-blade`, shell: `${tag}-shell`, laptop: `${tag}-laptop`, attach: `${tag}-attach`, refused: `${tag}-refused`}
+const NAMES = {blade: `${tag}blade`, shell: `${tag}shell`, laptop: `${tag}laptop`, attach: `${tag}attach`, refused: `${tag}refused`}
 const IE_DOCKER = ['sudo', '-n', '/usr/local/bin/ie-docker']
 
 let blade: LocalBlade
@@ -183,7 +183,7 @@ describe('shien container from the laptop, through an SSH terminal', () => {
     expect(attach.exitCode).toBe(2)
     expect(attach.stderr).toContain('Error (NOT_A_TERMINAL): container attach needs a terminal.')
 
-    const name = `${tag}-never`
+    const name = `${tag}never`
     const run = await shien(['run', '--host', blade.hostAlias, '--', '-it', '--name', name, 'shien-test-busybox', '/bin/sh'])
     expect(run.exitCode).toBe(2)
     expect(run.stderr).toContain('Error (NOT_A_TERMINAL): container run -t needs a terminal.')

@@ -95,8 +95,9 @@ describe('ie-docker refuses abuse and changes nothing', () => {
   })
 
   it("refuses another account's container by its full name, and leaves it running", async () => {
-    for (const cmd of ['stop', 'start', 'attach']) await refused(ME, [cmd, `${OTHER}-web`], 'NO_SUCH_CONTAINER')
-    await refused(ME, ['rm', '-f', `${OTHER}-web`], 'NO_SUCH_CONTAINER')
+    // A full name has a hyphen, which no container name has.
+    for (const cmd of ['stop', 'start', 'attach']) await refused(ME, [cmd, `${OTHER}-web`], 'BAD_NAME')
+    await refused(ME, ['rm', '-f', `${OTHER}-web`], 'BAD_NAME')
     await refused(ME, ['stop', 'web'], 'NO_SUCH_CONTAINER')
   })
 

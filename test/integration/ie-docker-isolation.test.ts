@@ -264,4 +264,99 @@ describe('ie-docker isolation on the real podman', () => {
       }
     })
   })
+
+  describe('finding 10: ambiguous names and image storage', () => {
+    // `shien-dq` + `5701-web` and `shien-dq-5701` + `web` would both be `shien-dq-5701-web`.
+    const SHORT = 'shien-dq'
+    const LONG = 'shien-dq-5701'
+    const UNDERSCORE = 'shien_dq'
+
+    beforeAll(async () => {
+      for (const a of [SHORT, LONG, UNDERSCORE]) {
+        uid[a] = await ensureUser(a)
+        await mkdir(home(a), {recursive: true, mode: 0o700})
+        await chown(home(a), uid[a], uid[a])
+      }
+    })
+
+    afterAll(async () => {
+      await removeContainers('shien-dq')
+    })
+
+    it("keeps the two accounts' names apart: a name with a hyphen is refused, the longer account gets its own", async () => {
+      const before = (await allContainers()).filter((c) => c.startsWith('shien-dq'))
+      for (const argv of [['run', '-d', '--name', '5701-web', 'shien-test-busybox'], ['stop', '5701-web'], ['start', '5701-web']]) {
+        const r = await run(SHORT, ...argv)
+        expect(r.body.error?.code, JSON.stringify(r.body)).toBe('BAD_NAME')
+        expect(r.body.error.message).toContain('no hyphens')
+      }
+      expect((await allContainers()).filter((c) => c.startsWith('shien-dq'))).toEqual(before)
+      const ran = await run(LONG, 'run', '-d', '--name', 'web', 'shien-test-busybox')
+      expect(ran.code, JSON.stringify(ran.body)).toBe(0)
+      expect(ran.body.url).toBe(`http://${LONG}-web.c.test/`)
+      // The shorter account sees nothing of it, under any name.
+      expect((await run(SHORT, 'ps')).body.containers).toEqual([])
+      expect((await run(SHORT, 'rm', '-f', '5701-web')).body.error.code).toBe('BAD_NAME')
+      expect((await podman('inspect', '--format', '{{.State.Status}}', `${LONG}-web`)).stdout.trim()).toBe('running')
+      const proxy = await readFile(join(root, 'nginx', 'containers.conf'), 'utf8')
+      expect(proxy.match(/server_name shien-dq-5701-web\.c\.test;/g)).toHaveLength(1)
+      expect((await run(LONG, 'rm', '-f', 'web')).code).toBe(0)
+      // An image name with a hyphen cannot be made either.
+      expect((await run(SHORT, 'build', '-t', '5701-web', home(SHORT))).body.error.code).toBe('BAD_NAME')
+    }, 60_000)
+
+    it('refuses an account whose name cannot be part of a host name, before anything changes', async () => {
+      for (const argv of [['ps'], ['run', '-d', '--name', 'web', 'shien-test-busybox']]) {
+        const r = await run(UNDERSCORE, ...argv)
+        expect(r.body.error?.code).toBe('ACCOUNT_NOT_SUPPORTED')
+        expect(r.code).toBe(6)
+        expect(r.body.error.message).toContain(`Account ${UNDERSCORE} cannot use containers`)
+        expect(r.body.error.suggestions[0]).toMatch(/admin/)
+      }
+      expect((await allContainers()).filter((c) => c.startsWith('shien_dq'))).toEqual([])
+    })
+  })
+
+  describe('finding 10: image count and storage per account', () => {
+    afterAll(async () => {
+      await writeConfig()
+    })
+
+    it('refuses a build over the image count before it starts; building over an existing tag is fine', async () => {
+      await writeConfig({limits: {default: {images: 2}}})
+      const dir = await folder(ME, 'count', {Containerfile: 'FROM shien-test-busybox\nRUN echo one > /one\n'})
+      for (const tag of ['one', 'two']) expect((await run(ME, 'build', '-t', tag, dir)).code).toBe(0)
+      expect(await refused(ME, ['build', '-t', 'three', dir], 'IMAGE_LIMIT')).toContain('You have 2 images, your limit is 2')
+      const again = await run(ME, 'build', '-t', 'one', '--no-cache', dir)
+      expect(again.code, again.log).toBe(0)
+      // The image it replaced is not left behind as a dangling one.
+      const dangling = (await podman('images', '--filter', `label=shien.account=${ME}`, '--filter', 'dangling=true', '--format', '{{.ID}}')).stdout.trim()
+      expect(dangling).toBe('')
+      for (const tag of ['one', 'two']) expect((await run(ME, 'rmi', tag)).code).toBe(0)
+    }, 180_000)
+
+    it('removes an image that takes the account over its storage, and the layers of a failed build', async () => {
+      // The test image is about 3 MiB: one fits in 5 MiB, one with 3 MiB more does not.
+      await writeConfig({limits: {default: {imageStorageMiB: 5}}})
+      const small = await folder(ME, 'small', {Containerfile: 'FROM shien-test-busybox\nRUN echo small > /small\n'})
+      expect((await run(ME, 'build', '-t', 'small', small)).code).toBe(0)
+      const big = await folder(ME, 'big', {Containerfile: 'FROM shien-test-busybox\nRUN echo first > /first\nRUN busybox dd if=/dev/zero of=/big bs=1M count=3\n'})
+      const before = await state()
+      const r = await run(ME, 'build', '-t', 'big', big)
+      expect(r.body.error?.code, JSON.stringify(r.body)).toBe('IMAGE_STORAGE_LIMIT')
+      expect(r.body.error.message).toMatch(/your limit is 5 MiB: the image just built \(shien-di1-big:latest\) was removed again/)
+      // No image, tagged or intermediate, is left of it.
+      expect(await state()).toEqual(before)
+      // Already over: the next build is refused before it starts.
+      await writeConfig({limits: {default: {imageStorageMiB: 2}}})
+      expect(await refused(ME, ['build', '-t', 'big', big], 'IMAGE_STORAGE_LIMIT')).toMatch(/your limit is 2 MiB\.$/)
+      await writeConfig()
+      const failing = await folder(ME, 'failing', {Containerfile: 'FROM shien-test-busybox\nRUN echo first > /first\nRUN exit 7\n'})
+      const beforeFail = await state()
+      const failed = await run(ME, 'build', '-t', 'failing', failing)
+      expect(failed.body.error?.code).toBe('ENGINE_FAILED')
+      expect(await state()).toEqual(beforeFail)
+      expect((await run(ME, 'rmi', 'small')).code).toBe(0)
+    }, 180_000)
+  })
 })

@@ -2,7 +2,7 @@ import {describe, expect, it} from 'vitest'
 
 import {parseRunArgs} from '../../../src/docker/run-args.js'
 import {resourceArgs, userArgs} from '../../../src/docker/policy.js'
-import {checkName, normalizeImage} from '../../../src/docker/names.js'
+import {checkAccount, checkName, fullName, normalizeImage} from '../../../src/docker/names.js'
 import {renderProxy} from '../../../src/docker/proxy.js'
 
 const limits = {containers: 8, memoryMiB: 512, cpus: 1}
@@ -53,8 +53,13 @@ describe('the rules', () => {
   })
 
   it('accepts only DNS-label names and compares images without podman\'s localhost/', () => {
-    expect(checkName('web-1', 'container')).toBe('web-1')
-    for (const bad of ['a;b', '../x', 'A', 'a.b', '-a', '']) expect(() => checkName(bad, 'container')).toThrow(/not a container name/)
+    expect(checkName('web1', 'container')).toBe('web1')
+    // No hyphens: `<account>-<name>` splits at its last hyphen into one account and one name.
+    for (const bad of ['a;b', '../x', 'A', 'a.b', '-a', '', 'web-1', '5701-web']) expect(() => checkName(bad, 'container')).toThrow(/not a container name/)
+    expect(fullName('e19-5701', 'web')).toBe('e19-5701-web')
+    expect(() => fullName('a'.repeat(30), 'b'.repeat(33))).toThrow(/must fit in 63/)
+    for (const ok of ['e195701', 'e19-5701']) expect(checkAccount(ok)).toBe(ok)
+    for (const bad of ['E195701', 'e19_5701', 'e19.5701', '-e19', 'e19-']) expect(() => checkAccount(bad)).toThrow(expect.objectContaining({code: 'ACCOUNT_NOT_SUPPORTED'}))
     expect(normalizeImage('localhost/e1-img')).toBe('e1-img:latest')
   })
 
