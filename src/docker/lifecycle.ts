@@ -20,11 +20,28 @@ export async function psContainers(ctx: DockerContext): Promise<{containers: Con
   return {containers: await listOwn(ctx)}
 }
 
-/** Starts a stopped container, once the folders it mounts are checked again (volumes.ts). */
+interface Inspected {
+  Mounts?: {Type?: string; Source?: string}[]
+  HostConfig?: {IDMappings?: {UidMap?: string[]; GidMap?: string[]} | null}
+}
+
+/**
+ * Starts a stopped container, once it is checked again: it runs in the owner's user namespace
+ * (policy.ts; a container made before that rule would run as root on the blade), and the
+ * folders it mounts are still the owner's (volumes.ts).
+ */
 export async function startContainer(ctx: DockerContext, raw: string): Promise<ContainerAction> {
   const {container} = await findOwn(ctx, raw)
-  const mounts = JSON.parse((await ctx.engine.exec(['container', 'inspect', '--format', '{{json .Mounts}}', container], {signal: ctx.signal})).trim() || '[]') as {Type?: string; Source?: string}[]
-  await checkMountsAtStart(raw, mounts ?? [], {home: ctx.home, owner: ctx.owner, signal: ctx.signal})
+  const [inspected] = JSON.parse(await ctx.engine.exec(['container', 'inspect', container], {signal: ctx.signal})) as Inspected[]
+  const maps = inspected?.HostConfig?.IDMappings
+  if (JSON.stringify([maps?.UidMap, maps?.GidMap]) !== JSON.stringify([[`0:${ctx.owner.uid}:1`], [`0:${ctx.owner.gid}:1`]])) {
+    throw new ShienError(`Container "${raw}" was made without your own user namespace (before this blade's rules) and would run as root on the blade.`, {
+      code: 'CONTAINER_OUTDATED',
+      exit: 'refused',
+      suggestions: [`Remove it and make it again: ie-docker rm ${raw}, then ie-docker run ... --name ${raw} IMAGE`],
+    })
+  }
+  await checkMountsAtStart(raw, inspected?.Mounts ?? [], {home: ctx.home, owner: ctx.owner, signal: ctx.signal})
   await ctx.engine.exec(['start', container], {signal: ctx.signal})
   return {name: raw, container, action: 'started'}
 }

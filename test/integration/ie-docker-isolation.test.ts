@@ -169,6 +169,14 @@ describe('ie-docker isolation on the real podman', () => {
       await refused(ME, ['run', '-d', '--name', 'x', '--user', user, 'shien-test-busybox'], 'FLAG_REFUSED')
     })
 
+    it('refuses to start a container made without the user namespace (as before this rule)', async () => {
+      const made = await podman('create', '--name', `${ME}-legacy`, '--label', `shien.account=${ME}`, ...PODMAN_SETTINGS.runArgs, 'localhost/shien-test-busybox:latest', 'sleep', '600')
+      expect(made.exitCode, made.stderr).toBe(0)
+      expect(await refused(ME, ['start', 'legacy'], 'CONTAINER_OUTDATED')).toContain('would run as root on the blade')
+      expect((await podman('inspect', '--format', '{{.State.Status}}', `${ME}-legacy`)).stdout.trim()).toBe('created')
+      expect((await run(ME, 'rm', 'legacy')).code).toBe(0)
+    }, 60_000)
+
     it("accepts the caller's own uid, however written, and still runs as them", async () => {
       const r = await run(ME, 'run', '-d', '--name', 'own', '--user', `0${uid[ME]}:${gid[ME]}`, 'shien-test-busybox', 'sleep', '600')
       expect(r.code, JSON.stringify(r.body)).toBe(0)
