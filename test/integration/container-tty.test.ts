@@ -160,11 +160,13 @@ describe('shien container from the laptop, through an SSH terminal', () => {
     expect(ran.exitCode, ran.stdout + ran.stderr).toBe(0)
     const before = await inspect(container, '{{.State.Status}} {{.State.Pid}} {{.State.StartedAt}}')
     expect(before).toMatch(/^running [1-9]/)
-    for (const [session, name] of [['other-short', NAMES.refused], ['other-full', container]]) {
-      await open(session, shienOn(blade.otherLaptopHome, ['container', 'attach', '--host', blade.hostAlias, name]))
-      expect(await exitStatus(session)).toBe(6)
-      expect(await waitFor(session, /NO_SUCH_CONTAINER/)).toContain(`You have no container "${name}"`)
-    }
+    await open('other-short', shienOn(blade.otherLaptopHome, ['container', 'attach', '--host', blade.hostAlias, NAMES.refused]))
+    expect(await exitStatus('other-short')).toBe(6)
+    expect(await waitFor('other-short', /NO_SUCH_CONTAINER/)).toContain(`You have no container "${NAMES.refused}"`)
+    // The full name is not a container name at all: names have no hyphen.
+    await open('other-full', shienOn(blade.otherLaptopHome, ['container', 'attach', '--host', blade.hostAlias, container]))
+    expect(await exitStatus('other-full')).toBe(2)
+    expect(await waitFor('other-full', /BAD_NAME/)).toContain(`"${container}" is not a container name`)
     // --account reaches ie-docker (before its command), which allows it to admins only.
     await open('other-account', shienOn(blade.otherLaptopHome, ['container', 'attach', '--host', blade.hostAlias, '--account', blade.account, NAMES.refused]))
     expect(await exitStatus('other-account')).toBe(6)
