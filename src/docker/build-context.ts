@@ -1,5 +1,5 @@
 import {spawn} from 'node:child_process'
-import {chmod, constants, copyFile, lstat, mkdir, mkdtemp, open, rm, symlink, utimes} from 'node:fs/promises'
+import {chmod, constants, copyFile, lstat, mkdir, mkdtemp, open, rm, utimes} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {dirname, join, posix} from 'node:path'
 
@@ -12,7 +12,7 @@ export interface Snapshot {
   /** A private copy of the context (root's, mode 0700 above it), for the engine to build from. */
   dir: string
   bytes: number
-  /** Entries that are not files, folders or links (devices, fifos, sockets): left out. */
+  /** Entries that are not files or folders (devices, fifos, sockets): left out. */
   skipped: string[]
   /** Removes the copy. */
   remove: () => Promise<void>
@@ -22,8 +22,10 @@ export interface Snapshot {
  * Copies a build context into a private folder before the engine (root) reads it. The student's
  * folder is read by `tar` running as the student, so it can only ever read what they may read,
  * and no symlink swapped in after the checks can point the build at /etc. What comes back is
- * unpacked here with its own checks: no absolute or `..` names, hard links copied, symlinks
- * made last and never followed while unpacking, no setuid bits, at most `maxBytes` of files.
+ * unpacked here with its own checks: no absolute or `..` names, hard links copied, no setuid
+ * bits, at most `maxBytes` of files, and no symbolic links at all: the builder resolves a link
+ * named by a bind mount on the host (CVE-2024-1753), and a copy without links has nothing for
+ * it to follow.
  */
 export async function snapshotContext(source: string, o: {uid: number; gid: number; maxBytes: number; signal: AbortSignal}): Promise<Snapshot> {
   const top = await mkdtemp(join(tmpdir(), 'ie-docker-build-'))
@@ -55,7 +57,6 @@ async function unpackAsCaller(source: string, root: string, o: {uid: number; gid
   })
   const onAbort = () => child.kill('SIGKILL')
   o.signal.addEventListener('abort', onAbort, {once: true})
-  const symlinks: {path: string; target: string}[] = []
   const dirs: {path: string; mode: number; mtime?: Date}[] = []
   const skipped: string[] = []
   let bytes = 0
@@ -103,9 +104,7 @@ async function unpackAsCaller(source: string, root: string, o: {uid: number; gid
           break
         }
         case 'symlink':
-          symlinks.push({path, target: h.linkname ?? ''})
-          entry.resume()
-          break
+          throw linkRefused(rel, h.linkname ?? '')
         default:
           skipped.push(rel)
           entry.resume()
@@ -129,12 +128,6 @@ async function unpackAsCaller(source: string, root: string, o: {uid: number; gid
   } finally {
     o.signal.removeEventListener('abort', onAbort)
   }
-  // Symlinks last, each in a folder that is a real folder of the copy: they are the engine's to
-  // resolve (inside the context), never ours to follow.
-  for (const link of symlinks) {
-    await requireRealFolders(root, dirname(link.path))
-    await symlink(link.target, link.path)
-  }
   for (const d of dirs.reverse()) {
     await chmod(d.path, d.mode | 0o700)
     if (d.mtime) await utimes(d.path, d.mtime, d.mtime)
@@ -150,18 +143,12 @@ function safeName(name: string): string {
   return normal.replace(/\/$/, '')
 }
 
-async function requireRealFolders(root: string, folder: string): Promise<void> {
-  const rel = folder.slice(root.length).split('/').filter(Boolean)
-  let at = root
-  for (const part of rel) {
-    at = join(at, part)
-    const s = await lstat(at).catch(() => undefined)
-    if (s === undefined) {
-      await mkdir(at)
-    } else if (!s.isDirectory()) {
-      throw badEntry(at.slice(root.length + 1), 'a link inside a linked folder')
-    }
-  }
+function linkRefused(name: string, target: string): ShienError {
+  return new ShienError(`The build context has a symbolic link: ${name} -> ${target}. Links are not accepted in build contexts.`, {
+    code: 'BUILD_CONTEXT',
+    exit: 'refused',
+    suggestions: [`Replace ${name} with the file or folder it points to (cp -rL), or move it out of the context folder.`],
+  })
 }
 
 function badEntry(name: string, why: string): ShienError {

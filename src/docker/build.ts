@@ -5,6 +5,7 @@ import {ShienError} from '../errors.js'
 import type {BuildRequest} from './build-args.js'
 import {snapshotContext} from './build-context.js'
 import {checkContainerfile} from './containerfile.js'
+import {checkImageRoom, checkImageStorageAfter, pruneDangling} from './image-quota.js'
 import type {DockerContext} from './context.js'
 import {resolveImage} from './images.js'
 import {OWNER_LABEL, fullName, parseImageRef} from './names.js'
@@ -36,6 +37,7 @@ export async function buildImage(ctx: DockerContext, req: BuildRequest, o: {cwd:
   // docker reads -f relative to the working directory; it must be in the context, which is all
   // that is copied.
   const file = req.file === undefined ? undefined : relative(contextDir, await inside(resolve(o.cwd, req.file), contextDir, 'Containerfile'))
+  await checkImageRoom(ctx, image)
   const snapshot = await snapshotContext(contextDir, {uid: ctx.owner.uid, gid: ctx.owner.gid, maxBytes: ctx.settings.buildContextMiB * 1024 * 1024, signal: ctx.signal})
   try {
     const source = join(snapshot.dir, file ?? (await defaultContainerfile(snapshot.dir)))
@@ -47,18 +49,18 @@ export async function buildImage(ctx: DockerContext, req: BuildRequest, o: {cwd:
     const containerfile = join(dirname(snapshot.dir), 'Containerfile')
     await writeFile(containerfile, checked, {mode: 0o600})
     const cpuPeriod = 100_000
-    await ctx.engine.streamed(
-      [
-        'build', '--pull=never', '--file', containerfile, '--tag', image, '--label', `${OWNER_LABEL}=${ctx.owner.account}`,
-        '--memory', `${ctx.limits.memoryMiB}m`, '--cpu-period', String(cpuPeriod), '--cpu-quota', String(Math.round(ctx.limits.cpus * cpuPeriod)),
-        ...ctx.settings.buildArgs,
-        ...req.buildArgs.flatMap((a) => ['--build-arg', a]),
-        ...(req.noCache ? ['--no-cache'] : []),
-        ...(req.target === undefined ? [] : ['--target', req.target]),
-        snapshot.dir,
-      ],
-      {signal: ctx.signal, timeoutMs: ctx.settings.buildTimeoutMinutes * 60_000, output: o.progress},
-    )
+    await engineBuild(ctx, [
+      'build', '--pull=never', '--force-rm', '--file', containerfile, '--tag', image, '--label', `${OWNER_LABEL}=${ctx.owner.account}`,
+      '--memory', `${ctx.limits.memoryMiB}m`, '--cpu-period', String(cpuPeriod), '--cpu-quota', String(Math.round(ctx.limits.cpus * cpuPeriod)),
+      ...ctx.settings.buildArgs,
+      ...req.buildArgs.flatMap((a) => ['--build-arg', a]),
+      ...(req.noCache ? ['--no-cache'] : []),
+      ...(req.target === undefined ? [] : ['--target', req.target]),
+      snapshot.dir,
+    ], o.progress)
+    await checkImageStorageAfter(ctx, image)
+    // The previous image of a NAME:TAG built again is left dangling.
+    await pruneDangling(ctx)
     const id = (await ctx.engine.exec(['image', 'inspect', '--format', '{{.Id}}', image], {signal: ctx.signal})).trim()
     return {name: `${ref.name}:${ref.tag}`, image, id, contextBytes: snapshot.bytes, skipped: snapshot.skipped}
   } finally {
@@ -90,4 +92,14 @@ function refused(path: string, why: string, root: string, what = 'context folder
     exit: 'refused',
     suggestions: [what === 'Containerfile' ? `Put the Containerfile inside the context folder ${root}.` : `Build from a folder inside your storage folder ${root}.`],
   })
+}
+
+/** Runs the engine's build; a failed one leaves no dangling layers of the owner behind. */
+async function engineBuild(ctx: DockerContext, args: string[], progress: (text: string) => void): Promise<void> {
+  try {
+    await ctx.engine.streamed(args, {signal: ctx.signal, timeoutMs: ctx.settings.buildTimeoutMinutes * 60_000, output: progress})
+  } catch (error) {
+    await pruneDangling(ctx)
+    throw error
+  }
 }

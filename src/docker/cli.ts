@@ -40,7 +40,7 @@ export const DOCKER_COMMANDS = [
 export const RUN_FLAGS = [
   '-i, -t, -d, --rm', '--name NAME', '-e, --env KEY=VALUE', '-v, --volume FOLDER:PATH[:ro]  (a folder in your storage folder)',
   '-p, --publish, --expose PORT  (the container port; the host port comes from the pool)', '-m, --memory SIZE  (at most your limit)',
-  '--cpus N  (at most your limit)', '-u, --user USER', '-w, --workdir PATH', '-h, --hostname NAME', '--entrypoint CMD',
+  '--cpus N  (at most your limit)', '-u, --user UID[:GID]  (your own only: containers run as you)', '-w, --workdir PATH', '-h, --hostname NAME', '--entrypoint CMD',
 ]
 
 /** The flags `build` accepts; every other flag is refused. */
@@ -124,7 +124,7 @@ export function dockerHelpText(): string {
     'build accepts only these flags (FROM and COPY --from name images offered here or yours):',
     ...BUILD_FLAGS.map((f) => `  ${f}`),
     '',
-    'Names are yours alone: NAME is the container <account>-NAME, reachable at http://<account>-NAME.<domain>/.',
+    'Names are yours alone: NAME (lower-case letters and digits) is the container <account>-NAME, reachable at http://<account>-NAME.<domain>/.',
     'Exit codes: 0 ok, 1 failure, 2 usage, 5 engine failed, 6 refused by a rule.',
   ].join('\n')
 }

@@ -54,7 +54,7 @@ async function dispatch(inv: Exclude<DockerInvocation, {command: 'help' | 'versi
 }
 
 function describeBuild(r: BuildResult): string {
-  const skipped = r.skipped.length > 0 ? `\n  left out of the context (not files, folders or links): ${r.skipped.join(', ')}` : ''
+  const skipped = r.skipped.length > 0 ? `\n  left out of the context (not files or folders): ${r.skipped.join(', ')}` : ''
   return `${r.name}: built as ${r.image} (${r.id.slice(0, 12)})${skipped}\n  run it: ie-docker run -d --name NAME ${r.name}`
 }
 

@@ -11,8 +11,13 @@ type Range = NonNullable<ReturnType<Flag['getValueRange']>>
  */
 export type ImageResolver = (raw: string) => Promise<string>
 
-/** The RUN --mount types a build may use: the snapshot of the context, or a tmpfs. */
-const MOUNT_TYPES = new Set(['bind', 'tmpfs'])
+/**
+ * The RUN --mount types a build may use: a tmpfs only. Bind mounts are refused whatever their
+ * source: podman 4.3 / buildah 1.28 (Debian 12) follow a symlink named as the source on the
+ * host (CVE-2024-1753), so a link to / in the context, or made by an earlier stage and bound
+ * with from=, mounts the blade's / read-write into a step that runs as root.
+ */
+const MOUNT_TYPES = new Set(['tmpfs'])
 
 /**
  * Checks a student's Containerfile before the engine sees it, and returns it with the images it
@@ -21,9 +26,9 @@ const MOUNT_TYPES = new Set(['bind', 'tmpfs'])
  * checked or refused:
  * - FROM and COPY/ADD --from name `scratch`, an earlier stage, a shared image or the owner's
  *   own (`myimg` becomes `<account>-myimg`); never a variable, a registry or a digest.
- * - RUN --mount binds only the context or an earlier stage (no `cache`: caches are shared by
- *   every build on the blade; no `secret` or `ssh`), RUN --network is `default` or `none`,
- *   RUN --security is refused.
+ * - RUN --mount is a tmpfs or nothing: no `bind` (CVE-2024-1753, see MOUNT_TYPES), no `cache`
+ *   (caches are shared by every build on the blade), no `secret` or `ssh`; RUN --network is
+ *   `default` or `none`, RUN --security is refused.
  * - ONBUILD (triggers run later, unchecked) and heredocs are refused: older builders read a
  *   heredoc's lines as instructions, so the file must mean the same to every builder.
  */
@@ -70,7 +75,7 @@ export async function checkContainerfile(text: string, resolve: ImageResolver): 
         }
         break
       case 'RUN':
-        for (const flag of flagsOf(instruction)) checkRunFlag(flag, stages, stageCount, refuse)
+        for (const flag of flagsOf(instruction)) checkRunFlag(flag, refuse)
         break
       case 'ONBUILD':
         throw refuse('ONBUILD triggers would run in later builds without these checks')
@@ -80,25 +85,28 @@ export async function checkContainerfile(text: string, resolve: ImageResolver): 
   return applyEdits(text, edits)
 }
 
-function checkRunFlag(flag: Flag, stages: string[], stageCount: number, refuse: (why: string) => ShienError): void {
+function checkRunFlag(flag: Flag, refuse: (why: string) => ShienError): void {
   const name = flag.getName().toLowerCase()
   const value = flag.getValue() ?? ''
   if (name === 'network') {
     if (value !== 'default' && value !== 'none') throw refuse(`--network=${value}: a build step uses the default network or none`)
     return
   }
-  if (name !== 'mount') throw refuse(`RUN --${name} is not accepted (only --mount=type=bind|tmpfs and --network=default|none)`)
+  if (name !== 'mount') throw refuse(`RUN --${name} is not accepted (only --mount=type=tmpfs and --network=default|none)`)
   const options = new Map(value.split(',').map((o) => {
     const eq = o.indexOf('=')
     return eq === -1 ? [o.toLowerCase(), ''] : [o.slice(0, eq).toLowerCase(), o.slice(eq + 1)]
   }))
+  // buildah's default type is bind.
   const type = (options.get('type') ?? 'bind').toLowerCase()
-  if (!MOUNT_TYPES.has(type)) {
-    throw refuse(type === 'cache' ? 'cache mounts are shared by every build on the blade' : `--mount type=${type} is not offered (bind or tmpfs)`)
+  if (type === 'bind') {
+    throw refuse('bind mounts are not accepted in builds (through a link they can mount the blade\'s files: CVE-2024-1753); COPY what the step needs, or COPY --from=STAGE')
   }
-  const from = options.get('from')
-  if (from !== undefined && (from.includes('$') || !isStage(from, stages, stageCount))) {
-    throw refuse(`--mount from=${from}: a mount may come from the context or an earlier stage only`)
+  if (!MOUNT_TYPES.has(type)) {
+    throw refuse(type === 'cache' ? 'cache mounts are shared by every build on the blade' : `--mount type=${type} is not offered (tmpfs only)`)
+  }
+  for (const key of ['from', 'source', 'src']) {
+    if (options.has(key)) throw refuse(`--mount ${key}= is not accepted: a tmpfs mount starts empty`)
   }
 }
 

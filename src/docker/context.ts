@@ -1,12 +1,13 @@
 import {join} from 'node:path'
 
 import type {Role} from '../directory/directory.js'
-import type {ContainerLimits, DockerSettings} from '../server/config.js'
+import type {DockerSettings} from '../server/config.js'
 import {defaultPrivilegedDeps, resolvePrivilegedRun, type PrivilegedDeps} from '../server/privileged-context.js'
 import {PortPool} from '../virsh/ports.js'
 import type {Owner} from '../virsh/standing.js'
 import {CliEngine, type ContainerEngine} from './engine.js'
-import {containerLimitsFor, dockerSettings} from './settings.js'
+import {checkAccount} from './names.js'
+import {containerLimitsFor, dockerSettings, type DockerConfig, type DockerLimits} from './settings.js'
 
 /** What ie-docker's `main` needs from the outside world; tests replace parts of it. */
 export interface DockerDeps extends PrivilegedDeps {
@@ -19,11 +20,11 @@ export function defaultDockerDeps(): DockerDeps {
 
 /** Everything a command works with, resolved once per run. */
 export interface DockerContext {
-  settings: DockerSettings
+  settings: DockerConfig
   role: Role
   /** Whose containers the command acts on: the caller, or the account an admin named. */
   owner: Owner & {gid: number}
-  limits: ContainerLimits
+  limits: DockerLimits
   /** The owner's storage folder: volumes must stay inside it. */
   home: string
   lockPath: string
@@ -38,6 +39,7 @@ export async function buildDockerContext(deps: DockerDeps, signal: AbortSignal, 
   const run = await resolvePrivilegedRun('ie-docker', deps, signal, account)
   const {root, paths, owner} = run
   const settings = dockerSettings(run.config)
+  checkAccount(owner.account)
   return {
     settings,
     role: run.role,

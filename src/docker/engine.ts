@@ -21,7 +21,7 @@ export class CliEngine implements ContainerEngine {
   async exec(args: string[], o: {signal: AbortSignal}): Promise<string> {
     const r = await this.spawn(args, o)
     if (r.exitCode !== 0) {
-      throw new ShienError(`${this.s.engine} ${args[0]} failed: ${firstErrorLine(r.stderr)}.`, {
+      throw new ShienError(`${this.s.engine} ${args[0]} failed: ${errorText(r.stderr)}.`, {
         code: 'ENGINE_FAILED',
         exit: 'remote',
         suggestions: ['If it keeps failing, show this message to an admin.'],
@@ -70,4 +70,12 @@ export class CliEngine implements ContainerEngine {
       suggestions: [`Ask an admin to install ${this.s.engine} or fix docker.enginePath in /etc/shien/config.json.`],
     })
   }
+}
+
+/** The engine's error, with the line after it when podman ends one with ":" ("1 error occurred:"). */
+function errorText(stderr: string): string {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l.length > 0)
+  const at = lines.findIndex((l) => !l.startsWith('time='))
+  if (at === -1) return firstErrorLine(stderr)
+  return lines[at].endsWith(':') && lines[at + 1] !== undefined ? `${lines[at]} ${lines[at + 1]}` : lines[at]
 }

@@ -36,7 +36,8 @@ export async function resolveImage(ctx: DockerContext, raw: string): Promise<str
     exit: 'refused',
     suggestions: ['See the images you may run: ie-docker images'],
   })
-  if (!/^[a-z0-9][a-z0-9-]*(:[A-Za-z0-9_.-]+)?$/.test(raw)) throw notOffered
+  // Own images are NAME[:TAG] with no hyphen in NAME (names.ts); anything else is not theirs.
+  if (!/^[a-z0-9]{1,40}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$/.test(raw)) throw notOffered
   const ref = parseImageRef(raw)
   const own = `${fullName(ctx.owner.account, ref.name)}:${ref.tag}`
   if ((await ownerOf(ctx, own)) !== ctx.owner.account) throw notOffered

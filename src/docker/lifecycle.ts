@@ -3,6 +3,7 @@ import {withAccountLock} from '../virsh/lock.js'
 import type {DockerContext} from './context.js'
 import {findOwn, listOwn, type ContainerInfo} from './own.js'
 import {changePorts} from './published.js'
+import {checkMountsAtStart} from './volumes.js'
 
 export interface ContainerAction {
   name: string
@@ -19,8 +20,28 @@ export async function psContainers(ctx: DockerContext): Promise<{containers: Con
   return {containers: await listOwn(ctx)}
 }
 
+interface Inspected {
+  Mounts?: {Type?: string; Source?: string}[]
+  HostConfig?: {IDMappings?: {UidMap?: string[]; GidMap?: string[]} | null}
+}
+
+/**
+ * Starts a stopped container, once it is checked again: it runs in the owner's user namespace
+ * (policy.ts; a container made before that rule would run as root on the blade), and the
+ * folders it mounts are still the owner's (volumes.ts).
+ */
 export async function startContainer(ctx: DockerContext, raw: string): Promise<ContainerAction> {
   const {container} = await findOwn(ctx, raw)
+  const [inspected] = JSON.parse(await ctx.engine.exec(['container', 'inspect', container], {signal: ctx.signal})) as Inspected[]
+  const maps = inspected?.HostConfig?.IDMappings
+  if (JSON.stringify([maps?.UidMap, maps?.GidMap]) !== JSON.stringify([[`0:${ctx.owner.uid}:1`], [`0:${ctx.owner.gid}:1`]])) {
+    throw new ShienError(`Container "${raw}" was made without your own user namespace (before this blade's rules) and would run as root on the blade.`, {
+      code: 'CONTAINER_OUTDATED',
+      exit: 'refused',
+      suggestions: [`Remove it and make it again: ie-docker rm ${raw}, then ie-docker run ... --name ${raw} IMAGE`],
+    })
+  }
+  await checkMountsAtStart(raw, inspected?.Mounts ?? [], {home: ctx.home, owner: ctx.owner, signal: ctx.signal})
   await ctx.engine.exec(['start', container], {signal: ctx.signal})
   return {name: raw, container, action: 'started'}
 }
@@ -41,11 +62,30 @@ export async function removeContainer(ctx: DockerContext, raw: string, o: {force
     if (status === 'running') await ctx.engine.exec(['stop', '--time', STOP_SECONDS, container], {signal: ctx.signal})
     // Removed under the pool's lock, or the stale-port sweep would take its ports first.
     const freedPorts = await changePorts(ctx, async () => {
-      await ctx.engine.exec(['rm', container], {signal: ctx.signal})
+      await removeStopped(ctx, container)
       return ctx.ports.release(container)
     })
     return {name: raw, container, action: 'removed', freedPorts}
   }, {signal: ctx.signal})
+}
+
+/**
+ * `rm` of a stopped container. podman 4.3 sometimes reports a container in a user namespace
+ * as not removed ("userdata/shm: device or resource busy") while its cleanup after `stop` is
+ * still running, and removes it all the same (measured: 2 of 6 runs): so a failed rm counts as
+ * done when the container is gone, and is tried again while it is not.
+ */
+async function removeStopped(ctx: DockerContext, container: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await ctx.engine.exec(['rm', container], {signal: ctx.signal})
+      return
+    } catch (error) {
+      if (!(await ctx.engine.probe(['container', 'exists', container], {signal: ctx.signal})).ok) return
+      if (attempt >= 5) throw error
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt))
+    }
+  }
 }
 
 /** Connects this terminal to a running container's main process. */

@@ -38,31 +38,44 @@ function overLimit(asked: string, limit: string): ShienError {
 }
 
 /**
- * The user the container runs as. With volumes it is always the caller (their files are
- * written with their uid); otherwise the caller's choice, except root when the admin refuses it.
+ * The user namespace and user a container runs in: always the owner's own uid and gid.
+ *
+ * The container gets a user namespace with one uid and one gid: 0 inside is the owner outside
+ * (`--uidmap 0:UID:1`). So the process that is root in the container is the student on the blade,
+ * never root, and what it writes into a volume is written as the student. One id, and at 0: on
+ * podman 4.3 with the kernel's idmapped overlay layers, a map with more than one range, or without
+ * container uid 0, cannot mount the image (measured: "permission denied" from overlayfs), and a
+ * range of other host uids would not own the student's files. Images whose files belong to other
+ * uids see them as nobody.
+ *
+ * `--user` may only name the owner, by number (names would be resolved in the student's own
+ * image, where anything can map to 0); root in any spelling (0, 00, 0000:0000, 0:5, 5:0) and other
+ * numbers are refused.
  */
-export function userArgs(req: Pick<RunRequest, 'user' | 'volumes'>, caller: {uid: number; gid: number}, refuseRoot: boolean): string[] {
-  const own = `${caller.uid}:${caller.gid}`
-  if (req.volumes.length > 0) {
-    if (req.user !== undefined && req.user !== own && req.user !== String(caller.uid)) {
-      throw new ShienError(`--user ${req.user} cannot go with volumes: a container with your folders runs as you (${own}).`, {
-        code: 'FLAG_REFUSED',
-        exit: 'refused',
-        suggestions: ['Leave --user out.'],
-      })
-    }
-    return ['--user', own]
-  }
-  if (req.user === undefined) return []
-  if (refuseRoot && /^(0|root)(:.*)?$/.test(req.user)) {
-    throw new ShienError(`--user ${req.user} is not allowed: containers do not run as root on this blade.`, {
+export function userArgs(req: Pick<RunRequest, 'user'>, owner: {uid: number; gid: number}): string[] {
+  if (owner.uid === 0 || owner.gid === 0) {
+    throw new ShienError('ie-docker does not run containers for root (uid or gid 0).', {
       code: 'FLAG_REFUSED',
       exit: 'refused',
-      suggestions: ['Leave --user out, or give your own uid.'],
+      suggestions: ['Run ie-docker through sudo from a student or admin account.'],
     })
   }
-  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,31})?$/.test(req.user)) {
-    throw new ShienError(`--user ${req.user} is not a user (NAME, UID or UID:GID).`, {code: 'USAGE', exit: 'usage'})
-  }
-  return ['--user', req.user]
+  if (req.user !== undefined) checkUser(req.user, owner)
+  return ['--uidmap', `0:${owner.uid}:1`, '--gidmap', `0:${owner.gid}:1`, '--user', '0:0']
+}
+
+function checkUser(raw: string, owner: {uid: number; gid: number}): void {
+  const own = `${owner.uid}:${owner.gid}`
+  const refuse = (why: string) =>
+    new ShienError(`--user ${raw} is not allowed: ${why}.`, {
+      code: 'FLAG_REFUSED',
+      exit: 'refused',
+      suggestions: [`Leave --user out: a container runs as you (${own} on the blade, shown as 0 inside its own user namespace).`],
+    })
+  const m = /^([0-9]{1,10})(?::([0-9]{1,10}))?$/.exec(raw)
+  if (m === null) throw refuse('give a numeric uid (names are resolved inside the image, where any name can be root)')
+  const uid = Number(m[1])
+  const gid = m[2] === undefined ? undefined : Number(m[2])
+  if (uid === 0 || gid === 0) throw refuse('containers never run as root on this blade')
+  if (uid !== owner.uid || (gid !== undefined && gid !== owner.gid)) throw refuse(`a container runs as its owner, ${own}`)
 }

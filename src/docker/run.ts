@@ -33,16 +33,19 @@ export async function runContainer(ctx: DockerContext, req: RunRequest): Promise
   const image = await resolveImage(ctx, req.image)
   const args = [
     ...resourceArgs(req, ctx.limits),
-    ...userArgs(req, ctx.owner, ctx.settings.refuseRoot),
-    ...(await volumeArgs(req.volumes, ctx.home)),
+    ...userArgs(req, ctx.owner),
+    ...(await volumeArgs(req.volumes, {home: ctx.home, owner: ctx.owner, signal: ctx.signal})),
     ...req.env.flatMap((e) => ['--env', e]),
     ...optional('--workdir', req.workdir),
     ...optional('--hostname', req.hostname),
     ...optional('--entrypoint', req.entrypoint),
   ]
   const exposed = [...new Set([...req.ports, ...(await exposedPorts(ctx, image))])].sort((a, b) => a - b)
+  if (exposed.length > ctx.limits.portsPerContainer) {
+    throw portLimit(`This container would publish ${exposed.length} ports (${exposed.join(', ')}), more than your limit of ${ctx.limits.portsPerContainer} per container.`, req.ports.length > 0)
+  }
   const created = await withAccountLock(ctx.lockPath, async () => {
-    await checkRoom(ctx, name)
+    await checkRoom(ctx, name, exposed.length)
     return changePorts(ctx, async () => {
       const ports = await takePorts(ctx, container, exposed)
       const publish = ports.flatMap((p) => ['--publish', `${ctx.settings.listenAddress}:${p.host}:${p.container}/tcp`])
@@ -92,9 +95,13 @@ async function exposedPorts(ctx: DockerContext, image: string): Promise<number[]
   return Object.keys(parsed ?? {}).map((k) => /^([0-9]+)\/tcp$/.exec(k)).filter((m) => m !== null).map((m) => Number(m[1]))
 }
 
-/** The container limit and the name, checked under the account lock so two runs cannot both pass. */
-async function checkRoom(ctx: DockerContext, name: string): Promise<void> {
+/** The container and port limits and the name, checked under the account lock so two runs cannot both pass. */
+async function checkRoom(ctx: DockerContext, name: string, ports: number): Promise<void> {
   const own = await listOwn(ctx)
+  const held = own.reduce((n, c) => n + c.ports.length, 0)
+  if (held + ports > ctx.limits.portsPerAccount) {
+    throw portLimit(`Your containers hold ${held} host ports; ${ports} more would pass your limit of ${ctx.limits.portsPerAccount}.`, false)
+  }
   if (own.some((c) => c.name === name)) {
     throw new ShienError(`You already have a container "${name}".`, {code: 'NAME_IN_USE', exit: 'refused', suggestions: [`Remove it first (ie-docker rm ${name}) or pick another --name.`]})
   }
@@ -105,4 +112,15 @@ async function checkRoom(ctx: DockerContext, name: string): Promise<void> {
       suggestions: ['Remove one you no longer need: ie-docker rm NAME'],
     })
   }
+}
+
+function portLimit(message: string, named: boolean): ShienError {
+  return new ShienError(message, {
+    code: 'PORT_LIMIT',
+    exit: 'refused',
+    suggestions: [
+      named ? 'Publish fewer ports (each -p PORT and each port the image EXPOSEs takes one).' : 'Remove a container you no longer need (ie-docker rm NAME), or publish fewer ports.',
+      'An admin can raise docker.limits portsPerContainer / portsPerAccount.',
+    ],
+  })
 }

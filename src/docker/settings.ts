@@ -4,8 +4,30 @@ import {isIP} from 'node:net'
 import type {BladeConfig, ContainerLimits, DockerSettings} from '../server/config.js'
 import {configInvalid} from '../virsh/trusted-config.js'
 
+/**
+ * An account's container limits: the shared ones (server/config.ts) and ie-docker's own, read
+ * from the same `docker.limits` section.
+ */
+export interface DockerLimits extends ContainerLimits {
+  /** Host ports one container may hold (its -p ports and the image's EXPOSE ports together). */
+  portsPerContainer: number
+  /** Host ports all the account's containers may hold together. */
+  portsPerAccount: number
+  /** How many images (distinct tagged ones) an account may have. */
+  images: number
+  /** What an account's images may take together, in MiB (each image's full size, dangling ones too). */
+  imageStorageMiB: number
+}
+
+/** The `docker` section as ie-docker reads it: DockerSettings with ie-docker's own limits. */
+export type DockerConfig = Omit<DockerSettings, 'limits'> & {limits: {default: DockerLimits; groups: Record<string, Partial<DockerLimits>>}}
+
+const LIMIT_KEYS = ['containers', 'memoryMiB', 'cpus', 'portsPerContainer', 'portsPerAccount', 'images', 'imageStorageMiB'] as const
+/** Limits that count things: whole numbers. */
+const WHOLE_KEYS = new Set<string>(['containers', 'portsPerContainer', 'portsPerAccount', 'images'])
+
 /** ie-docker's defaults: the thesis' 8 containers per account, podman, a port pool of its own. */
-export const DEFAULT_DOCKER: DockerSettings = {
+export const DEFAULT_DOCKER: DockerConfig = {
   engine: 'podman',
   enginePath: '/usr/bin/podman',
   engineArgs: [],
@@ -18,7 +40,7 @@ export const DEFAULT_DOCKER: DockerSettings = {
   images: [],
   refuseRoot: true,
   proxy: {domain: 'ie.localhost', includeFile: '/etc/nginx/shien/containers.conf', reload: []},
-  limits: {default: {containers: 8, memoryMiB: 512, cpus: 1}, groups: {}},
+  limits: {default: {containers: 8, memoryMiB: 512, cpus: 1, portsPerContainer: 4, portsPerAccount: 16, images: 10, imageStorageMiB: 2048}, groups: {}},
 }
 
 /**
@@ -26,11 +48,11 @@ export const DEFAULT_DOCKER: DockerSettings = {
  * root's (loadTrustedConfig), but a typo must not turn into an argument the engine reads
  * as something else.
  */
-export function dockerSettings(config: BladeConfig): DockerSettings {
-  const given = config.docker ?? {}
+export function dockerSettings(config: BladeConfig): DockerConfig {
+  const given = (config.docker ?? {}) as Partial<DockerConfig>
   const d = DEFAULT_DOCKER
   const engine = given.engine ?? d.engine
-  const s: DockerSettings = {
+  const s: DockerConfig = {
     ...d,
     ...given,
     engine,
@@ -42,7 +64,7 @@ export function dockerSettings(config: BladeConfig): DockerSettings {
   return s
 }
 
-function check(s: DockerSettings): void {
+function check(s: DockerConfig): void {
   if (s.engine !== 'docker' && s.engine !== 'podman') throw configInvalid(`docker.engine "${String(s.engine)}" is not docker or podman.`)
   if (!isAbsolute(s.enginePath)) throw configInvalid(`docker.enginePath "${s.enginePath}" is not an absolute path.`)
   for (const key of ['buildContextMiB', 'buildTimeoutMinutes'] as const) {
@@ -60,10 +82,13 @@ function check(s: DockerSettings): void {
   for (const [group, limits] of Object.entries(s.limits.groups)) checkLimits(`docker.limits.groups.${group}`, limits, false)
 }
 
-function checkLimits(where: string, l: Partial<ContainerLimits>, complete: boolean): void {
-  const ok = (n: number | undefined) => (n === undefined ? !complete : typeof n === 'number' && n > 0 && Number.isFinite(n))
-  if (![l.containers, l.memoryMiB, l.cpus].every(ok) || (l.containers !== undefined && !Number.isInteger(l.containers))) {
-    throw configInvalid(`${where} needs positive numbers for containers (whole), memoryMiB and cpus.`)
+function checkLimits(where: string, l: Partial<DockerLimits>, complete: boolean): void {
+  for (const key of LIMIT_KEYS) {
+    const n = l[key]
+    if (n === undefined && !complete) continue
+    if (typeof n !== 'number' || !(n > 0) || !Number.isFinite(n) || (WHOLE_KEYS.has(key) && !Number.isInteger(n))) {
+      throw configInvalid(`${where}.${key} must be a positive ${WHOLE_KEYS.has(key) ? 'whole ' : ''}number.`)
+    }
   }
 }
 
@@ -71,14 +96,12 @@ function checkLimits(where: string, l: Partial<ContainerLimits>, complete: boole
  * An account's container limits: for each field the most generous value among its groups
  * mapped in docker.limits.groups, starting from the defaults (as limitsFor does for VMs).
  */
-export function containerLimitsFor(groups: readonly string[], s: DockerSettings): ContainerLimits {
+export function containerLimitsFor(groups: readonly string[], s: Pick<DockerConfig, 'limits'>): DockerLimits {
   const result = {...s.limits.default}
   for (const group of groups) {
     const mapped = s.limits.groups[group]
     if (mapped === undefined) continue
-    result.containers = Math.max(result.containers, mapped.containers ?? 0)
-    result.memoryMiB = Math.max(result.memoryMiB, mapped.memoryMiB ?? 0)
-    result.cpus = Math.max(result.cpus, mapped.cpus ?? 0)
+    for (const key of LIMIT_KEYS) result[key] = Math.max(result[key], mapped[key] ?? 0)
   }
   return result
 }

@@ -1,43 +1,74 @@
-import {realpath, stat} from 'node:fs/promises'
+import {realpath} from 'node:fs/promises'
 import {isAbsolute, sep} from 'node:path'
 
 import {ShienError} from '../errors.js'
+import {firstErrorLine, runTool, type RunAs} from '../virsh/exec.js'
 import type {VolumeRequest} from './run-args.js'
 
 const SOCKETS = ['/var/run/docker.sock', '/run/docker.sock', '/run/podman/podman.sock']
 
+/** Whose folders a volume may come from, and as whom they are looked at. */
+export interface VolumeOwner {
+  /** The owner's storage folder: every volume source must be a folder inside it. */
+  home: string
+  owner: RunAs
+  signal: AbortSignal
+}
+
 /**
- * Checks each volume against the caller's storage folder and returns the engine's `--volume`
- * arguments with the sources resolved. The source must be a folder inside `home` once every
- * symlink is resolved: a link planted in the student's folder must not reach /etc or another
- * student. The container then runs as the caller (policy.ts), so even a folder swapped for a
- * link after this check is only reachable with the caller's own rights.
+ * Checks each volume against the owner's storage folder and returns the engine's `--volume`
+ * arguments with the sources resolved. The source is resolved and tested **as the owner**
+ * (`realpath -e` and `test -d` run with their uid and gid): a link they planted reaches only what
+ * they can reach, and the answer must be a folder inside `home`. The engine mounts the resolved
+ * path, and `start` checks it again (checkMountsAtStart), since the student can swap the folder
+ * for a link at any time.
  */
-export async function volumeArgs(volumes: readonly VolumeRequest[], home: string): Promise<string[]> {
-  const root = await realpath(home)
+export async function volumeArgs(volumes: readonly VolumeRequest[], o: VolumeOwner): Promise<string[]> {
+  const root = await realpath(o.home)
   const args: string[] = []
   for (const v of volumes) {
-    const source = await checkSource(v.source, root)
+    if (SOCKETS.includes(v.source)) throw volumeRefused(v.source, "the engine's socket would give the container root on the blade")
+    if (!isAbsolute(v.source)) throw volumeRefused(v.source, `give the full path of a folder in ${root}`, root)
+    if (v.source.split('/').includes('..')) throw volumeRefused(v.source, '".." is not allowed in volume paths')
     if (!isAbsolute(v.target) || v.target.split('/').includes('..') || v.target.includes(',')) {
       throw volumeRefused(v.source, `the container path "${v.target}" must be absolute, without ".." or commas`)
     }
+    const source = await ownFolder(v.source, root, o)
     args.push('--volume', `${source}:${v.target}${v.readOnly ? ':ro' : ''}`)
   }
   return args
 }
 
-async function checkSource(raw: string, root: string): Promise<string> {
-  if (SOCKETS.includes(raw)) throw volumeRefused(raw, "the engine's socket would give the container root on the blade")
-  if (!isAbsolute(raw)) throw volumeRefused(raw, `give the full path of a folder in ${root}`, root)
-  if (raw.split('/').includes('..')) throw volumeRefused(raw, '".." is not allowed in volume paths')
-  const real = await realpath(raw).catch(() => {
-    throw volumeRefused(raw, 'it does not exist')
-  })
+/**
+ * Before a stopped container starts again: each folder it mounts must still be that folder, a
+ * real one (no link anywhere on its path, resolved as the owner) inside the owner's storage.
+ * Replacing the folder with a link to another student's folder or /etc between `run` and
+ * `start` is refused here.
+ */
+export async function checkMountsAtStart(name: string, mounts: readonly {Type?: string; Source?: string}[], o: VolumeOwner): Promise<void> {
+  const root = await realpath(o.home)
+  for (const m of mounts) {
+    if (m.Type !== 'bind') continue
+    const source = m.Source ?? ''
+    const real = await ownFolder(source, root, o).catch((error: unknown) => {
+      // The reason alone: "it leads to /etc, outside your folder ...".
+      throw startRefused(name, source, error instanceof ShienError ? error.message.replace(/^Volume .* is refused: /, '').replace(/\.$/, '') : String(error))
+    })
+    if (real !== source) throw startRefused(name, source, `it now leads to ${real}`)
+  }
+}
+
+/** The source resolved as the owner: a folder inside `root`, or VOLUME_REFUSED. */
+async function ownFolder(raw: string, root: string, o: VolumeOwner): Promise<string> {
+  const resolved = await runTool('realpath', ['-e', '--', raw], {as: o.owner, signal: o.signal, timeoutMs: 30_000})
+  if (resolved.exitCode !== 0) throw volumeRefused(raw, `it does not exist or you cannot reach it (${firstErrorLine(resolved.stderr)})`, root)
+  const real = resolved.stdout.replace(/\n$/, '')
   if (SOCKETS.includes(real)) throw volumeRefused(raw, "the engine's socket would give the container root on the blade")
   if (real !== root && !real.startsWith(root + sep)) {
     throw volumeRefused(raw, real === raw ? `it is outside your folder ${root}` : `it leads to ${real}, outside your folder ${root}`, root)
   }
-  if (!(await stat(real)).isDirectory()) throw volumeRefused(raw, 'only folders can be mounted')
+  const folder = await runTool('test', ['-d', real], {as: o.owner, signal: o.signal, timeoutMs: 30_000})
+  if (folder.exitCode !== 0) throw volumeRefused(raw, 'only folders can be mounted', root)
   return real
 }
 
@@ -46,5 +77,13 @@ function volumeRefused(source: string, why: string, root = '<your storage folder
     code: 'VOLUME_REFUSED',
     exit: 'refused',
     suggestions: [`Mount a folder inside ${root}, e.g. -v ${root}/repo:/srv`],
+  })
+}
+
+function startRefused(name: string, source: string, why: string): ShienError {
+  return new ShienError(`Container "${name}" cannot start: its volume ${source} is no longer a folder of yours (${why}).`, {
+    code: 'VOLUME_REFUSED',
+    exit: 'refused',
+    suggestions: [`Put the folder back at ${source} (a real folder, not a link), or remove the container: ie-docker rm ${name}`],
   })
 }

@@ -12,7 +12,7 @@ import {cgroupMemoryLimit, ensureTestImage, podman} from '../support/podman.js'
 const TMUX = ['-L', `shien-ctty-${process.pid}`, '-f', '/dev/null']
 /** Names of this run's own, so a cleanup cannot touch another test's containers. */
 const tag = `tty${process.pid.toString(36)}`
-const NAMES = {blade: `${tag}-blade`, shell: `${tag}-shell`, laptop: `${tag}-laptop`, attach: `${tag}-attach`, refused: `${tag}-refused`}
+const NAMES = {blade: `${tag}blade`, shell: `${tag}shell`, laptop: `${tag}laptop`, attach: `${tag}attach`, refused: `${tag}refused`}
 const IE_DOCKER = ['sudo', '-n', '/usr/local/bin/ie-docker']
 
 let blade: LocalBlade
@@ -160,11 +160,13 @@ describe('shien container from the laptop, through an SSH terminal', () => {
     expect(ran.exitCode, ran.stdout + ran.stderr).toBe(0)
     const before = await inspect(container, '{{.State.Status}} {{.State.Pid}} {{.State.StartedAt}}')
     expect(before).toMatch(/^running [1-9]/)
-    for (const [session, name] of [['other-short', NAMES.refused], ['other-full', container]]) {
-      await open(session, shienOn(blade.otherLaptopHome, ['container', 'attach', '--host', blade.hostAlias, name]))
-      expect(await exitStatus(session)).toBe(6)
-      expect(await waitFor(session, /NO_SUCH_CONTAINER/)).toContain(`You have no container "${name}"`)
-    }
+    await open('other-short', shienOn(blade.otherLaptopHome, ['container', 'attach', '--host', blade.hostAlias, NAMES.refused]))
+    expect(await exitStatus('other-short')).toBe(6)
+    expect(await waitFor('other-short', /NO_SUCH_CONTAINER/)).toContain(`You have no container "${NAMES.refused}"`)
+    // The full name is not a container name at all: names have no hyphen.
+    await open('other-full', shienOn(blade.otherLaptopHome, ['container', 'attach', '--host', blade.hostAlias, container]))
+    expect(await exitStatus('other-full')).toBe(2)
+    expect(await waitFor('other-full', /BAD_NAME/)).toContain(`"${container}" is not a container name`)
     // --account reaches ie-docker (before its command), which allows it to admins only.
     await open('other-account', shienOn(blade.otherLaptopHome, ['container', 'attach', '--host', blade.hostAlias, '--account', blade.account, NAMES.refused]))
     expect(await exitStatus('other-account')).toBe(6)
@@ -183,7 +185,7 @@ describe('shien container from the laptop, through an SSH terminal', () => {
     expect(attach.exitCode).toBe(2)
     expect(attach.stderr).toContain('Error (NOT_A_TERMINAL): container attach needs a terminal.')
 
-    const name = `${tag}-never`
+    const name = `${tag}never`
     const run = await shien(['run', '--host', blade.hostAlias, '--', '-it', '--name', name, 'shien-test-busybox', '/bin/sh'])
     expect(run.exitCode).toBe(2)
     expect(run.stderr).toContain('Error (NOT_A_TERMINAL): container run -t needs a terminal.')

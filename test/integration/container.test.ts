@@ -41,9 +41,13 @@ describe('shien container / ie-docker through sudo on the local blade', () => {
     expect(body).toContain('hello from shien')
 
     // The other student, through the same sudo rule, cannot touch it, even by full name.
+    // The full name is not a name (names have no hyphen); the short one is not theirs.
     const other = await ieDockerAs(blade.otherAccount, ['stop', `${blade.account}-web`])
-    expect(other.exitCode).toBe(6)
-    expect(JSON.parse(other.stdout).error.code).toBe('NO_SUCH_CONTAINER')
+    expect(other.exitCode).toBe(2)
+    expect(JSON.parse(other.stdout).error.code).toBe('BAD_NAME')
+    const short = await ieDockerAs(blade.otherAccount, ['stop', 'web'])
+    expect(short.exitCode).toBe(6)
+    expect(JSON.parse(short.stdout).error.code).toBe('NO_SUCH_CONTAINER')
     expect((await podman('inspect', '--format', '{{.State.Status}}', `${blade.account}-web`)).stdout.trim()).toBe('running')
 
     const ps = JSON.parse((await container(['ps'])).stdout)

@@ -181,17 +181,12 @@ describe('ie-docker build on the real podman', () => {
     expect(await refused(ME, ['build', '-t', 'app', dir], 'BUILD_CONTEXT')).toMatch(/Cannot read the build context.*root-only/)
   }, 120_000)
 
-  it('resolves links in the context inside the context, never on the blade', async () => {
+  it('refuses links in the context, naming them, and builds nothing', async () => {
     const dir = await context(ME, 'links', {Containerfile: 'FROM shien-test-busybox\nCOPY shadow etc/passwd /stolen/\n'})
     await symlink('/etc/shadow', join(dir, 'shadow'))
     await symlink('/etc', join(dir, 'etc'))
     await podmanOwned(dir, ME)
-    // The builder resolves them inside its copy of the context, where /etc/shadow is not.
-    const before = await state()
-    const r = await run(ME, 'build', '-t', 'app', dir)
-    expect(r.body.error?.code, JSON.stringify(r.body)).toBe('ENGINE_FAILED')
-    expect(r.log).toMatch(/COPY shadow/)
-    expect(await state()).toEqual(before)
+    expect(await refused(ME, ['build', '-t', 'app', dir], 'BUILD_CONTEXT')).toMatch(/symbolic link: (shadow -> \/etc\/shadow|etc -> \/etc)/)
     expect((await state()).copies.length).toBe(0)
   }, 120_000)
 
@@ -222,7 +217,7 @@ describe('ie-docker build on the real podman', () => {
       await refused(ME, ['run', '-d', '--name', 'x', 'fake'], 'IMAGE_NOT_ALLOWED')
       await refused(ME, ['rmi', 'fake'], 'NO_SUCH_IMAGE')
       await refused(ME, ['build', '-t', 'y', await context(ME, 'fake-base', {Containerfile: 'FROM fake\n'})], 'IMAGE_NOT_ALLOWED')
-      for (const shared of ['shien-test-busybox', 'localhost/shien-test-busybox:latest']) await refused(ME, ['rmi', shared], shared.includes('/') ? 'BAD_NAME' : 'NO_SUCH_IMAGE')
+      for (const shared of ['shien-test-busybox', 'localhost/shien-test-busybox:latest']) await refused(ME, ['rmi', shared], 'BAD_NAME')
       expect((await podman('image', 'exists', 'localhost/shien-test-busybox:latest')).exitCode).toBe(0)
     } finally {
       await podman('rmi', '--force', `localhost/${ME}-fake:latest`)

@@ -12,8 +12,8 @@ import {ensureUser} from '../support/system.js'
 // The installed /usr/local/bin/ie-docker through the local blade's sudo rule, on the real podman:
 // an admin acting on a student's containers with --account, and images that are a student's own.
 // Other test files use the same blade and students, so everything made here is named
-// `<account>-sudo-...`, and only those things are compared before and after a refusal.
-const MARK = 'sudo-'
+// `<account>-sudo...`, and only those things are compared before and after a refusal.
+const MARK = 'sudo'
 /** In the sudo rule's group (to reach ie-docker) and the config's admin group. */
 const ADMIN = 'shien-dsa'
 const IE_DOCKER = '/usr/local/bin/ie-docker'
@@ -127,7 +127,8 @@ describe('ie-docker through the sudo rule: an admin\'s --account, and students\'
       expect(message).toBe(`Only admins may act on another account's containers; ${other} is a student.`)
     }
     // Naming their own account with --account gives nothing more than without it.
-    await refused(other, ['--account', other, 'stop', container], 'NO_SUCH_CONTAINER')
+    await refused(other, ['--account', other, 'stop', container], 'BAD_NAME', 2)
+    await refused(other, ['--account', other, 'stop', name], 'NO_SUCH_CONTAINER')
     expect(await status(container)).toBe('running')
 
     const listed = await ieDocker(ADMIN, '--account', student, 'ps')
@@ -137,8 +138,9 @@ describe('ie-docker through the sudo rule: an admin\'s --account, and students\'
     const own = await ieDocker(ADMIN, 'ps')
     expect(own.code).toBe(0)
     expect(own.body.containers.map((c: {container: string}) => c.container)).not.toContain(container)
-    // Nor can the admin reach it by its full name without --account.
-    await refused(ADMIN, ['stop', container], 'NO_SUCH_CONTAINER')
+    // Nor can the admin reach it without --account: the full name is not a name, the short one not theirs.
+    await refused(ADMIN, ['stop', container], 'BAD_NAME', 2)
+    await refused(ADMIN, ['stop', name], 'NO_SUCH_CONTAINER')
 
     expect((await ieDocker(ADMIN, '--account', student, 'stop', name)).body).toMatchObject({container, action: 'stopped'})
     expect(await status(container)).toBe('exited')
@@ -168,7 +170,9 @@ describe('ie-docker through the sudo rule: an admin\'s --account, and students\'
 
     // The other student can neither run it nor remove it, by any of its names.
     for (const raw of [short, `${student}-${MARK}img`, image, ref]) await refused(other, ['run', '-d', '--name', `${MARK}x`, raw], 'IMAGE_NOT_ALLOWED')
-    for (const raw of [short, `${student}-${MARK}img`, image]) await refused(other, ['rmi', raw], 'NO_SUCH_IMAGE')
+    await refused(other, ['rmi', short], 'NO_SUCH_IMAGE')
+    // Full names hold a hyphen, which no image name has.
+    for (const raw of [`${student}-${MARK}img`, image]) await refused(other, ['rmi', raw], 'BAD_NAME', 2)
     await refused(other, ['rmi', ref], 'BAD_NAME', 2)
     expect((await podman('image', 'exists', ref)).exitCode).toBe(0)
 
@@ -201,14 +205,15 @@ describe('ie-docker through the sudo rule: an admin\'s --account, and students\'
     await refused(student, ['run', '-d', '--name', `${MARK}x`, short], 'IMAGE_NOT_ALLOWED')
     await refused(student, ['rmi', short], 'NO_SUCH_IMAGE')
     await refused(other, ['run', '-d', '--name', `${MARK}x`, `${student}-${short}`], 'IMAGE_NOT_ALLOWED')
-    await refused(other, ['rmi', `${student}-${short}`], 'NO_SUCH_IMAGE')
+    await refused(other, ['rmi', `${student}-${short}`], 'BAD_NAME', 2)
     expect((await podman('image', 'exists', ref)).exitCode).toBe(0)
   }, 120_000)
 
   it('never removes a shared image, for a student or an admin', async () => {
     for (const raw of ['shien-test-busybox', 'shien-test-busybox:latest']) {
-      await refused(student, ['rmi', raw], 'NO_SUCH_IMAGE')
-      await refused(ADMIN, ['--account', student, 'rmi', raw], 'NO_SUCH_IMAGE')
+      // Not an image name of anyone's (it has a hyphen), so never one to remove.
+      await refused(student, ['rmi', raw], 'BAD_NAME', 2)
+      await refused(ADMIN, ['--account', student, 'rmi', raw], 'BAD_NAME', 2)
     }
     await refused(student, ['rmi', TEST_IMAGE], 'BAD_NAME', 2)
     expect((await podman('image', 'exists', TEST_IMAGE)).exitCode).toBe(0)

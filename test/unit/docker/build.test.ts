@@ -51,9 +51,22 @@ describe('checkContainerfile', () => {
     await expect(check(text)).rejects.toEqual(refusedWith(code))
   })
 
-  it('lets a RUN bind the context or an earlier stage, and use a tmpfs or no network', async () => {
-    const text = 'FROM base AS a\nFROM base\nRUN --mount=type=bind,target=/src --mount=from=a,target=/a --mount=type=tmpfs,target=/t --network=none true\n'
+  it('lets a RUN use a tmpfs or no network', async () => {
+    const text = 'FROM base\nRUN --mount=type=tmpfs,target=/t --network=none true\n'
     expect(await check(text)).toBe(text.replaceAll('FROM base', 'FROM localhost/base:latest'))
+  })
+
+  // CVE-2024-1753: buildah 1.28 follows a link named as a bind source on the host.
+  it.each([
+    ['a bind of the context', 'FROM base\nRUN --mount=type=bind,source=link,target=/host,rw true\n'],
+    ['a bind without a type (bind is the default)', 'FROM base\nRUN --mount=target=/src true\n'],
+    ['a bind from an earlier stage', 'FROM base AS s\nFROM base\nRUN --mount=type=bind,from=s,source=/link,target=/host,rw true\n'],
+    ['a bind in upper case, after a tmpfs', 'FROM base\nrun --mount=type=tmpfs,target=/t --mount=TYPE=BIND,source=l,target=/h true\n'],
+    ['a bind on a continued line', 'FROM base\nRUN \\\n  --mount=type=bind,source=l,target=/h \\\n  true\n'],
+    ['a mount type from a variable', 'FROM base\nARG T=bind\nRUN --mount=type=$T,source=l,target=/h true\n'],
+    ['a tmpfs with a source', 'FROM base AS s\nFROM base\nRUN --mount=type=tmpfs,from=s,source=/,target=/h true\n'],
+  ])('refuses %s', async (_what, text) => {
+    await expect(check(text)).rejects.toEqual(refusedWith('CONTAINERFILE_REFUSED', /is refused/))
   })
 })
 

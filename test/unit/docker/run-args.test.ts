@@ -2,7 +2,7 @@ import {describe, expect, it} from 'vitest'
 
 import {parseRunArgs} from '../../../src/docker/run-args.js'
 import {resourceArgs, userArgs} from '../../../src/docker/policy.js'
-import {checkName, normalizeImage} from '../../../src/docker/names.js'
+import {checkAccount, checkName, fullName, normalizeImage} from '../../../src/docker/names.js'
 import {renderProxy} from '../../../src/docker/proxy.js'
 
 const limits = {containers: 8, memoryMiB: 512, cpus: 1}
@@ -33,16 +33,33 @@ describe('the rules', () => {
     expect(() => resourceArgs({cpus: '2'}, limits)).toThrow(expect.objectContaining({code: 'OVER_LIMIT'}))
   })
 
-  it('runs containers with volumes as the caller and refuses root when told to', () => {
-    const me = {uid: 1001, gid: 1001}
-    expect(userArgs({volumes: [{source: '/a', target: '/b', readOnly: false}]}, me, true)).toEqual(['--user', '1001:1001'])
-    expect(() => userArgs({user: '0', volumes: []}, me, true)).toThrow(/not allowed/)
-    expect(userArgs({user: '0', volumes: []}, me, false)).toEqual(['--user', '0'])
+  it('runs every container as its owner, in a user namespace where 0 inside is the owner outside', () => {
+    const me = {uid: 1001, gid: 1002}
+    const own = ['--uidmap', '0:1001:1', '--gidmap', '0:1002:1', '--user', '0:0']
+    expect(userArgs({}, me)).toEqual(own)
+    for (const user of ['1001', '1001:1002', '01001', '001001:0001002']) expect(userArgs({user}, me)).toEqual(own)
+  })
+
+  it.each([
+    ['0', /root/], ['00', /root/], ['0000:0000', /root/], ['0:5', /root/], ['5:0', /root/], ['1001:0', /root/],
+    ['root', /numeric uid/], ['nobody', /numeric uid/], ['1001:staff', /numeric uid/], ['-1', /numeric uid/], ['1e3', /numeric uid/], [' 1001', /numeric uid/],
+    ['1002', /runs as its owner/], ['1001:1001', /runs as its owner/], ['4294967296', /runs as its owner/],
+  ])('refuses --user %j', (user, why) => {
+    expect(() => userArgs({user}, {uid: 1001, gid: 1002})).toThrow(expect.objectContaining({code: 'FLAG_REFUSED', message: expect.stringMatching(why)}))
+  })
+
+  it('refuses to run containers for root itself', () => {
+    expect(() => userArgs({}, {uid: 0, gid: 0})).toThrow(expect.objectContaining({code: 'FLAG_REFUSED'}))
   })
 
   it('accepts only DNS-label names and compares images without podman\'s localhost/', () => {
-    expect(checkName('web-1', 'container')).toBe('web-1')
-    for (const bad of ['a;b', '../x', 'A', 'a.b', '-a', '']) expect(() => checkName(bad, 'container')).toThrow(/not a container name/)
+    expect(checkName('web1', 'container')).toBe('web1')
+    // No hyphens: `<account>-<name>` splits at its last hyphen into one account and one name.
+    for (const bad of ['a;b', '../x', 'A', 'a.b', '-a', '', 'web-1', '5701-web']) expect(() => checkName(bad, 'container')).toThrow(/not a container name/)
+    expect(fullName('e19-5701', 'web')).toBe('e19-5701-web')
+    expect(() => fullName('a'.repeat(30), 'b'.repeat(33))).toThrow(/must fit in 63/)
+    for (const ok of ['e195701', 'e19-5701']) expect(checkAccount(ok)).toBe(ok)
+    for (const bad of ['E195701', 'e19_5701', 'e19.5701', '-e19', 'e19-']) expect(() => checkAccount(bad)).toThrow(expect.objectContaining({code: 'ACCOUNT_NOT_SUPPORTED'}))
     expect(normalizeImage('localhost/e1-img')).toBe('e1-img:latest')
   })
 
