@@ -38,7 +38,6 @@ export const DEFAULT_DOCKER: DockerConfig = {
   portPool: {from: 24000, to: 24999},
   listenAddress: '127.0.0.1',
   images: [],
-  refuseRoot: true,
   proxy: {domain: 'ie.localhost', includeFile: '/etc/nginx/shien/containers.conf', reload: []},
   limits: {default: {containers: 8, memoryMiB: 512, cpus: 1, portsPerContainer: 4, portsPerAccount: 16, images: 10, imageStorageMiB: 2048}, groups: {}},
 }

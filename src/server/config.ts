@@ -114,8 +114,6 @@ export interface DockerSettings {
   listenAddress: string
   /** Images every account may run (admins pull or import them); accounts' own images come on top. */
   images: string[]
-  /** Refuse `--user 0` / `--user root`. */
-  refuseRoot: boolean
   proxy: {
     /** `<account>-<name>.<domain>` reaches a container's first published port. */
     domain: string
