@@ -1,4 +1,3 @@
-import {spawn} from 'node:child_process'
 import {chmod, constants, copyFile, lstat, mkdir, mkdtemp, open, rm, utimes} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {dirname, join, posix} from 'node:path'
@@ -6,7 +5,7 @@ import {dirname, join, posix} from 'node:path'
 import tarStream from 'tar-stream'
 
 import {ShienError} from '../errors.js'
-import {CLEAN_ENV} from '../virsh/exec.js'
+import {startSession} from '../virsh/exec.js'
 
 export interface Snapshot {
   /** A private copy of the context (root's, mode 0700 above it), for the engine to build from. */
@@ -42,21 +41,14 @@ export async function snapshotContext(source: string, o: {uid: number; gid: numb
 }
 
 async function unpackAsCaller(source: string, root: string, o: {uid: number; gid: number; maxBytes: number; signal: AbortSignal}) {
-  const child = spawn('tar', ['--create', '--file=-', '--format=pax', '--one-file-system', `--directory=${source}`, '.'], {
-    uid: o.uid,
-    gid: o.gid,
-    cwd: '/',
-    env: CLEAN_ENV,
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const child = startSession('tar', ['--create', '--file=-', '--format=pax', '--one-file-system', `--directory=${source}`, '.'], {
+    as: {uid: o.uid, gid: o.gid},
+    signal: o.signal,
   })
+  child.stdin.end()
   let stderr = ''
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk))
-  const exited = new Promise<number>((resolve, reject) => {
-    child.once('error', reject)
-    child.once('close', (code, signal) => resolve(code ?? (signal ? 128 : 1)))
-  })
-  const onAbort = () => child.kill('SIGKILL')
-  o.signal.addEventListener('abort', onAbort, {once: true})
+  const exited = child.exited.then((r) => r.exitCode)
   const dirs: {path: string; mode: number; mtime?: Date}[] = []
   const skipped: string[] = []
   let bytes = 0
@@ -122,11 +114,9 @@ async function unpackAsCaller(source: string, root: string, o: {uid: number; gid
   } catch (error) {
     child.kill('SIGKILL')
     extract.destroy()
-    await exited.catch(() => undefined)
+    await exited
     o.signal.throwIfAborted()
     throw error
-  } finally {
-    o.signal.removeEventListener('abort', onAbort)
   }
   for (const d of dirs.reverse()) {
     await chmod(d.path, d.mode | 0o700)
