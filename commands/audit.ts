@@ -5,7 +5,7 @@ import {auditLive} from '../src/audit/live/audit-live.js'
 import {loadConfigs, planImagesAudit} from '../src/audit/plan.js'
 import {renderAudit} from '../src/audit/render.js'
 import type {AuditResult} from '../src/audit/types.js'
-import {DEFAULT_CONFIG_PATH} from '../src/server/config.js'
+import {DEFAULT_CONFIG_PATH} from '../src/config/blade-config.js'
 import {ShienCommand} from '../src/ui/base-command.js'
 
 export default class Audit extends ShienCommand {

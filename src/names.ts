@@ -11,6 +11,9 @@ export const ACCOUNT_PATTERN = /^[a-z_][a-z0-9_-]{0,31}$/
 /** Slots are two digits, 01..99; the caller's limit narrows them further. */
 export const SLOT_PATTERN = /^(0[1-9]|[1-9][0-9])$/
 
+/** A domain template's name (`templates/<name>.xml`): no paths. */
+export const TEMPLATE_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/
+
 /** A box's name on the blade (incoming/<name>.box): no paths, no dot files, no `..`. */
 export const BOX_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/
 

@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {runProvision} from '../../src/admin/provision-command.js'
 import {describeProvision, type ProvisionReport} from '../../src/admin/provision.js'
-import {DEFAULT_CONFIG_PATH} from '../../src/server/config.js'
+import {DEFAULT_CONFIG_PATH} from '../../src/config/blade-config.js'
 import {ShienCommand} from '../../src/ui/base-command.js'
 
 export default class AdminProvision extends ShienCommand {

@@ -1,8 +1,8 @@
 import {Args, Flags} from '@oclif/core'
 
-import {formatPublishResult, progressLines} from '../../src/box/publish/events.js'
+import {progressLines} from '../../src/box/publish/events.js'
 import {planPublish} from '../../src/box/publish/plan.js'
-import {publishBox, type PublishResult} from '../../src/box/publish/publish.js'
+import {formatPublishResult, publishBox, type PublishResult} from '../../src/box/publish/publish.js'
 import {ShienCommand} from '../../src/ui/base-command.js'
 import {hostKeyConfirmer} from '../../src/ui/host-key-prompt.js'
 

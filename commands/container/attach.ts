@@ -1,4 +1,4 @@
-import {ContainerCommand, containerFlags, nameArg} from '../../src/docker/remote/container-command.js'
+import {ContainerCommand, containerFlags, nameArg} from '../../src/client/container/container-command.js'
 
 export default class ContainerAttach extends ContainerCommand {
   static override summary = "Connect this terminal to one of your running containers on the blade (leave with Ctrl-P Ctrl-Q)."

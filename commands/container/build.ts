@@ -1,5 +1,5 @@
 import type {BuildResult} from '../../src/docker/build.js'
-import {ContainerCommand, containerFlags} from '../../src/docker/remote/container-command.js'
+import {ContainerCommand, containerFlags} from '../../src/client/container/container-command.js'
 
 export default class ContainerBuild extends ContainerCommand {
   static override summary = "Build one of your images on the blade: ie-docker build's arguments after --."

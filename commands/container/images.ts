@@ -1,5 +1,5 @@
 import {describeImages, type ImageInfo} from '../../src/docker/images.js'
-import {ContainerCommand, containerFlags} from '../../src/docker/remote/container-command.js'
+import {ContainerCommand, containerFlags} from '../../src/client/container/container-command.js'
 
 export default class ContainerImages extends ContainerCommand {
   static override summary = 'List the images you may run on the blade: the shared ones and your own.'

@@ -1,6 +1,6 @@
 import {describePs} from '../../src/docker/lifecycle.js'
 import type {ContainerInfo} from '../../src/docker/own.js'
-import {ContainerCommand, containerFlags} from '../../src/docker/remote/container-command.js'
+import {ContainerCommand, containerFlags} from '../../src/client/container/container-command.js'
 
 export default class ContainerPs extends ContainerCommand {
   static override summary = 'List your containers on the blade, stopped ones included, with their host ports.'

@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {describeAction, type ContainerAction} from '../../src/docker/lifecycle.js'
-import {ContainerCommand, containerFlags, nameArg} from '../../src/docker/remote/container-command.js'
+import {ContainerCommand, containerFlags, nameArg} from '../../src/client/container/container-command.js'
 
 export default class ContainerRm extends ContainerCommand {
   static override summary = 'Remove one of your containers on the blade; its ports return to the pool.'

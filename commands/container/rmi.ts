@@ -1,6 +1,6 @@
 import {Args} from '@oclif/core'
 
-import {ContainerCommand, containerFlags} from '../../src/docker/remote/container-command.js'
+import {ContainerCommand, containerFlags} from '../../src/client/container/container-command.js'
 
 export default class ContainerRmi extends ContainerCommand {
   static override summary = 'Remove one of your images on the blade.'

@@ -1,7 +1,7 @@
 import {ShienError} from '../../src/errors.js'
 import type {RunResult} from '../../src/docker/run.js'
-import {ContainerCommand, containerFlags} from '../../src/docker/remote/container-command.js'
-import {runMode} from '../../src/docker/remote/run-mode.js'
+import {ContainerCommand, containerFlags} from '../../src/client/container/container-command.js'
+import {runMode} from '../../src/client/container/run-mode.js'
 
 export default class ContainerRun extends ContainerCommand {
   static override summary = "Run a container on the blade: ie-docker run's arguments after --, detached (-d) or on this terminal (-it)."

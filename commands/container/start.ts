@@ -1,5 +1,5 @@
 import {describeAction, type ContainerAction} from '../../src/docker/lifecycle.js'
-import {ContainerCommand, containerFlags, nameArg} from '../../src/docker/remote/container-command.js'
+import {ContainerCommand, containerFlags, nameArg} from '../../src/client/container/container-command.js'
 
 export default class ContainerStart extends ContainerCommand {
   static override summary = 'Start one of your containers on the blade.'

@@ -1,7 +1,7 @@
-import {attachConsole, requireTerminal} from '../../src/virsh/remote/pty-console.js'
-import {ieVirshArgs} from '../../src/virsh/remote/plan.js'
-import {withBlade} from '../../src/virsh/remote/session.js'
-import {VmCommand, slotArg, vmFlags} from '../../src/virsh/remote/vm-command.js'
+import {attachConsole, requireTerminal} from '../../src/client/vm/pty-console.js'
+import {ieVirshArgs} from '../../src/client/vm/plan.js'
+import {withBlade} from '../../src/client/vm/session.js'
+import {VmCommand, slotArg, vmFlags} from '../../src/client/vm/vm-command.js'
 
 export default class VmConsole extends VmCommand {
   static override summary = "Attach to the serial console of the VM in a slot (leave with Ctrl-])."

@@ -1,12 +1,12 @@
 import {Flags} from '@oclif/core'
 
 import type {DebugResult} from '../../src/virsh/debug.js'
-import {forwardGdb} from '../../src/virsh/remote/gdb-forward.js'
-import {gdbFromLaptop} from '../../src/virsh/remote/laptop-view.js'
-import {ieVirshArgs} from '../../src/virsh/remote/plan.js'
-import {withBlade} from '../../src/virsh/remote/session.js'
-import {VmCommand, slotArg, vmFlags} from '../../src/virsh/remote/vm-command.js'
-import {BladeClient} from '../../src/push/blade-client.js'
+import {forwardGdb} from '../../src/client/vm/gdb-forward.js'
+import {gdbFromLaptop} from '../../src/client/vm/laptop-view.js'
+import {ieVirshArgs} from '../../src/client/vm/plan.js'
+import {withBlade} from '../../src/client/vm/session.js'
+import {VmCommand, slotArg, vmFlags} from '../../src/client/vm/vm-command.js'
+import {BladeClient} from '../../src/client/blade-client.js'
 
 type VmDebugResult = DebugResult & {fromLaptop: {tunnel: string; gdb: string}; forwardedPort?: number}
 

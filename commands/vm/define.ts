@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {describeDefine, type DefineResult} from '../../src/virsh/define.js'
-import {VmCommand, slotArg, vmFlags} from '../../src/virsh/remote/vm-command.js'
+import {VmCommand, slotArg, vmFlags} from '../../src/client/vm/vm-command.js'
 
 export default class VmDefine extends VmCommand {
   static override summary = "Create the domain for a slot from your image on the blade and an admin's template."

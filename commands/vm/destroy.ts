@@ -1,5 +1,5 @@
 import {describeDestroy, type DestroyResult} from '../../src/virsh/lifecycle.js'
-import {VmCommand, slotArg, vmFlags} from '../../src/virsh/remote/vm-command.js'
+import {VmCommand, slotArg, vmFlags} from '../../src/client/vm/vm-command.js'
 
 export default class VmDestroy extends VmCommand {
   static override summary = 'Power the VM in a slot off at once (like pulling the plug).'

@@ -1,5 +1,5 @@
 import type {DumpXmlResult} from '../../src/virsh/inspect.js'
-import {VmCommand, slotArg, vmFlags} from '../../src/virsh/remote/vm-command.js'
+import {VmCommand, slotArg, vmFlags} from '../../src/client/vm/vm-command.js'
 
 export default class VmDumpxml extends VmCommand {
   static override summary = "Print the libvirt XML of the domain in a slot."

@@ -1,6 +1,6 @@
 import {describeList, type ListResult} from '../../src/virsh/list.js'
-import {withLaptopSsh} from '../../src/virsh/remote/laptop-view.js'
-import {VmCommand, vmFlags} from '../../src/virsh/remote/vm-command.js'
+import {withLaptopSsh} from '../../src/client/vm/laptop-view.js'
+import {VmCommand, vmFlags} from '../../src/client/vm/vm-command.js'
 
 export default class VmList extends VmCommand {
   static override summary = 'List your VMs on the blade, stopped ones included, with their state.'

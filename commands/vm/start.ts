@@ -1,6 +1,6 @@
 import {describeStart, type StartResult} from '../../src/virsh/lifecycle.js'
-import {withLaptopSsh} from '../../src/virsh/remote/laptop-view.js'
-import {VmCommand, slotArg, vmFlags} from '../../src/virsh/remote/vm-command.js'
+import {withLaptopSsh} from '../../src/client/vm/laptop-view.js'
+import {VmCommand, slotArg, vmFlags} from '../../src/client/vm/vm-command.js'
 
 export default class VmStart extends VmCommand {
   static override summary = 'Boot the VM in a slot on the blade.'

@@ -1,5 +1,5 @@
 import {describeTemplates, type TemplatesResult} from '../../src/virsh/inspect.js'
-import {VmCommand, vmFlags} from '../../src/virsh/remote/vm-command.js'
+import {VmCommand, vmFlags} from '../../src/client/vm/vm-command.js'
 
 export default class VmTemplates extends VmCommand {
   static override summary = 'List the domain templates you may use with shien vm define --template.'

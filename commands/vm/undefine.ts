@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {describeUndefine, type UndefineResult} from '../../src/virsh/lifecycle.js'
-import {VmCommand, slotArg, vmFlags} from '../../src/virsh/remote/vm-command.js'
+import {VmCommand, slotArg, vmFlags} from '../../src/client/vm/vm-command.js'
 
 export default class VmUndefine extends VmCommand {
   static override summary = 'Delete the domain in a slot; its image stays unless --remove-image.'

@@ -2,7 +2,7 @@ import {realpath} from 'node:fs/promises'
 
 import {openDirectory} from '../directory/open-directory.js'
 import {ShienError} from '../errors.js'
-import {loadTrustedConfig} from '../virsh/trusted-config.js'
+import {loadTrustedConfig} from '../privileged/trusted-config.js'
 import {defaultGroups, provision, type ProvisionReport} from './provision.js'
 
 export interface ProvisionInputs {

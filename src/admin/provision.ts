@@ -3,11 +3,11 @@ import {basename, join} from 'node:path'
 
 import type {Directory, DirectoryAccount} from '../directory/directory.js'
 import {ShienError} from '../errors.js'
-import type {BladeConfig} from '../server/config.js'
+import type {BladeConfig} from '../config/blade-config.js'
 import {ACCOUNT_PATTERN} from '../names.js'
-import {userPaths} from '../server/layout.js'
-import {openExact, type OpenedPath} from '../virsh/safe-open.js'
-import {addAcl, missingAcl, presentUsers, removeUsers, type AclEntry} from './dir-acl.js'
+import {userPaths} from '../config/storage-layout.js'
+import {openExact, type OpenedPath} from '../privileged/safe-open.js'
+import {addAcl, missingAcl, presentUsers, removeUsers, type AclEntry} from '../privileged/acl.js'
 
 /** What `shien admin provision` did, folder by folder. */
 export interface ProvisionReport {

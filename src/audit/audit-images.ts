@@ -3,7 +3,7 @@
  * once, one launch per image), published boxes read for their host keys, then the checks that
  * need all images together (shared host keys).
  */
-import {getentUid} from '../virsh/caller.js'
+import {getentUid} from '../privileged/caller.js'
 import {auditImage, type ImageAudit} from './audit-image.js'
 import {readBoxes} from './boxes.js'
 import type {AuditConfig} from './config.js'

@@ -8,7 +8,7 @@
  */
 
 import {ShienError} from '../errors.js'
-import {runTool} from '../virsh/exec.js'
+import {runTool} from '../process/run.js'
 
 /** One question: does `candidate` produce `hash`? `group` stops further checks once one matched. */
 export interface CryptCheck {

@@ -14,8 +14,8 @@ import {realpath} from 'node:fs/promises'
 import {dirname, isAbsolute, resolve, sep} from 'node:path'
 
 import {badInput, ExitCode, isShienError} from '../errors.js'
-import {readQcow2Header} from '../virsh/qcow2-header.js'
-import {openExact, type OpenedPath} from '../virsh/safe-open.js'
+import {readQcow2Header} from '../privileged/qcow2-header.js'
+import {openExact, type OpenedPath} from '../privileged/safe-open.js'
 
 export interface GateScope {
   /** Who must own the image and its own backing files; undefined when no account is known. */

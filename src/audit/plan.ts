@@ -6,7 +6,7 @@ import {realpath} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {badInput, ShienError} from '../errors.js'
-import {loadBladeConfig, type BladeConfig} from '../server/config.js'
+import {loadBladeConfig, type BladeConfig} from '../config/blade-config.js'
 import type {ImagesPlan} from './audit-images.js'
 import {loadAuditConfig, weakPasswordList, type AuditConfig} from './config.js'
 import {namedImages, storageImages} from './targets.js'

@@ -1,6 +1,6 @@
 import {isShienError, ShienError} from '../errors.js'
 import type {BladeEvent} from '../blade/protocol.js'
-import {BladeClient} from '../push/blade-client.js'
+import {BladeClient} from '../client/blade-client.js'
 import type {PipelineEvent} from '../push/runner.js'
 import {connect, type NewHostKey} from '../transport/connect.js'
 import type {CloudPushPlan, CloudSource} from './plan.js'

@@ -1,7 +1,7 @@
 import {AndFilter, Client, EqualityFilter, type Filter, FilterParser, InvalidCredentialsError, OrFilter} from 'ldapts'
 
 import {ShienError} from '../errors.js'
-import type {LdapConfig} from '../server/config.js'
+import type {LdapConfig} from '../config/blade-config.js'
 import {type AccountStanding, type Directory, type DirectoryAccount, type DirectoryCallOptions, type RoleGroups, roleOf} from './directory.js'
 import {readPasswordFile} from './password-file.js'
 

@@ -1,4 +1,4 @@
-import type {BladeConfig} from '../server/config.js'
+import type {BladeConfig} from '../config/blade-config.js'
 import type {Directory} from './directory.js'
 import {LdapDirectory} from './ldap-directory.js'
 import {UnixDirectory} from './unix-directory.js'

@@ -1,5 +1,5 @@
 import {ShienError} from '../errors.js'
-import {firstErrorLine, runTool} from '../virsh/exec.js'
+import {firstErrorLine, runTool} from '../process/run.js'
 import type {AccountStanding, Directory, DirectoryAccount, DirectoryCallOptions} from './directory.js'
 import {roleOf} from './directory.js'
 

@@ -5,7 +5,7 @@ import {dirname, join, posix} from 'node:path'
 import tarStream from 'tar-stream'
 
 import {ShienError} from '../errors.js'
-import {startSession} from '../virsh/exec.js'
+import {startSession} from '../process/run.js'
 
 export interface Snapshot {
   /** A private copy of the context (root's, mode 0700 above it), for the engine to build from. */

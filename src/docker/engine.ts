@@ -1,6 +1,6 @@
 import {ShienError} from '../errors.js'
-import type {DockerSettings} from '../server/config.js'
-import {firstErrorLine, runAttached, runStreaming, runTool} from '../virsh/exec.js'
+import type {DockerSettings} from '../config/blade-config.js'
+import {firstErrorLine, runAttached, runStreaming, runTool} from '../process/run.js'
 
 /** The container engine's CLI (docker or podman): arguments are arrays, never a shell. */
 export interface ContainerEngine {

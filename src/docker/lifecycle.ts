@@ -1,5 +1,5 @@
 import {ShienError} from '../errors.js'
-import {withAccountLock} from '../virsh/lock.js'
+import {withAccountLock} from '../privileged/lock.js'
 import type {DockerContext} from './context.js'
 import {findOwn, listOwn, type ContainerInfo} from './own.js'
 import {changePorts} from './published.js'

@@ -1,4 +1,4 @@
-import {runPrivilegedEntry} from '../server/privileged-entry.js'
+import {runPrivilegedEntry} from '../privileged/entry.js'
 import {parseDockerInvocation, wantsJson} from './cli.js'
 import {runDockerInvocation} from './commands.js'
 import {defaultDockerDeps, type DockerDeps} from './context.js'

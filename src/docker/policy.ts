@@ -1,5 +1,5 @@
 import {ShienError} from '../errors.js'
-import type {ContainerLimits} from '../server/config.js'
+import type {ContainerLimits} from '../config/blade-config.js'
 import type {RunRequest} from './run-args.js'
 
 const UNITS: Record<string, number> = {'': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3}

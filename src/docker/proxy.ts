@@ -2,9 +2,9 @@ import {mkdir, rename, writeFile} from 'node:fs/promises'
 import {basename, dirname, join} from 'node:path'
 
 import {ShienError} from '../errors.js'
-import type {DockerSettings} from '../server/config.js'
-import {firstErrorLine, runTool} from '../virsh/exec.js'
-import type {PortHolder} from '../virsh/ports.js'
+import type {DockerSettings} from '../config/blade-config.js'
+import {firstErrorLine, runTool} from '../process/run.js'
+import type {PortHolder} from '../privileged/ports.js'
 
 /**
  * The reverse proxy's entries (the thesis' figure 4.5): `<account>-<name>.<domain>` reaches

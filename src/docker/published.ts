@@ -1,4 +1,4 @@
-import {withPoolLock} from '../virsh/lock.js'
+import {withPoolLock} from '../privileged/lock.js'
 import type {DockerContext} from './context.js'
 import {allManaged} from './own.js'
 import {renderProxy, writeProxy} from './proxy.js'

@@ -1,5 +1,5 @@
 import {ShienError} from '../errors.js'
-import {withAccountLock} from '../virsh/lock.js'
+import {withAccountLock} from '../privileged/lock.js'
 import type {DockerContext} from './context.js'
 import {resolveImage} from './images.js'
 import {OWNER_LABEL, checkName, fullName} from './names.js'

@@ -1,11 +1,11 @@
 import {isAbsolute} from 'node:path'
 import {isIP} from 'node:net'
 
-import type {BladeConfig, ContainerLimits, DockerSettings} from '../server/config.js'
-import {configInvalid} from '../virsh/trusted-config.js'
+import type {BladeConfig, ContainerLimits, DockerSettings} from '../config/blade-config.js'
+import {configInvalid} from '../privileged/trusted-config.js'
 
 /**
- * An account's container limits: the shared ones (server/config.ts) and ie-docker's own, read
+ * An account's container limits: the shared ones (config/blade-config.ts) and ie-docker's own, read
  * from the same `docker.limits` section.
  */
 export interface DockerLimits extends ContainerLimits {

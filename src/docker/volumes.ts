@@ -2,7 +2,7 @@ import {realpath} from 'node:fs/promises'
 import {isAbsolute, sep} from 'node:path'
 
 import {ShienError} from '../errors.js'
-import {firstErrorLine, runTool, type RunAs} from '../virsh/exec.js'
+import {firstErrorLine, runTool, type RunAs} from '../process/run.js'
 import type {VolumeRequest} from './run-args.js'
 
 const SOCKETS = ['/var/run/docker.sock', '/run/docker.sock', '/run/podman/podman.sock']

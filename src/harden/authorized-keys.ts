@@ -3,7 +3,7 @@ import {posix} from 'node:path'
 import {addAuthorizedKey, removeInsecureKeys, type PublicKey} from './edits.js'
 import {MAX_TEXT_BYTES, setOwnerMode, unsafe} from './guest-files.js'
 import type {GuestfishSession, GuestStat} from './guestfish.js'
-import type {GuestState, HardenReport} from './harden-image.js'
+import type {GuestState, HardenReport} from './report.js'
 
 type KeysGuest = Pick<GuestState, 'account' | 'homes' | 'targetHome'>
 

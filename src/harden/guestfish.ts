@@ -19,7 +19,7 @@ import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {ShienError} from '../errors.js'
-import {startSession, type ChildSession} from '../virsh/exec.js'
+import {startSession, type ChildSession} from '../process/run.js'
 
 /** What lstat says about a guest path; `nlink` > 1 on a file means it is a hard link. */
 export interface GuestStat {

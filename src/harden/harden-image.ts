@@ -10,34 +10,14 @@ import {access, rm, stat} from 'node:fs/promises'
 import {resolve} from 'node:path'
 import {badInput, isShienError, ShienError} from '../errors.js'
 import {installStudentKey} from './authorized-keys.js'
-import {lockPasswords, parsePasswd, parsePublicKey, SSHD_SETTINGS, withSshdBlock, type PasswdEntry, type PublicKey} from './edits.js'
-import {MAX_TEXT_BYTES, readRegular, rewrite, setOwnerMode, unsafe, type TextFile} from './guest-files.js'
+import {lockPasswords, parsePasswd, parsePublicKey, SSHD_SETTINGS, withSshdBlock, type PublicKey} from './edits.js'
+import {MAX_TEXT_BYTES, readRegular, rewrite, setOwnerMode, unsafe} from './guest-files.js'
 import {GuestfishSession} from './guestfish.js'
-import {generateHostKeys, replaceHostKeys, type GeneratedKeys, type HostKeyInfo} from './host-keys.js'
+import {generateHostKeys, replaceHostKeys, type GeneratedKeys} from './host-keys.js'
+import type {GuestState, HardenReport} from './report.js'
 
 export type {HostKeyInfo} from './host-keys.js'
-
-
-/** What hardening did; plain JSON (it is stored next to the image and printed by `--json`). */
-export interface HardenReport {
-  image: string
-  distro: string
-  user: string
-  /** authorized_keys files that held insecure keys, and how many lines were removed. */
-  insecureKeysRemoved: {file: string; count: number}[]
-  /** Symlinked or hard-linked .ssh / authorized_keys entries, removed without following them. */
-  unsafeLinksRemoved: string[]
-  keyInstalled: {file: string; added: boolean}
-  /** Accounts whose password field is now `*` (no password can match; key login still works). */
-  accountsLocked: string[]
-  hostKeys: {old: HostKeyInfo[]; new: HostKeyInfo[]}
-  machineId: {emptied: boolean; dbusRemoved: boolean}
-  sshd: {file: string; settings: string[]; changed: boolean}
-  /** True when an SELinux guest was told to relabel at boot (new files have no label yet). */
-  selinuxRelabel: boolean
-  durationMs: number
-  applianceLaunches: number
-}
+export type {GuestState, HardenReport} from './report.js'
 
 export interface HardenOptions {
   /** One authorized_keys line: the student's own public key. */
@@ -121,17 +101,6 @@ function wrapError(error: unknown, image: string, signal?: AbortSignal): unknown
   return new ShienError(`Hardening ${image} failed: ${(error as Error).message}`, {code: 'HARDEN_FAILED', exit: 'remote', cause: error})
 }
 
-export interface GuestState {
-  account: PasswdEntry
-  /** Real paths (resolved inside the guest) of every account's home, root's included. */
-  homes: string[]
-  targetHome: string
-  shadow: TextFile
-  /** shadow with the passwords replaced, computed up front so a missing entry refuses the image. */
-  lockedShadow: {content: string; locked: string[]}
-  sshdConfig: TextFile
-  hostKeyNames: string[]
-}
 
 /** Every read and check that may refuse the image, before anything is written. */
 async function readGuest(g: GuestfishSession, user: string): Promise<GuestState> {

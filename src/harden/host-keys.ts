@@ -2,13 +2,18 @@ import {mkdtemp, readFile, rm} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {firstErrorLine, runTool} from '../virsh/exec.js'
+import {firstErrorLine, runTool} from '../process/run.js'
 import {fingerprint} from './edits.js'
 import {MAX_TEXT_BYTES, setOwnerMode} from './guest-files.js'
 import type {GuestfishSession} from './guestfish.js'
-import type {HardenReport} from './harden-image.js'
 
 const HOST_KEY_TYPES = ['ed25519', 'ecdsa', 'rsa'] as const
+
+/** The guest's host keys before and after hardening. */
+export interface HostKeyChange {
+  old: HostKeyInfo[]
+  new: HostKeyInfo[]
+}
 
 export interface HostKeyInfo {
   file: string
@@ -43,7 +48,7 @@ export async function generateHostKeys(signal?: AbortSignal): Promise<GeneratedK
   }
 }
 
-export async function replaceHostKeys(g: GuestfishSession, oldNames: string[], generated: GeneratedKeys): Promise<HardenReport['hostKeys']> {
+export async function replaceHostKeys(g: GuestfishSession, oldNames: string[], generated: GeneratedKeys): Promise<HostKeyChange> {
   const old: HostKeyInfo[] = []
   for (const name of oldNames.filter((n) => n.endsWith('.pub'))) {
     const path = `/etc/ssh/${name}`

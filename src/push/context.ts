@@ -1,7 +1,7 @@
 import type {BoxInfo} from '../box/inspect.js'
 import type {Connection, NewHostKey} from '../transport/connect.js'
 import type {UploadResult} from '../transport/sftp-upload.js'
-import type {BladeClient} from './blade-client.js'
+import type {BladeClient} from '../client/blade-client.js'
 import type {PushPlan} from './plan.js'
 
 /** What `ie-virsh list --json` returns (the fields the laptop reads). */

@@ -4,7 +4,7 @@ import {join} from 'node:path'
 
 import {inspectBox} from '../box/inspect.js'
 import {ShienError} from '../errors.js'
-import {runTool} from '../virsh/exec.js'
+import {runTool} from '../process/run.js'
 import type {PushContext} from './context.js'
 import type {Stage} from './runner.js'
 

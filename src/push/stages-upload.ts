@@ -5,7 +5,7 @@ import {ShienError} from '../errors.js'
 import {connect} from '../transport/connect.js'
 import {sftpCall} from '../transport/sftp-call.js'
 import {uploadResumable} from '../transport/sftp-upload.js'
-import {BladeClient} from './blade-client.js'
+import {BladeClient} from '../client/blade-client.js'
 import type {PushContext, SlotState, VirshList} from './context.js'
 import type {Stage} from './runner.js'
 

@@ -1,4 +1,4 @@
-import {firstErrorLine, runStreaming, runTool, type RunAs} from '../virsh/exec.js'
+import {firstErrorLine, runStreaming, runTool, type RunAs} from '../process/run.js'
 
 /** Formats shien ever names to qemu-img; it is always told the format, never left to probe. */
 export type DiskFormat = 'vmdk' | 'qcow2' | 'raw'

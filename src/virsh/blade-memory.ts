@@ -1,6 +1,6 @@
 import {ShienError} from '../errors.js'
 import type {VirshContext} from './context.js'
-import {withPoolLock} from './lock.js'
+import {withPoolLock} from '../privileged/lock.js'
 
 const UNIT: Record<string, number> = {
   b: 1, bytes: 1, kb: 1000, k: 1024, kib: 1024, mb: 1000 ** 2, m: 1024 ** 2, mib: 1024 ** 2, gb: 1000 ** 3, g: 1024 ** 3, gib: 1024 ** 3,

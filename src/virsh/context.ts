@@ -1,16 +1,16 @@
 import {join} from 'node:path'
 
 import type {Role} from '../directory/directory.js'
-import type {BladeConfig, Limits} from '../server/config.js'
-import {defaultPrivilegedDeps, resolvePrivilegedRun, type PrivilegedDeps} from '../server/privileged-context.js'
-import type {Caller} from './caller.js'
+import type {BladeConfig, Limits} from '../config/blade-config.js'
+import {defaultPrivilegedDeps, resolvePrivilegedRun, type PrivilegedDeps} from '../privileged/context.js'
+import type {Caller} from '../privileged/caller.js'
 import {resolveDomainType} from './domain-type.js'
 import {LocalImageGate, type ImageGate, type ImageScope} from './image-check.js'
-import type {RunAs} from './exec.js'
+import type {RunAs} from '../process/run.js'
 import {limitsFor} from './limits.js'
 import {admitToQemuState} from './owner-label.js'
-import {PortPool} from './ports.js'
-import type {Owner} from './standing.js'
+import {PortPool} from '../privileged/ports.js'
+import type {Owner} from '../privileged/standing.js'
 import {VirshHypervisor, type Hypervisor} from './virsh.js'
 
 /** What `main` needs from the outside world; tests replace parts of it. */

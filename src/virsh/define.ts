@@ -1,10 +1,10 @@
 import {randomUUID} from 'node:crypto'
 
 import {ShienError} from '../errors.js'
-import {domainName} from '../server/layout.js'
+import {domainName} from '../config/storage-layout.js'
 import type {VirshContext} from './context.js'
 import {parseSlot} from './limits.js'
-import {withAccountLock} from './lock.js'
+import {withAccountLock} from '../privileged/lock.js'
 import {again} from './own-domain.js'
 import {sshFields, type SshFields} from './ssh-info.js'
 import {loadTemplate, renderDomainXml, usesSshPort} from './template.js'

@@ -2,7 +2,7 @@ import {constants} from 'node:fs'
 import {mkdtemp, open, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {runTool} from './exec.js'
+import {runTool} from '../process/run.js'
 
 /**
  * A 512-byte boot sector that writes 1 to qemu's isa-debug-exit port: qemu then exits with

@@ -1,10 +1,10 @@
 import {dirname, isAbsolute, resolve, sep} from 'node:path'
 
 import {ShienError, badInput} from '../errors.js'
-import {firstErrorLine, runTool, type RunAs} from './exec.js'
+import {firstErrorLine, runTool, type RunAs} from '../process/run.js'
 import {QemuImgError, qemuImgInfo, type ImageLayer} from '../qemu-img/qemu-img.js'
-import {readQcow2Header} from './qcow2-header.js'
-import {openExact, type OpenedPath} from './safe-open.js'
+import {readQcow2Header} from '../privileged/qcow2-header.js'
+import {openExact, type OpenedPath} from '../privileged/safe-open.js'
 
 /** An image ie-virsh has accepted for a slot, with what it read (not what it was told). */
 export interface CheckedImage {

@@ -1,7 +1,7 @@
 import {ShienError} from '../errors.js'
-import type {BladeConfig, Limits} from '../server/config.js'
+import type {BladeConfig, Limits} from '../config/blade-config.js'
 import {parseSlot as parseSlotName, SLOT_PATTERN} from '../names.js'
-import {domainName} from '../server/layout.js'
+import {domainName} from '../config/storage-layout.js'
 
 /**
  * The limits of an account in `groups`: for each field the most generous value among the

@@ -1,5 +1,5 @@
 import type {Role} from '../directory/directory.js'
-import type {Limits} from '../server/config.js'
+import type {Limits} from '../config/blade-config.js'
 import type {VirshContext} from './context.js'
 import {sshForwardOf} from './domain-xml.js'
 import {gdbStubOf} from './gdb-stub.js'

@@ -1,4 +1,4 @@
-import {runPrivilegedEntry} from '../server/privileged-entry.js'
+import {runPrivilegedEntry} from '../privileged/entry.js'
 import {parseInvocation, wantsJson} from './cli.js'
 import {runInvocation} from './commands.js'
 import {defaultDeps, type VirshDeps} from './context.js'

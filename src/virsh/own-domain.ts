@@ -1,8 +1,8 @@
 import {ShienError} from '../errors.js'
-import {domainName} from '../server/layout.js'
+import {domainName} from '../config/storage-layout.js'
 import type {VirshContext} from './context.js'
 import {parseSlot} from './limits.js'
-import {withAccountLock} from './lock.js'
+import {withAccountLock} from '../privileged/lock.js'
 import type {DomainState} from './virsh.js'
 
 // Inactive states: only these can be started, and only these may be undefined.

@@ -1,7 +1,7 @@
 import {ShienError} from '../errors.js'
-import {grantAcl} from './acl.js'
-import type {RunAs} from './exec.js'
-import {openExact} from './safe-open.js'
+import {addAcl} from '../privileged/acl.js'
+import type {RunAs} from '../process/run.js'
+import {openExact} from '../privileged/safe-open.js'
 
 /**
  * A student's VM runs as that student: the domain's qemu gets the owner's uid and gid through a
@@ -60,7 +60,7 @@ export async function admitToQemuState(dir: string, owner: RunAs, o: {signal: Ab
   const opened = await openExact(dir, {code: 'QEMU_STATE', directory: true})
   try {
     if (opened.stat.uid === owner.uid) return
-    await grantAcl(opened, String(owner.uid), '--x', o)
+    await addAcl(opened, [`user:${owner.uid}:--x`], o)
   } finally {
     await opened.handle.close()
   }

@@ -4,7 +4,8 @@ import {join} from 'node:path'
 import {XMLParser, XMLValidator} from 'fast-xml-parser'
 
 import {ShienError} from '../errors.js'
-import type {RunAs} from './exec.js'
+import {TEMPLATE_NAME} from '../names.js'
+import type {RunAs} from '../process/run.js'
 import {withOwnerLabel} from './owner-label.js'
 
 /** Everything ie-virsh fills into a domain template; all of it computed, none of it typed in. */
@@ -29,7 +30,6 @@ export interface DomainTemplate {
   text: string
 }
 
-export const TEMPLATE_NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/
 
 /**
  * Finds a template by name: the admin's folder first, then the package's `templates/`.

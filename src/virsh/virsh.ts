@@ -2,7 +2,7 @@ import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {ShienError} from '../errors.js'
-import {runAttached, runTool, type ToolResult} from './exec.js'
+import {runAttached, runTool, type ToolResult} from '../process/run.js'
 
 /** Domain states as `virsh domstate` prints them. */
 export type DomainState =

@@ -4,7 +4,7 @@ import {createReadStream, statSync} from 'node:fs'
 
 import type {SFTPWrapper} from 'ssh2'
 
-import {BladeClient} from '../../src/push/blade-client.js'
+import {BladeClient} from '../../src/client/blade-client.js'
 import {connect} from '../../src/transport/connect.js'
 import {sftpCall} from '../../src/transport/sftp-call.js'
 import {resolveSshTarget} from '../../src/transport/ssh-target.js'

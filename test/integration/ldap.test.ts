@@ -7,7 +7,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {LdapDirectory} from '../../src/directory/ldap-directory.js'
 import {ExitCode} from '../../src/errors.js'
-import {DEFAULT_LDAP, type LdapConfig} from '../../src/server/config.js'
+import {DEFAULT_LDAP, type LdapConfig} from '../../src/config/blade-config.js'
 import {main} from '../../src/virsh/main.js'
 import {ensureSlapd, group, person, replaceEntries, type TestDirectory} from '../support/slapd.js'
 import {closedPort, ensureUser} from '../support/system.js'

@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {loadBladeConfig} from '../../src/server/config.js'
+import {loadBladeConfig} from '../../src/config/blade-config.js'
 import {bladeSshArgs, ensureLocalBlade, type LocalBlade, REPO_ROOT} from '../support/local-blade.js'
 
 let blade: LocalBlade

@@ -4,7 +4,7 @@
  * keys or a weak password. Everything is bounded: a few domains at a time, a fixed number of
  * password attempts per account, and a time budget per domain.
  */
-import type {BladeConfig} from '../../server/config.js'
+import type {BladeConfig} from '../../config/blade-config.js'
 import {weakPasswordList, type AuditConfig} from '../config.js'
 import {sortFindings, summarize} from '../outcome.js'
 import {candidatesFor} from '../passwords.js'

@@ -7,7 +7,7 @@
 import {XMLParser} from 'fast-xml-parser'
 
 import {ShienError} from '../../errors.js'
-import {firstErrorLine, runTool} from '../../virsh/exec.js'
+import {firstErrorLine, runTool} from '../../process/run.js'
 import type {DomainReport} from '../types.js'
 
 export type Forward = DomainReport['reachedVia']['forwards'][number]

@@ -3,7 +3,7 @@ import {access, stat} from 'node:fs/promises'
 import {basename, join, resolve} from 'node:path'
 
 import {badInput, ShienError} from '../../errors.js'
-import {runTool} from '../../virsh/exec.js'
+import {runTool} from '../../process/run.js'
 
 /** A recipe folder: `build.sh` plus what it puts into the box (see boxes/README.md). */
 export interface Recipe {

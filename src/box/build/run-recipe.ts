@@ -1,5 +1,5 @@
 import {ShienError} from '../../errors.js'
-import {runStreaming} from '../../virsh/exec.js'
+import {runStreaming} from '../../process/run.js'
 import type {Recipe} from './recipe.js'
 
 /** Progress of a build: the recipe's steps, and its other output lines. */

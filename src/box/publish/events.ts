@@ -1,4 +1,3 @@
-import type {PublishResult} from './publish.js'
 
 /** The steps of a publish, in order. */
 export type PublishStep = 'inspect' | 'lock' | 'checksum' | 'convert' | 'copy' | 'catalog'
@@ -40,14 +39,4 @@ export function progressLines(write: (line: string) => void): (event: PublishEve
       }
     }
   }
-}
-
-/** What a publish did, for people: the files, their URLs and checksums, and the add command. */
-export function formatPublishResult(result: PublishResult): string {
-  const lines = [`Published ${result.name} ${result.version}${result.replaced ? ' (replaced)' : ''}; the catalog lists ${result.versions.join(', ')}.`]
-  for (const file of result.files) lines.push(`  ${file.provider.padEnd(10)} ${file.url}  sha256 ${file.sha256}`)
-  if (result.base) lines.push(`  blade base ${result.base.path} (${result.base.virtualSizeGiB} GiB, read-only)`)
-  for (const warning of result.warnings) lines.push(`Warning: ${warning}`)
-  lines.push(`Students add it with: vagrant box add ${result.catalog.url}`)
-  return lines.join('\n')
 }

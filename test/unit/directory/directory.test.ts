@@ -6,8 +6,8 @@ import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {roleOf} from '../../../src/directory/directory.js'
 import {readPasswordFile} from '../../../src/directory/password-file.js'
-import {DEFAULT_BLADE_CONFIG, DEFAULT_LDAP} from '../../../src/server/config.js'
-import {loadTrustedConfig} from '../../../src/virsh/trusted-config.js'
+import {DEFAULT_BLADE_CONFIG, DEFAULT_LDAP} from '../../../src/config/blade-config.js'
+import {loadTrustedConfig} from '../../../src/privileged/trusted-config.js'
 
 const roles = {admin: 'shien-admin', instructor: ['teachers'], student: ['students']}
 

@@ -3,7 +3,7 @@ import {describe, expect, it} from 'vitest'
 import type {DockerContext} from '../../../src/docker/context.js'
 import type {ContainerEngine} from '../../../src/docker/engine.js'
 import {attachContainer} from '../../../src/docker/lifecycle.js'
-import {runMode} from '../../../src/docker/remote/run-mode.js'
+import {runMode} from '../../../src/client/container/run-mode.js'
 
 describe('runMode (shien container run over SSH)', () => {
   it.each([

@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {ExitCode} from '../../../src/errors.js'
-import {DEFAULT_BLADE_CONFIG, type BladeConfig} from '../../../src/server/config.js'
+import {DEFAULT_BLADE_CONFIG, type BladeConfig} from '../../../src/config/blade-config.js'
 import {limitsFor, parseSlot, slotOfDomain} from '../../../src/virsh/limits.js'
 
 const limits = {...DEFAULT_BLADE_CONFIG.limits.default, vms: 4}

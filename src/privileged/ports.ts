@@ -2,7 +2,7 @@ import {mkdir, open, readFile, readdir, unlink} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {ShienError} from '../errors.js'
-import type {PortPool as PortRange} from '../server/config.js'
+import type {PortPool as PortRange} from '../config/blade-config.js'
 
 /** A port in use: what holds it, and for ports of running things the blade they run on. */
 export interface PortHolder {

@@ -1,7 +1,9 @@
 import {ShienError} from '../errors.js'
 import {ACCOUNT_PATTERN} from '../names.js'
-import type {PrivilegedTool} from '../server/privileged-context.js'
-import {firstErrorLine, runTool} from './exec.js'
+import {firstErrorLine, runTool} from '../process/run.js'
+
+/** The two commands that run as root through the sudo rule. */
+export type PrivilegedTool = 'ie-virsh' | 'ie-docker'
 
 /** The person ie-virsh or ie-docker acts for. */
 export interface Caller {

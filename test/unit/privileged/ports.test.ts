@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {ExitCode} from '../../../src/errors.js'
-import {PortPool, SshPortPool} from '../../../src/virsh/ports.js'
+import {PortPool, SshPortPool} from '../../../src/privileged/ports.js'
 
 describe('SSH port pool', () => {
   let dir: string

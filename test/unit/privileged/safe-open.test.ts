@@ -5,8 +5,8 @@ import {join} from 'node:path'
 
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {grantAcl} from '../../../src/virsh/acl.js'
-import {openExact} from '../../../src/virsh/safe-open.js'
+import {addAcl} from '../../../src/privileged/acl.js'
+import {openExact} from '../../../src/privileged/safe-open.js'
 
 const signal = new AbortController().signal
 const aclOf = (path: string) => execFileSync('getfacl', ['--omit-header', '--absolute-names', path], {encoding: 'utf8'})
@@ -50,7 +50,7 @@ describe('opening student-controlled paths as root', () => {
     // The student's move: rename the checked file away and put a symlink to the victim in its place.
     await rename(path, join(dir, 'real', 'moved'))
     await symlink(victim, path)
-    await grantAcl(opened, 'libvirt-qemu', 'rw-', {signal})
+    await addAcl(opened, ['user:libvirt-qemu:rw-'], {signal})
     await opened.handle.close()
     expect(aclOf(join(dir, 'real', 'moved'))).toContain('user:libvirt-qemu:rw-')
     expect(aclOf(victim)).not.toContain('libvirt-qemu')
@@ -58,7 +58,7 @@ describe('opening student-controlled paths as root', () => {
 
   it('grants on folders through the descriptor too', async () => {
     const opened = await openExact(join(dir, 'real'), {code: 'IMAGE', directory: true})
-    await grantAcl(opened, 'libvirt-qemu', '--x', {signal})
+    await addAcl(opened, ['user:libvirt-qemu:--x'], {signal})
     await opened.handle.close()
     expect(aclOf(join(dir, 'real'))).toContain('user:libvirt-qemu:--x')
   })

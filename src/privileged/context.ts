@@ -4,15 +4,14 @@ import {hostname} from 'node:os'
 import type {Directory} from '../directory/directory.js'
 import {openDirectory} from '../directory/open-directory.js'
 import {ShienError} from '../errors.js'
-import {getentGid, getentLookup, getentUid, resolveCaller, type AccountLookup, type Caller} from '../virsh/caller.js'
+import {getentGid, getentLookup, getentUid, resolveCaller, type AccountLookup, type Caller, type PrivilegedTool} from './caller.js'
 import {packageInfo, type PackageInfo} from '../package-info.js'
-import {resolveStanding, type Owner, type Standing} from '../virsh/standing.js'
-import {loadTrustedConfig} from '../virsh/trusted-config.js'
-import {DEFAULT_CONFIG_PATH, type BladeConfig} from './config.js'
-import {userPaths} from './layout.js'
+import {resolveStanding, type Owner, type Standing} from './standing.js'
+import {loadTrustedConfig} from './trusted-config.js'
+import {DEFAULT_CONFIG_PATH, type BladeConfig} from '../config/blade-config.js'
+import {userPaths} from '../config/storage-layout.js'
 
-/** The two commands that run as root through the sudo rule. */
-export type PrivilegedTool = 'ie-virsh' | 'ie-docker'
+export type {PrivilegedTool} from './caller.js'
 
 /** What both privileged commands need from the outside world; tests replace parts of it. */
 export interface PrivilegedDeps {

@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {execa} from 'execa'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {withAccountLock} from '../../../src/virsh/lock.js'
+import {withAccountLock} from '../../../src/privileged/lock.js'
 
 const signal = new AbortController().signal
 

@@ -3,9 +3,9 @@ import {EventEmitter} from 'node:events'
 import {describe, expect, it} from 'vitest'
 
 import type {Connection} from '../../../src/transport/connect.js'
-import {gdbFromLaptop, sshFromLaptop, withLaptopSsh} from '../../../src/virsh/remote/laptop-view.js'
-import {ieVirshArgs} from '../../../src/virsh/remote/plan.js'
-import {attachConsole} from '../../../src/virsh/remote/pty-console.js'
+import {gdbFromLaptop, sshFromLaptop, withLaptopSsh} from '../../../src/client/vm/laptop-view.js'
+import {ieVirshArgs} from '../../../src/client/vm/plan.js'
+import {attachConsole} from '../../../src/client/vm/pty-console.js'
 
 /** An ssh2 channel stand-in: records writes and window changes, emits what a server would. */
 class FakeChannel extends EventEmitter {

@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {readQcow2Header} from '../../../src/virsh/qcow2-header.js'
+import {readQcow2Header} from '../../../src/privileged/qcow2-header.js'
 
 describe('qcow2 header, read by ie-virsh itself', () => {
   let dir: string

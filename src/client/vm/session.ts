@@ -1,4 +1,4 @@
-import {BladeClient} from '../../push/blade-client.js'
+import {BladeClient} from '../blade-client.js'
 import {connect, type Connection, type NewHostKey} from '../../transport/connect.js'
 import type {VmPlan} from './plan.js'
 import {ieVirshArgs} from './plan.js'

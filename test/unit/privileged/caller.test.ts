@@ -1,7 +1,7 @@
 import {describe, expect, it} from 'vitest'
 
 import {ExitCode} from '../../../src/errors.js'
-import {getentLookup, resolveCaller} from '../../../src/virsh/caller.js'
+import {getentLookup, resolveCaller} from '../../../src/privileged/caller.js'
 
 const accounts: Record<number, string> = {0: 'root', 1001: 'e195701', 1002: 'k198584'}
 const lookup = async (uid: number) => accounts[uid]

@@ -5,9 +5,9 @@ import type {Connection} from '../../transport/connect.js'
 import {remoteExec} from '../../transport/remote-exec.js'
 import {ShienCommand} from '../../ui/base-command.js'
 import {hostKeyConfirmer} from '../../ui/host-key-prompt.js'
-import {planVm, type VmPlan} from '../../virsh/remote/plan.js'
-import {attachConsole, requireTerminal, type Terminal} from '../../virsh/remote/pty-console.js'
-import {withBlade} from '../../virsh/remote/session.js'
+import {planVm, type VmPlan} from '../vm/plan.js'
+import {attachConsole, requireTerminal, type Terminal} from '../vm/pty-console.js'
+import {withBlade} from '../vm/session.js'
 
 /** Flags every `shien container` command takes (the same as `shien vm`). */
 export const containerFlags = {

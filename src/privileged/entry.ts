@@ -1,5 +1,5 @@
-import {writeError, writeResult} from '../virsh/output.js'
-import type {PrivilegedTool} from './privileged-context.js'
+import {writeError, writeResult} from './output.js'
+import type {PrivilegedTool} from './context.js'
 
 /** Where a privileged command writes; tests pass their own. */
 export interface EntryIO {

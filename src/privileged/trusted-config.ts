@@ -4,9 +4,8 @@ import {isIP} from 'node:net'
 
 import {parseConfigFilter} from '../directory/ldap-directory.js'
 import {ShienError} from '../errors.js'
-import {loadBladeConfig, type BladeConfig, type Limits} from '../server/config.js'
-import {ACCOUNT_PATTERN} from '../names.js'
-import {TEMPLATE_NAME} from './template.js'
+import {loadBladeConfig, type BladeConfig, type Limits} from '../config/blade-config.js'
+import {ACCOUNT_PATTERN, TEMPLATE_NAME} from '../names.js'
 
 /**
  * Loads the blade configuration and refuses one a non-root user could have written: it

@@ -2,7 +2,7 @@ import {mkdir} from 'node:fs/promises'
 import {dirname} from 'node:path'
 
 import {ShienError} from '../errors.js'
-import {firstErrorLine, runTool} from './exec.js'
+import {firstErrorLine, runTool} from '../process/run.js'
 import {openExact} from './safe-open.js'
 
 // EX_TEMPFAIL from sysexits.h: flock(1) exits with it when the wait runs out.
