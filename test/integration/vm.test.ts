@@ -4,10 +4,11 @@ import {join} from 'node:path'
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {createServer, connect as tcpConnect} from 'node:net'
+import {connect as tcpConnect} from 'node:net'
 
 import {REPO_ROOT, SHIEN_BIN, runShien, startShien} from '../support/cli.js'
 import {ensureLocalBlade, type LocalBlade} from '../support/local-blade.js'
+import {closedPort} from '../support/system.js'
 import {clearSlot, definedDomains} from '../support/virsh.js'
 
 // shien vm on the "laptop" through the local blade's real sshd, sudo rule and /opt/shien ie-virsh.
@@ -36,18 +37,6 @@ async function makeEchoImage(account: string): Promise<void> {
   const {stdout: ids} = await execa('id', ['-u', account])
   const {stdout: gid} = await execa('id', ['-g', account])
   await chown(join(images, `${SLOT}.qcow2`), Number(ids), Number(gid))
-}
-
-/** A TCP port on loopback that nothing listens on right now. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as {port: number}
-      server.close(() => resolve(port))
-    })
-  })
 }
 
 /** Waits until something accepts connections on the loopback port. */
@@ -153,7 +142,7 @@ describe('shien vm through the local blade (real sshd, sudo and ie-virsh)', () =
 
   it("debugs it: a gdb stub on the blade that only the student reaches, forwarded to the laptop by shien vm debug", async () => {
     expect((await vm(['destroy', SLOT])).json).toMatchObject({wasRunning: true})
-    const port = await freePort()
+    const port = await closedPort()
     const shien = startShien(['vm', 'debug', SLOT, '--stop', '--port', String(port), '--host', blade.hostAlias], {home: blade.laptopHome})
     let printed = ''
     shien.stdout?.on('data', (chunk) => (printed += String(chunk)))
@@ -165,7 +154,7 @@ describe('shien vm through the local blade (real sshd, sudo and ie-virsh)', () =
       expect(gdb.stdout, gdb.stderr).toMatch(/^rip\s+0xfff0\s/m)
 
       // The other student forwards to the same socket with OpenSSH's own -L: sshd opens it as them.
-      const theirPort = await freePort()
+      const theirPort = await closedPort()
       const tunnel = execa('ssh', ['-F', blade.otherSshConfig, '-N', '-o', 'ExitOnForwardFailure=yes', '-L', `${theirPort}:${socket}`, blade.hostAlias], {reject: false})
       try {
         await waitForListen(theirPort)

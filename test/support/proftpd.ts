@@ -1,9 +1,11 @@
 import {chmod, chown, copyFile, mkdir, mkdtemp, readFile, rename, rm, writeFile} from 'node:fs/promises'
-import {createServer, Socket} from 'node:net'
+import {Socket} from 'node:net'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {execa, type ResultPromise} from 'execa'
+
+import {closedPort} from './system.js'
 
 /** A real ProFTPD with mod_tls on loopback, as strict FTPS servers run (TLSRequired, session reuse). */
 export interface Proftpd {
@@ -70,7 +72,7 @@ async function launch(certName: string, slowKiBps: number, caDir?: string): Prom
   let child: ResultPromise | undefined
   let port = 0
   for (let attempt = 0; attempt < 5 && !child; attempt++) {
-    port = await freePort()
+    port = await closedPort()
     await writeFile(join(stateDir, 'proftpd.conf'), config({stateDir, port, root, slowKiBps, pki, files}))
     await writeAccounts(files, [], ids)
     const started = execa('proftpd', ['-n', '-c', join(stateDir, 'proftpd.conf')], {reject: false, all: true})
@@ -200,16 +202,6 @@ async function atomicWrite(path: string, text: string): Promise<void> {
   await rename(tmp, path)
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as {port: number}
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 async function listening(port: number, child: ResultPromise): Promise<boolean> {
   let exited = false
