@@ -3,6 +3,7 @@ import {parseArgs} from 'node:util'
 import {ShienError} from '../errors.js'
 import {parseBuildArgs, type BuildRequest} from './build-args.js'
 import {parseRunArgs, type RunRequest} from './run-args.js'
+import {commandTable, usageError} from '../privileged/usage.js'
 
 interface Common {
   json: boolean
@@ -107,16 +108,15 @@ function parseRest(args: string[], rm: boolean) {
 }
 
 function usage(message: string, cause?: unknown): ShienError {
-  return new ShienError(message, {code: 'USAGE', exit: 'usage', cause, suggestions: ['See the commands: ie-docker help']})
+  return usageError('ie-docker', message, cause)
 }
 
 export function dockerHelpText(): string {
-  const width = Math.max(...DOCKER_COMMANDS.map((c) => c.usage.length))
   return [
     'Usage: sudo ie-docker [--json] [--account ACCOUNT] <command> [ARGS]',
     '',
     'Commands:',
-    ...DOCKER_COMMANDS.map((c) => `  ${c.usage.padEnd(width)}  ${c.description}`),
+    ...commandTable(DOCKER_COMMANDS),
     '',
     'run accepts only these flags:',
     ...RUN_FLAGS.map((f) => `  ${f}`),

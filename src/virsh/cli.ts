@@ -1,6 +1,7 @@
 import {parseArgs} from 'node:util'
 
-import {ShienError} from '../errors.js'
+import type {ShienError} from '../errors.js'
+import {commandTable, usageError} from '../privileged/usage.js'
 
 /** Commands that act on one of the caller's slots. */
 export type SlotCommand = 'define' | 'start' | 'destroy' | 'undefine' | 'dumpxml' | 'console' | 'debug'
@@ -93,16 +94,15 @@ function parse(argv: string[]) {
 }
 
 function usage(message: string, cause?: unknown): ShienError {
-  return new ShienError(message, {code: 'USAGE', exit: 'usage', cause, suggestions: ['See the commands: ie-virsh help']})
+  return usageError('ie-virsh', message, cause)
 }
 
 export function helpText(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.usage.length))
   return [
     'Usage: sudo ie-virsh <command> [SLOT] [--json] [--account ACCOUNT]',
     '',
     'Commands:',
-    ...COMMANDS.map((c) => `  ${c.usage.padEnd(width)}  ${c.description}`),
+    ...commandTable(COMMANDS),
     '',
     'SLOT is 01, 02, ... up to your VM limit. Domains are named <account>-SLOT.',
     'Admins act on another account\'s domains with --account ACCOUNT.',
