@@ -1,0 +1,96 @@
+import {describe, expect, it} from 'vitest'
+
+import type {BladeClient} from '../../../src/client/blade-client.js'
+import type {PushContext} from '../../../src/push/context.js'
+import {runStages} from '../../../src/push/runner.js'
+import {convertStage, defineStage, hardenStage, startStage} from '../../../src/push/stages-blade.js'
+
+/** The blade as the push stages see it: every call recorded, one of them made to fail. */
+class FakeBlade {
+  calls: string[] = []
+  failOn?: string
+  restored = true
+
+  async call<T>(step: string, flags: Record<string, unknown>): Promise<T> {
+    const line = `blade ${step}${flags.action ? ` ${String(flags.action)}` : ''}`
+    this.calls.push(line)
+    if (this.failOn === line) throw new Error(`${line} failed`)
+    if (step === 'convert') return {image: '/x/.01.new.qcow2', disk: 'box-disk001.vmdk', virtualSize: 1} as T
+    if (step === 'harden') return {record: '/x/.01.json', report: {}} as T
+    if (step === 'install' && flags.action === 'rollback') return {restored: this.restored} as T
+    return {} as T
+  }
+
+  async virsh<T>(args: string[]): Promise<T> {
+    const line = `ie-virsh ${args.join(' ')}`
+    this.calls.push(line)
+    if (this.failOn === line) throw new Error(`${line} failed`)
+    if (args[0] === 'list') return {domains: [{slot: '01', name: 'e195701-01', state: 'running', sshPort: 22000}]} as T
+    return {} as T
+  }
+}
+
+function contextFor(blade: FakeBlade, slotState: {defined: boolean; running: boolean}): PushContext {
+  return {
+    plan: {name: 'web', slot: '01', target: {user: 'e195701'}} as PushContext['plan'],
+    confirmHostKey: async () => false,
+    channels: 1,
+    blade: blade as unknown as BladeClient,
+    publicKey: 'ssh-ed25519 AAAA student',
+    slotState: {limit: 4, ...slotState},
+    upload: {sha256: 'ab'} as PushContext['upload'],
+  }
+}
+
+const STAGES = [convertStage, hardenStage, defineStage, startStage]
+const run = (ctx: PushContext) => runStages(STAGES, ctx, {signal: new AbortController().signal})
+
+describe('the blade stages of a push, over a fake blade', () => {
+  it('converts, hardens, installs, defines and starts, then tidies up', async () => {
+    const blade = new FakeBlade()
+    const ctx = contextFor(blade, {defined: false, running: false})
+    await run(ctx)
+    expect(blade.calls).toEqual([
+      'blade convert', 'blade harden', 'blade install install', 'ie-virsh define 01', 'ie-virsh start 01', 'ie-virsh list', 'blade install tidy',
+    ])
+    expect(ctx.vm).toEqual({domain: 'e195701-01', sshPort: 22000, state: 'running'})
+  })
+
+  it('rolls the staged image back when hardening fails, and leaves the slot alone', async () => {
+    const blade = new FakeBlade()
+    blade.failOn = 'blade harden'
+    await expect(run(contextFor(blade, {defined: true, running: true}))).rejects.toThrow('blade harden failed')
+    expect(blade.calls).toEqual(['blade convert', 'blade harden', 'blade install rollback'])
+  })
+
+  it('with --replace, brings the old VM back, defined and running, when the new one cannot be defined', async () => {
+    const blade = new FakeBlade()
+    blade.failOn = 'ie-virsh define 01'
+    await expect(run(contextFor(blade, {defined: true, running: true}))).rejects.toThrow('define 01 failed')
+    expect(blade.calls).toEqual([
+      'blade convert', 'blade harden',
+      // The old VM makes room...
+      'ie-virsh destroy 01', 'ie-virsh undefine 01', 'blade install install', 'ie-virsh define 01',
+      // ...and comes back in reverse: the old image restored, defined again, started again.
+      'blade install rollback', 'ie-virsh define 01', 'ie-virsh start 01',
+    ])
+  })
+
+  it('undoes a VM that was defined but would not start, and leaves a slot that was empty empty', async () => {
+    const blade = new FakeBlade()
+    blade.failOn = 'ie-virsh start 01'
+    await expect(run(contextFor(blade, {defined: false, running: false}))).rejects.toThrow('start 01 failed')
+    expect(blade.calls).toEqual([
+      'blade convert', 'blade harden', 'blade install install', 'ie-virsh define 01', 'ie-virsh start 01',
+      'ie-virsh destroy 01', 'ie-virsh undefine 01', 'blade install rollback',
+    ])
+  })
+
+  it('does not define the old VM again when there was no old image to restore', async () => {
+    const blade = new FakeBlade()
+    blade.failOn = 'ie-virsh define 01'
+    blade.restored = false
+    await expect(run(contextFor(blade, {defined: true, running: false}))).rejects.toThrow()
+    expect(blade.calls.slice(-2)).toEqual(['ie-virsh define 01', 'blade install rollback'])
+  })
+})
