@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {planPush} from '../src/push/plan.js'
 import {push, type PushResult} from '../src/push/push.js'
 import {ShienCommand} from '../src/ui/base-command.js'
-import {hostKeyConfirmer} from '../src/ui/host-key-prompt.js'
+import {bladeAccess} from '../src/ui/host-key-prompt.js'
 import {createRenderer} from '../src/ui/renderer.js'
 
 export default class Push extends ShienCommand {
@@ -56,14 +56,12 @@ from ~/.ssh/known_hosts.`
       if (!this.jsonEnabled()) this.log(JSON.stringify(plan, null, 2))
       return {plan}
     }
-    const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY)
     const renderer = createRenderer(this.jsonEnabled() ? 'silent' : process.stderr.isTTY ? 'tty' : 'plain')
     try {
       const result = await push(plan, {
         signal: this.abort.signal,
         onEvent: renderer,
-        confirmHostKey: hostKeyConfirmer({acceptNew: plan.acceptNewHostKey, interactive}),
-        agentSocket: process.env.SSH_AUTH_SOCK,
+        ...bladeAccess(plan.acceptNewHostKey),
         channels: flags.channels,
       })
       if (!this.jsonEnabled()) this.printResult(result)

@@ -4,7 +4,7 @@ import {progressLines} from '../../src/box/publish/events.js'
 import {planPublish} from '../../src/box/publish/plan.js'
 import {formatPublishResult, publishBox, type PublishResult} from '../../src/box/publish/publish.js'
 import {ShienCommand} from '../../src/ui/base-command.js'
-import {hostKeyConfirmer} from '../../src/ui/host-key-prompt.js'
+import {bladeAccess} from '../../src/ui/host-key-prompt.js'
 
 export default class BoxPublish extends ShienCommand {
   static override summary = 'Publish a VirtualBox base box as a version of a Vagrant catalog, with a libvirt copy for the blades.'
@@ -48,12 +48,10 @@ refused unless --force.`
       description: flags.description, architecture: flags.architecture, force: flags.force, libvirt: flags.libvirt,
       acceptNewHostKey: flags['accept-new-host-key'], cwd: process.cwd(),
     })
-    const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY)
     const result = await publishBox(plan, {
       signal: this.abort.signal,
       onEvent: this.jsonEnabled() ? undefined : progressLines((line) => process.stderr.write(line + '\n')),
-      confirmHostKey: hostKeyConfirmer({acceptNew: plan.acceptNewHostKey, interactive}),
-      agentSocket: process.env.SSH_AUTH_SOCK,
+      ...bladeAccess(plan.acceptNewHostKey),
     })
     if (!this.jsonEnabled()) this.log(formatPublishResult(result))
     return result

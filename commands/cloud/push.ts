@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {cloudPush, type CloudPushReport} from '../../src/cloud/cloud-push.js'
 import {planCloudPush} from '../../src/cloud/plan.js'
 import {ShienCommand} from '../../src/ui/base-command.js'
-import {hostKeyConfirmer} from '../../src/ui/host-key-prompt.js'
+import {bladeAccess} from '../../src/ui/host-key-prompt.js'
 import {createRenderer} from '../../src/ui/renderer.js'
 
 export default class CloudPush extends ShienCommand {
@@ -61,13 +61,11 @@ the command line. The zone can also come from SAKURACLOUD_ZONE or the profile's 
       env: process.env,
     })
     const renderer = createRenderer(this.jsonEnabled() ? 'silent' : process.stderr.isTTY ? 'tty' : 'plain')
-    const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY)
     try {
       const result = await cloudPush(plan, {
         signal: this.abort.signal,
         emit: renderer,
-        confirmHostKey: hostKeyConfirmer({acceptNew: plan.acceptNewHostKey, interactive}),
-        agentSocket: process.env.SSH_AUTH_SOCK,
+        ...bladeAccess(plan.acceptNewHostKey),
       })
       if (!this.jsonEnabled()) this.printResult(result)
       return result

@@ -1,11 +1,10 @@
 import {existsSync, statSync} from 'node:fs'
-import {homedir} from 'node:os'
 import {basename, dirname, join, resolve} from 'node:path'
 
+import {findBlade} from '../client/find-blade.js'
 import {isShienError, ShienError} from '../errors.js'
-import {loadProjectConfig} from '../push/project-config.js'
 import {SLOT_PATTERN} from '../names.js'
-import {resolveSshTarget, type SshTarget} from '../transport/ssh-target.js'
+import type {SshTarget} from '../transport/ssh-target.js'
 import {resolveCredentials} from './credentials.js'
 import type {ApiCredentials} from './secret.js'
 import {type CloudSettings, resolveSettings, ZONE_PATTERN} from './settings.js'
@@ -86,12 +85,9 @@ function resolveSource(input: CloudPushInputs): CloudSource {
   if (/^[0-9]{1,2}$/.test(arg)) {
     const slot = arg.padStart(2, '0')
     if (!SLOT_PATTERN.test(slot)) throw new Error(`Slot "${arg}" is not one of 01 to 99.`)
-    const config = loadProjectConfig(input.cwd, input.env)
-    const host = input.host ?? input.env.SHIEN_HOST ?? config.host
-    if (!host) throw new Error('A slot lives on a blade: pass --host, set SHIEN_HOST, or run shien init in your project.')
-    const home = input.env.HOME || homedir()
-    const target = resolveSshTarget(host, {home})
-    return {kind: 'slot', slot, target, knownHostsPath: join(home, '.ssh', 'known_hosts'), bladeCommand: config.bladeCommand ?? 'shien'}
+    const blade = findBlade(input)
+    if (!blade) throw new Error('A slot lives on a blade: pass --host, set SHIEN_HOST, or run shien init in your project.')
+    return {kind: 'slot', slot, ...blade}
   }
   const path = resolve(input.cwd, arg)
   if (!existsSync(path) || !statSync(path).isFile()) throw new Error(`${arg} is not a file.`)

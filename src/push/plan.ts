@@ -7,6 +7,7 @@ import {SLOT_PATTERN} from '../names.js'
 import {resolveSshTarget, type SshTarget} from '../transport/ssh-target.js'
 import {loadProjectConfig} from './project-config.js'
 import {checkBoxName, isBoxName} from '../names.js'
+import {bladeHost} from '../client/find-blade.js'
 
 /** Everything a push needs, resolved before anything runs. */
 export interface PushPlan {
@@ -51,7 +52,7 @@ export function planPush(input: PushInputs): PushPlan {
   }
   const slot = normalizeSlot(input.slot ?? config.slot ?? '01')
   if (!SLOT_PATTERN.test(slot)) problems.push(`Slot "${input.slot ?? config.slot}" is not a two-digit slot such as 01.`)
-  const host = input.host ?? input.env.SHIEN_HOST ?? config.host
+  const host = bladeHost(input, config)
   if (!host) problems.push('No blade named: pass --host, or run shien init in your project.')
   const name = input.name ?? config.name ?? defaultName(boxPath, input.cwd)
   if (!isBoxName(name)) problems.push(`"${name}" cannot name a box on the blade: use letters, digits, ".", "_" and "-" (--name).`)

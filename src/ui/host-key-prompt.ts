@@ -14,3 +14,13 @@ export function hostKeyConfirmer(opts: {acceptNew: boolean; interactive: boolean
     return confirm({message: 'Trust this host key and add it to known_hosts?', default: false}, {output: process.stderr})
   }
 }
+
+/**
+ * How a laptop command reaches the blade, the same way everywhere: an unknown host key is
+ * accepted by the flag or confirmed on a terminal (stdin and stderr both terminals), and keys
+ * come from ssh-agent when SSH_AUTH_SOCK is set.
+ */
+export function bladeAccess(acceptNewHostKey: boolean): {confirmHostKey: (key: NewHostKey) => Promise<boolean>; agentSocket?: string} {
+  const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY)
+  return {confirmHostKey: hostKeyConfirmer({acceptNew: acceptNewHostKey, interactive}), agentSocket: process.env.SSH_AUTH_SOCK}
+}

@@ -4,7 +4,7 @@ import {ShienError} from '../../errors.js'
 import type {Connection} from '../../transport/connect.js'
 import {remoteExec} from '../../transport/remote-exec.js'
 import {ShienCommand} from '../../ui/base-command.js'
-import {hostKeyConfirmer} from '../../ui/host-key-prompt.js'
+import {bladeAccess} from '../../ui/host-key-prompt.js'
 import {planVm, type VmPlan} from '../vm/plan.js'
 import {attachConsole, requireTerminal, type Terminal} from '../vm/pty-console.js'
 import {withBlade} from '../vm/session.js'
@@ -52,8 +52,7 @@ export abstract class ContainerCommand extends ShienCommand {
 
   private withBlade<T>(flags: BladeFlags, work: (connection: Connection) => Promise<T>): Promise<T> {
     const plan: VmPlan = planVm({host: flags.host, acceptNewHostKey: flags['accept-new-host-key'], account: flags.account, cwd: process.cwd(), env: process.env})
-    const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY)
-    const deps = {signal: this.abort.signal, confirmHostKey: hostKeyConfirmer({acceptNew: plan.acceptNewHostKey, interactive}), agentSocket: process.env.SSH_AUTH_SOCK}
+    const deps = {signal: this.abort.signal, ...bladeAccess(plan.acceptNewHostKey)}
     return withBlade(plan, deps, work)
   }
 }

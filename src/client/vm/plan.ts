@@ -1,9 +1,6 @@
-import {homedir} from 'node:os'
-import {join} from 'node:path'
-
 import {ShienError} from '../../errors.js'
-import {loadProjectConfig} from '../../push/project-config.js'
-import {resolveSshTarget, type SshTarget} from '../../transport/ssh-target.js'
+import type {SshTarget} from '../../transport/ssh-target.js'
+import {findBlade} from '../find-blade.js'
 
 /** Which blade `shien vm` talks to, and how its host key is checked. */
 export interface VmPlan {
@@ -27,10 +24,8 @@ export interface VmInputs {
  * the current folder (or the user's shien config), through ~/.ssh/config.
  */
 export function planVm(input: VmInputs): VmPlan {
-  const config = loadProjectConfig(input.cwd, input.env)
-  const home = input.env.HOME || homedir()
-  const host = input.host ?? input.env.SHIEN_HOST ?? config.host
-  if (!host) {
+  const blade = findBlade(input)
+  if (!blade) {
     throw new ShienError('No blade named.', {
       code: 'BAD_HOST',
       exit: 'usage',
@@ -38,8 +33,8 @@ export function planVm(input: VmInputs): VmPlan {
     })
   }
   return {
-    target: resolveSshTarget(host, {home}),
-    knownHostsPath: join(home, '.ssh', 'known_hosts'),
+    target: blade.target,
+    knownHostsPath: blade.knownHostsPath,
     acceptNewHostKey: input.acceptNewHostKey ?? false,
     account: input.account,
   }

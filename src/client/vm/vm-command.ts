@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {ShienCommand} from '../../ui/base-command.js'
-import {hostKeyConfirmer} from '../../ui/host-key-prompt.js'
+import {bladeAccess} from '../../ui/host-key-prompt.js'
 import {planVm, type VmPlan} from './plan.js'
 import {callIeVirsh, type VmDeps} from './session.js'
 
@@ -26,12 +26,7 @@ export abstract class VmCommand extends ShienCommand {
   }
 
   protected vmDeps(plan: VmPlan): VmDeps {
-    const interactive = Boolean(process.stdin.isTTY && process.stderr.isTTY)
-    return {
-      signal: this.abort.signal,
-      confirmHostKey: hostKeyConfirmer({acceptNew: plan.acceptNewHostKey, interactive}),
-      agentSocket: process.env.SSH_AUTH_SOCK,
-    }
+    return {signal: this.abort.signal, ...bladeAccess(plan.acceptNewHostKey)}
   }
 
   protected ieVirsh<T>(plan: VmPlan, args: string[]): Promise<T> {
