@@ -15,7 +15,7 @@ import {verifyCatalog} from '../../../src/box/verify.js'
 import {makeBox, tempDir} from '../../support/make-box.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
-const realDir = resolve(root, '../shared/fixtures/real')
+const realDir = resolve(root, 'test/fixtures/real')
 
 let dir: string
 let cleanup: () => Promise<void>

@@ -10,7 +10,7 @@ import {findVersion, formatCatalog, latestVersion, parseCatalog, withVersion} fr
 import {ShienError} from '../../../src/errors.js'
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
-const realDir = resolve(repoRoot, '../shared/fixtures/real')
+const realDir = resolve(repoRoot, 'test/fixtures/real')
 const realCatalogs = readdirSync(realDir).filter((f) => f.startsWith('catalog-'))
 
 function codeOf(fn: () => unknown): string | undefined {

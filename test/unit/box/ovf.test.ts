@@ -8,7 +8,7 @@ import {ShienError} from '../../../src/errors.js'
 import {makeOvf} from '../../support/make-box.js'
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
-const realDir = resolve(repoRoot, '../shared/fixtures/real')
+const realDir = resolve(repoRoot, 'test/fixtures/real')
 const real = (name: string) => readFileSync(resolve(realDir, name), 'utf8')
 
 function refusal(fn: () => unknown): ShienError {
