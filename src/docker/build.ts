@@ -1,7 +1,9 @@
-import {lstat, readFile, realpath, stat, writeFile} from 'node:fs/promises'
+import {lstat, readFile, realpath, writeFile} from 'node:fs/promises'
 import {dirname, join, relative, resolve, sep} from 'node:path'
 
 import {ShienError} from '../errors.js'
+import {isFolderAs, realpathAs} from '../privileged/as-owner.js'
+import type {RunAs} from '../process/run.js'
 import type {BuildRequest} from './build-args.js'
 import {snapshotContext} from './build-context.js'
 import {checkContainerfile} from './containerfile.js'
@@ -32,11 +34,12 @@ export async function buildImage(ctx: DockerContext, req: BuildRequest, o: {cwd:
   const ref = parseImageRef(req.tag)
   const image = `${fullName(ctx.owner.account, ref.name)}:${ref.tag}`
   const home = await realpath(ctx.home)
-  const contextDir = await inside(resolve(o.cwd, req.context), home, 'context folder')
-  if (!(await stat(contextDir)).isDirectory()) throw refused(req.context, 'it is not a folder', home)
+  const owner = {uid: ctx.owner.uid, gid: ctx.owner.gid}
+  const contextDir = await inside(owner, resolve(o.cwd, req.context), home, 'context folder', ctx.signal)
+  if (!(await isFolderAs(owner, contextDir, {signal: ctx.signal}))) throw refused(req.context, 'it is not a folder', home)
   // docker reads -f relative to the working directory; it must be in the context, which is all
   // that is copied.
-  const file = req.file === undefined ? undefined : relative(contextDir, await inside(resolve(o.cwd, req.file), contextDir, 'Containerfile'))
+  const file = req.file === undefined ? undefined : relative(contextDir, await inside(owner, resolve(o.cwd, req.file), contextDir, 'Containerfile', ctx.signal))
   await checkImageRoom(ctx, image)
   const snapshot = await snapshotContext(contextDir, {uid: ctx.owner.uid, gid: ctx.owner.gid, maxBytes: ctx.settings.buildContextMiB * 1024 * 1024, signal: ctx.signal})
   try {
@@ -74,11 +77,13 @@ async function defaultContainerfile(dir: string): Promise<string> {
   throw new ShienError('The context folder has no Containerfile or Dockerfile.', {code: 'USAGE', exit: 'usage', suggestions: ['Add one, or name it with -f FILE.']})
 }
 
-/** The real path of `path`, which must be `root` or inside it once every link is resolved. */
-async function inside(path: string, root: string, what: string): Promise<string> {
-  const real = await realpath(path).catch(() => {
-    throw refused(path, 'it does not exist', root, what)
-  })
+/**
+ * The real path of `path` as the owner resolves it, which must be `root` or inside it once every
+ * link is resolved (as root, a refusal would tell whether any path on the blade exists).
+ */
+async function inside(owner: RunAs, path: string, root: string, what: string, signal: AbortSignal): Promise<string> {
+  const real = await realpathAs(owner, path, {signal})
+  if (real === undefined) throw refused(path, 'it does not exist or you cannot reach it', root, what)
   if (real !== root && !real.startsWith(root + sep)) {
     throw refused(path, real === path ? `it is outside ${root}` : `it leads to ${real}, outside ${root}`, root, what)
   }

@@ -2,7 +2,8 @@ import {realpath} from 'node:fs/promises'
 import {isAbsolute, sep} from 'node:path'
 
 import {ShienError} from '../errors.js'
-import {firstErrorLine, runTool, type RunAs} from '../process/run.js'
+import type {RunAs} from '../process/run.js'
+import {isFolderAs, realpathAs} from '../privileged/as-owner.js'
 import type {VolumeRequest} from './run-args.js'
 
 const SOCKETS = ['/var/run/docker.sock', '/run/docker.sock', '/run/podman/podman.sock']
@@ -60,15 +61,13 @@ export async function checkMountsAtStart(name: string, mounts: readonly {Type?: 
 
 /** The source resolved as the owner: a folder inside `root`, or VOLUME_REFUSED. */
 async function ownFolder(raw: string, root: string, o: VolumeOwner): Promise<string> {
-  const resolved = await runTool('realpath', ['-e', '--', raw], {as: o.owner, signal: o.signal, timeoutMs: 30_000})
-  if (resolved.exitCode !== 0) throw volumeRefused(raw, `it does not exist or you cannot reach it (${firstErrorLine(resolved.stderr)})`, root)
-  const real = resolved.stdout.replace(/\n$/, '')
+  const real = await realpathAs(o.owner, raw, o)
+  if (real === undefined) throw volumeRefused(raw, 'it does not exist or you cannot reach it', root)
   if (SOCKETS.includes(real)) throw volumeRefused(raw, "the engine's socket would give the container root on the blade")
   if (real !== root && !real.startsWith(root + sep)) {
     throw volumeRefused(raw, real === raw ? `it is outside your folder ${root}` : `it leads to ${real}, outside your folder ${root}`, root)
   }
-  const folder = await runTool('test', ['-d', real], {as: o.owner, signal: o.signal, timeoutMs: 30_000})
-  if (folder.exitCode !== 0) throw volumeRefused(raw, 'only folders can be mounted', root)
+  if (!(await isFolderAs(o.owner, real, o))) throw volumeRefused(raw, 'only folders can be mounted', root)
   return real
 }
 

@@ -5,6 +5,7 @@ import {firstErrorLine, runTool, type RunAs} from '../process/run.js'
 import {QemuImgError, qemuImgInfo, type ImageLayer} from '../qemu-img/qemu-img.js'
 import {readQcow2Header} from '../privileged/qcow2-header.js'
 import {openExact, type OpenedPath} from '../privileged/safe-open.js'
+import {realpathAs} from '../privileged/as-owner.js'
 
 /** An image ie-virsh has accepted for a slot, with what it read (not what it was told). */
 export interface CheckedImage {
@@ -104,10 +105,8 @@ export class LocalImageGate implements ImageGate {
    * The real path of `path` as the owner resolves it, or undefined when the owner cannot
    * resolve it. As root, the answer would tell whether any path on the blade exists.
    */
-  private async realpathAsOwner(path: string, o: {signal: AbortSignal}): Promise<string | undefined> {
-    const r = await runTool('realpath', ['-e', '--', path], {as: this.owner, signal: o.signal, timeoutMs: 30_000})
-    const real = r.stdout.replace(/\n$/, '')
-    return r.exitCode === 0 && real.length > 0 && !real.includes('\n') ? real : undefined
+  private realpathAsOwner(path: string, o: {signal: AbortSignal}): Promise<string | undefined> {
+    return realpathAs(this.owner, path, o)
   }
 
   /** Follows backing names through headers read by ie-virsh itself; returns real paths. */
