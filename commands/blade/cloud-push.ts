@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BladeCommand} from '../../src/blade/blade-command.js'
+import type {StepFlags, StepResult} from '../../src/protocol/blade-steps.js'
 import {bladeContext} from '../../src/blade/caller.js'
 import {pushSlotImage} from '../../src/cloud/blade-push.js'
 
@@ -15,9 +16,10 @@ export default class BladeCloudPush extends BladeCommand {
     'keep-on-failure': Flags.boolean({description: 'Leave the archive when the push fails.'}),
   }
 
-  async run() {
+  async run(): Promise<StepResult<'cloud-push'>> {
     const {flags} = await this.parse(BladeCloudPush)
     this.checkProtocol(flags.protocol)
+    flags satisfies StepFlags<'cloud-push'>
     const options = {...flags, keepOnFailure: flags['keep-on-failure']}
     return pushSlotImage(bladeContext(), options, {input: process.stdin, abort: this.abort})
   }

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BladeCommand} from '../../src/blade/blade-command.js'
+import type {StepFlags, StepResult} from '../../src/protocol/blade-steps.js'
 import {bladeContext} from '../../src/blade/caller.js'
 import {commitUpload} from '../../src/blade/incoming.js'
 
@@ -12,9 +13,10 @@ export default class BladeCommit extends BladeCommand {
     size: Flags.integer({required: true, min: 0, description: 'Bytes sent.'}),
   }
 
-  async run() {
+  async run(): Promise<StepResult<'commit'>> {
     const {flags} = await this.parse(BladeCommit)
     this.checkProtocol(flags.protocol)
+    flags satisfies StepFlags<'commit'>
     return commitUpload(bladeContext(), flags.name, flags.size)
   }
 }

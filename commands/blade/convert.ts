@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BladeCommand} from '../../src/blade/blade-command.js'
+import type {StepFlags, StepResult} from '../../src/protocol/blade-steps.js'
 import {bladeContext} from '../../src/blade/caller.js'
 import {convertBox} from '../../src/blade/convert.js'
 
@@ -13,9 +14,10 @@ export default class BladeConvert extends BladeCommand {
     sha256: Flags.string({description: 'sha256 the laptop computed while sending; the box must match it.'}),
   }
 
-  async run() {
+  async run(): Promise<StepResult<'convert'>> {
     const {flags} = await this.parse(BladeConvert)
     this.checkProtocol(flags.protocol)
+    flags satisfies StepFlags<'convert'>
     return convertBox(bladeContext(), flags.name, flags.slot, {sha256: flags.sha256, signal: this.abort.signal})
   }
 }

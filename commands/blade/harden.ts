@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BladeCommand} from '../../src/blade/blade-command.js'
+import type {StepFlags, StepResult} from '../../src/protocol/blade-steps.js'
 import {bladeContext} from '../../src/blade/caller.js'
 import {hardenStaged} from '../../src/blade/harden-staged.js'
 
@@ -14,9 +15,10 @@ export default class BladeHarden extends BladeCommand {
     sha256: Flags.string({description: 'sha256 of the uploaded box (recorded).'}),
   }
 
-  async run() {
+  async run(): Promise<StepResult<'harden'>> {
     const {flags} = await this.parse(BladeHarden)
     this.checkProtocol(flags.protocol)
+    flags satisfies StepFlags<'harden'>
     const meta = {box: flags.box, boxSha256: flags.sha256}
     return hardenStaged(bladeContext(), flags.slot, flags['public-key'], meta, this.abort.signal)
   }

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BladeCommand} from '../../src/blade/blade-command.js'
+import type {StepFlags, StepResult} from '../../src/protocol/blade-steps.js'
 import {bladeContext} from '../../src/blade/caller.js'
 import {hashPart} from '../../src/blade/incoming.js'
 
@@ -13,9 +14,10 @@ export default class BladeHash extends BladeCommand {
     'block-size': Flags.integer({min: 1, required: true, description: 'Size of each block hashed after the prefix.'}),
   }
 
-  async run() {
+  async run(): Promise<StepResult<'hash'>> {
     const {flags} = await this.parse(BladeHash)
     this.checkProtocol(flags.protocol)
+    flags satisfies StepFlags<'hash'>
     return hashPart(bladeContext(), flags.name, flags.prefix, flags['block-size'])
   }
 }

@@ -1,6 +1,7 @@
 import {BladeCommand} from '../../src/blade/blade-command.js'
 import {bladeContext} from '../../src/blade/caller.js'
-import {BLADE_PROTOCOL, PACKAGE_VERSION} from '../../src/blade/protocol.js'
+import {packageInfo} from '../../src/package-info.js'
+import {BLADE_PROTOCOL, type HelloResult} from '../../src/protocol/blade-steps.js'
 
 export default class BladeHello extends BladeCommand {
   static override description = 'Report the blade side\'s version and the caller\'s storage (run by shien push).'
@@ -8,7 +9,7 @@ export default class BladeHello extends BladeCommand {
   async run() {
     const {flags} = await this.parse(BladeHello)
     const ctx = bladeContext()
-    const result = {version: PACKAGE_VERSION, protocol: BLADE_PROTOCOL, account: ctx.account, home: ctx.paths.home}
+    const result: HelloResult = {version: packageInfo().version, protocol: BLADE_PROTOCOL, account: ctx.account, home: ctx.paths.home}
     // The version is reported before the check, so the laptop can name both in its error.
     if (flags.protocol === BLADE_PROTOCOL) return result
     this.checkProtocol(flags.protocol)

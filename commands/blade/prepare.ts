@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BladeCommand} from '../../src/blade/blade-command.js'
+import type {StepFlags, StepResult} from '../../src/protocol/blade-steps.js'
 import {bladeContext} from '../../src/blade/caller.js'
 import {prepareUpload} from '../../src/blade/incoming.js'
 
@@ -12,9 +13,10 @@ export default class BladePrepare extends BladeCommand {
     size: Flags.integer({required: true, min: 0, description: 'Bytes that will be uploaded.'}),
   }
 
-  async run() {
+  async run(): Promise<StepResult<'prepare'>> {
     const {flags} = await this.parse(BladePrepare)
     this.checkProtocol(flags.protocol)
+    flags satisfies StepFlags<'prepare'>
     return prepareUpload(bladeContext(), flags.name, flags.size)
   }
 }

@@ -1,6 +1,6 @@
 import {attachConsole, requireTerminal} from '../../src/client/vm/pty-console.js'
 import {ieVirshArgs} from '../../src/client/vm/plan.js'
-import {withBlade} from '../../src/client/vm/session.js'
+import {onBlade} from '../../src/client/vm/session.js'
 import {VmCommand, slotArg, vmFlags} from '../../src/client/vm/vm-command.js'
 
 export default class VmConsole extends VmCommand {
@@ -18,7 +18,7 @@ goes to the VM's first serial port, what it prints comes back. Ctrl-] ends the s
     const argv = ['sudo', '-n', 'ie-virsh', ...ieVirshArgs(plan, ['console', args.slot])]
     const tty = {stdin: process.stdin, stdout: process.stdout, term: process.env.TERM || 'xterm-256color'}
     requireTerminal(tty)
-    const code = await withBlade(plan, this.vmDeps(plan), (connection) => attachConsole(connection, argv, tty))
+    const code = await onBlade(plan, this.vmDeps(plan), (_blade, connection) => attachConsole(connection, argv, tty))
     if (code !== 0) this.exit(code)
   }
 }

@@ -4,9 +4,8 @@ import type {DebugResult} from '../../src/virsh/debug.js'
 import {forwardGdb} from '../../src/client/vm/gdb-forward.js'
 import {gdbFromLaptop} from '../../src/client/vm/laptop-view.js'
 import {ieVirshArgs} from '../../src/client/vm/plan.js'
-import {withBlade} from '../../src/client/vm/session.js'
+import {onBlade} from '../../src/client/vm/session.js'
 import {VmCommand, slotArg, vmFlags} from '../../src/client/vm/vm-command.js'
-import {BladeClient} from '../../src/client/blade-client.js'
 
 type VmDebugResult = DebugResult & {fromLaptop: {tunnel: string; gdb: string}; forwardedPort?: number}
 
@@ -31,9 +30,9 @@ With --stop the CPUs wait at the first instruction (the reset vector) until gdb 
     const plan = this.plan(flags)
     const deps = this.vmDeps(plan)
     const forward = flags.forward ?? !this.jsonEnabled()
-    return withBlade(plan, deps, async (connection) => {
+    return onBlade(plan, deps, async (blade, connection) => {
       const argv = ['debug', args.slot, ...(flags.stop ? ['--stop'] : [])]
-      const result = await new BladeClient(connection).virsh<DebugResult>(ieVirshArgs(plan, argv), {signal: deps.signal})
+      const result = await blade.virsh<DebugResult>(ieVirshArgs(plan, argv), {signal: deps.signal})
       const fromLaptop = gdbFromLaptop(result.debugSocket, flags.port, plan.target.alias)
       const state = `${result.name} is ${result.state} with a gdb stub${result.stopped ? ', halted at the first instruction' : ''}.`
       if (!forward) {

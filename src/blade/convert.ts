@@ -6,19 +6,12 @@ import {checkVmdkFile} from '../box/vmdk-gate.js'
 import {badInput, ShienError} from '../errors.js'
 import {QemuImgError, qemuImgConvert, qemuImgInfo} from '../qemu-img/qemu-img.js'
 import {parseSlot} from '../names.js'
+import {emitBladeEvent} from '../protocol/blade-events.js'
+import type {ConvertResult} from '../protocol/blade-steps.js'
 import type {BladeContext} from './caller.js'
 import {extractBox} from './extract-box.js'
 import {incomingPaths} from './incoming.js'
-import {emitBladeEvent} from './protocol.js'
 import {stagedImage} from './slot-files.js'
-
-export interface ConvertResult {
-  /** The new image, under a temporary name until every later step passed. */
-  image: string
-  disk: string
-  virtualSize: number
-  ignoredDisks: string[]
-}
 
 export function checkSlotName(slot: string): string {
   return parseSlot(slot)

@@ -1,4 +1,5 @@
 import {hardenImage} from '../harden/harden-image.js'
+import type {HardenResult} from '../protocol/blade-steps.js'
 import type {BladeContext} from './caller.js'
 import {checkSlotName} from './convert.js'
 import {stagedImage, writeStagedRecord} from './slot-files.js'
@@ -7,7 +8,7 @@ import {stagedImage, writeStagedRecord} from './slot-files.js'
  * Hardens the slot's staged image and writes what was done next to it. libguestfs runs as the
  * student; TCG is forced where the blade's config says KVM is not usable.
  */
-export async function hardenStaged(ctx: BladeContext, slot: string, publicKey: string, meta: Record<string, unknown>, signal?: AbortSignal) {
+export async function hardenStaged(ctx: BladeContext, slot: string, publicKey: string, meta: Record<string, unknown>, signal?: AbortSignal): Promise<HardenResult> {
   checkSlotName(slot)
   const forceTcg = ctx.config.domainType === 'qemu'
   const report = await hardenImage(stagedImage(ctx, slot), {publicKey, user: 'vagrant', signal, forceTcg})

@@ -7,18 +7,12 @@ import {pipeline} from 'node:stream/promises'
 import {badInput, ShienError} from '../errors.js'
 import type {BladeContext} from './caller.js'
 import {checkBoxName} from '../names.js'
+import type {CommitResult, HashResult, PrepareResult} from '../protocol/blade-steps.js'
 
 
 export function incomingPaths(ctx: BladeContext, name: string) {
   const box = join(ctx.paths.incoming, `${checkBoxName(name)}.box`)
   return {box, part: `${box}.part`}
-}
-
-export interface PrepareResult {
-  partPath: string
-  boxPath: string
-  partSize: number
-  freeBytes: number
 }
 
 /** Makes sure incoming/ exists and there is room for the box; reports what a resume can use. */
@@ -41,7 +35,7 @@ export async function prepareUpload(ctx: BladeContext, name: string, size: numbe
  * The resume check on an incoming .part file: sha256 of its first `prefix` bytes, and of each
  * `blockSize` block after that up to the end of the file (at most 1024 blocks).
  */
-export async function hashPart(ctx: BladeContext, name: string, prefix: number, blockSize: number): Promise<{prefix: string; blocks: string[]}> {
+export async function hashPart(ctx: BladeContext, name: string, prefix: number, blockSize: number): Promise<HashResult> {
   const {part} = incomingPaths(ctx, name)
   const size = await regularFileSize(part)
   if (prefix > size) throw badInput('SHORT_PART', `${part} has ${size} bytes, fewer than ${prefix}.`)
@@ -73,7 +67,7 @@ export async function hashPart(ctx: BladeContext, name: string, prefix: number, 
  * Renames a complete upload into place. Its size is checked here; its sha256 is checked by
  * convert, which reads every byte anyway (the resume already checked what it kept by hash).
  */
-export async function commitUpload(ctx: BladeContext, name: string, size: number) {
+export async function commitUpload(ctx: BladeContext, name: string, size: number): Promise<CommitResult> {
   const {box, part} = incomingPaths(ctx, name)
   const actual = await regularFileSize(part)
   if (actual !== size) {

@@ -1,6 +1,7 @@
 import {lstat, rename, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import type {InstallResults} from '../protocol/blade-steps.js'
 import type {BladeContext} from './caller.js'
 import {incomingPaths} from './incoming.js'
 
@@ -31,7 +32,7 @@ async function moveIfExists(from: string, to: string): Promise<void> {
  * Puts the staged image in place as `<slot>.qcow2`, keeping the previous one as `.old` until
  * the VM started (`tidy`) or the push failed (`rollback`).
  */
-export async function installStaged(ctx: BladeContext, slot: string): Promise<{image: string; record: string; previous: boolean}> {
+export async function installStaged(ctx: BladeContext, slot: string): Promise<InstallResults['install']> {
   const image = ctx.paths.image(slot)
   const record = ctx.paths.record(slot)
   if (!(await exists(stagedImage(ctx, slot)))) {
@@ -49,7 +50,7 @@ export async function installStaged(ctx: BladeContext, slot: string): Promise<{i
  * Undoes a half-done push: staged files go, and when the new image was already installed the
  * slot gets its previous image back (or is emptied again if it had none).
  */
-export async function rollbackSlot(ctx: BladeContext, slot: string, installed: boolean): Promise<{restored: boolean}> {
+export async function rollbackSlot(ctx: BladeContext, slot: string, installed: boolean): Promise<InstallResults['rollback']> {
   await rm(stagedImage(ctx, slot), {force: true})
   await rm(`${stagedImage(ctx, slot)}.part`, {force: true})
   await rm(stagedRecord(ctx, slot), {force: true})

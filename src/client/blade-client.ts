@@ -1,52 +1,71 @@
 import {ShienError} from '../errors.js'
-import {BLADE_PROTOCOL, type BladeEvent, parseBladeEvent, PACKAGE_VERSION} from '../blade/protocol.js'
-import type {Connection} from '../transport/connect.js'
-import {remoteExec} from '../transport/remote-exec.js'
+import {packageInfo} from '../package-info.js'
+import {type BladeEvent, parseBladeEvent} from '../protocol/blade-events.js'
+import {BLADE_PROTOCOL, type BladeStep, type HelloResult, stepArgs, type StepFlags, type StepResult} from '../protocol/blade-steps.js'
+import {connect, type Connection, type ConnectOptions} from '../transport/connect.js'
+import {type ExecResult, remoteExec} from '../transport/remote-exec.js'
 
 export interface BladeCallOptions {
   signal?: AbortSignal
+  /** `@shien` progress events the blade prints on stderr. */
   onEvent?: (event: BladeEvent) => void
+  /** Every other stderr line as it comes (ie-docker build's steps). */
+  onStderrLine?: (line: string) => void
   /** Sent on the step's stdin (secrets never go in argv); see remoteExec for what abort does then. */
   stdin?: string
   abortGraceMs?: number
 }
 
-/** The laptop's handle on the blade side of shien and on ie-virsh, over one SSH connection. */
+/** Opens the SSH connection to a blade (known_hosts checked, agent, host-key prompt), runs `work`, and closes it. */
+export async function withBlade<T>(access: ConnectOptions, work: (connection: Connection) => Promise<T>): Promise<T> {
+  const connection = await connect(access)
+  try {
+    return await work(connection)
+  } finally {
+    connection.close()
+  }
+}
+
+/**
+ * The laptop's handle on a blade over one SSH connection: the `shien blade` steps (typed by
+ * `protocol/blade-steps.ts`), ie-virsh and ie-docker. All three answer with one JSON object
+ * on stdout, `{"error": {...}}` when they refuse, and are read by one parser.
+ */
 export class BladeClient {
   constructor(
     readonly connection: Connection,
     private readonly bladeCommand = 'shien',
   ) {}
 
-  /** Runs `shien blade STEP` on the blade and returns its JSON result. */
-  async call<T>(step: string, flags: Record<string, string | number | boolean | undefined>, opts: BladeCallOptions = {}): Promise<T> {
-    const argv = [this.bladeCommand, 'blade', step, '--json', '--protocol', String(BLADE_PROTOCOL)]
-    for (const [name, value] of Object.entries(flags)) {
-      if (value === undefined || value === false) continue
-      argv.push(`--${name}`)
-      if (value !== true) argv.push(String(value))
-    }
-    return this.run<T>(argv, `shien blade ${step}`, opts)
+  /** Runs `shien blade STEP` on the blade and returns its result. */
+  async call<S extends BladeStep, F extends StepFlags<S>>(step: S, flags: F, opts: BladeCallOptions = {}): Promise<StepResult<S, F>> {
+    const argv = [this.bladeCommand, 'blade', step, '--json', '--protocol', String(BLADE_PROTOCOL), ...stepArgs(flags)]
+    return this.run<StepResult<S, F>>(argv, {what: `shien blade ${step}`, command: this.bladeCommand}, opts)
   }
 
   /** Runs `sudo -n ie-virsh ARGS --json` on the blade. */
   async virsh<T>(args: string[], opts: BladeCallOptions = {}): Promise<T> {
-    return this.run<T>(['sudo', '-n', 'ie-virsh', ...args, '--json'], `ie-virsh ${args[0]}`, opts)
+    return this.run<T>(['sudo', '-n', 'ie-virsh', ...args, '--json'], {what: `ie-virsh ${args[0]}`, command: 'ie-virsh'}, opts)
+  }
+
+  /** Runs `sudo -n ie-docker --json ARGS` on the blade (global options first: after `run`, arguments belong to the container). */
+  async docker<T>(args: string[], opts: BladeCallOptions = {}): Promise<T> {
+    return this.run<T>(['sudo', '-n', 'ie-docker', '--json', ...args], {what: `ie-docker ${args.find((a) => !a.startsWith('-')) ?? ''}`.trim(), command: 'ie-docker'}, opts)
   }
 
   /** Checks that the blade speaks our protocol; a mismatch names both versions. */
-  async hello(signal?: AbortSignal): Promise<{version: string; protocol: number; account: string; home: string}> {
-    const hello = await this.call<{version: string; protocol: number; account: string; home: string}>('hello', {}, {signal})
+  async hello(signal?: AbortSignal): Promise<HelloResult> {
+    const hello = await this.call('hello', {}, {signal})
     if (hello.protocol !== BLADE_PROTOCOL) {
       throw new ShienError(
-        `The blade runs shien ${hello.version} (blade protocol ${hello.protocol}); this laptop runs shien ${PACKAGE_VERSION} (protocol ${BLADE_PROTOCOL}).`,
+        `The blade runs shien ${hello.version} (blade protocol ${hello.protocol}); this laptop runs shien ${packageInfo().version} (protocol ${BLADE_PROTOCOL}).`,
         {code: 'VERSION_MISMATCH', exit: 'remote', suggestions: [`Install shien ${hello.version} on this laptop, or ask an admin to update the blade.`]},
       )
     }
     return hello
   }
 
-  private async run<T>(argv: string[], what: string, opts: BladeCallOptions): Promise<T> {
+  private async run<T>(argv: string[], who: Who, opts: BladeCallOptions): Promise<T> {
     const result = await remoteExec(this.connection.client, argv, {
       signal: opts.signal,
       stdin: opts.stdin,
@@ -54,13 +73,17 @@ export class BladeClient {
       onStderrLine: (line) => {
         const event = parseBladeEvent(line)
         if (event) opts.onEvent?.(event)
+        else opts.onStderrLine?.(line)
       },
     })
-    const parsed = parseJson(result.stdout)
-    if (parsed && typeof parsed === 'object' && 'error' in parsed) throw remoteError(what, (parsed as {error: RemoteErrorBody}).error)
-    if (result.code === 0 && parsed !== undefined) return parsed as T
-    throw notRunnable(what, argv[0], result.code, result.stderr)
+    return parseReply<T>(result, who)
   }
+}
+
+/** Which blade program answered, for messages: `what` names the call, `command` the program. */
+export interface Who {
+  what: string
+  command: string
 }
 
 interface RemoteErrorBody {
@@ -68,6 +91,17 @@ interface RemoteErrorBody {
   message?: string
   exitCode?: number
   suggestions?: string[]
+}
+
+/**
+ * Reads the reply of `shien blade`, ie-virsh or ie-docker: the result object, or its refusal
+ * as a ShienError that keeps the blade's code, message and suggestions.
+ */
+export function parseReply<T>(result: ExecResult, who: Who): T {
+  const parsed = parseJson(result.stdout)
+  if (parsed && typeof parsed === 'object' && 'error' in parsed) throw remoteError(who.what, (parsed as {error: RemoteErrorBody}).error)
+  if (result.code === 0 && parsed !== undefined) return parsed as T
+  throw notRunnable(who, result.code, result.stderr)
 }
 
 function parseJson(text: string): unknown {
@@ -89,15 +123,22 @@ function remoteError(what: string, body: RemoteErrorBody): ShienError {
   return error
 }
 
-function notRunnable(what: string, command: string, code: number | null, stderr: string): ShienError {
+const INSTALL_HINT: Record<string, string> = {
+  shien: 'Ask an admin to install shien on the blade.',
+  'ie-virsh': 'Ask an admin to install ie-virsh and its sudo rule on the blade (docs/ie-virsh.md).',
+  'ie-docker': 'Ask an admin to install ie-docker and its sudo rule on the blade (docs/ie-docker.md).',
+}
+
+function notRunnable(who: Who, code: number | null, stderr: string): ShienError {
   const tail = stderr.split('\n').filter((l) => l && !l.startsWith('@shien ')).slice(-3).join(' | ')
-  const missing = code === 127
+  // 127: not on the PATH; sudo asking for a password: no rule lets the student run it.
+  const missing = code === 127 || /command not found|a password is required/.test(stderr)
   return new ShienError(
-    missing ? `The blade has no "${command}" command.` : `${what} failed on the blade (exit ${code}): ${tail || 'no message'}.`,
+    missing ? `The blade has no "${who.command}" command that you may run.` : `${who.what} failed on the blade (exit ${code}): ${tail || 'no message'}.`,
     {
       code: missing ? 'BLADE_NOT_INSTALLED' : 'REMOTE_FAILED',
       exit: 'remote',
-      suggestions: missing ? ['Ask an admin to install shien on the blade.'] : ['Run it again with --json and show the output to an admin.'],
+      suggestions: missing ? [INSTALL_HINT[who.command] ?? INSTALL_HINT.shien] : ['Run it again with --json and show the output to an admin.'],
     },
   )
 }

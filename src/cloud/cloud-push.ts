@@ -1,7 +1,8 @@
 import type {PipelineEvent} from '../push/runner.js'
 import type {NewHostKey} from '../transport/connect.js'
 import type {CloudPushPlan} from './plan.js'
-import {pushImage, type CloudPushResult} from './push-image.js'
+import type {CloudPushResult} from '../protocol/blade-steps.js'
+import {pushImage} from './push-image.js'
 import {pushSlotFromBlade} from './remote-push.js'
 import {notingClient} from './sakura-client.js'
 

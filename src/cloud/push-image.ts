@@ -1,6 +1,7 @@
 import {rm, stat} from 'node:fs/promises'
 
 import {isShienError, ShienError} from '../errors.js'
+import type {CloudPushResult} from '../protocol/blade-steps.js'
 import type {PipelineEvent} from '../push/runner.js'
 import type {ArchiveApi, ArchiveInfo, FtpServerInfo} from './archive-api.js'
 import {archiveSizeFor} from './archive-size.js'
@@ -27,14 +28,6 @@ export interface CloudDeps {
   signal: AbortSignal
   emit: (event: PipelineEvent) => void
   clock?: Clock
-}
-
-/** What `shien cloud push` reports (its --json object, from the laptop or the blade). */
-export interface CloudPushResult {
-  archive: {id: string; name: string; zone: string; sizeGiB: number; sizeMB: number; availability: string}
-  image: {path: string; format: ImageFormat; virtualSize: number; sentBytes: number}
-  upload: {attempts: number; ms: number; mibPerSecond: number; reply: string}
-  timings: Array<{step: 'convert' | 'create' | 'upload' | 'wait'; ms: number}>
 }
 
 type Timings = CloudPushResult['timings']

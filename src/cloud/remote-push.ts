@@ -1,10 +1,10 @@
 import {isShienError, ShienError} from '../errors.js'
-import type {BladeEvent} from '../blade/protocol.js'
+import type {BladeEvent} from '../protocol/blade-events.js'
 import {BladeClient} from '../client/blade-client.js'
 import type {PipelineEvent} from '../push/runner.js'
 import {connect, type NewHostKey} from '../transport/connect.js'
 import type {CloudPushPlan, CloudSource} from './plan.js'
-import type {CloudPushResult} from './push-image.js'
+import type {CloudPushResult} from '../protocol/blade-steps.js'
 
 /** What the laptop sends on the blade step's stdin: the secrets and settings, never argv. */
 export interface BladeCloudRequest {
@@ -53,7 +53,7 @@ export async function pushSlotFromBlade(
       'keep-on-failure': plan.keepOnFailure,
     }
     started = true
-    return await blade.call<CloudPushResult>('cloud-push', flags, {
+    return await blade.call('cloud-push', flags, {
       signal: deps.signal,
       stdin: JSON.stringify(request) + '\n',
       abortGraceMs: ABORT_GRACE_MS,

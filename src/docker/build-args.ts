@@ -1,5 +1,5 @@
 import {ShienError} from '../errors.js'
-import {refusedFlag} from './run-args.js'
+import {refusedFlag} from '../protocol/ie-docker-run.js'
 
 /** `ie-docker build`'s command line, parsed; nothing in it has been checked against the rules yet. */
 export interface BuildRequest {

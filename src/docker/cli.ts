@@ -2,7 +2,7 @@ import {parseArgs} from 'node:util'
 
 import {ShienError} from '../errors.js'
 import {parseBuildArgs, type BuildRequest} from './build-args.js'
-import {parseRunArgs, type RunRequest} from './run-args.js'
+import {parseRunArgs, type RunRequest} from '../protocol/ie-docker-run.js'
 import {commandTable, usageError} from '../privileged/usage.js'
 
 interface Common {

@@ -1,6 +1,6 @@
 import {ShienError} from '../errors.js'
 import type {ContainerLimits} from '../config/blade-config.js'
-import type {RunRequest} from './run-args.js'
+import type {RunRequest} from '../protocol/ie-docker-run.js'
 
 const UNITS: Record<string, number> = {'': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3}
 

@@ -6,7 +6,7 @@ import {OWNER_LABEL, checkName, fullName} from './names.js'
 import {listOwn} from './own.js'
 import {resourceArgs, userArgs} from './policy.js'
 import {changePorts, takePorts} from './published.js'
-import type {RunRequest} from './run-args.js'
+import type {RunRequest} from '../protocol/ie-docker-run.js'
 import {volumeArgs} from './volumes.js'
 
 /** What `run` did: the container, the host ports it got, and its address behind the proxy. */

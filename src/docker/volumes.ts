@@ -4,7 +4,7 @@ import {isAbsolute, sep} from 'node:path'
 import {ShienError} from '../errors.js'
 import type {RunAs} from '../process/run.js'
 import {isFolderAs, realpathAs} from '../privileged/as-owner.js'
-import type {VolumeRequest} from './run-args.js'
+import type {VolumeRequest} from '../protocol/ie-docker-run.js'
 
 const SOCKETS = ['/var/run/docker.sock', '/run/docker.sock', '/run/podman/podman.sock']
 

@@ -53,7 +53,7 @@ export const defineStage: Stage<PushContext> = {
     const {slot} = ctx.plan
     if (ctx.defined) await blade.virsh(['destroy', slot]).catch(() => undefined)
     if (ctx.defined) await blade.virsh(['undefine', slot]).catch(() => undefined)
-    const {restored} = await blade.call<{restored: boolean}>('install', {slot, action: 'rollback', installed: ctx.installed})
+    const {restored} = await blade.call('install', {slot, action: 'rollback', installed: ctx.installed})
     // The previous VM comes back as it was: defined again on its old image, and running if it ran.
     if (!restored || !ctx.slotState?.defined) return
     await blade.virsh(['define', slot]).catch(() => undefined)

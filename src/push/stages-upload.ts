@@ -57,7 +57,7 @@ export const uploadStage: Stage<PushContext> = {
     const payload = boxPayload(ctx.boxPath!, ctx.box!)
     ctx.payloadKind = payload.kind
     const size = await payload.size()
-    const prepared = await blade.call<{partPath: string; partSize: number}>('prepare', {name: plan.name, size}, {signal: io.signal})
+    const prepared = await blade.call('prepare', {name: plan.name, size}, {signal: io.signal})
     const channels = await openChannels(ctx, ctx.channels)
     try {
       ctx.upload = await uploadResumable({

@@ -19,7 +19,7 @@ const conn = await connect({
 })
 const blade = new BladeClient(conn)
 const t0 = performance.now()
-const prepared = await blade.call<{partPath: string}>('prepare', {name, size})
+const prepared = await blade.call('prepare', {name, size})
 const channels = await Promise.all(Array.from({length: Number(channelCount)}, () => sftpCall<SFTPWrapper>((cb) => conn.client.sftp(cb))))
 const result = await uploadResumable({
   channels,

@@ -1,13 +1,12 @@
 import {Args, Flags} from '@oclif/core'
 
-import {ShienError} from '../../errors.js'
+import type {BladeClient} from '../blade-client.js'
 import type {Connection} from '../../transport/connect.js'
-import {remoteExec} from '../../transport/remote-exec.js'
 import {ShienCommand} from '../../ui/base-command.js'
 import {bladeAccess} from '../../ui/host-key-prompt.js'
 import {planVm, type VmPlan} from '../vm/plan.js'
 import {attachConsole, requireTerminal, type Terminal} from '../vm/pty-console.js'
-import {withBlade} from '../vm/session.js'
+import {onBlade} from '../vm/session.js'
 
 /** Flags every `shien container` command takes (the same as `shien vm`). */
 export const containerFlags = {
@@ -28,8 +27,7 @@ type BladeFlags = {host?: string; 'accept-new-host-key'?: boolean; account?: str
 export abstract class ContainerCommand extends ShienCommand {
   /** `onStderrLine` gets what ie-docker prints on stderr as it comes (build's steps). */
   protected async ieDocker<T>(flags: BladeFlags, args: string[], onStderrLine?: (line: string) => void): Promise<T> {
-    const argv = ['sudo', '-n', 'ie-docker', '--json', ...this.globalArgs(flags), ...args]
-    return this.withBlade(flags, async (connection) => parseReply<T>(await remoteExec(connection.client, argv, {signal: this.abort.signal, onStderrLine})))
+    return this.onBlade(flags, (blade) => blade.docker<T>([...this.globalArgs(flags), ...args], {signal: this.abort.signal, onStderrLine}))
   }
 
   /**
@@ -42,7 +40,7 @@ export abstract class ContainerCommand extends ShienCommand {
     const tty: Terminal = {stdin: process.stdin, stdout: process.stdout, term: process.env.TERM || 'xterm-256color'}
     requireTerminal(tty, what, otherwise)
     const argv = ['sudo', '-n', 'ie-docker', ...this.globalArgs(flags), ...args]
-    return this.withBlade(flags, (connection) => attachConsole(connection, argv, tty))
+    return this.onBlade(flags, (_blade, connection) => attachConsole(connection, argv, tty))
   }
 
   // Global options go before the command: after `run`, arguments belong to the container.
@@ -50,31 +48,9 @@ export abstract class ContainerCommand extends ShienCommand {
     return flags.account === undefined ? [] : ['--account', flags.account]
   }
 
-  private withBlade<T>(flags: BladeFlags, work: (connection: Connection) => Promise<T>): Promise<T> {
+  private onBlade<T>(flags: BladeFlags, work: (blade: BladeClient, connection: Connection) => Promise<T>): Promise<T> {
     const plan: VmPlan = planVm({host: flags.host, acceptNewHostKey: flags['accept-new-host-key'], account: flags.account, cwd: process.cwd(), env: process.env})
     const deps = {signal: this.abort.signal, ...bladeAccess(plan.acceptNewHostKey)}
-    return withBlade(plan, deps, work)
+    return onBlade(plan, deps, work)
   }
-}
-
-function parseReply<T>(r: {stdout: string; stderr: string; code: number | null}): T {
-  let body: unknown
-  try {
-    body = JSON.parse(r.stdout)
-  } catch {
-    const missing = r.code === 127 || /command not found|a password is required/.test(r.stderr)
-    throw new ShienError(missing ? 'ie-docker is not installed (or not allowed by sudo) on the blade.' : `ie-docker failed on the blade (exit ${r.code}): ${r.stderr.trim().split('\n').pop() ?? ''}`, {
-      code: missing ? 'BLADE_NOT_INSTALLED' : 'REMOTE_FAILED',
-      exit: 'remote',
-      suggestions: ['Ask an admin to install ie-docker and its sudo rule on the blade (docs/ie-docker.md).'],
-    })
-  }
-  const error = (body as {error?: {code: string; message: string; exitCode: number; suggestions: string[]}}).error
-  if (error) {
-    const e = new ShienError(`${error.message} (on the blade)`, {code: error.code, exit: 'remote', suggestions: error.suggestions})
-    // Keep the blade's usage and refusal exit codes: scripts tell them apart.
-    if ([2, 3, 6].includes(error.exitCode)) Object.assign(e, {exitCode: error.exitCode})
-    throw e
-  }
-  return body as T
 }

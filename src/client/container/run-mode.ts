@@ -1,5 +1,5 @@
 import {ShienError} from '../../errors.js'
-import {parseRunArgs, type RunRequest} from '../../docker/run-args.js'
+import {parseRunArgs, type RunRequest} from '../../protocol/ie-docker-run.js'
 
 /**
  * How `shien container run` reaches the blade: `reply` is one `ie-docker --json run` whose

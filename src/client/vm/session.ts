@@ -1,5 +1,5 @@
-import {BladeClient} from '../blade-client.js'
-import {connect, type Connection, type NewHostKey} from '../../transport/connect.js'
+import {BladeClient, withBlade} from '../blade-client.js'
+import type {Connection, ConnectOptions, NewHostKey} from '../../transport/connect.js'
 import type {VmPlan} from './plan.js'
 import {ieVirshArgs} from './plan.js'
 
@@ -9,23 +9,23 @@ export interface VmDeps {
   agentSocket?: string
 }
 
-/** Opens the SSH connection `shien push` uses (known_hosts checked), runs `work`, and closes it. */
-export async function withBlade<T>(plan: VmPlan, deps: VmDeps, work: (connection: Connection) => Promise<T>): Promise<T> {
-  const connection = await connect({
+/** How `shien vm` and `shien container` reach the plan's blade: the connection `shien push` opens. */
+export function bladeConnection(plan: VmPlan, deps: VmDeps): ConnectOptions {
+  return {
     target: plan.target,
     knownHostsPath: plan.knownHostsPath,
     confirmNewHostKey: deps.confirmHostKey,
     agentSocket: deps.agentSocket,
     signal: deps.signal,
-  })
-  try {
-    return await work(connection)
-  } finally {
-    connection.close()
   }
+}
+
+/** Opens the plan's blade, runs `work` on it, and closes it. */
+export function onBlade<T>(plan: VmPlan, deps: VmDeps, work: (blade: BladeClient, connection: Connection) => Promise<T>): Promise<T> {
+  return withBlade(bladeConnection(plan, deps), (connection) => work(new BladeClient(connection), connection))
 }
 
 /** Runs `sudo -n ie-virsh ARGS --json` on the blade and returns its result object. */
 export function callIeVirsh<T>(plan: VmPlan, args: string[], deps: VmDeps): Promise<T> {
-  return withBlade(plan, deps, (connection) => new BladeClient(connection).virsh<T>(ieVirshArgs(plan, args), {signal: deps.signal}))
+  return onBlade(plan, deps, (blade) => blade.virsh<T>(ieVirshArgs(plan, args), {signal: deps.signal}))
 }

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 
-import {parseRunArgs} from '../../../src/docker/run-args.js'
+import {parseRunArgs} from '../../../src/protocol/ie-docker-run.js'
 import {resourceArgs, userArgs} from '../../../src/docker/policy.js'
 import {checkAccount, checkName, fullName, normalizeImage} from '../../../src/docker/names.js'
 import {renderProxy} from '../../../src/docker/proxy.js'

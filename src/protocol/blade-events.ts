@@ -1,16 +1,4 @@
-import {readFileSync} from 'node:fs'
-
-/**
- * The laptop and blade sides of shien talk through `shien blade ...` over SSH. Bump this when a
- * blade command's flags or result change shape; both sides refuse a peer with another number.
- */
-export const BLADE_PROTOCOL = 1
-
-export const PACKAGE_VERSION: string = (
-  JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {version: string}
-).version
-
-/** Progress and stage events travel on stderr, one per line, after this marker. */
+/** Progress and notes travel on the blade step's stderr, one per line, after this marker. */
 export const EVENT_MARKER = '@shien '
 
 export type BladeEvent =

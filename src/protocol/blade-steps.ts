@@ -1,0 +1,101 @@
+/**
+ * The steps of `shien blade`, the blade side of a push that the laptop runs over SSH as the
+ * student. Both ends compile against this map: each command in `commands/blade/` returns its
+ * step's result and takes its step's flags, and the laptop's `BladeClient.call` is typed by it.
+ * Bump BLADE_PROTOCOL when a step's flags or result change shape; both ends refuse a peer that
+ * speaks another number.
+ */
+export const BLADE_PROTOCOL = 1
+
+export interface HelloResult {
+  version: string
+  protocol: number
+  account: string
+  home: string
+}
+
+export interface PrepareResult {
+  partPath: string
+  boxPath: string
+  partSize: number
+  freeBytes: number
+}
+
+export interface HashResult {
+  /** sha256 of the part's first `prefix` bytes. */
+  prefix: string
+  blocks: string[]
+}
+
+export interface CommitResult {
+  boxPath: string
+  size: number
+}
+
+export interface ConvertResult {
+  /** The new image, under a temporary name until every later step passed. */
+  image: string
+  disk: string
+  virtualSize: number
+  ignoredDisks: string[]
+}
+
+export interface HardenResult {
+  /** Where the record of what was done is kept, next to the image. */
+  record: string
+  report: object
+}
+
+/** What `install` does to a slot, and what each action reports. */
+export interface InstallResults {
+  install: {image: string; record: string; previous: boolean}
+  rollback: {restored: boolean}
+  tidy: {tidy: true}
+}
+
+/** What `shien cloud push` reports (its --json object, from the laptop or the blade). */
+export interface CloudPushResult {
+  archive: {id: string; name: string; zone: string; sizeGiB: number; sizeMB: number; availability: string}
+  image: {path: string; format: 'raw' | 'qcow2'; virtualSize: number; sentBytes: number}
+  upload: {attempts: number; ms: number; mibPerSecond: number; reply: string}
+  timings: Array<{step: 'convert' | 'create' | 'upload' | 'wait'; ms: number}>
+}
+
+/** Each step's flags (as `--name value` on the command line) and its JSON result. */
+export interface BladeSteps {
+  hello: {flags: Record<string, never>; result: HelloResult}
+  prepare: {flags: {name: string; size: number}; result: PrepareResult}
+  hash: {flags: {name: string; prefix: number; 'block-size': number}; result: HashResult}
+  commit: {flags: {name: string; size: number}; result: CommitResult}
+  convert: {flags: {name: string; slot: string; sha256?: string}; result: ConvertResult}
+  harden: {flags: {slot: string; 'public-key': string; box?: string; sha256?: string}; result: HardenResult}
+  install: {
+    flags: {slot: string; action: keyof InstallResults; installed?: boolean; name?: string}
+    result: InstallResults[keyof InstallResults]
+  }
+  'cloud-push': {
+    flags: {slot: string; zone: string; name: string; description?: string; 'keep-on-failure'?: boolean}
+    result: CloudPushResult
+  }
+}
+
+export type BladeStep = keyof BladeSteps
+export type StepFlags<S extends BladeStep> = BladeSteps[S]['flags']
+
+/** A step's result; for `install`, the one its action gives. */
+export type StepResult<S extends BladeStep, F = StepFlags<S>> = S extends 'install'
+  ? F extends {action: infer A extends keyof InstallResults}
+    ? InstallResults[A]
+    : never
+  : BladeSteps[S]['result']
+
+/** A step's flags as arguments: `--name value`, `--flag` for true, nothing for false or unset. */
+export function stepArgs(flags: Record<string, string | number | boolean | undefined>): string[] {
+  const argv: string[] = []
+  for (const [name, value] of Object.entries(flags)) {
+    if (value === undefined || value === false) continue
+    argv.push(`--${name}`)
+    if (value !== true) argv.push(String(value))
+  }
+  return argv
+}
