@@ -1,7 +1,7 @@
 import {homedir} from 'node:os'
 import {join} from 'node:path'
 
-import {loadProjectConfig, type ProjectConfig} from '../push/project-config.js'
+import {loadProjectConfig, type ProjectConfig} from './project-config.js'
 import {resolveSshTarget, type SshTarget} from '../transport/ssh-target.js'
 
 /** Which blade a laptop command talks to, and how to reach it. */

@@ -5,7 +5,7 @@ import {basename, join, resolve} from 'node:path'
 import {ShienError} from '../errors.js'
 import {SLOT_PATTERN} from '../names.js'
 import {resolveSshTarget, type SshTarget} from '../transport/ssh-target.js'
-import {loadProjectConfig} from './project-config.js'
+import {loadProjectConfig} from '../client/project-config.js'
 import {checkBoxName, isBoxName} from '../names.js'
 import {bladeHost} from '../client/find-blade.js'
 

@@ -3,7 +3,7 @@ import {rename, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {badInput} from '../errors.js'
-import {PROJECT_FILE, type ProjectConfig} from './project-config.js'
+import {PROJECT_FILE, type ProjectConfig} from '../client/project-config.js'
 
 const MARKER = /config\.push\.define\s+["']shien["']|\.push\.define\s+["']shien["']/
 
