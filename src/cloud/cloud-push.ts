@@ -1,4 +1,4 @@
-import type {PipelineEvent} from '../push/runner.js'
+import type {Emit} from '../pipeline/events.js'
 import type {NewHostKey} from '../transport/connect.js'
 import type {CloudPushPlan} from './plan.js'
 import type {CloudPushResult} from '../protocol/blade-steps.js'
@@ -10,7 +10,7 @@ export type CloudPushReport = CloudPushResult & {source: {kind: 'file'; path: st
 
 export interface CloudPushDeps {
   signal: AbortSignal
-  emit: (event: PipelineEvent) => void
+  emit: Emit
   confirmHostKey: (key: NewHostKey) => Promise<boolean>
   agentSocket?: string
 }

@@ -2,7 +2,7 @@ import {rm, stat} from 'node:fs/promises'
 
 import {isShienError, ShienError} from '../errors.js'
 import type {CloudPushResult} from '../protocol/blade-steps.js'
-import type {PipelineEvent} from '../push/runner.js'
+import type {PipelineEvent} from '../pipeline/events.js'
 import type {ArchiveApi, ArchiveInfo, FtpServerInfo} from './archive-api.js'
 import {archiveSizeFor} from './archive-size.js'
 import {cleanupAfterFailure} from './cleanup.js'
@@ -90,7 +90,7 @@ async function convert(image: Awaited<ReturnType<typeof inspectImage>>, job: Clo
   const t0 = performance.now()
   const raw = await convertToRaw(image, job.workDir, {
     signal: deps.signal,
-    onPercent: (percent) => deps.emit({type: 'progress', stage: 'convert', bytes: percent, total: 100}),
+    onPercent: (percent) => deps.emit({type: 'progress', stage: 'convert', bytes: percent, total: 100, unit: 'percent'}),
   })
   deps.emit({type: 'stage:end', stage: 'convert', ms: Math.round(performance.now() - t0)})
   return raw

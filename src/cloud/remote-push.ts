@@ -1,7 +1,7 @@
 import {isShienError, ShienError} from '../errors.js'
 import type {BladeEvent} from '../protocol/blade-events.js'
 import {BladeClient} from '../client/blade-client.js'
-import type {PipelineEvent} from '../push/runner.js'
+import type {PipelineEvent} from '../pipeline/events.js'
 import {connect, type NewHostKey} from '../transport/connect.js'
 import type {CloudPushPlan, CloudSource} from './plan.js'
 import type {CloudPushResult} from '../protocol/blade-steps.js'
@@ -70,7 +70,8 @@ export async function pushSlotFromBlade(
 /** Blade progress (`@shien {...}` lines) as the renderer's events. */
 function forward(event: BladeEvent, emit: (event: PipelineEvent) => void): void {
   if (event.type === 'note') emit({type: 'note', stage: 'upload', message: event.message})
-  else emit({type: 'progress', stage: event.step === 'convert' ? 'convert' : 'upload', bytes: event.done, total: event.total})
+  else if (event.step === 'convert') emit({type: 'progress', stage: 'convert', bytes: event.done, total: event.total, unit: 'percent'})
+  else emit({type: 'progress', stage: 'upload', bytes: event.done, total: event.total})
 }
 
 function cancelled(error: unknown, started: boolean): ShienError {

@@ -1,8 +1,13 @@
 import type {BoxInfo} from '../box/inspect.js'
+import type {BladeClient} from '../client/blade-client.js'
+import type {Stage} from '../pipeline/runner.js'
 import type {Connection, NewHostKey} from '../transport/connect.js'
 import type {UploadResult} from '../transport/sftp-upload.js'
-import type {BladeClient} from '../client/blade-client.js'
 import type {PushPlan} from './plan.js'
+
+export type StageId = 'package' | 'connect' | 'upload' | 'convert' | 'harden' | 'define' | 'start'
+
+export type PushStage = Stage<PushContext, StageId>
 
 /** What `ie-virsh list --json` returns (the fields the laptop reads). */
 export interface VirshList {
@@ -17,6 +22,17 @@ export interface SlotState {
   running: boolean
 }
 
+/** What each stage hands on, under its own id; later stages read it with `need`. */
+export interface PushOutputs {
+  package: {boxPath: string; box: BoxInfo; publicKey?: string}
+  /** Set as soon as the connection is open, so the stage's cleanup closes it whatever comes next. */
+  connect: {connection: Connection; blade: BladeClient; publicKey: string}
+  upload: {slotState: SlotState; sent: UploadResult}
+  convert: {image: string; disk: string; virtualSize: number}
+  harden: {record: string; report: unknown}
+  start: {domain: string; sshPort?: number; state?: string}
+}
+
 /** The state a push carries from stage to stage. */
 export interface PushContext {
   plan: PushPlan
@@ -25,19 +41,13 @@ export interface PushContext {
   agentSocket?: string
   /** SFTP channels used in parallel for the upload. */
   channels: number
-  boxPath?: string
-  /** A folder the package stage made (vagrant package), removed when the push ends. */
-  tempDir?: string
-  box?: BoxInfo
-  payloadKind?: 'file' | 'repacked'
-  connection?: Connection
-  blade?: BladeClient
-  publicKey?: string
-  slotState?: SlotState
-  upload?: UploadResult
-  converted?: {image: string; disk: string; virtualSize: number}
-  hardened?: {record: string; report: unknown}
-  installed?: boolean
-  defined?: boolean
-  vm?: {domain: string; sshPort?: number; state?: string}
+  out: Partial<PushOutputs>
+  /** What cleanups undo, recorded as it is made. */
+  made: {
+    /** A folder the package stage made (vagrant package), removed when the push ends. */
+    tempDir?: string
+    /** The new image is in the slot (the define stage), so a convert rollback has nothing left to do. */
+    installed?: boolean
+    defined?: boolean
+  }
 }

@@ -1,12 +1,13 @@
+import type {PipelineEvent} from '../pipeline/events.js'
+import {runStages, type StageTiming} from '../pipeline/runner.js'
 import type {NewHostKey} from '../transport/connect.js'
-import type {PushContext} from './context.js'
+import type {PushContext, PushStage, StageId} from './context.js'
 import type {PushPlan} from './plan.js'
-import {type PipelineEvent, runStages, type Stage, type StageTiming} from './runner.js'
 import {convertStage, defineStage, hardenStage, startStage} from './stages-blade.js'
 import {packageStage} from './stages-local.js'
-import {uploadStage} from './stages-upload.js'
+import {connectStage, uploadStage} from './stages-upload.js'
 
-export const pushStages: Stage<PushContext>[] = [packageStage, uploadStage, convertStage, hardenStage, defineStage, startStage]
+export const pushStages: PushStage[] = [packageStage, connectStage, uploadStage, convertStage, hardenStage, defineStage, startStage]
 
 /** What `shien push` reports (and prints as its --json object). */
 export interface PushResult {
@@ -18,7 +19,7 @@ export interface PushResult {
   ssh?: string
   box: {name: string; sha256?: string; size?: number; sent: number; resumedFrom: number; privateKeysLeftOut: string[]}
   image?: {record?: string; virtualSize?: number}
-  timings: StageTiming[]
+  timings: Array<StageTiming<StageId>>
 }
 
 export interface PushDeps {
@@ -27,7 +28,7 @@ export interface PushDeps {
   confirmHostKey: (key: NewHostKey) => Promise<boolean>
   agentSocket?: string
   channels?: number
-  stages?: Stage<PushContext>[]
+  stages?: PushStage[]
 }
 
 /** Runs a push plan through every stage and reports where the VM runs. */
@@ -37,33 +38,35 @@ export async function push(plan: PushPlan, deps: PushDeps): Promise<PushResult> 
     confirmHostKey: deps.confirmHostKey,
     agentSocket: deps.agentSocket,
     channels: deps.channels ?? 3,
+    out: {},
+    made: {},
   }
-  try {
-    const timings = await runStages(deps.stages ?? pushStages, ctx, {signal: deps.signal, onEvent: deps.onEvent})
-    return result(ctx, timings)
-  } finally {
-    ctx.connection?.close()
-  }
+  const timings = await runStages(deps.stages ?? pushStages, ctx, {signal: deps.signal, onEvent: deps.onEvent})
+  return result(ctx, timings)
 }
 
-function result(ctx: PushContext, timings: StageTiming[]): PushResult {
-  const {plan} = ctx
-  const port = ctx.vm?.sshPort
+function result(ctx: PushContext, timings: Array<StageTiming<StageId>>): PushResult {
+  const {plan, out} = ctx
+  const vm = out.start
+  const sent = out.upload?.sent
+  const port = vm?.sshPort
   return {
-    vm: ctx.vm?.domain ?? `${plan.target.user}-${plan.slot}`,
+    vm: vm?.domain ?? `${plan.target.user}-${plan.slot}`,
     slot: plan.slot,
     host: plan.target.alias,
-    state: ctx.vm?.state,
+    state: vm?.state,
     ssh: port ? `ssh -J ${plan.target.alias} -p ${port} vagrant@127.0.0.1` : undefined,
     box: {
       name: plan.name,
-      sha256: ctx.upload?.sha256,
-      size: ctx.upload?.size,
-      sent: ctx.upload?.bytesSent ?? 0,
-      resumedFrom: ctx.upload?.resumedFrom ?? 0,
-      privateKeysLeftOut: ctx.box?.privateKeys ?? [],
+      sha256: sent?.sha256,
+      size: sent?.size,
+      sent: sent?.bytesSent ?? 0,
+      resumedFrom: sent?.resumedFrom ?? 0,
+      privateKeysLeftOut: out.package?.box.privateKeys ?? [],
     },
-    image: {record: ctx.hardened?.record, virtualSize: ctx.converted?.virtualSize},
-    timings,
+    image: {record: out.harden?.record, virtualSize: out.convert?.virtualSize},
+    // The --json timings list the stages that do the work; connecting takes a moment and is
+    // left out, so scripts reading them see the same stages as before.
+    timings: timings.filter((t) => t.stage !== 'connect'),
   }
 }

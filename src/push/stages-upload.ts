@@ -1,14 +1,35 @@
 import type {SFTPWrapper} from 'ssh2'
 
 import {boxPayload} from '../box/payload.js'
+import {BladeClient} from '../client/blade-client.js'
 import {ShienError} from '../errors.js'
-import {connect} from '../transport/connect.js'
+import {need} from '../pipeline/outputs.js'
+import {connect, type Connection} from '../transport/connect.js'
 import {sftpCall} from '../transport/sftp-call.js'
 import {uploadResumable} from '../transport/sftp-upload.js'
-import {BladeClient} from '../client/blade-client.js'
-import type {PushContext, SlotState, VirshList} from './context.js'
-import type {Stage} from './runner.js'
+import type {PushContext, PushStage, SlotState, VirshList} from './context.js'
 
+/** Connects to the blade and checks that both sides speak the same protocol. */
+export const connectStage: PushStage = {
+  id: 'connect',
+  async run(ctx, io) {
+    const {plan} = ctx
+    const connection = await connect({
+      target: plan.target,
+      knownHostsPath: plan.knownHostsPath,
+      confirmNewHostKey: ctx.confirmHostKey,
+      agentSocket: ctx.agentSocket,
+      signal: io.signal,
+    })
+    const blade = new BladeClient(connection, plan.bladeCommand)
+    const publicKey = need(ctx.out, 'package').publicKey ?? connection.publicKey
+    ctx.out.connect = {connection, blade, publicKey}
+    await blade.hello(io.signal)
+  },
+  async cleanup(ctx) {
+    ctx.out.connect?.connection.close()
+  },
+}
 
 /** Asks ie-virsh what the slot holds, so a refused push is refused before the upload. */
 async function slotState(blade: BladeClient, slot: string, signal: AbortSignal): Promise<SlotState> {
@@ -37,30 +58,22 @@ function checkSlot(ctx: PushContext, state: SlotState): void {
   }
 }
 
-/** Connects, checks versions and the slot, then streams the box into incoming/ (resumable). */
-export const uploadStage: Stage<PushContext> = {
+/** Checks the slot, then streams the box into incoming/ (resumable). */
+export const uploadStage: PushStage = {
   id: 'upload',
   async run(ctx, io) {
     const {plan} = ctx
-    ctx.connection = await connect({
-      target: plan.target,
-      knownHostsPath: plan.knownHostsPath,
-      confirmNewHostKey: ctx.confirmHostKey,
-      agentSocket: ctx.agentSocket,
-      signal: io.signal,
-    })
-    const blade = (ctx.blade = new BladeClient(ctx.connection, plan.bladeCommand))
-    ctx.publicKey ??= ctx.connection.publicKey
-    await blade.hello(io.signal)
-    ctx.slotState = await slotState(blade, plan.slot, io.signal)
-    checkSlot(ctx, ctx.slotState)
-    const payload = boxPayload(ctx.boxPath!, ctx.box!)
-    ctx.payloadKind = payload.kind
+    const {connection, blade} = need(ctx.out, 'connect')
+    const {boxPath, box} = need(ctx.out, 'package')
+    const state = await slotState(blade, plan.slot, io.signal)
+    checkSlot(ctx, state)
+    const payload = boxPayload(boxPath, box)
     const size = await payload.size()
     const prepared = await blade.call('prepare', {name: plan.name, size}, {signal: io.signal})
-    const channels = await openChannels(ctx, ctx.channels)
+    const channels = await openChannels(connection, ctx.channels)
+    let sent
     try {
-      ctx.upload = await uploadResumable({
+      sent = await uploadResumable({
         channels,
         partPath: prepared.partPath,
         source: {size, open: () => payload.open()},
@@ -71,15 +84,16 @@ export const uploadStage: Stage<PushContext> = {
     } finally {
       for (const channel of channels) channel.end()
     }
-    if (ctx.upload.resumedFrom > 0) {
-      io.emit({type: 'note', stage: 'upload', message: `resumed at ${ctx.upload.resumedFrom} bytes, sent ${ctx.upload.bytesSent}`})
+    if (sent.resumedFrom > 0) {
+      io.emit({type: 'note', stage: 'upload', message: `resumed at ${sent.resumedFrom} bytes, sent ${sent.bytesSent}`})
     }
     await blade.call('commit', {name: plan.name, size}, {signal: io.signal})
+    ctx.out.upload = {slotState: state, sent}
   },
 }
 
-async function openChannels(ctx: PushContext, count: number): Promise<SFTPWrapper[]> {
-  const client = ctx.connection!.client
+async function openChannels(connection: Connection, count: number): Promise<SFTPWrapper[]> {
+  const {client} = connection
   const channels: SFTPWrapper[] = []
   for (let i = 0; i < count; i++) channels.push(await sftpCall<SFTPWrapper>((cb) => client.sftp(cb)))
   return channels

@@ -1,40 +1,49 @@
 import cliProgress from 'cli-progress'
 
-import type {PipelineEvent, StageId} from '../push/runner.js'
-
-const LABELS: Record<StageId, string> = {
-  package: 'Package',
-  upload: 'Upload',
-  convert: 'Convert',
-  harden: 'Harden',
-  define: 'Define',
-  start: 'Start',
-}
+import type {PipelineEvent} from '../pipeline/events.js'
 
 export type Renderer = ((event: PipelineEvent) => void) & {stop(): void}
 
+type Progress = Extract<PipelineEvent, {type: 'progress'}>
+
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`
+const inBytes = (event: Progress) => event.unit !== 'percent'
 
 /**
  * Bars with rate and ETA on a terminal, plain lines otherwise (CI logs, pipes), nothing under
- * --json. Everything goes to stderr: stdout belongs to the result.
+ * --json, for every pipeline: push, cloud push, box publish. Stages are named by the labels
+ * their start events carry. Everything goes to stderr: stdout belongs to the result.
  */
 export function createRenderer(mode: 'tty' | 'plain' | 'silent', stream: NodeJS.WriteStream = process.stderr): Renderer {
   if (mode === 'silent') return Object.assign(() => undefined, {stop: () => undefined})
   return mode === 'tty' ? ttyRenderer(stream) : plainRenderer(stream)
 }
 
+/** Labels seen in start events; a stage only heard of through progress (from the blade) gets its id. */
+function labels(): {learn(event: PipelineEvent): void; of(stage: string): string} {
+  const known = new Map<string, string>()
+  return {
+    learn: (event) => {
+      if (event.type === 'stage:start' && event.label) known.set(event.stage, event.label)
+    },
+    of: (stage) => known.get(stage) ?? stage.charAt(0).toUpperCase() + stage.slice(1),
+  }
+}
+
 function plainRenderer(stream: NodeJS.WriteStream): Renderer {
-  const lastTenth = new Map<StageId, number>()
+  const label = labels()
+  const lastTenth = new Map<string, number>()
   const render = (event: PipelineEvent) => {
-    if (event.type === 'stage:start') stream.write(`${LABELS[event.stage]}...\n`)
-    if (event.type === 'stage:end') stream.write(`${LABELS[event.stage]} done in ${(event.ms / 1000).toFixed(1)} s\n`)
+    label.learn(event)
+    if (event.type === 'stage:start') stream.write(`${label.of(event.stage)}${event.detail ? ` ${event.detail}` : ''}...\n`)
+    if (event.type === 'stage:end') stream.write(`${label.of(event.stage)} done in ${seconds(event.ms)}\n`)
     if (event.type === 'note') stream.write(`  ${event.message}\n`)
     if (event.type === 'progress' && event.total) {
       const tenth = Math.floor((event.bytes / event.total) * 10)
       if (tenth > (lastTenth.get(event.stage) ?? 0)) {
         lastTenth.set(event.stage, tenth)
-        const amount = event.stage === 'upload' ? ` (${mib(event.bytes)} of ${mib(event.total)})` : ''
+        const amount = inBytes(event) ? ` (${mib(event.bytes)} of ${mib(event.total)})` : ''
         stream.write(`  ${tenth * 10}%${amount}\n`)
       }
     }
@@ -43,37 +52,45 @@ function plainRenderer(stream: NodeJS.WriteStream): Renderer {
 }
 
 function ttyRenderer(stream: NodeJS.WriteStream): Renderer {
+  const label = labels()
   let bar: cliProgress.SingleBar | undefined
-  let barStage: StageId | undefined
+  let barStage: string | undefined
   const stopBar = () => {
     bar?.stop()
     bar = undefined
     barStage = undefined
   }
+  const startBar = (event: Progress & {total: number}): cliProgress.SingleBar => {
+    stopBar()
+    barStage = event.stage
+    bar = new cliProgress.SingleBar(
+      {
+        stream,
+        format: `${label.of(event.stage).padEnd(8)} [{bar}] {percentage}% | {done}/{whole} | {speed} | ETA {eta_formatted}`,
+        etaBuffer: 50,
+        fps: 5,
+      },
+      cliProgress.Presets.shades_classic,
+    )
+    bar.start(event.total, event.bytes, {done: '', whole: '', speed: ''})
+    return bar
+  }
   const render = (event: PipelineEvent) => {
+    label.learn(event)
     if (event.type === 'progress' && event.total) {
-      if (barStage !== event.stage) {
-        stopBar()
-        barStage = event.stage
-        bar = new cliProgress.SingleBar(
-          {
-            stream,
-            format: `${LABELS[event.stage].padEnd(8)} [{bar}] {percentage}% | {done}/{whole} | {speed} | ETA {eta_formatted}`,
-            etaBuffer: 50,
-            fps: 5,
-          },
-          cliProgress.Presets.shades_classic,
-        )
-        bar.start(event.total, event.bytes, {done: '', whole: '', speed: ''})
-      }
-      const upload = event.stage === 'upload'
-      const rate = upload ? rateOf(bar!, event.bytes) : ''
-      bar!.update(event.bytes, {done: upload ? mib(event.bytes) : event.bytes, whole: upload ? mib(event.total) : event.total, speed: rate})
+      const total = event.total
+      const current = bar && barStage === event.stage ? bar : startBar({...event, total})
+      const bytes = inBytes(event)
+      current.update(event.bytes, {
+        done: bytes ? mib(event.bytes) : event.bytes,
+        whole: bytes ? mib(total) : total,
+        speed: bytes ? rateOf(current, event.bytes) : '',
+      })
       return
     }
     if (event.type === 'stage:end') {
       stopBar()
-      stream.write(`${LABELS[event.stage].padEnd(8)} done in ${(event.ms / 1000).toFixed(1)} s\n`)
+      stream.write(`${label.of(event.stage).padEnd(8)} done in ${seconds(event.ms)}\n`)
     }
     if (event.type === 'note') {
       stopBar()
@@ -89,6 +106,6 @@ function rateOf(bar: object, bytes: number): string {
   const now = performance.now()
   const first = started.get(bar) ?? {t0: now, b0: bytes}
   started.set(bar, first)
-  const seconds = (now - first.t0) / 1000
-  return seconds > 0.5 ? `${mib((bytes - first.b0) / seconds)}/s` : '...'
+  const elapsed = (now - first.t0) / 1000
+  return elapsed > 0.5 ? `${mib((bytes - first.b0) / elapsed)}/s` : '...'
 }

@@ -8,9 +8,9 @@ import {describe, expect, it} from 'vitest'
 import type {ArchiveApi, FtpServerInfo} from '../../../src/cloud/archive-api.js'
 import {UploadError, type Uploader} from '../../../src/cloud/ftps-upload.js'
 import {type CloudJob, pushImage} from '../../../src/cloud/push-image.js'
-import type {PipelineEvent} from '../../../src/push/runner.js'
 import {Secret} from '../../../src/cloud/secret.js'
 import {DEFAULT_SETTINGS} from '../../../src/cloud/settings.js'
+import type {PipelineEvent} from '../../../src/pipeline/events.js'
 
 // The push's steps and cleanup with a fake API and a fake uploader (the real ones have their
 // own tests); the image is a real file.

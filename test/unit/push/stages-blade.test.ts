@@ -1,8 +1,8 @@
 import {describe, expect, it} from 'vitest'
 
 import type {BladeClient} from '../../../src/client/blade-client.js'
+import {runStages} from '../../../src/pipeline/runner.js'
 import type {PushContext} from '../../../src/push/context.js'
-import {runStages} from '../../../src/push/runner.js'
 import {convertStage, defineStage, hardenStage, startStage} from '../../../src/push/stages-blade.js'
 
 /** The blade as the push stages see it: every call recorded, one of them made to fail. */
@@ -35,10 +35,11 @@ function contextFor(blade: FakeBlade, slotState: {defined: boolean; running: boo
     plan: {name: 'web', slot: '01', target: {user: 'e195701'}} as PushContext['plan'],
     confirmHostKey: async () => false,
     channels: 1,
-    blade: blade as unknown as BladeClient,
-    publicKey: 'ssh-ed25519 AAAA student',
-    slotState: {limit: 4, ...slotState},
-    upload: {sha256: 'ab'} as PushContext['upload'],
+    out: {
+      connect: {blade: blade as unknown as BladeClient, publicKey: 'ssh-ed25519 AAAA student'} as NonNullable<PushContext['out']['connect']>,
+      upload: {slotState: {limit: 4, ...slotState}, sent: {sha256: 'ab'}} as NonNullable<PushContext['out']['upload']>,
+    },
+    made: {},
   }
 }
 
@@ -53,7 +54,7 @@ describe('the blade stages of a push, over a fake blade', () => {
     expect(blade.calls).toEqual([
       'blade convert', 'blade harden', 'blade install install', 'ie-virsh define 01', 'ie-virsh start 01', 'ie-virsh list', 'blade install tidy',
     ])
-    expect(ctx.vm).toEqual({domain: 'e195701-01', sshPort: 22000, state: 'running'})
+    expect(ctx.out.start).toEqual({domain: 'e195701-01', sshPort: 22000, state: 'running'})
   })
 
   it('rolls the staged image back when hardening fails, and leaves the slot alone', async () => {

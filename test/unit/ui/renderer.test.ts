@@ -2,7 +2,7 @@ import {PassThrough} from 'node:stream'
 
 import {describe, expect, it} from 'vitest'
 
-import type {PipelineEvent} from '../../../src/push/runner.js'
+import type {PipelineEvent} from '../../../src/pipeline/events.js'
 import {createRenderer} from '../../../src/ui/renderer.js'
 
 /** A stream that keeps what is written, shaped like the terminal the renderer expects. */

@@ -1,6 +1,8 @@
 import {describe, expect, it} from 'vitest'
 
-import {type Outcome, type PipelineEvent, runStages, type Stage, type StageId} from '../../../src/push/runner.js'
+import type {PipelineEvent} from '../../../src/pipeline/events.js'
+import {type Outcome, runStages, type Stage} from '../../../src/pipeline/runner.js'
+import type {StageId} from '../../../src/push/context.js'
 
 function recorder(ids: StageId[], failAt?: StageId, abortAt?: {id: StageId; controller: AbortController}) {
   const log: string[] = []

@@ -1,13 +1,6 @@
-export type StageId = 'package' | 'upload' | 'convert' | 'harden' | 'define' | 'start'
+import type {PipelineEvent} from './events.js'
 
 export type Outcome = 'ok' | 'failed' | 'cancelled'
-
-/** What a pipeline reports while it runs; renderers turn these into bars or lines. */
-export type PipelineEvent =
-  | {type: 'stage:start'; stage: StageId}
-  | {type: 'progress'; stage: StageId; bytes: number; total?: number}
-  | {type: 'note'; stage: StageId; message: string}
-  | {type: 'stage:end'; stage: StageId; ms: number}
 
 export interface StageIO {
   signal: AbortSignal
@@ -15,14 +8,18 @@ export interface StageIO {
 }
 
 /** One step of a pipeline; `cleanup` runs in reverse order once the run is over. */
-export interface Stage<C> {
-  readonly id: StageId
+export interface Stage<C, S extends string = string> {
+  readonly id: S
+  /** How renderers name the stage; the id, capitalized, without one. */
+  readonly label?: string
+  /** What the stage works on, shown after its label (a file, a destination). */
+  detail?(ctx: C): string | undefined
   run(ctx: C, io: StageIO): Promise<void>
   cleanup?(ctx: C, outcome: Outcome): Promise<void>
 }
 
-export interface StageTiming {
-  stage: StageId
+export interface StageTiming<S extends string = string> {
+  stage: S
   ms: number
 }
 
@@ -30,20 +27,20 @@ export interface StageTiming {
  * Runs stages in order. Every stage that started gets its cleanup, last first, with the run's
  * outcome, so a failed or cancelled run can undo what it left and a good run can tidy up.
  */
-export async function runStages<C>(
-  stages: Stage<C>[],
+export async function runStages<C, S extends string>(
+  stages: Array<Stage<C, S>>,
   ctx: C,
   opts: {signal: AbortSignal; onEvent?: (event: PipelineEvent) => void},
-): Promise<StageTiming[]> {
-  const started: Stage<C>[] = []
-  const timings: StageTiming[] = []
+): Promise<Array<StageTiming<S>>> {
+  const started: Array<Stage<C, S>> = []
+  const timings: Array<StageTiming<S>> = []
   const io: StageIO = {signal: opts.signal, emit: (event) => opts.onEvent?.(event)}
   let outcome: Outcome = 'ok'
   try {
     for (const stage of stages) {
       opts.signal.throwIfAborted()
       started.push(stage)
-      io.emit({type: 'stage:start', stage: stage.id})
+      io.emit(startEvent(stage, ctx))
       const t0 = performance.now()
       await stage.run(ctx, io)
       const ms = Math.round(performance.now() - t0)
@@ -60,4 +57,9 @@ export async function runStages<C>(
       await stage.cleanup?.(ctx, outcome).catch(() => undefined)
     }
   }
+}
+
+function startEvent<C>(stage: Stage<C>, ctx: C): PipelineEvent {
+  const detail = stage.detail?.(ctx)
+  return {type: 'stage:start', stage: stage.id, ...(stage.label ? {label: stage.label} : {}), ...(detail ? {detail} : {})}
 }
