@@ -12,7 +12,7 @@ const GIB = 2 ** 30
 export function archiveSizeFor(virtualBytes: number, what: string): {sizeGiB: number; sizeMB: number} {
   const sizeGiB = ARCHIVE_SIZES_GIB.find((gib) => gib * GIB >= virtualBytes)
   if (sizeGiB === undefined) {
-    const largest = ARCHIVE_SIZES_GIB.at(-1)!
+    const largest = ARCHIVE_SIZES_GIB[ARCHIVE_SIZES_GIB.length - 1]
     throw new ShienError(
       `${what} is a ${(virtualBytes / GIB).toFixed(1)} GiB disk; a Sakura Cloud archive holds at most ${largest} GiB.`,
       {

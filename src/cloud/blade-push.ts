@@ -71,36 +71,39 @@ async function checkSlotImage(path: string, slot: string): Promise<void> {
 }
 
 /** The first line of stdin: the request the laptop sent. */
-function readRequest(input: Readable, timeoutMs = 30_000): Promise<BladeCloudRequest> {
+function readRequest(input: Readable, timeoutMs = 30_000): Promise<UncheckedRequest> {
   return new Promise((resolve, reject) => {
     let text = ''
-    const done = (error?: Error, value?: BladeCloudRequest) => {
+    const done = (outcome: {error: Error} | {request: UncheckedRequest}) => {
       clearTimeout(timer)
       input.off('data', onData)
       input.off('end', onEnd)
       // Keep reading (and dropping) so the end of stdin is still seen.
       input.on('data', () => undefined)
-      if (error) reject(error)
-      else resolve(value!)
+      if ('error' in outcome) reject(outcome.error)
+      else resolve(outcome.request)
     }
-    const onEnd = () => done(noRequest('stdin ended before the request'))
+    const onEnd = () => done({error: noRequest('stdin ended before the request')})
     const onData = (chunk: Buffer) => {
       text += chunk.toString('utf8')
       const newline = text.indexOf('\n')
-      if (newline < 0) return text.length > 1 << 20 ? done(noRequest('the request is too long')) : undefined
+      if (newline < 0) return text.length > 1 << 20 ? done({error: noRequest('the request is too long')}) : undefined
       try {
-        done(undefined, parseRequest(text.slice(0, newline)))
+        done({request: parseRequest(text.slice(0, newline))})
       } catch (error) {
-        done(error as Error)
+        done({error: error as Error})
       }
     }
-    const timer = setTimeout(() => done(noRequest(`no request on stdin in ${timeoutMs / 1000} s`)), timeoutMs)
+    const timer = setTimeout(() => done({error: noRequest(`no request on stdin in ${timeoutMs / 1000} s`)}), timeoutMs)
     input.on('data', onData)
     input.once('end', onEnd)
   })
 }
 
-function parseRequest(line: string): BladeCloudRequest {
+/** The request as it came: its settings are checked with the blade's own rules before use. */
+type UncheckedRequest = Omit<BladeCloudRequest, 'settings'> & {settings: unknown}
+
+function parseRequest(line: string): UncheckedRequest {
   let value: Partial<BladeCloudRequest>
   try {
     value = JSON.parse(line) as Partial<BladeCloudRequest>
@@ -110,7 +113,7 @@ function parseRequest(line: string): BladeCloudRequest {
   if (typeof value.token !== 'string' || typeof value.secret !== 'string' || !value.token || !value.secret) {
     throw noRequest('the request has no API key')
   }
-  return {token: value.token, secret: value.secret, settings: value.settings!}
+  return {token: value.token, secret: value.secret, settings: value.settings}
 }
 
 const noRequest = (why: string) =>

@@ -1,8 +1,10 @@
 import {isShienError, ShienError} from '../errors.js'
 import type {BladeEvent} from '../protocol/blade-events.js'
 import {BladeClient} from '../client/blade-client.js'
-import type {PipelineEvent} from '../pipeline/events.js'
-import {connect, type NewHostKey} from '../transport/connect.js'
+import type {Emit} from '../pipeline/events.js'
+import {need} from '../pipeline/outputs.js'
+import {runStages, type Stage} from '../pipeline/runner.js'
+import {connect, type Connection, type NewHostKey} from '../transport/connect.js'
 import type {CloudPushPlan, CloudSource} from './plan.js'
 import type {CloudPushResult} from '../protocol/blade-steps.js'
 
@@ -15,13 +17,68 @@ export interface BladeCloudRequest {
 
 export interface RemoteDeps {
   signal: AbortSignal
-  emit: (event: PipelineEvent) => void
+  emit: Emit
   confirmHostKey: (key: NewHostKey) => Promise<boolean>
   agentSocket?: string
 }
 
+interface RemoteContext {
+  plan: CloudPushPlan
+  source: Extract<CloudSource, {kind: 'slot'}>
+  deps: RemoteDeps
+  out: Partial<{connect: {connection: Connection; blade: BladeClient}; push: CloudPushResult}>
+  /** The blade step was called: from then on, only the blade knows what became of the archive. */
+  started?: boolean
+}
+
 /** Long enough for the blade to delete the archive after Ctrl-C (its own cleanup deadline is 120 s). */
 const ABORT_GRACE_MS = 150_000
+
+const connectStage: Stage<RemoteContext> = {
+  id: 'connect',
+  detail: (ctx) => `to ${ctx.source.target.alias}`,
+  async run(ctx, io) {
+    const {source, deps} = ctx
+    const connection = await connect({
+      target: source.target,
+      knownHostsPath: source.knownHostsPath,
+      confirmNewHostKey: deps.confirmHostKey,
+      agentSocket: deps.agentSocket,
+      signal: io.signal,
+    })
+    const blade = new BladeClient(connection, source.bladeCommand)
+    ctx.out.connect = {connection, blade}
+    await blade.hello(io.signal)
+  },
+  async cleanup(ctx) {
+    ctx.out.connect?.connection.close()
+  },
+}
+
+/** `shien blade cloud-push` with the API key on its stdin; its progress comes back as events. */
+const bladeStage: Stage<RemoteContext> = {
+  id: 'push',
+  detail: (ctx) => `slot ${ctx.source.slot} from ${ctx.source.target.alias}`,
+  async run(ctx, io) {
+    const {plan, source} = ctx
+    const {blade} = need(ctx.out, 'connect')
+    const request: BladeCloudRequest = {token: plan.credentials.token, secret: plan.credentials.secret.reveal(), settings: plan.settings}
+    const flags = {
+      slot: source.slot,
+      zone: plan.zone,
+      name: plan.archive.name,
+      description: plan.archive.description,
+      'keep-on-failure': plan.keepOnFailure,
+    }
+    ctx.started = true
+    ctx.out.push = await blade.call('cloud-push', flags, {
+      signal: io.signal,
+      stdin: JSON.stringify(request) + '\n',
+      abortGraceMs: ABORT_GRACE_MS,
+      onEvent: (event) => forward(event, io.emit),
+    })
+  },
+}
 
 /**
  * Pushes a slot's image from the blade, where the image is and the uplink is fast: over the
@@ -33,42 +90,19 @@ export async function pushSlotFromBlade(
   source: Extract<CloudSource, {kind: 'slot'}>,
   deps: RemoteDeps,
 ): Promise<CloudPushResult> {
-  const connection = await connect({
-    target: source.target,
-    knownHostsPath: source.knownHostsPath,
-    confirmNewHostKey: deps.confirmHostKey,
-    agentSocket: deps.agentSocket,
-    signal: deps.signal,
-  })
-  let started = false
+  const ctx: RemoteContext = {plan, source, deps, out: {}}
   try {
-    const blade = new BladeClient(connection, source.bladeCommand)
-    await blade.hello(deps.signal)
-    const request: BladeCloudRequest = {token: plan.credentials.token, secret: plan.credentials.secret.reveal(), settings: plan.settings}
-    const flags = {
-      slot: source.slot,
-      zone: plan.zone,
-      name: plan.archive.name,
-      description: plan.archive.description,
-      'keep-on-failure': plan.keepOnFailure,
-    }
-    started = true
-    return await blade.call('cloud-push', flags, {
-      signal: deps.signal,
-      stdin: JSON.stringify(request) + '\n',
-      abortGraceMs: ABORT_GRACE_MS,
-      onEvent: (event) => forward(event, deps.emit),
-    })
+    await runStages([connectStage, bladeStage], ctx, {signal: deps.signal, onEvent: deps.emit})
+    return need(ctx.out, 'push')
   } catch (error) {
-    if (deps.signal.aborted) throw cancelled(error, started)
+    // Interrupted while connecting: nothing reached the blade, and the error says so already.
+    if (deps.signal.aborted && ctx.out.connect) throw cancelled(error, ctx.started ?? false)
     throw error
-  } finally {
-    connection.close()
   }
 }
 
 /** Blade progress (`@shien {...}` lines) as the renderer's events. */
-function forward(event: BladeEvent, emit: (event: PipelineEvent) => void): void {
+function forward(event: BladeEvent, emit: Emit): void {
   if (event.type === 'note') emit({type: 'note', stage: 'upload', message: event.message})
   else if (event.step === 'convert') emit({type: 'progress', stage: 'convert', bytes: event.done, total: event.total, unit: 'percent'})
   else emit({type: 'progress', stage: 'upload', bytes: event.done, total: event.total})

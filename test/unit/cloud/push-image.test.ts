@@ -165,3 +165,59 @@ describe('pushImage', () => {
     expect(calls).toEqual([])
   })
 })
+
+describe('the stages of a cloud push, undone in reverse', () => {
+  /** A qcow2 in a folder of its own, so the raw file its conversion makes can be watched. */
+  function qcow2Job(): {job: CloudJob; raws: () => string[]} {
+    const work = mkdtempSync(join(dir, 'stages-'))
+    const path = join(work, 'os101.qcow2')
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', path, '64M'])
+    return {job: job({imagePath: path, workDir: work}), raws: () => readdirSync(work).filter((f) => f.endsWith('.raw'))}
+  }
+
+  /** The fake API, recording whether the converted raw file was still there when the archive was deleted. */
+  function watchingApi(raws: () => string[], opts: {availability?: string[]} = {}) {
+    const fake = fakeApi(opts)
+    const remove = fake.api.delete
+    fake.api.delete = async (id, signal) => {
+      fake.calls.push(`raw files: ${raws().length}`)
+      return remove(id, signal)
+    }
+    return fake
+  }
+
+  it('on a failed upload, deletes the archive first and the converted raw file after it', async () => {
+    const {job: qjob, raws} = qcow2Job()
+    const {api, calls} = watchingApi(raws)
+    const tls = new UploadError('the FTPS server\'s certificate was refused', false, 'tls')
+    const events: PipelineEvent[] = []
+    const run = pushImage(qjob, {api, signal: new AbortController().signal, emit: (e) => events.push(e), upload: uploader([tls])})
+    await expect(run).rejects.toMatchObject({code: 'CLOUD_FTPS_TLS', message: expect.stringMatching(/Archive 42 "os101" in is1a was deleted\.$/)})
+    expect(calls).toEqual(['create os101 20480', 'raw files: 1', 'delete 42 aborted=false'])
+    expect(raws()).toEqual([])
+    expect(events.filter((e) => e.type === 'stage:start').map((e) => e.stage)).toEqual(['convert', 'create', 'upload'])
+  })
+
+  it('when cancelled while waiting, deletes the archive, then the raw file, and says it was interrupted', async () => {
+    const {job: qjob, raws} = qcow2Job()
+    const {api, calls} = watchingApi(raws, {availability: ['migrating', 'migrating', 'migrating']})
+    const abort = new AbortController()
+    const get = api.get.bind(api)
+    api.get = async (id, signal) => {
+      abort.abort(new Error('interrupted'))
+      return get(id, signal)
+    }
+    const run = pushImage(qjob, {api, signal: abort.signal, emit: () => undefined, upload: uploader([])})
+    await expect(run).rejects.toMatchObject({code: 'CLOUD_CANCELLED', exitCode: 130, message: 'Interrupted. Archive 42 "os101" in is1a was deleted.'})
+    expect(calls).toEqual(['create os101 20480', 'close 42', 'get 42', 'raw files: 1', 'delete 42 aborted=false'])
+    expect(raws()).toEqual([])
+  })
+
+  it('removes the raw file of a good push too, and reports the steps it timed', async () => {
+    const {job: qjob, raws} = qcow2Job()
+    const {api} = fakeApi()
+    const result = await pushImage(qjob, {api, signal: new AbortController().signal, emit: () => undefined, upload: uploader([])})
+    expect(result.timings.map((t) => t.step)).toEqual(['convert', 'create', 'upload', 'wait'])
+    expect(raws()).toEqual([])
+  })
+})
