@@ -1,10 +1,10 @@
 import {Args, Flags} from '@oclif/core'
 
-import {progressLines} from '../../src/box/publish/events.js'
 import {planPublish} from '../../src/box/publish/plan.js'
 import {formatPublishResult, publishBox, type PublishResult} from '../../src/box/publish/publish.js'
 import {ShienCommand} from '../../src/ui/base-command.js'
 import {bladeAccess} from '../../src/ui/host-key-prompt.js'
+import {createRenderer} from '../../src/ui/renderer.js'
 
 export default class BoxPublish extends ShienCommand {
   static override summary = 'Publish a VirtualBox base box as a version of a Vagrant catalog, with a libvirt copy for the blades.'
@@ -48,12 +48,13 @@ refused unless --force.`
       description: flags.description, architecture: flags.architecture, force: flags.force, libvirt: flags.libvirt,
       acceptNewHostKey: flags['accept-new-host-key'], cwd: process.cwd(),
     })
-    const result = await publishBox(plan, {
-      signal: this.abort.signal,
-      onEvent: this.jsonEnabled() ? undefined : progressLines((line) => process.stderr.write(line + '\n')),
-      ...bladeAccess(plan.acceptNewHostKey),
-    })
-    if (!this.jsonEnabled()) this.log(formatPublishResult(result))
-    return result
+    const renderer = createRenderer(this.jsonEnabled() ? 'silent' : process.stderr.isTTY ? 'tty' : 'plain')
+    try {
+      const result = await publishBox(plan, {signal: this.abort.signal, onEvent: renderer, ...bladeAccess(plan.acceptNewHostKey)})
+      if (!this.jsonEnabled()) this.log(formatPublishResult(result))
+      return result
+    } finally {
+      renderer.stop()
+    }
   }
 }

@@ -126,8 +126,8 @@ describe('shien box publish over SFTP', () => {
     const error = await publishBox(plan, {
       signal: abort.signal,
       onEvent: (event) => {
-        if (event.type !== 'progress' || event.step !== 'copy') return
-        copied = event.done
+        if (event.type !== 'progress' || event.stage !== 'copy') return
+        copied = event.bytes
         abort.abort(new Error('interrupted'))
       },
     }).then(() => undefined, (e: unknown) => e)

@@ -1,65 +1,79 @@
 import {randomBytes} from 'node:crypto'
 import {posix} from 'node:path'
 
+import {need} from '../../pipeline/outputs.js'
+import type {StageIO} from '../../pipeline/runner.js'
 import {findVersion, formatCatalog, withVersion, type Catalog, type CatalogProvider, type CatalogVersion} from '../catalog.js'
-import type {PublishEvent} from './events.js'
+import {type LocalFile, type Placement, preparedFiles, type PreparedFiles, type PublishStage} from './context.js'
 import type {PublishPlan} from './plan.js'
-import type {LocalFile, PreparedFiles} from './prepare.js'
 import type {PublishTarget} from './target.js'
 
-interface Placement {
-  file: LocalFile
-  dest: string
-  mode: number
-  tmp: string
+// The version's files are copied under temporary names, then renamed into place, boxes first
+// and the catalog last: the catalog never lists a box that is not complete.
+
+/** Copies the version's files to the destination under temporary names. */
+export const copyStage: PublishStage = {
+  id: 'copy',
+  label: 'Copying',
+  detail: (ctx) => `${filesFor(ctx.plan, preparedFiles(ctx.out)).length} files to ${need(ctx.out, 'lock').target.label}`,
+  async run(ctx, io) {
+    const {target} = need(ctx.out, 'lock')
+    const placements = filesFor(ctx.plan, preparedFiles(ctx.out)).map((p) => ({...p, tmp: tempNameFor(p.dest)}))
+    for (const p of placements) ctx.made.pending.add(p.tmp)
+    await target.mkdirs(ctx.plan.layout.versionDir)
+    await copyAll(target, placements, io)
+    ctx.out.copy = {placements}
+  },
+  async cleanup(ctx, outcome) {
+    const target = ctx.made.target
+    if (outcome === 'ok' || !target) return
+    for (const tmp of ctx.made.pending) await target.remove(tmp)
+    // A new version's folder is not listed anywhere: take it away again (a replaced one stays).
+    if (!ctx.out.lock?.replaced) {
+      await target.removeEmptyDir(ctx.plan.layout.versionDir)
+      await target.removeEmptyDir(posix.dirname(ctx.plan.layout.versionDir))
+    }
+  },
 }
 
-/**
- * Copies the version's files under temporary names, then renames them into place, boxes
- * first and the catalog last: the catalog never lists a box that is not complete. Returns
- * the catalog as written.
- */
-export async function installFiles(
-  target: PublishTarget,
-  plan: PublishPlan,
-  existing: Catalog | undefined,
-  files: PreparedFiles,
-  opts: {signal?: AbortSignal; emit: (event: PublishEvent) => void},
-): Promise<Catalog> {
-  const {layout} = plan
-  const placements = placementsFor(plan, files)
+/** Writes the catalog, then renames the files into place and the catalog over the old one. */
+export const catalogStage: PublishStage = {
+  id: 'catalog',
+  label: 'Writing the catalog',
+  detail: (ctx) => ctx.plan.layout.catalog,
+  async run(ctx, io) {
+    const {plan, made} = ctx
+    const {target, existing} = need(ctx.out, 'lock')
+    const catalog = catalogFor(plan, existing, preparedFiles(ctx.out))
+    const catalogTmp = tempNameFor(plan.layout.catalog)
+    made.pending.add(catalogTmp)
+    await target.putText(formatCatalog(catalog), catalogTmp, 0o644)
+    io.signal.throwIfAborted()
+    for (const p of need(ctx.out, 'copy').placements) {
+      await target.rename(p.tmp, p.dest)
+      made.pending.delete(p.tmp)
+      made.placed.push(p.dest)
+    }
+    await target.rename(catalogTmp, plan.layout.catalog)
+    made.pending.delete(catalogTmp)
+    ctx.out.catalog = catalog
+  },
+  async cleanup(ctx, outcome) {
+    const target = ctx.made.target
+    if (outcome === 'ok' || !target) return
+    // A new version's files are not listed anywhere yet: take them away again.
+    if (!ctx.out.lock?.replaced) for (const path of ctx.made.placed) await target.remove(path)
+  },
+}
+
+/** The catalog as it will be: the existing one (or a new one) with this version in it. */
+function catalogFor(plan: PublishPlan, existing: Catalog | undefined, files: PreparedFiles): Catalog {
   const catalog = withVersion(existing ?? {name: plan.name, description: plan.description ?? `${plan.name} base box`, versions: []}, versionEntry(plan, existing, files))
   if (plan.description !== undefined) catalog.description = plan.description
-  const catalogTmp = tempNameFor(layout.catalog)
-  const pending = new Set([...placements.map((p) => p.tmp), catalogTmp])
-  const placed: string[] = []
-  try {
-    await target.mkdirs(layout.versionDir)
-    await copyAll(target, placements, opts)
-    opts.emit({type: 'step:start', step: 'catalog', detail: layout.catalog})
-    await target.putText(formatCatalog(catalog), catalogTmp, 0o644)
-    opts.signal?.throwIfAborted()
-    for (const p of placements) {
-      await target.rename(p.tmp, p.dest)
-      pending.delete(p.tmp)
-      placed.push(p.dest)
-    }
-    await target.rename(catalogTmp, layout.catalog)
-    pending.delete(catalogTmp)
-    return catalog
-  } catch (error) {
-    for (const tmp of pending) await target.remove(tmp)
-    // A new version's files are not listed anywhere yet: take them away again.
-    if (!(existing && findVersion(existing, plan.version))) {
-      for (const path of placed) await target.remove(path)
-      await target.removeEmptyDir(layout.versionDir)
-      await target.removeEmptyDir(posix.dirname(layout.versionDir))
-    }
-    throw error
-  }
+  return catalog
 }
 
-function placementsFor(plan: PublishPlan, files: PreparedFiles): Placement[] {
+function filesFor(plan: PublishPlan, files: PreparedFiles): Array<Omit<Placement, 'tmp'>> {
   const {layout} = plan
   const list: Array<[LocalFile | undefined, string, number]> = [
     [files.virtualbox, layout.virtualbox, 0o644],
@@ -68,18 +82,17 @@ function placementsFor(plan: PublishPlan, files: PreparedFiles): Placement[] {
     [files.base, layout.base, 0o444],
   ]
   return list.filter((item): item is [LocalFile, string, number] => item[0] !== undefined)
-    .map(([file, dest, mode]) => ({file, dest, mode, tmp: tempNameFor(dest)}))
+    .map(([file, dest, mode]) => ({file, dest, mode}))
 }
 
-async function copyAll(target: PublishTarget, placements: Placement[], opts: {signal?: AbortSignal; emit: (event: PublishEvent) => void}): Promise<void> {
+async function copyAll(target: PublishTarget, placements: Placement[], io: StageIO): Promise<void> {
   const total = placements.reduce((sum, p) => sum + p.file.bytes, 0)
   let before = 0
-  opts.emit({type: 'step:start', step: 'copy', detail: `${placements.length} files to ${target.label}`})
   for (const p of placements) {
     await target.putFile(p.file.path, p.tmp, {
       mode: p.mode,
-      signal: opts.signal,
-      onProgress: (bytes) => opts.emit({type: 'progress', step: 'copy', done: before + bytes, total}),
+      signal: io.signal,
+      onProgress: (bytes) => io.emit({type: 'progress', stage: 'copy', bytes: before + bytes, total}),
     })
     before += p.file.bytes
   }

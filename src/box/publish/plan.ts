@@ -72,22 +72,23 @@ export function planPublish(input: PublishInput): PublishPlan {
   attempt(() => checkArchitecture(architecture))
   const destination = attempt(() => parseDestination(input.to, input.cwd, input.home ?? homedir()))
   const baseUrl = attempt(() => chooseBaseUrl(input.baseUrl, destination))
-  if (problems.length === 1) throw problems[0]
   if (problems.length > 1) {
     throw badInput('PUBLISH_BAD_INPUT', `shien box publish cannot start:\n${problems.map((p) => `  - ${p.message}`).join('\n')}`, problems.flatMap((p) => p.suggestions))
   }
+  // A missing destination or base URL is the one problem found, which says why.
+  if (problems.length === 1 || !destination || baseUrl === undefined) throw problems[0]
   return {
     box: resolve(input.cwd, input.box),
     name: input.name,
     version: input.version,
     description: input.description,
     architecture,
-    destination: destination!,
-    baseUrl: baseUrl!,
+    destination,
+    baseUrl,
     force: input.force ?? false,
     libvirt: input.libvirt ?? true,
     acceptNewHostKey: input.acceptNewHostKey ?? false,
-    layout: layoutFor(destination!.root, baseUrl!, input.name, input.version),
+    layout: layoutFor(destination.root, baseUrl, input.name, input.version),
   }
 }
 

@@ -2,22 +2,27 @@ import {hostname, userInfo} from 'node:os'
 import {posix} from 'node:path'
 
 import {badInput, ShienError} from '../../errors.js'
+import type {PipelineEvent} from '../../pipeline/events.js'
+import {need} from '../../pipeline/outputs.js'
+import {runStages} from '../../pipeline/runner.js'
 import type {NewHostKey} from '../../transport/connect.js'
 import {CATALOG_SIZE_LIMIT, findVersion, latestVersion, parseCatalog, type Catalog} from '../catalog.js'
-import type {PublishEvent} from './events.js'
-import {installFiles} from './install.js'
+import {preparedFiles, type PublishContext, type PublishStage} from './context.js'
+import {catalogStage, copyStage} from './install.js'
 import {LocalTarget} from './local-target.js'
 import type {PublishPlan} from './plan.js'
-import {inspectForPublish, prepareFiles, type PreparedFiles} from './prepare.js'
+import {checksumStage, convertStage, inspectStage} from './prepare.js'
 import {SftpTarget} from './sftp-target.js'
 import type {PublishTarget} from './target.js'
 
 export interface PublishOptions {
   signal?: AbortSignal
-  onEvent?: (event: PublishEvent) => void
+  onEvent?: (event: PipelineEvent) => void
   /** Asked for an unknown host key of an sftp:// destination. */
   confirmHostKey?: (key: NewHostKey) => Promise<boolean>
   agentSocket?: string
+  /** The destination, already open (a fake in tests); otherwise the plan's, opened by the lock stage. */
+  target?: PublishTarget
 }
 
 /** One published box file, as the catalog lists it. */
@@ -52,46 +57,64 @@ export interface PublishResult {
  * destination as it was.
  */
 export async function publishBox(plan: PublishPlan, opts: PublishOptions = {}): Promise<PublishResult> {
-  const emit = opts.onEvent ?? (() => undefined)
-  emit({type: 'step:start', step: 'inspect', detail: plan.box})
-  const info = await inspectForPublish(plan.box, plan.libvirt, opts.signal)
-  emit({type: 'step:start', step: 'lock', detail: plan.layout.catalog})
-  const target = await openTarget(plan, opts)
-  try {
-    await target.mkdirs(posix.dirname(plan.layout.catalog))
-    const release = await takeLock(target, plan.layout.lock)
-    try {
-      const existing = await readCatalog(target, plan)
-      const replaced = checkConflict(existing, plan)
-      const files = await prepareFiles(info, {libvirt: plan.libvirt, signal: opts.signal, emit})
-      try {
-        const catalog = await installFiles(target, plan, existing, files, {signal: opts.signal, emit})
-        return resultOf(plan, catalog, files, replaced)
-      } finally {
-        await files.cleanup()
-      }
-    } finally {
-      await release()
-    }
-  } finally {
-    await target.close()
+  const ctx: PublishContext = {
+    plan,
+    confirmHostKey: opts.confirmHostKey ?? (async () => false),
+    agentSocket: opts.agentSocket,
+    target: opts.target,
+    out: {},
+    made: {pending: new Set(), placed: []},
   }
+  const stages = [inspectStage, lockStage, checksumStage, ...(plan.libvirt ? [convertStage] : []), copyStage, catalogStage]
+  await runStages(stages, ctx, {signal: opts.signal ?? new AbortController().signal, onEvent: opts.onEvent})
+  if (ctx.made.unlockError) throw ctx.made.unlockError
+  return resultOf(ctx)
 }
 
-async function openTarget(plan: PublishPlan, opts: PublishOptions): Promise<PublishTarget> {
-  const {destination} = plan
+/** Opens the destination, takes its lock, and reads and checks the catalog there. */
+const lockStage: PublishStage = {
+  id: 'lock',
+  label: 'Reading the catalog',
+  detail: (ctx) => ctx.plan.layout.catalog,
+  async run(ctx, io) {
+    const {plan} = ctx
+    const target = (ctx.made.target = ctx.target ?? (await openTarget(ctx, io.signal)))
+    await target.mkdirs(posix.dirname(plan.layout.catalog))
+    await takeLock(target, plan.layout.lock)
+    ctx.made.locked = true
+    const existing = await readCatalog(target, plan)
+    ctx.out.lock = {target, existing, replaced: checkConflict(existing, plan)}
+  },
+  async cleanup(ctx, outcome) {
+    const {target, locked} = ctx.made
+    try {
+      try {
+        if (locked) await target?.remove(ctx.plan.layout.lock)
+      } finally {
+        await target?.close()
+      }
+    } catch (error) {
+      // After a good publish this is the error to report: the next publish would find the lock.
+      if (outcome === 'ok') ctx.made.unlockError = error
+      throw error
+    }
+  },
+}
+
+async function openTarget(ctx: PublishContext, signal: AbortSignal): Promise<PublishTarget> {
+  const {destination} = ctx.plan
   if (destination.kind === 'local') return new LocalTarget()
   return SftpTarget.open({
     target: destination.target,
     knownHostsPath: destination.knownHostsPath,
-    confirmNewHostKey: opts.confirmHostKey ?? (async () => false),
-    agentSocket: opts.agentSocket,
-    signal: opts.signal,
+    confirmNewHostKey: ctx.confirmHostKey,
+    agentSocket: ctx.agentSocket,
+    signal,
   })
 }
 
 /** One publisher per catalog at a time, or the second one's version would be lost. */
-async function takeLock(target: PublishTarget, lock: string): Promise<() => Promise<void>> {
+async function takeLock(target: PublishTarget, lock: string): Promise<void> {
   const owner = JSON.stringify({user: userInfo().username, host: hostname(), pid: process.pid, since: new Date().toISOString()})
   if (!(await target.createExclusive(lock, owner + '\n'))) {
     const holder = await target.readText(lock, 4096).catch(() => undefined)
@@ -100,7 +123,6 @@ async function takeLock(target: PublishTarget, lock: string): Promise<() => Prom
       suggestions: ['Wait for it to finish. If no publish is running (it was killed), remove the lock file and try again.'],
     })
   }
-  return () => target.remove(lock)
 }
 
 async function readCatalog(target: PublishTarget, plan: PublishPlan): Promise<Catalog | undefined> {
@@ -120,16 +142,20 @@ async function readCatalog(target: PublishTarget, plan: PublishPlan): Promise<Ca
 /** True when --force replaces a version that exists; an error without --force. */
 function checkConflict(existing: Catalog | undefined, plan: PublishPlan): boolean {
   const same = existing && findVersion(existing, plan.version)
-  if (!same) return false
+  if (!existing || !same) return false
   if (plan.force) return true
   throw new ShienError(`${plan.name} ${same.version} is already published (${plan.layout.catalog}).`, {
     code: 'VERSION_EXISTS', exit: 'refused',
-    suggestions: [`Publish a newer version (the latest is ${latestVersion(existing!)}),`, 'or replace it with --force before students have downloaded it.'],
+    suggestions: [`Publish a newer version (the latest is ${latestVersion(existing)}),`, 'or replace it with --force before students have downloaded it.'],
   })
 }
 
-function resultOf(plan: PublishPlan, catalog: Catalog, files: PreparedFiles, replaced: boolean): PublishResult {
+function resultOf(ctx: PublishContext): PublishResult {
+  const {plan, out} = ctx
   const {layout} = plan
+  const catalog = need(out, 'catalog')
+  const {replaced} = need(out, 'lock')
+  const files = preparedFiles(out)
   const published: PublishedFile[] = [{provider: 'virtualbox', path: layout.virtualbox, url: layout.urls.virtualbox, bytes: files.virtualbox.bytes, sha256: files.virtualbox.sha256}]
   if (files.libvirt) published.push({provider: 'libvirt', path: layout.libvirt, url: layout.urls.libvirt, bytes: files.libvirt.bytes, sha256: files.libvirt.sha256})
   const warnings = [...files.warnings]

@@ -5,10 +5,12 @@ import {join} from 'node:path'
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import type {PublishEvent} from '../../../src/box/publish/events.js'
+import {LocalTarget} from '../../../src/box/publish/local-target.js'
 import {planPublish, type PublishInput} from '../../../src/box/publish/plan.js'
 import {publishBox} from '../../../src/box/publish/publish.js'
+import type {PublishTarget} from '../../../src/box/publish/target.js'
 import {ShienError} from '../../../src/errors.js'
+import type {PipelineEvent} from '../../../src/pipeline/events.js'
 import {makeBox, readTar, tempDir} from '../../support/make-box.js'
 
 let dir: string
@@ -57,7 +59,7 @@ async function refusal(promise: Promise<unknown>): Promise<ShienError> {
 describe('shien box publish to a folder', () => {
   it('writes both providers and a catalog whose checksums match the files', async () => {
     const to = destination()
-    const events: PublishEvent[] = []
+    const events: PipelineEvent[] = []
     const result = await publishBox(plan(to, {description: 'OS course'}), {onEvent: (e) => events.push(e)})
     const catalog = JSON.parse(readFileSync(join(to, 'os101/debian12.json'), 'utf8'))
     expect(catalog).toMatchObject({name: 'os101/debian12', description: 'OS course', versions: [{version: '2026.1.0'}]})
@@ -71,7 +73,7 @@ describe('shien box publish to a folder', () => {
     expect(statSync(join(versionDir, 'libvirt.qcow2')).mode & 0o777).toBe(0o444)
     expect(result.files.map((f) => f.provider)).toEqual(['virtualbox', 'libvirt'])
     expect(result.catalog.url).toBe(`file://${to}/os101/debian12.json`)
-    expect(events.filter((e) => e.type === 'step:start').map((e) => (e as {step: string}).step)).toEqual(['inspect', 'lock', 'checksum', 'convert', 'copy', 'catalog'])
+    expect(events.filter((e) => e.type === 'stage:start').map((e) => e.stage)).toEqual(['inspect', 'lock', 'checksum', 'convert', 'copy', 'catalog'])
     expect(readdirSync(join(to, 'os101')).sort()).toEqual(['debian12', 'debian12.json'])
   })
 
@@ -169,11 +171,74 @@ describe('shien box publish to a folder', () => {
     const error = await publishBox(plan(to), {
       signal: abort.signal,
       onEvent: (e) => {
-        if (e.type === 'step:start' && e.step === 'copy') abort.abort(new Error('interrupted'))
+        if (e.type === 'stage:start' && e.stage === 'copy') abort.abort(new Error('interrupted'))
       },
     }).then(() => undefined, (e: unknown) => e)
     expect(String(error)).toContain('interrupted')
     // Only the catalog's folder, made before the lock was taken, is left: empty.
     expect(readdirSync(to, {recursive: true})).toEqual(['os101'])
+  })
+})
+
+/** The local target with every undoing call recorded (paths relative to `root`), and one call made to fail. */
+function recordingTarget(root: string, failOn?: {method: 'rename' | 'remove'; path: RegExp}) {
+  const local = new LocalTarget()
+  const log: string[] = []
+  const rel = (path: string) => path.slice(root.length + 1).replace(/\.tmp-[0-9a-f]+$/, '.tmp')
+  const fail = (method: string, path: string) => {
+    if (failOn?.method === method && failOn.path.test(path)) throw new Error(`${method} ${rel(path)} failed`)
+  }
+  const target: PublishTarget = Object.assign(Object.create(local) as PublishTarget, {
+    rename: async (from: string, to: string) => (fail('rename', to), local.rename(from, to)),
+    remove: async (path: string) => (log.push(`remove ${rel(path)}`), fail('remove', path), local.remove(path)),
+    removeEmptyDir: async (path: string) => (log.push(`rmdir ${rel(path)}`), local.removeEmptyDir(path)),
+    close: async () => void log.push('close'),
+  })
+  return {target, log}
+}
+
+describe('the cleanup of a publish, stage by stage', () => {
+  it('undoes the stages in reverse: placed files, then temporary copies and folders, then the lock, then the destination', async () => {
+    const to = destination()
+    const {target, log} = recordingTarget(to, {method: 'rename', path: /debian12\.json$/})
+    const error = await publishBox(plan(to, {libvirt: false}), {target}).then(() => undefined, (e: unknown) => e)
+    expect(String(error)).toContain('rename os101/debian12.json failed')
+    expect(log).toEqual([
+      // catalog: the box renamed into place is not listed anywhere, so it goes
+      'remove os101/debian12/2026.1.0/virtualbox.box',
+      // copy: what is still under a temporary name, then the version's folders
+      'remove os101/.debian12.json.tmp',
+      'rmdir os101/debian12/2026.1.0',
+      'rmdir os101/debian12',
+      // lock: the lock file, then the connection
+      'remove os101/.debian12.json.lock',
+      'close',
+    ])
+    expect(readdirSync(to, {recursive: true})).toEqual(['os101'])
+  })
+
+  it('when cancelled during the copy, removes the copies and the lock, and keeps a replaced version\'s folder', async () => {
+    const to = destination()
+    await publishBox(plan(to, {libvirt: false}))
+    const before = tree(to)
+    const abort = new AbortController()
+    const {target, log} = recordingTarget(to)
+    const run = publishBox(plan(to, {libvirt: false, force: true}), {
+      target,
+      signal: abort.signal,
+      onEvent: (e) => {
+        if (e.type === 'progress' && e.stage === 'copy') abort.abort(new Error('interrupted'))
+      },
+    })
+    await expect(run).rejects.toThrow('interrupted')
+    expect(log).toEqual(['remove os101/debian12/2026.1.0/.virtualbox.box.tmp', 'remove os101/.debian12.json.lock', 'close'])
+    expect(tree(to)).toEqual(before)
+  })
+
+  it('fails a publish whose lock it cannot remove, after closing the destination', async () => {
+    const to = destination()
+    const {target, log} = recordingTarget(to, {method: 'remove', path: /\.lock$/})
+    await expect(publishBox(plan(to, {libvirt: false}), {target})).rejects.toThrow('remove os101/.debian12.json.lock failed')
+    expect(log).toEqual(['remove os101/.debian12.json.lock', 'close'])
   })
 })
