@@ -1,9 +1,21 @@
+import {execFileSync} from 'node:child_process'
+import {mkdirSync, mkdtempSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
 import {PassThrough} from 'node:stream'
 
 import {describe, expect, it} from 'vitest'
 
+import {planPublish} from '../../../src/box/publish/plan.js'
+import {publishBox} from '../../../src/box/publish/publish.js'
+import type {ArchiveApi} from '../../../src/cloud/archive-api.js'
+import type {Uploader} from '../../../src/cloud/ftps-upload.js'
+import {pushImage} from '../../../src/cloud/push-image.js'
+import {Secret} from '../../../src/cloud/secret.js'
+import {DEFAULT_SETTINGS} from '../../../src/cloud/settings.js'
 import type {PipelineEvent} from '../../../src/pipeline/events.js'
 import {createRenderer} from '../../../src/ui/renderer.js'
+import {makeBox, tempDir} from '../../support/make-box.js'
 
 /** A stream that keeps what is written, shaped like the terminal the renderer expects. */
 function capture(isTTY: boolean) {
@@ -58,5 +70,85 @@ describe('the pipeline renderer', () => {
     for (const event of UPLOAD) render(event)
     render.stop()
     expect(out.text()).toBe('')
+  })
+})
+
+/** What a plain run printed, with the seconds (which vary) written as N. */
+const steady = (text: string) => text.replace(/done in \d+\.\d s/g, 'done in N s').split('\n')
+
+describe('the same renderer for a cloud push and a publish', () => {
+  it('renders a cloud push: each stage, its notes, percent for the conversion and amounts for the upload', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'renderer-cloud-'))
+    const image = join(work, 'os101.qcow2')
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, '64M'])
+    const api: ArchiveApi = {
+      zone: 'is1a',
+      createBlank: async (a) => ({archive: {id: '42', name: a.name, availability: 'uploading'}, ftp: {hostName: 'ftp.test', user: 'u', password: new Secret('pw')}}),
+      reopenFtp: async () => Promise.reject(new Error('not expected')),
+      closeFtp: async () => undefined,
+      get: async (id) => ({id, name: 'os101', availability: 'available'}),
+      delete: async () => undefined,
+    }
+    const upload: Uploader = async (_file, size, _target, o) => (o.onBytes?.(size), {bytes: size, ms: 10, reply: '226'})
+    const job = {imagePath: image, workDir: work, archive: {name: 'os101', description: 'd', tags: ['shien']}, keepOnFailure: false, settings: {...DEFAULT_SETTINGS, pollMs: 1}}
+    const plain = capture(false)
+    const tty = capture(true)
+    const [toPlain, toTty] = [createRenderer('plain', plain.stream), createRenderer('tty', tty.stream)]
+    await pushImage(job, {api, signal: new AbortController().signal, emit: (e) => (toPlain(e), toTty(e)), upload})
+    toTty.stop()
+    rmSync(work, {recursive: true, force: true})
+    const lines = steady(plain.text())
+    expect(lines.filter((l) => !/^ {2}\d+%$/.test(l))).toEqual([
+      'Convert...',
+      'Convert done in N s',
+      'Create...',
+      '  Archive 42 "os101" (20 GiB) created in is1a; sending the image over FTPS.',
+      'Create done in N s',
+      'Upload...',
+      '  100% (64.0 MiB of 64.0 MiB)',
+      'Upload done in N s',
+      'Wait...',
+      '  FTP closed; waiting for Sakura Cloud to check archive 42...',
+      '  archive 42: available',
+      'Wait done in N s',
+      '',
+    ])
+    // The conversion counts percent: no amounts in MiB.
+    expect(lines.slice(1, lines.indexOf('Convert done in N s'))).toContain('  100%')
+    expect(tty.text()).toMatch(/Convert\s+\[[^\]]+\] \d+% \| \d+\/100 \| {2}\| ETA /)
+    expect(tty.text()).toMatch(/Upload\s+\[[^\]]+\] 100% \| 64\.0 MiB\/64\.0 MiB \| /)
+    expect(tty.text()).toContain('Wait     done in')
+  })
+
+  it('renders a publish: the step labels with what they work on, then a line per tenth', async () => {
+    const {dir, cleanup} = await tempDir()
+    try {
+      const box = await makeBox(dir, 'course.box')
+      const to = join(dir, 'dest')
+      mkdirSync(to)
+      const out = capture(false)
+      const render = createRenderer('plain', out.stream)
+      await publishBox(planPublish({box, name: 'os101/debian12', version: '2026.1.0', to, cwd: dir}), {onEvent: render})
+      const lines = steady(out.text())
+      expect(lines.filter((l) => !l.startsWith('  '))).toEqual([
+        `Checking the box ${box}...`,
+        'Checking the box done in N s',
+        `Reading the catalog ${to}/os101/debian12.json...`,
+        'Reading the catalog done in N s',
+        'Computing sha256...',
+        'Computing sha256 done in N s',
+        'Converting for libvirt (qcow2)...',
+        'Converting for libvirt (qcow2) done in N s',
+        'Copying 3 files to this machine...',
+        'Copying done in N s',
+        `Writing the catalog ${to}/os101/debian12.json...`,
+        'Writing the catalog done in N s',
+        '',
+      ])
+      const copying = lines.slice(lines.indexOf('Copying 3 files to this machine...') + 1, lines.indexOf('Copying done in N s'))
+      expect(copying.at(-1)).toMatch(/^ {2}100% \([\d.]+ MiB of [\d.]+ MiB\)$/)
+    } finally {
+      await cleanup()
+    }
   })
 })
