@@ -1,4 +1,4 @@
-import {readFileSync} from 'node:fs'
+import {packageInfo} from '../package-info.js'
 
 /**
  * The laptop and blade sides of shien talk through `shien blade ...` over SSH. Bump this when a
@@ -6,9 +6,7 @@ import {readFileSync} from 'node:fs'
  */
 export const BLADE_PROTOCOL = 1
 
-export const PACKAGE_VERSION: string = (
-  JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as {version: string}
-).version
+export const PACKAGE_VERSION: string = packageInfo().version
 
 /** Progress and stage events travel on stderr, one per line, after this marker. */
 export const EVENT_MARKER = '@shien '
