@@ -98,3 +98,28 @@ describe('shien init then shien push --dry-run, in process', () => {
     expect(plan.json.plan).toMatchObject({slot: '02', name: 'os101', target: {hostName: '192.0.2.10', port: 2200, user: 'e195701'}})
   })
 })
+
+describe('shien container start, stop and rm, in process', () => {
+  it.each([
+    [['start', 'web']],
+    [['stop', 'web']],
+    [['rm', '-f', 'web']],
+    [['rm', '--force', 'web']],
+  ])('container %j parses its command line and then needs a blade', async (args) => {
+    const run = await shien(['container', ...args, '--json'])
+    expect(run.exitCode).toBe(ExitCode.usage)
+    expectEnvelope(run.json, 'BAD_HOST', ExitCode.usage)
+  })
+
+  it('refuses --force on stop, which only rm takes', async () => {
+    const run = await shien(['container', 'stop', '--force', 'web', '--json'])
+    expectEnvelope(run.json, 'USAGE', ExitCode.usage)
+    expect(run.json.error.message).toBe('Nonexistent flag: --force')
+  })
+
+  it('needs the container name', async () => {
+    const run = await shien(['container', 'rm', '--json'])
+    expectEnvelope(run.json, 'USAGE', ExitCode.usage)
+    expect(run.json.error.message).toMatch(/^Missing 1 required arg:\nname /)
+  })
+})
