@@ -1,16 +1,13 @@
-import {describeAction, type ContainerAction} from '../../src/docker/lifecycle.js'
-import {ContainerCommand, containerFlags, nameArg} from '../../src/client/container/container-command.js'
+import {ContainerActionCommand} from '../../src/client/container/action-command.js'
+import {containerFlags, nameArg} from '../../src/client/container/container-command.js'
 
-export default class ContainerStart extends ContainerCommand {
+export default class ContainerStart extends ContainerActionCommand {
   static override summary = 'Start one of your containers on the blade.'
   static override examples = ['<%= config.bin %> container start web']
   static override args = nameArg
   static override flags = containerFlags
 
-  async run(): Promise<ContainerAction> {
-    const {args, flags} = await this.parse(ContainerStart)
-    const result = await this.ieDocker<ContainerAction>(flags, ['start', args.name])
-    if (!this.jsonEnabled()) this.log(describeAction(result))
-    return result
+  protected ieDockerArgs(name: string): string[] {
+    return ['start', name]
   }
 }

@@ -1,16 +1,13 @@
-import {describeAction, type ContainerAction} from '../../src/docker/lifecycle.js'
-import {ContainerCommand, containerFlags, nameArg} from '../../src/client/container/container-command.js'
+import {ContainerActionCommand} from '../../src/client/container/action-command.js'
+import {containerFlags, nameArg} from '../../src/client/container/container-command.js'
 
-export default class ContainerStop extends ContainerCommand {
+export default class ContainerStop extends ContainerActionCommand {
   static override summary = 'Stop one of your containers on the blade.'
   static override examples = ['<%= config.bin %> container stop web']
   static override args = nameArg
   static override flags = containerFlags
 
-  async run(): Promise<ContainerAction> {
-    const {args, flags} = await this.parse(ContainerStop)
-    const result = await this.ieDocker<ContainerAction>(flags, ['stop', args.name])
-    if (!this.jsonEnabled()) this.log(describeAction(result))
-    return result
+  protected ieDockerArgs(name: string): string[] {
+    return ['stop', name]
   }
 }

@@ -1,9 +1,7 @@
-import {parseArgs} from 'node:util'
-
 import {ShienError} from '../errors.js'
 import {parseBuildArgs, type BuildRequest} from './build-args.js'
 import {parseRunArgs, type RunRequest} from '../protocol/ie-docker-run.js'
-import {commandTable, usageError} from '../privileged/usage.js'
+import {parseToolArgs, toolHelp, usageError, type ToolOptions} from '../privileged/usage.js'
 
 interface Common {
   json: boolean
@@ -95,16 +93,9 @@ function none(positionals: string[], command: 'ps' | 'images', c: Common): Docke
 }
 
 function parseRest(args: string[], rm: boolean) {
-  try {
-    return parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: {json: {type: 'boolean'}, account: {type: 'string'}, ...(rm ? {force: {type: 'boolean', short: 'f'}} : {})},
-    }) as {values: {json?: boolean; account?: string; force?: boolean}; positionals: string[]}
-  } catch (error) {
-    throw usage((error as Error).message, error)
-  }
+  const options: ToolOptions = {json: {type: 'boolean'}, account: {type: 'string'}, ...(rm ? {force: {type: 'boolean', short: 'f'}} : {})}
+  const {values, positionals} = parseToolArgs('ie-docker', args, options)
+  return {values: values as {json?: boolean; account?: string; force?: boolean}, positionals}
 }
 
 function usage(message: string, cause?: unknown): ShienError {
@@ -112,19 +103,14 @@ function usage(message: string, cause?: unknown): ShienError {
 }
 
 export function dockerHelpText(): string {
-  return [
+  return toolHelp(
     'Usage: sudo ie-docker [--json] [--account ACCOUNT] <command> [ARGS]',
-    '',
-    'Commands:',
-    ...commandTable(DOCKER_COMMANDS),
-    '',
-    'run accepts only these flags:',
-    ...RUN_FLAGS.map((f) => `  ${f}`),
-    '',
-    'build accepts only these flags (FROM and COPY --from name images offered here or yours):',
-    ...BUILD_FLAGS.map((f) => `  ${f}`),
-    '',
-    'Names are yours alone: NAME (lower-case letters and digits) is the container <account>-NAME, reachable at http://<account>-NAME.<domain>/.',
-    'Exit codes: 0 ok, 1 failure, 2 usage, 5 engine failed, 6 refused by a rule.',
-  ].join('\n')
+    DOCKER_COMMANDS,
+    ['run accepts only these flags:', ...RUN_FLAGS.map((f) => `  ${f}`)],
+    ['build accepts only these flags (FROM and COPY --from name images offered here or yours):', ...BUILD_FLAGS.map((f) => `  ${f}`)],
+    [
+      'Names are yours alone: NAME (lower-case letters and digits) is the container <account>-NAME, reachable at http://<account>-NAME.<domain>/.',
+      'Exit codes: 0 ok, 1 failure, 2 usage, 5 engine failed, 6 refused by a rule.',
+    ],
+  )
 }

@@ -36,6 +36,7 @@ export abstract class ShienCommand extends Command {
         suggestions: ['Run the same command again: a push resumes where it stopped.'],
       })
     }
+    if (this.jsonEnabled() && isUsageError(error)) error = this.usageError(error)
     if (!isShienError(error)) return super.catch(error)
     if (this.jsonEnabled()) {
       this.logJson(this.toErrorJson(error))
@@ -47,4 +48,21 @@ export abstract class ShienCommand extends Command {
     // Errors.exit keeps oclif from printing the error a second time.
     throw new Errors.ExitError(error.exitCode)
   }
+
+  /**
+   * oclif's own error for a bad command line (unknown flag, missing argument, a flag value it
+   * cannot parse, a command's `this.error(..., {exit: 2})`) as a USAGE error, so that under
+   * --json it prints the one envelope and exits 2 rather than oclif's whole error object (the
+   * loaded config included) with exit 1. Without --json, oclif's message and the command's usage
+   * stay as they are.
+   */
+  private usageError(error: Errors.CLIError): ShienError {
+    const message = error.message.replace(/\n?See more help with --help$/, '')
+    const command = `${this.config.bin} ${(this.id ?? '').replaceAll(':', this.config.topicSeparator)}`
+    return new ShienError(message, {code: 'USAGE', exit: 'usage', cause: error, suggestions: [`${command} --help shows its arguments and flags.`]})
+  }
+}
+
+function isUsageError(error: unknown): error is Errors.CLIError {
+  return error instanceof Errors.CLIError && !(error instanceof Errors.ExitError) && error.oclif?.exit === 2
 }

@@ -1,7 +1,5 @@
-import {parseArgs} from 'node:util'
-
 import type {ShienError} from '../errors.js'
-import {commandTable, usageError} from '../privileged/usage.js'
+import {parseToolArgs, toolHelp, usageError} from '../privileged/usage.js'
 
 /** Commands that act on one of the caller's slots. */
 export type SlotCommand = 'define' | 'start' | 'destroy' | 'undefine' | 'dumpxml' | 'console' | 'debug'
@@ -74,23 +72,14 @@ export function parseInvocation(argv: string[]): Invocation {
 }
 
 function parse(argv: string[]) {
-  try {
-    return parseArgs({
-      args: argv,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        json: {type: 'boolean'},
-        'remove-image': {type: 'boolean'},
-        stop: {type: 'boolean'},
-        template: {type: 'string'},
-        account: {type: 'string'},
-        help: {type: 'boolean', short: 'h'},
-      },
-    })
-  } catch (error) {
-    throw usage((error as Error).message, error)
-  }
+  return parseToolArgs('ie-virsh', argv, {
+    json: {type: 'boolean'},
+    'remove-image': {type: 'boolean'},
+    stop: {type: 'boolean'},
+    template: {type: 'string'},
+    account: {type: 'string'},
+    help: {type: 'boolean', short: 'h'},
+  })
 }
 
 function usage(message: string, cause?: unknown): ShienError {
@@ -98,14 +87,9 @@ function usage(message: string, cause?: unknown): ShienError {
 }
 
 export function helpText(): string {
-  return [
-    'Usage: sudo ie-virsh <command> [SLOT] [--json] [--account ACCOUNT]',
-    '',
-    'Commands:',
-    ...commandTable(COMMANDS),
-    '',
+  return toolHelp('Usage: sudo ie-virsh <command> [SLOT] [--json] [--account ACCOUNT]', COMMANDS, [
     'SLOT is 01, 02, ... up to your VM limit. Domains are named <account>-SLOT.',
     'Admins act on another account\'s domains with --account ACCOUNT.',
     'Exit codes: 0 ok, 1 failure, 2 usage, 3 image refused, 5 libvirt failed, 6 refused by a rule.',
-  ].join('\n')
+  ])
 }
