@@ -49,7 +49,8 @@ export class ExactReader {
       this.ended = true
       return
     }
-    const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value as Uint8Array)
+    if (!(next.value instanceof Uint8Array)) throw new TypeError('The stream gave something other than bytes.')
+    const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength)
     if (chunk.length === 0) return
     this.chunks.push(chunk)
     this.buffered += chunk.length

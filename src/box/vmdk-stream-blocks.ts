@@ -26,7 +26,7 @@ const MAX_METADATA_SECTORS = 4096
  * `stream` is any source of byte chunks (a Node Readable, a tar-stream entry); it is read to
  * its end on success and left to the caller otherwise.
  */
-export function vmdkStreamBlocks(stream: AsyncIterable<Uint8Array>, name: string): DiskBlocks {
+export function vmdkStreamBlocks(stream: AsyncIterable<unknown>, name: string): DiskBlocks {
   return diskBlocks(() => readStream(new ExactReader(stream), name))
 }
 
