@@ -4,7 +4,8 @@ import {badInput, type ShienError} from '../errors.js'
 
 /**
  * The block manifest of a virtual disk: one sha256 per 64 KiB block, zero blocks marked as
- * zero, and the sha256 of the whole virtual disk. docs/delta.md describes the encoding.
+ * zero, and a hash of the whole virtual disk made from the blocks' hashes. docs/delta.md
+ * describes the encoding.
  */
 
 /** Bytes per block: qcow2's default cluster and a VMDK grain are both 64 KiB. */
@@ -29,6 +30,17 @@ export function blockLengthOf(virtualSize: number, index: number): number {
   return Math.min(BLOCK_SIZE, virtualSize - index * BLOCK_SIZE)
 }
 
+/** sha256 of a zero block of `length` bytes (the full-size one is computed once). */
+export function zeroBlockHash(length: number = BLOCK_SIZE): Buffer {
+  if (length === BLOCK_SIZE) return (fullZeroHash ??= sha256(Buffer.alloc(BLOCK_SIZE)))
+  return sha256(Buffer.alloc(length))
+}
+let fullZeroHash: Buffer | undefined
+
+function sha256(buf: Buffer): Buffer {
+  return createHash('sha256').update(buf).digest()
+}
+
 /**
  * A parsed or built manifest. Per block it keeps a zero flag and a 32-byte hash slot (empty
  * for zero blocks): 33 bytes per 64 KiB, 4 MiB for an 8 GiB disk.
@@ -36,19 +48,27 @@ export function blockLengthOf(virtualSize: number, index: number): number {
 export class BlockManifest {
   readonly blockSize = BLOCK_SIZE
   readonly blockCount: number
+  /**
+   * The hash of the whole virtual disk: sha256 of the sha256 of every block in order, zero
+   * blocks included (hashed like any other block), each 32 bytes, nothing between them.
+   */
+  readonly diskHash: Buffer
 
   constructor(
     /** Size of the virtual disk in bytes. */
     readonly virtualSize: number,
-    /** sha256 of the raw virtual disk, all `virtualSize` bytes in order. */
-    readonly diskHash: Buffer,
     private readonly zero: Uint8Array,
     private readonly hashes: Buffer,
   ) {
     this.blockCount = blockCountOf(virtualSize)
-    if (zero.length !== this.blockCount || hashes.length !== this.blockCount * HASH || diskHash.length !== HASH) {
+    if (zero.length !== this.blockCount || hashes.length !== this.blockCount * HASH) {
       throw new Error(`A manifest of ${virtualSize} bytes needs ${this.blockCount} entries.`)
     }
+    const disk = createHash('sha256')
+    for (let i = 0; i < this.blockCount; i++) {
+      disk.update(this.zero[i] === 1 ? zeroBlockHash(blockLengthOf(virtualSize, i)) : this.hashes.subarray(i * HASH, (i + 1) * HASH))
+    }
+    this.diskHash = disk.digest()
   }
 
   /** True when every byte of block `index` is zero. */
@@ -94,7 +114,7 @@ export function encodeManifest(m: BlockManifest): Buffer {
     out[at++] = hash ? TAG_DATA : TAG_ZERO
     if (hash) at += hash.copy(out, at)
   }
-  createHash('sha256').update(out.subarray(0, at)).digest().copy(out, at)
+  sha256(out.subarray(0, at)).copy(out, at)
   return out
 }
 
@@ -127,7 +147,7 @@ export function parseManifest(buf: Buffer, source = 'the block manifest'): Block
   const expected = HEADER + Number(count) + Number(data) * HASH + HASH
   if (buf.length < expected) throw refuse('MANIFEST_TRUNCATED', source, `it is ${buf.length} bytes, ${expected} expected`)
   if (buf.length > expected) throw refuse('MANIFEST_CORRUPT', source, `it has ${buf.length - expected} bytes after its end`)
-  const sum = createHash('sha256').update(buf.subarray(0, expected - HASH)).digest()
+  const sum = sha256(buf.subarray(0, expected - HASH))
   if (!sum.equals(buf.subarray(expected - HASH))) throw refuse('MANIFEST_CORRUPT', source, 'its checksum does not match its content')
   return readEntries(buf, virtualSize, Number(data), source)
 }
@@ -150,7 +170,9 @@ function readEntries(buf: Buffer, virtualSize: number, data: number, source: str
     }
   }
   if (seen !== data) throw refuse('MANIFEST_CORRUPT', source, `it has ${seen} data blocks, its header says ${data}`)
-  return new BlockManifest(virtualSize, Buffer.from(buf.subarray(40, 72)), zero, hashes)
+  const manifest = new BlockManifest(virtualSize, zero, hashes)
+  if (!manifest.diskHash.equals(buf.subarray(40, 72))) throw refuse('MANIFEST_CORRUPT', source, 'its disk hash is not the hash of its blocks')
+  return manifest
 }
 
 function refuse(code: string, source: string, why: string): ShienError {

@@ -35,6 +35,12 @@ beforeAll(async () => {
 afterAll(() => cleanup())
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest()
+/** The documented disk hash, from the raw bytes: sha256 over the sha256 of each 64 KiB block. */
+const diskHashOf = (disk: Buffer) => {
+  const h = createHash('sha256')
+  for (let at = 0; at < disk.length; at += BLOCK_SIZE) h.update(sha(disk.subarray(at, at + BLOCK_SIZE)))
+  return h.digest()
+}
 const block = (i: number) => rawBytes.subarray(i * BLOCK_SIZE, Math.min(rawBytes.length, (i + 1) * BLOCK_SIZE))
 
 async function drain(blocks: DiskBlocks): Promise<BlockManifest> {
@@ -60,7 +66,18 @@ describe('the manifest of the pattern disk', () => {
     expect(expected.isZero(Math.floor(PATTERN.oneByte / BLOCK_SIZE))).toBe(false)
     expect(expected.isZero(100)).toBe(true)
     expect(expected.blockHash(160)).toEqual(sha(rawBytes.subarray(160 * BLOCK_SIZE)))
-    expect(expected.diskHash).toEqual(sha(rawBytes))
+    expect(expected.diskHash).toEqual(diskHashOf(rawBytes))
+  })
+
+  it('has the disk hash docs/delta.md computes with shell tools', async () => {
+    // A small disk: the recipe starts three processes per block.
+    const small = rawBytes.subarray(0, 8 * BLOCK_SIZE + 1024)
+    const path = join(dir, 'small.raw')
+    await writeFile(path, small)
+    const {execFile} = await import('node:child_process')
+    const script = 'split -b 65536 --filter "sha256sum | cut -c1-64 | xxd -r -p" "$1" | sha256sum | cut -c1-64'
+    const hex = await new Promise<string>((resolve, reject) => execFile('bash', ['-c', script, 'recipe', path], (e, out) => (e ? reject(e) : resolve(out.trim()))))
+    expect(hex).toBe((await manifestOfRawStream(Readable.from([small]), small.length)).diskHash.toString('hex'))
   })
 })
 

@@ -7,6 +7,12 @@ import {ManifestBuilder, isAllZero, manifestOfRawStream} from '../../../src/delt
 import {ShienError} from '../../../src/errors.js'
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest()
+/** The documented disk hash, from the raw bytes: sha256 over the sha256 of each 64 KiB block. */
+const diskHashOf = (disk: Buffer) => {
+  const h = createHash('sha256')
+  for (let at = 0; at < disk.length; at += BLOCK_SIZE) h.update(sha(disk.subarray(at, at + BLOCK_SIZE)))
+  return h.digest()
+}
 
 /** A disk of 3 full blocks and a 1536-byte last block: data, zero, data with one byte, data. */
 function sampleDisk(): Buffer {
@@ -52,7 +58,8 @@ describe('ManifestBuilder', () => {
     expect(m.blockHash(2)).toEqual(sha(disk.subarray(2 * BLOCK_SIZE, 3 * BLOCK_SIZE)))
     expect(m.blockHash(3)).toEqual(sha(disk.subarray(3 * BLOCK_SIZE)))
     expect(m.dataBlockCount).toBe(3)
-    expect(m.diskHash).toEqual(sha(disk))
+    expect(m.diskHash).toEqual(diskHashOf(disk))
+    expect(m.diskHash).not.toEqual(diskHashOf(Buffer.alloc(disk.length)))
   })
 
   it('addZero gives what adding the zero bytes gives, last partial block included', () => {
@@ -167,6 +174,12 @@ describe('encodeManifest and parseManifest', () => {
     const fewer = Buffer.concat([encoded.subarray(0, 72), Buffer.from([0]), encoded.subarray(72 + 33)])
     fewer.writeBigUInt64BE(3n, 32)
     expect(refusal(() => parseManifest(reseal(Buffer.concat([fewer, Buffer.alloc(32)])))).message).toMatch(/it has 2 data blocks, its header says 3/)
+  })
+
+  it('refuses a disk hash that is not the hash of the blocks', () => {
+    const bad = Buffer.from(encoded)
+    bad[40] ^= 1
+    expect(refusal(() => parseManifest(reseal(bad))).message).toMatch(/disk hash is not the hash of its blocks/)
   })
 
   it('refuses a virtual size that is zero, not sector-aligned or past 2 TiB', () => {
