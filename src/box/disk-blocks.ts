@@ -18,15 +18,32 @@ export interface DiskBlocks extends AsyncIterable<DiskBlock> {
   manifest(): BlockManifest
 }
 
-/** Wraps a generator that returns the manifest when it has yielded the last block. */
-export function diskBlocks(read: () => AsyncGenerator<DiskBlock, BlockManifest>): DiskBlocks {
+/**
+ * Wraps a generator that returns the manifest when it has yielded the last block; `signal`
+ * is checked before every block.
+ */
+export function diskBlocks(read: () => AsyncGenerator<DiskBlock, BlockManifest>, signal?: AbortSignal): DiskBlocks {
   let manifest: BlockManifest | undefined
   let started = false
   return {
     async *[Symbol.asyncIterator]() {
       if (started) throw new Error('The disk is read once; its blocks cannot be read again.')
       started = true
-      manifest = yield* read()
+      const blocks = read()
+      try {
+        for (;;) {
+          signal?.throwIfAborted()
+          const next = await blocks.next()
+          if (next.done) {
+            manifest = next.value
+            return
+          }
+          yield next.value
+        }
+      } finally {
+        // Closes the reader's file when the caller stops early or the signal fired.
+        await blocks.return(undefined as never)
+      }
     },
     manifest() {
       if (!manifest) throw new Error('The disk has not been read to its end yet.')

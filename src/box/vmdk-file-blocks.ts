@@ -17,8 +17,8 @@ const MAX_GT_ENTRIES = 4096
  * monolithicSparse one through its grain directory and tables, one grain table and one grain
  * in memory at a time. Yields 64 KiB blocks in virtual-disk order.
  */
-export function vmdkFileBlocks(path: string, name = basename(path)): DiskBlocks {
-  return diskBlocks(() => readFile(path, name))
+export function vmdkFileBlocks(path: string, o: {name?: string; signal?: AbortSignal} = {}): DiskBlocks {
+  return diskBlocks(() => readFile(path, o.name ?? basename(path)), o.signal)
 }
 
 async function* readFile(path: string, name: string): AsyncGenerator<DiskBlock, BlockManifest> {
@@ -27,9 +27,14 @@ async function* readFile(path: string, name: string): AsyncGenerator<DiskBlock, 
   try {
     const h = parseSparseHeader(await readAt(handle, 0, SECTOR, name), name)
     if (info.createType === 'streamOptimized' || isStreamOptimized(h)) {
-      const inner = vmdkStreamBlocks(createReadStream(path), name)
-      yield* inner
-      return inner.manifest()
+      const file = createReadStream(path)
+      try {
+        const inner = vmdkStreamBlocks(file, name)
+        yield* inner
+        return inner.manifest()
+      } finally {
+        file.destroy()
+      }
     }
     if ((h.flags & FLAG_COMPRESSED) !== 0) throw vmdkRefused('VMDK_NOT_SPARSE', name, 'its grains are compressed but it is not streamOptimized')
     return yield* readSparse(handle, h, info.capacityBytes, name)

@@ -26,8 +26,8 @@ const MAX_METADATA_SECTORS = 4096
  * `stream` is any source of byte chunks (a Node Readable, a tar-stream entry); it is read to
  * its end on success and left to the caller otherwise.
  */
-export function vmdkStreamBlocks(stream: AsyncIterable<unknown>, name: string): DiskBlocks {
-  return diskBlocks(() => readStream(new ExactReader(stream), name))
+export function vmdkStreamBlocks(stream: AsyncIterable<unknown>, name: string, o: {signal?: AbortSignal} = {}): DiskBlocks {
+  return diskBlocks(() => readStream(new ExactReader(stream), name), o.signal)
 }
 
 async function* readStream(r: ExactReader, name: string): AsyncGenerator<DiskBlock, BlockManifest> {

@@ -150,6 +150,18 @@ describe('VMDK readers (no qemu-img)', () => {
     const e = await refusal(drain(vmdkStreamBlocks(createReadStream(vmdk), 'ms.vmdk')))
     expect(e.code).toBe('VMDK_NOT_STREAM')
   })
+
+  it('stops at the next block when cancelled', async () => {
+    for (const file of ['so.vmdk', 'ms.vmdk']) {
+      const controller = new AbortController()
+      let seen = 0
+      const reading = (async () => {
+        for await (const b of vmdkFileBlocks(join(dir, file), {signal: controller.signal})) if (++seen === 3) controller.abort(b.index)
+      })()
+      await expect(reading).rejects.toBe(2)
+      expect(seen).toBe(3)
+    }
+  })
 })
 
 describe('broken VMDKs made from qemu-img\'s', () => {
@@ -221,9 +233,9 @@ describe('broken VMDKs made from qemu-img\'s', () => {
     const edited = Buffer.from(ms)
     edited.writeUInt32LE(ms.length / 512 + 10, gt)
     await writeFile(past, edited)
-    expect((await refusal(drain(vmdkFileBlocks(past, 'ms.vmdk')))).message).toMatch(/outside the file's grains/)
+    expect((await refusal(drain(vmdkFileBlocks(past, {name: 'ms.vmdk'})))).message).toMatch(/outside the file's grains/)
     const cut = join(dir, 'ms-cut.vmdk')
     await writeFile(cut, ms.subarray(0, gd + 8))
-    expect((await refusal(drain(vmdkFileBlocks(cut, 'ms.vmdk')))).code).toBe('VMDK_TRUNCATED')
+    expect((await refusal(drain(vmdkFileBlocks(cut, {name: 'ms.vmdk'})))).code).toBe('VMDK_TRUNCATED')
   })
 })
