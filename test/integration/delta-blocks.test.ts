@@ -225,6 +225,23 @@ describe('broken VMDKs made from qemu-img\'s', () => {
     expect((await refusal(read(marker))).code).toBe('VMDK_BAD_MARKER')
   })
 
+  it('a monolithicSparse grain table entry of 1 is a zero grain when the header allows zeroed grains, and refused otherwise', async () => {
+    const ms = await readFile(join(dir, 'ms.vmdk'))
+    const gt = ms.readUInt32LE(Number(ms.readBigUInt64LE(56)) * 512) * 512
+    const edited = Buffer.from(ms)
+    edited.writeUInt32LE(1, gt)
+    const refused = join(dir, 'ms-one.vmdk')
+    await writeFile(refused, edited)
+    expect((await refusal(drain(vmdkFileBlocks(refused, {name: 'ms.vmdk'})))).code).toBe('VMDK_BAD_GRAIN')
+    edited.writeUInt32LE(edited.readUInt32LE(8) | (1 << 2), 8)
+    const zeroed = join(dir, 'ms-zeroed.vmdk')
+    await writeFile(zeroed, edited)
+    const blocks = vmdkFileBlocks(zeroed, {name: 'ms.vmdk'})
+    for await (const b of blocks) void b
+    expect(blocks.manifest().isZero(0)).toBe(true)
+    expect(blocks.manifest().blockHash(1)).toEqual(expected.blockHash(1))
+  })
+
   it('a monolithicSparse grain table entry past the end of the file, and a cut file', async () => {
     const ms = await readFile(join(dir, 'ms.vmdk'))
     const gd = Number(ms.readBigUInt64LE(56)) * 512
