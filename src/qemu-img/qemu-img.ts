@@ -116,7 +116,8 @@ export async function qemuImgConvert(r: ConvertRequest): Promise<void> {
   if (result.exitCode !== 0) throw new QemuImgError(failureOf(stderr || result.tail, result.timedOut), qemuLine(stderr || result.tail))
 }
 
-function qemuLine(stderr: string): string {
+/** The line of qemu-img's stderr that says why it failed, without its progress figures. */
+export function qemuLine(stderr: string): string {
   const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l.length > 0 && lastPercent(l) === undefined)
   return (lines.at(-1) ?? firstErrorLine(stderr)).replace(/^qemu-img:\s*/, '')
 }
