@@ -5,7 +5,7 @@
  * Bump BLADE_PROTOCOL when a step's flags or result change shape; both ends refuse a peer that
  * speaks another number.
  */
-export const BLADE_PROTOCOL = 1
+export const BLADE_PROTOCOL = 2
 
 export interface HelloResult {
   version: string
@@ -46,6 +46,14 @@ export interface HardenResult {
   report: object
 }
 
+/**
+ * Whether the blade has a course base box (published with `shien box publish`) for a delta
+ * push, and its block manifest (docs/delta.md), base64; or, in one line, why not.
+ */
+export type BaseResult =
+  | {available: true; box: string; version: string; path: string; virtualSize: number; diskHash: string; manifest: string}
+  | {available: false; reason: string}
+
 /** What `install` does to a slot, and what each action reports. */
 export interface InstallResults {
   install: {image: string; record: string; previous: boolean}
@@ -61,13 +69,19 @@ export interface CloudPushResult {
   timings: Array<{step: 'convert' | 'create' | 'upload' | 'wait'; ms: number}>
 }
 
+export type UploadKind = 'box' | 'delta'
+
 /** Each step's flags (as `--name value` on the command line) and its JSON result. */
 export interface BladeSteps {
   hello: {flags: Record<string, never>; result: HelloResult}
-  prepare: {flags: {name: string; size: number}; result: PrepareResult}
-  hash: {flags: {name: string; prefix: number; 'block-size': number}; result: HashResult}
-  commit: {flags: {name: string; size: number}; result: CommitResult}
+  /** `kind` names what is uploaded: a whole box (`<name>.box`) or a delta (`<name>.delta`). */
+  prepare: {flags: {name: string; size: number; kind?: UploadKind}; result: PrepareResult}
+  hash: {flags: {name: string; prefix: number; 'block-size': number; kind?: UploadKind}; result: HashResult}
+  commit: {flags: {name: string; size: number; kind?: UploadKind}; result: CommitResult}
   convert: {flags: {name: string; slot: string; sha256?: string}; result: ConvertResult}
+  base: {flags: {box: string; version: string}; result: BaseResult}
+  /** Makes the slot's staged image a qcow2 overlay of the base with the delta's blocks; then harden as after convert. */
+  'apply-delta': {flags: {name: string; slot: string; box: string; version: string; sha256?: string}; result: ConvertResult}
   harden: {flags: {slot: string; 'public-key': string; box?: string; sha256?: string}; result: HardenResult}
   install: {
     flags: {slot: string; action: keyof InstallResults; installed?: boolean; name?: string}

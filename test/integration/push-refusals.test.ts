@@ -5,6 +5,8 @@ import {join} from 'node:path'
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {BLADE_PROTOCOL} from '../../src/protocol/blade-steps.js'
+
 import {runShien} from '../support/cli.js'
 import {ensureLocalBlade, type LocalBlade} from '../support/local-blade.js'
 import {definedDomains} from '../support/virsh.js'
@@ -117,7 +119,7 @@ describe('the blade re-checks what the laptop checked', () => {
     const target = join(userDir(), 'incoming', 'sneaky.box')
     copyFileSync(box, target)
     await execa('chown', [`${blade.account}:`, target])
-    const r = await execa('ssh', ['-F', join(blade.laptopHome, '.ssh', 'config'), 'blade', 'shien', 'blade', 'convert', '--json', '--protocol', '1', '--name', 'sneaky', '--slot', '02'], {reject: false})
+    const r = await execa('ssh', ['-F', join(blade.laptopHome, '.ssh', 'config'), 'blade', 'shien', 'blade', 'convert', '--json', '--protocol', String(BLADE_PROTOCOL), '--name', 'sneaky', '--slot', '02'], {reject: false})
     expect(JSON.parse(String(r.stdout)).error.code).toBe('VMDK_TEXT_DESCRIPTOR')
     expect(readdirSync(join(userDir(), 'images')).filter((f) => f.includes('02'))).toEqual([])
     expect(readdirSync(join(userDir(), 'incoming')).filter((f) => f.includes('.work'))).toEqual([])
