@@ -2,7 +2,7 @@ import {createReadStream} from 'node:fs'
 import {pipeline, Transform, type TransformCallback} from 'node:stream'
 import {rootCertificates} from 'node:tls'
 
-import {Client, FTPError} from 'basic-ftp'
+import type {Client, FTPError as FTPErrorType} from 'basic-ftp'
 
 import type {FtpServerInfo} from './archive-api.js'
 
@@ -69,6 +69,8 @@ class ByteCounter extends Transform {
  * exactly `size` bytes sent (and stored, when the server answers SIZE).
  */
 export const ftpsUpload: Uploader = async (file, size, target, opts) => {
+  // basic-ftp is loaded by the one command that sends over FTP.
+  const {Client, FTPError} = await import('basic-ftp')
   const client = new Client(30_000)
   const onAbort = () => client.close()
   opts.signal?.addEventListener('abort', onAbort, {once: true})
@@ -102,7 +104,7 @@ export const ftpsUpload: Uploader = async (file, size, target, opts) => {
     return {bytes: counter.bytes, ms: Math.round(performance.now() - t0), reply: reply.message.split('\n')[0]}
   } catch (error) {
     if (opts.signal?.aborted) throw opts.signal.reason
-    throw classify(localError ?? error, localError !== undefined)
+    throw classify(localError ?? error, localError !== undefined, FTPError)
   } finally {
     opts.signal?.removeEventListener('abort', onAbort)
     client.close()
@@ -120,7 +122,7 @@ async function checkStored(client: Client, name: string, reply: {code: number; m
 
 const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|SELF_SIGNED|DEPTH_ZERO|HOSTNAME_MISMATCH)/
 
-function classify(error: unknown, local: boolean): UploadError {
+function classify(error: unknown, local: boolean, FTPError: typeof FTPErrorType): UploadError {
   const e = error as Error & {code?: string | number}
   if (local) return new UploadError(`cannot read the image: ${e.message}`, false, 'local', {cause: e})
   if (e instanceof FTPError) {

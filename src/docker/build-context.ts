@@ -41,7 +41,7 @@ export async function snapshotContext(source: string, o: {uid: number; gid: numb
 }
 
 async function unpackAsCaller(source: string, root: string, o: {uid: number; gid: number; maxBytes: number; signal: AbortSignal}) {
-  const child = startSession('tar', ['--create', '--file=-', '--format=pax', '--one-file-system', `--directory=${source}`, '.'], {
+  const child = await startSession('tar', ['--create', '--file=-', '--format=pax', '--one-file-system', `--directory=${source}`, '.'], {
     as: {uid: o.uid, gid: o.gid},
     signal: o.signal,
   })

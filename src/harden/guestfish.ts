@@ -102,7 +102,7 @@ export class GuestfishSession {
     const extraEnv: Record<string, string> = {LIBGUESTFS_BACKEND: process.env.LIBGUESTFS_BACKEND ?? 'direct'}
     const settings = process.env.LIBGUESTFS_BACKEND_SETTINGS ?? (opts.forceTcg ? 'force_tcg' : undefined)
     if (settings !== undefined) extraEnv.LIBGUESTFS_BACKEND_SETTINGS = settings
-    const child = startSession('guestfish', [], {env: 'user', extraEnv, cwd: process.cwd(), signal: opts.signal, killAfterMs: 5000})
+    const child = await startSession('guestfish', [], {env: 'user', extraEnv, cwd: process.cwd(), signal: opts.signal, killAfterMs: 5000})
     return new GuestfishSession(child, hostDir)
   }
 

@@ -2,7 +2,7 @@ import {spawn} from 'node:child_process'
 import {constants} from 'node:os'
 import type {Readable, Writable} from 'node:stream'
 
-import {execa, type Options} from 'execa'
+import type {Options} from 'execa'
 
 /**
  * The one way shien starts a child process: an argument array (never a shell), a chosen
@@ -91,6 +91,9 @@ function common(o: ProcessOptions): Options {
   }
 }
 
+/** execa, loaded by the first child process: many commands start none, and it is slow to load. */
+const loadExeca = async () => (await import('execa')).execa
+
 /** Runs a program with an argument array (never a shell) and collects its output. */
 export async function runTool(file: string, args: string[], o: ToolOptions = {}): Promise<ToolResult> {
   // execa's types accept integer descriptors only for fds 0-2, but at run time it hands any
@@ -98,6 +101,7 @@ export async function runTool(file: string, args: string[], o: ToolOptions = {})
   // on it, and their tests prove it).
   const stdin = o.input === undefined ? 'ignore' : 'pipe'
   const stdio = (o.fd3 === undefined ? [stdin, 'pipe', 'pipe'] : [stdin, 'pipe', 'pipe', o.fd3]) as ['ignore', 'pipe', 'pipe']
+  const execa = await loadExeca()
   const result = await execa(file, args, {...common(o), stdio, ...(o.input === undefined ? {} : {input: o.input})})
   if (result.isCanceled) o.signal?.throwIfAborted()
   const started = result.exitCode !== undefined || result.signal !== undefined
@@ -146,6 +150,7 @@ export async function runStreaming(
     o.output(text, stream)
     tail = (tail + text).slice(-4000)
   }
+  const execa = await loadExeca()
   const child = execa(file, args, {...common(o), stdio: ['ignore', 'pipe', 'pipe'], buffer: false})
   child.stdout?.on('data', keep('stdout'))
   child.stderr?.on('data', keep('stderr'))
@@ -165,7 +170,8 @@ export interface ChildSession {
 }
 
 /** Starts a program whose stdin, stdout and stderr the caller drives. */
-export function startSession(file: string, args: string[], o: ProcessOptions = {}): ChildSession {
+export async function startSession(file: string, args: string[], o: ProcessOptions = {}): Promise<ChildSession> {
+  const execa = await loadExeca()
   const child = execa(file, args, {...common(o), stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false})
   const exited = child.then((r) => ({exitCode: r.exitCode ?? -1, canceled: r.isCanceled, message: r.shortMessage ?? `exit status ${r.exitCode}`}))
   return {stdin: child.stdin, stdout: child.stdout, stderr: child.stderr, exited, kill: (signal) => void child.kill(signal)}

@@ -1,4 +1,6 @@
-import cliProgress from 'cli-progress'
+import {createRequire} from 'node:module'
+
+import type cliProgressModule from 'cli-progress'
 
 import type {PipelineEvent} from '../pipeline/events.js'
 
@@ -51,16 +53,20 @@ function plainRenderer(stream: NodeJS.WriteStream): Renderer {
   return Object.assign(render, {stop: () => undefined})
 }
 
+/** cli-progress is loaded by the first terminal renderer only: --json and piped runs never draw a bar. */
+const loadCliProgress = () => createRequire(import.meta.url)('cli-progress') as typeof cliProgressModule
+
 function ttyRenderer(stream: NodeJS.WriteStream): Renderer {
+  const cliProgress = loadCliProgress()
   const label = labels()
-  let bar: cliProgress.SingleBar | undefined
+  let bar: cliProgressModule.SingleBar | undefined
   let barStage: string | undefined
   const stopBar = () => {
     bar?.stop()
     bar = undefined
     barStage = undefined
   }
-  const startBar = (event: Progress & {total: number}): cliProgress.SingleBar => {
+  const startBar = (event: Progress & {total: number}): cliProgressModule.SingleBar => {
     stopBar()
     barStage = event.stage
     bar = new cliProgress.SingleBar(
