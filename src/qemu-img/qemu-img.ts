@@ -63,17 +63,21 @@ export interface InfoOptions {
   timeoutMs?: number
 }
 
+/** Runs a `qemu-img ... --output=json` subcommand and parses what it prints; a failure is a QemuImgError. */
+export async function qemuImgJson(args: string[], o: {signal?: AbortSignal; timeoutMs: number; as?: RunAs; env?: 'clean' | 'user'}): Promise<unknown> {
+  const r = await runTool('qemu-img', args, {signal: o.signal, timeoutMs: o.timeoutMs, as: o.as, env: o.env})
+  if (r.exitCode !== 0) throw new QemuImgError(failureOf(r.stderr, r.timedOut), qemuLine(r.stderr))
+  try {
+    return JSON.parse(r.stdout) as unknown
+  } catch {
+    throw new QemuImgError('failed', `qemu-img ${args[0]} printed something other than JSON`)
+  }
+}
+
 /** `qemu-img info --output=json -f FORMAT`: the image's layers, top first. */
 export async function qemuImgInfo(path: string, o: InfoOptions): Promise<ImageLayer[]> {
   const args = ['info', '--output=json', ...(o.backingChain ? ['--backing-chain'] : []), '-f', o.format, path]
-  const r = await runTool('qemu-img', args, {signal: o.signal, timeoutMs: o.timeoutMs ?? 60_000, as: o.as, env: o.env})
-  if (r.exitCode !== 0) throw new QemuImgError(failureOf(r.stderr, r.timedOut), qemuLine(r.stderr))
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(r.stdout)
-  } catch {
-    throw new QemuImgError('failed', 'qemu-img printed something other than JSON')
-  }
+  const parsed = await qemuImgJson(args, {...o, timeoutMs: o.timeoutMs ?? 60_000})
   const raw = (Array.isArray(parsed) ? parsed : [parsed]) as RawLayer[]
   if (raw.length === 0) throw new QemuImgError('failed', 'qemu-img reported no image')
   return raw.map(toLayer)

@@ -1,5 +1,5 @@
 import {runTool, type RunAs} from '../process/run.js'
-import {failureOf, qemuLine, QemuImgError, type DiskFormat} from './qemu-img.js'
+import {failureOf, qemuImgJson, qemuLine, QemuImgError, type DiskFormat} from './qemu-img.js'
 
 /** One run of the virtual disk as `qemu-img map --output=json` reports it. */
 export interface MapRange {
@@ -22,14 +22,7 @@ export interface RangeOptions {
 /** `qemu-img map --output=json` of the window [start, start+length) of the virtual disk. */
 export async function qemuImgMap(path: string, window: {start: number; length: number}, o: RangeOptions): Promise<MapRange[]> {
   const args = ['map', '--output=json', '-f', o.format, `--start-offset=${window.start}`, `--max-length=${window.length}`, path]
-  const r = await runTool('qemu-img', args, {signal: o.signal, timeoutMs: o.timeoutMs ?? 120_000, as: o.as, env: o.env})
-  if (r.exitCode !== 0) throw new QemuImgError(failureOf(r.stderr, r.timedOut), qemuLine(r.stderr))
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(r.stdout)
-  } catch {
-    throw new QemuImgError('failed', 'qemu-img map printed something other than JSON')
-  }
+  const parsed = await qemuImgJson(args, {...o, timeoutMs: o.timeoutMs ?? 120_000})
   if (!Array.isArray(parsed)) throw new QemuImgError('failed', 'qemu-img map printed no list')
   return parsed.map((raw: Record<string, unknown>) => {
     if (typeof raw.start !== 'number' || typeof raw.length !== 'number') throw new QemuImgError('failed', 'qemu-img map printed a range without start or length')
