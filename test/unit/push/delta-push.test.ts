@@ -33,8 +33,10 @@ class FakeBlade {
   files = new Map<string, Buffer>()
   base: BaseResult = {available: false, reason: 'the blade has no os101/debian12 2026.1.0'}
   failOn?: string
+  flags = new Map<string, Record<string, unknown>>()
 
   async call<T>(step: string, flags: Record<string, unknown>): Promise<T> {
+    this.flags.set(step, flags)
     this.calls.push(`blade ${step}${flags.action ? ` ${String(flags.action)}` : ''}${flags.kind ? ` ${String(flags.kind)}` : ''}`)
     if (this.failOn === step) throw new Error(`${step} failed`)
     const file = `/blade/incoming/${String(flags.name)}.${String(flags.kind ?? 'box')}`
@@ -177,6 +179,8 @@ describe('a delta push, over a fake blade', () => {
     writeFileSync(copy, arrived)
     expect((await applyDelta(base, copy)).disk.equals(student)).toBe(true)
     expect(result.box).toMatchObject({sha256: sha(arrived), size: arrived.length, sent: arrived.length, reused: false})
+    expect(blade.flags.get('base')).toEqual({box: 'os101/debian12', version: '2026.1.0'})
+    expect(blade.flags.get('apply-delta')).toEqual({name: 'web', slot: '01', box: 'os101/debian12', version: '2026.1.0', sha256: sha(arrived)})
     expect(result.delta).toEqual({used: true, base: 'os101/debian12', version: '2026.1.0', bytes: arrived.length, changedBlocks: 3, zeroedBlocks: 1, virtualSize: base.length})
     expect(notes).toContainEqual(expect.stringMatching(/^delta against os101\/debian12 2026\.1\.0: \d+ KiB of 10 MiB to send \(the whole box is \d+ KiB\)$/))
     expect(events).toContainEqual(expect.objectContaining({type: 'progress', stage: 'delta', bytes: base.length, total: base.length}))
