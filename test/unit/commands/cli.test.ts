@@ -2,12 +2,18 @@ import {copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSyn
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {describe, expect, it} from 'vitest'
+import {afterAll, describe, expect, it} from 'vitest'
 
 import {runShien} from '../../support/cli.js'
 
+const homes: string[] = []
+afterAll(() => {
+  for (const home of homes) rmSync(home, {recursive: true, force: true})
+})
+
 function laptop() {
   const home = mkdtempSync(join(tmpdir(), 'laptop-'))
+  homes.push(home)
   mkdirSync(join(home, '.ssh'))
   writeFileSync(join(home, '.ssh', 'config'), 'Host blade1\n  HostName 192.0.2.10\n  Port 2200\n  User e195701\n')
   const project = join(home, 'os101')
@@ -49,7 +55,6 @@ describe('shien init then shien push --dry-run', () => {
     const bad = await runShien(['push', '--host', 'blade1', '--base', 'os101/debian12', '--json'], {home, cwd: project})
     expect(bad.exitCode).toBe(2)
     expect(bad.json.error).toMatchObject({code: 'BAD_PUSH', message: expect.stringContaining('is not ORG/NAME@VERSION')})
-    rmSync(home, {recursive: true, force: true})
   })
 
   it('prints human errors as "Error (CODE): ..." and "Try this:" on stderr', async () => {
