@@ -14,6 +14,15 @@ uploads it over SSH into your directory on the blade (resumable: run the same co
 an interruption), converts it to qcow2, removes Vagrant's default credentials and installs your own
 SSH key, then defines and starts it as <account>-<slot> through ie-virsh.
 
+When the project's VM was made from a course base box that the blade has (Vagrant's record
+in .vagrant/machines/, the base of .shien.json, or --base), only the disk blocks that differ
+from the base are sent and the VM lives on the blade as a thin overlay of it; otherwise the
+whole box goes, with one line saying why. --full always sends the whole box.
+
+The packaged box (and the delta made from it) stays in .vagrant/shien/ until the push
+succeeds, so running the same command again after a failure does not package the VM again;
+--repackage does.
+
 The blade comes from --host, .shien.json (written by shien init), or SHIEN_HOST; how to reach it
 comes from ~/.ssh/config (HostName, Port, User, IdentityFile) and ssh-agent, and its host key
 from ~/.ssh/known_hosts.`
@@ -22,6 +31,8 @@ from ~/.ssh/known_hosts.`
     {description: 'In a Vagrant project set up with shien init:', command: '<%= config.bin %> push'},
     {description: 'An existing box into slot 02 of blade1:', command: '<%= config.bin %> push os101.box --host blade1 --slot 02'},
     {description: 'Replace the VM in slot 01:', command: '<%= config.bin %> push --replace'},
+    {description: 'A box file made from a course base box, as a delta against it:', command: '<%= config.bin %> push web.box --base os101/debian12@2026.1.0'},
+    {description: 'Package the VM again rather than reuse the box kept from a failed push:', command: '<%= config.bin %> push --repackage'},
   ]
 
   static override args = {
@@ -35,6 +46,9 @@ from ~/.ssh/known_hosts.`
     replace: Flags.boolean({description: 'Replace the VM already in the slot (kept until the new one runs).'}),
     'public-key': Flags.string({description: 'Public key to install for vagrant (default: the key you log in to the blade with).'}),
     'accept-new-host-key': Flags.boolean({description: 'Trust an unknown blade host key without asking (for scripts; a changed key is still refused).'}),
+    base: Flags.string({description: 'Course base box the VM was made from, ORG/NAME@VERSION (default: .shien.json, else what Vagrant recorded).'}),
+    full: Flags.boolean({description: 'Send the whole box, never a delta against a base.'}),
+    repackage: Flags.boolean({description: 'Run vagrant package again even if a box kept from a failed push is there.'}),
     'dry-run': Flags.boolean({description: 'Print the plan and stop.'}),
     channels: Flags.integer({description: 'SFTP channels used in parallel for the upload.', default: 3, min: 1, max: 8}),
   }
@@ -49,6 +63,9 @@ from ~/.ssh/known_hosts.`
       replace: flags.replace,
       publicKey: flags['public-key'],
       acceptNewHostKey: flags['accept-new-host-key'],
+      base: flags.base,
+      full: flags.full,
+      repackage: flags.repackage,
       cwd: process.cwd(),
       env: process.env,
     })

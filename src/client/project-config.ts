@@ -12,6 +12,8 @@ export interface ProjectConfig {
   name?: string
   /** A .box to push instead of running `vagrant package` (relative to the project). */
   box?: string
+  /** The course base box a push is a delta against, `ORG/NAME@VERSION` (else Vagrant's record). */
+  base?: string
   bladeCommand?: string
 }
 

@@ -15,6 +15,19 @@ export interface VirshList {
   domains?: Array<{slot: string; name: string; state: string; sshPort?: number}>
 }
 
+/** A delta sent instead of the whole box: against which base, and how much of the disk. */
+export interface DeltaSent {
+  box: string
+  version: string
+  /** Bytes of the delta file; `virtualSize` is the disk's. */
+  bytes: number
+  changedBlocks: number
+  zeroedBlocks: number
+  virtualSize: number
+  /** The delta was kept from an earlier push of the same box that did not finish. */
+  reused: boolean
+}
+
 /** What the laptop learns about a slot before it touches anything. */
 export interface SlotState {
   limit: number
@@ -24,10 +37,12 @@ export interface SlotState {
 
 /** What each stage hands on, under its own id; later stages read it with `need`. */
 export interface PushOutputs {
-  package: {boxPath: string; box: BoxInfo; publicKey?: string}
+  /** `reused`: the box was kept from an earlier push that did not finish. */
+  package: {boxPath: string; box: BoxInfo; publicKey?: string; reused: boolean}
   /** Set as soon as the connection is open, so the stage's cleanup closes it whatever comes next. */
   connect: {connection: Connection; blade: BladeClient; publicKey: string}
-  upload: {slotState: SlotState; sent: UploadResult}
+  /** `delta` when a delta went instead of the whole box; else `wholeBox` says why, when a base was looked for. */
+  upload: {slotState: SlotState; sent: UploadResult; delta?: DeltaSent; wholeBox?: string}
   convert: {image: string; disk: string; virtualSize: number}
   harden: {record: string; report: unknown}
   start: {domain: string; sshPort?: number; state?: string}
@@ -44,7 +59,7 @@ export interface PushContext {
   out: Partial<PushOutputs>
   /** What cleanups undo, recorded as it is made. */
   made: {
-    /** A folder the package stage made (vagrant package), removed when the push ends. */
+    /** A folder for the delta of a named box file, removed when the push ends. */
     tempDir?: string
     /** The new image is in the slot (the define stage), so a convert rollback has nothing left to do. */
     installed?: boolean

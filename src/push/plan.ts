@@ -8,6 +8,8 @@ import {resolveSshTarget, type SshTarget} from '../transport/ssh-target.js'
 import {loadProjectConfig} from '../client/project-config.js'
 import {checkBoxName, isBoxName} from '../names.js'
 import {bladeHost} from '../client/find-blade.js'
+import {type BaseChoice, chooseBase} from './base-choice.js'
+import {vagrantDotDir} from './vagrant-box-meta.js'
 
 /** Everything a push needs, resolved before anything runs. */
 export interface PushPlan {
@@ -22,6 +24,15 @@ export interface PushPlan {
   publicKeyFile?: string
   bladeCommand: string
   acceptNewHostKey: boolean
+  /** The base a delta push is made against, or why the whole box goes (docs/delta.md). */
+  base: BaseChoice
+  /**
+   * Where `vagrant package` puts the box, and the delta beside it, kept until the push
+   * succeeds (`.vagrant/shien/`); undefined when a box file was named.
+   */
+  keepDir?: string
+  /** Package again even when a box kept from a failed push is there. */
+  repackage: boolean
 }
 
 export interface PushInputs {
@@ -32,6 +43,10 @@ export interface PushInputs {
   replace?: boolean
   publicKey?: string
   acceptNewHostKey?: boolean
+  /** `--base ORG/NAME@VERSION`. */
+  base?: string
+  full?: boolean
+  repackage?: boolean
   cwd: string
   env: NodeJS.ProcessEnv
 }
@@ -56,6 +71,7 @@ export function planPush(input: PushInputs): PushPlan {
   if (!host) problems.push('No blade named: pass --host, or run shien init in your project.')
   const name = input.name ?? config.name ?? defaultName(boxPath, input.cwd)
   if (!isBoxName(name)) problems.push(`"${name}" cannot name a box on the blade: use letters, digits, ".", "_" and "-" (--name).`)
+  const base = chooseBase({base: input.base, full: input.full, configBase: config.base, packaging: !boxPath, projectDir: input.cwd, env: input.env}, problems)
   if (input.publicKey && !existsSync(input.publicKey)) problems.push(`Public key file ${input.publicKey} does not exist.`)
   let target: SshTarget | undefined
   if (host) {
@@ -83,6 +99,9 @@ export function planPush(input: PushInputs): PushPlan {
     publicKeyFile: input.publicKey ? resolve(input.cwd, input.publicKey) : undefined,
     bladeCommand: config.bladeCommand ?? 'shien',
     acceptNewHostKey: input.acceptNewHostKey ?? false,
+    base,
+    keepDir: boxPath ? undefined : join(vagrantDotDir(input.cwd, input.env), 'shien'),
+    repackage: input.repackage ?? false,
   }
 }
 

@@ -17,7 +17,10 @@ export interface PushResult {
   state?: string
   /** How to log in, when the blade forwards a port to the VM's sshd. */
   ssh?: string
-  box: {name: string; sha256?: string; size?: number; sent: number; resumedFrom: number; privateKeysLeftOut: string[]}
+  /** `sha256`, `size`, `sent`: of what was uploaded (the delta, after a delta push). `reused`: a box kept from a push that did not finish. */
+  box: {name: string; sha256?: string; size?: number; sent: number; resumedFrom: number; privateKeysLeftOut: string[]; reused: boolean}
+  /** Whether a delta against a course base box went instead of the whole box; if not, why, when a base was looked for. */
+  delta: {used: true; base: string; version: string; bytes: number; changedBlocks: number; zeroedBlocks: number; virtualSize: number} | {used: false; reason?: string}
   image?: {record?: string; virtualSize?: number}
   timings: Array<StageTiming<StageId>>
 }
@@ -63,10 +66,22 @@ function result(ctx: PushContext, timings: Array<StageTiming<StageId>>): PushRes
       sent: sent?.bytesSent ?? 0,
       resumedFrom: sent?.resumedFrom ?? 0,
       privateKeysLeftOut: out.package?.box.privateKeys ?? [],
+      reused: out.package?.reused ?? false,
     },
+    delta: deltaOf(ctx),
     image: {record: out.harden?.record, virtualSize: out.convert?.virtualSize},
     // The --json timings list the stages that do the work; connecting takes a moment and is
-    // left out, so scripts reading them see the same stages as before.
+    // left out, so scripts reading them see the same stages as before (making a delta is part
+    // of the upload stage).
     timings: timings.filter((t) => t.stage !== 'connect'),
   }
+}
+
+function deltaOf(ctx: PushContext): PushResult['delta'] {
+  const upload = ctx.out.upload
+  if (upload?.delta) {
+    const {box, version, bytes, changedBlocks, zeroedBlocks, virtualSize} = upload.delta
+    return {used: true, base: box, version, bytes, changedBlocks, zeroedBlocks, virtualSize}
+  }
+  return upload?.wholeBox ? {used: false, reason: upload.wholeBox} : {used: false}
 }

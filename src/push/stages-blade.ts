@@ -1,18 +1,27 @@
 import {need} from '../pipeline/outputs.js'
+import type {BladeEvent} from '../protocol/blade-events.js'
 import type {PushStage, VirshList} from './context.js'
 
-/** Gate and convert on the blade, as the student; the slot's current image is not touched. */
+/**
+ * Gate and convert on the blade, as the student; the slot's current image is not touched.
+ * After a delta upload the blade applies it on an overlay of the base instead (`apply-delta`).
+ */
 export const convertStage: PushStage = {
   id: 'convert',
   async run(ctx, io) {
     const {blade} = need(ctx.out, 'connect')
-    ctx.out.convert = await blade.call('convert', {name: ctx.plan.name, slot: ctx.plan.slot, sha256: need(ctx.out, 'upload').sent.sha256}, {
+    const {sent, delta} = need(ctx.out, 'upload')
+    const {name, slot} = ctx.plan
+    const opts = {
       signal: io.signal,
-      onEvent: (event) => {
+      onEvent: (event: BladeEvent) => {
         if (event.type === 'progress') io.emit({type: 'progress', stage: 'convert', bytes: event.done, total: event.total, unit: 'percent'})
         else io.emit({type: 'note', stage: 'convert', message: event.message})
       },
-    })
+    }
+    ctx.out.convert = delta
+      ? await blade.call('apply-delta', {name, slot, box: delta.box, version: delta.version, sha256: sent.sha256}, opts)
+      : await blade.call('convert', {name, slot, sha256: sent.sha256}, opts)
   },
   async cleanup(ctx, outcome) {
     if (outcome !== 'ok' && !ctx.made.installed) await ctx.out.connect?.blade.call('install', {slot: ctx.plan.slot, action: 'rollback'})

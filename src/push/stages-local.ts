@@ -1,33 +1,62 @@
-import {mkdtemp, readFile, rm} from 'node:fs/promises'
-import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {existsSync, statSync} from 'node:fs'
+import {mkdir, readFile, rename, rm} from 'node:fs/promises'
+import {relative} from 'node:path'
 
 import {inspectBox} from '../box/inspect.js'
 import {ShienError} from '../errors.js'
+import type {StageIO} from '../pipeline/runner.js'
 import {runTool} from '../process/run.js'
 import type {PushStage} from './context.js'
+import {keptPaths, removeKept, removeKeptDelta} from './kept-box.js'
 import type {PushPlan} from './plan.js'
 
-/** Runs `vagrant package` when no box was named, then checks the box before any byte leaves. */
+/**
+ * Runs `vagrant package` when no box was named (into `.vagrant/shien/`, where the box stays
+ * until the push succeeds, so a re-run after a failure takes it again), then checks the box
+ * before any byte leaves.
+ */
 export const packageStage: PushStage = {
   id: 'package',
   async run(ctx, io) {
     const {plan} = ctx
-    let boxPath = plan.boxPath
-    if (!boxPath) {
-      const dir = (ctx.made.tempDir = await mkdtemp(join(tmpdir(), 'shien-package-')))
-      boxPath = await vagrantPackage(plan, join(dir, `${plan.name}.box`), io.signal)
+    const kept = !plan.boxPath && plan.keepDir ? await keptOrPackaged(plan, plan.keepDir, io) : undefined
+    const boxPath = kept?.path ?? plan.boxPath
+    if (!boxPath) throw new Error('Internal error: a push plan without a box or a folder to package into.')
+    let box
+    try {
+      box = await inspectBox(boxPath, {signal: io.signal})
+    } catch (error) {
+      // A kept box that does not read is of no use to the next run either.
+      if (kept?.reused && !io.signal.aborted) await removeKept(keptPaths(plan.keepDir!, plan.name))
+      throw error
     }
-    const box = await inspectBox(boxPath, {signal: io.signal})
     if (box.privateKeys.length > 0) {
       io.emit({type: 'note', stage: 'package', message: `leaving out ${box.privateKeys.join(', ')} (never sent)`})
     }
     const publicKey = plan.publicKeyFile ? (await readFile(plan.publicKeyFile, 'utf8')).trim().split('\n')[0] : undefined
-    ctx.out.package = {boxPath, box, publicKey}
+    ctx.out.package = {boxPath, box, publicKey, reused: kept?.reused ?? false}
   },
-  async cleanup(ctx) {
+  async cleanup(ctx, outcome) {
     if (ctx.made.tempDir) await rm(ctx.made.tempDir, {recursive: true, force: true})
+    if (outcome === 'ok' && ctx.plan.keepDir && ctx.out.package) await removeKept(keptPaths(ctx.plan.keepDir, ctx.plan.name))
   },
+}
+
+/** The box kept from an earlier push that did not finish, or a fresh `vagrant package`. */
+async function keptOrPackaged(plan: PushPlan, keepDir: string, io: StageIO): Promise<{path: string; reused: boolean}> {
+  const paths = keptPaths(keepDir, plan.name)
+  const shown = relative(plan.projectDir, paths.box) || paths.box
+  if (existsSync(paths.box) && !plan.repackage) {
+    const when = statSync(paths.box).mtime.toLocaleString()
+    io.emit({type: 'note', stage: 'package', message: `reusing ${shown}, packaged ${when} for a push that did not finish (--repackage packages the VM again)`})
+    return {path: paths.box, reused: true}
+  }
+  await removeKept(paths)
+  await mkdir(keepDir, {recursive: true})
+  await vagrantPackage(plan, paths.packaging, io.signal)
+  await rename(paths.packaging, paths.box)
+  await removeKeptDelta(paths)
+  return {path: paths.box, reused: false}
 }
 
 async function vagrantPackage(plan: PushPlan, output: string, signal: AbortSignal): Promise<string> {
@@ -41,6 +70,8 @@ async function vagrantPackage(plan: PushPlan, output: string, signal: AbortSigna
     })
   }
   if (result.exitCode !== 0) {
+    // Vagrant leaves a part-written box behind when it fails; the next run must not take it.
+    await rm(output, {force: true})
     throw new ShienError(`vagrant package failed: ${result.stderr.trim().split('\n').slice(-2).join(' ')}`, {
       code: 'VAGRANT_PACKAGE',
       exit: 'failure',

@@ -1,6 +1,7 @@
+import {createReadStream} from 'node:fs'
+
 import type {SFTPWrapper} from 'ssh2'
 
-import {boxPayload} from '../box/payload.js'
 import {BladeClient} from '../client/blade-client.js'
 import {ShienError} from '../errors.js'
 import {need} from '../pipeline/outputs.js'
@@ -8,6 +9,7 @@ import {connect, type Connection} from '../transport/connect.js'
 import {sftpCall} from '../transport/sftp-call.js'
 import {uploadResumable} from '../transport/sftp-upload.js'
 import type {PushContext, PushStage, SlotState, VirshList} from './context.js'
+import {chooseUpload} from './delta-upload.js'
 
 /** Connects to the blade and checks that both sides speak the same protocol. */
 export const connectStage: PushStage = {
@@ -58,26 +60,31 @@ function checkSlot(ctx: PushContext, state: SlotState): void {
   }
 }
 
-/** Checks the slot, then streams the box into incoming/ (resumable). */
+/**
+ * Checks the slot, then streams into incoming/ (resumable) either a delta against the course
+ * base the blade has, or the whole box.
+ */
 export const uploadStage: PushStage = {
   id: 'upload',
   async run(ctx, io) {
     const {plan} = ctx
     const {connection, blade} = need(ctx.out, 'connect')
-    const {boxPath, box} = need(ctx.out, 'package')
     const state = await slotState(blade, plan.slot, io.signal)
     checkSlot(ctx, state)
-    const payload = boxPayload(boxPath, box)
-    const size = await payload.size()
-    const prepared = await blade.call('prepare', {name: plan.name, size}, {signal: io.signal})
+    const choice = await chooseUpload(ctx, io)
+    const {size} = choice
+    // A whole box goes without `kind`, as it always did.
+    const kind = choice.kind === 'delta' ? 'delta' : undefined
+    const open = () => (choice.kind === 'delta' ? createReadStream(choice.path) : choice.payload.open())
+    const prepared = await blade.call('prepare', {name: plan.name, size, kind}, {signal: io.signal})
     const channels = await openChannels(connection, ctx.channels)
     let sent
     try {
       sent = await uploadResumable({
         channels,
         partPath: prepared.partPath,
-        source: {size, open: () => payload.open()},
-        remoteHashes: (prefix, blockSize) => blade.call('hash', {name: plan.name, prefix, 'block-size': blockSize}, {signal: io.signal}),
+        source: {size, open},
+        remoteHashes: (prefix, blockSize) => blade.call('hash', {name: plan.name, prefix, 'block-size': blockSize, kind}, {signal: io.signal}),
         onProgress: (bytes, total) => io.emit({type: 'progress', stage: 'upload', bytes, total}),
         signal: io.signal,
       })
@@ -87,8 +94,13 @@ export const uploadStage: PushStage = {
     if (sent.resumedFrom > 0) {
       io.emit({type: 'note', stage: 'upload', message: `resumed at ${sent.resumedFrom} bytes, sent ${sent.bytesSent}`})
     }
-    await blade.call('commit', {name: plan.name, size}, {signal: io.signal})
-    ctx.out.upload = {slotState: state, sent}
+    await blade.call('commit', {name: plan.name, size, kind}, {signal: io.signal})
+    ctx.out.upload = {
+      slotState: state,
+      sent,
+      ...(choice.kind === 'delta' ? {delta: choice.delta} : {}),
+      ...(choice.kind === 'box' && choice.wholeBox ? {wholeBox: choice.wholeBox} : {}),
+    }
   },
 }
 
