@@ -65,9 +65,12 @@ export async function rollbackSlot(ctx: BladeContext, slot: string, installed: b
   return {restored: true}
 }
 
-/** After a good push: the previous image and the uploaded box are no longer needed. */
+/** After a good push: the previous image and the upload (a box or a delta) are no longer needed. */
 export async function tidySlot(ctx: BladeContext, slot: string, boxName?: string): Promise<void> {
   await rm(oldImage(ctx, slot), {force: true})
   await rm(oldRecord(ctx, slot), {force: true})
-  if (boxName) await rm(incomingPaths(ctx, boxName).box, {force: true})
+  if (boxName) {
+    await rm(incomingPaths(ctx, boxName, 'box').box, {force: true})
+    await rm(incomingPaths(ctx, boxName, 'delta').box, {force: true})
+  }
 }
