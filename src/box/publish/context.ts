@@ -22,6 +22,8 @@ export interface PreparedFiles {
   virtualbox: LocalFile
   libvirt?: LocalFile & {metadata: LibvirtMetadata}
   base?: LocalFile
+  /** The block manifest of `base`'s virtual disk. */
+  manifest?: LocalFile
   warnings: string[]
 }
 
@@ -39,7 +41,7 @@ export interface PublishOutputs {
   /** The destination, locked, and the catalog found there (if any). */
   lock: {target: PublishTarget; existing?: Catalog; replaced: boolean}
   checksum: Pick<PreparedFiles, 'virtualbox' | 'warnings'>
-  convert: Required<Pick<PreparedFiles, 'libvirt' | 'base'>>
+  convert: Required<Pick<PreparedFiles, 'libvirt' | 'base' | 'manifest'>>
   copy: {placements: Placement[]}
   catalog: Catalog
 }

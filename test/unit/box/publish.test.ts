@@ -9,6 +9,8 @@ import {LocalTarget} from '../../../src/box/publish/local-target.js'
 import {planPublish, type PublishInput} from '../../../src/box/publish/plan.js'
 import {publishBox} from '../../../src/box/publish/publish.js'
 import type {PublishTarget} from '../../../src/box/publish/target.js'
+import {manifestOfImage} from '../../../src/delta/image-manifest.js'
+import {parseManifest} from '../../../src/delta/manifest.js'
 import {ShienError} from '../../../src/errors.js'
 import type {PipelineEvent} from '../../../src/pipeline/events.js'
 import {makeBox, readTar, tempDir} from '../../support/make-box.js'
@@ -69,8 +71,12 @@ describe('shien box publish to a folder', () => {
     expect(lv).toMatchObject({name: 'libvirt', url: `file://${versionDir}/libvirt.box`, checksum_type: 'sha256', architecture: 'amd64'})
     expect(lv.checksum).toBe(sha256(join(versionDir, 'libvirt.box')))
     expect(readFileSync(join(versionDir, 'virtualbox.box'))).toEqual(readFileSync(box))
-    expect(readdirSync(versionDir).sort()).toEqual(['libvirt.box', 'libvirt.qcow2', 'virtualbox.box'])
+    expect(readdirSync(versionDir).sort()).toEqual(['libvirt.box', 'libvirt.manifest', 'libvirt.qcow2', 'virtualbox.box'])
     expect(statSync(join(versionDir, 'libvirt.qcow2')).mode & 0o777).toBe(0o444)
+    // The base's block manifest, for delta pushes: read-only like the base, and the base's own.
+    expect(statSync(join(versionDir, 'libvirt.manifest')).mode & 0o777).toBe(0o444)
+    const manifest = parseManifest(readFileSync(join(versionDir, 'libvirt.manifest')))
+    expect(manifest.diskHash.equals((await manifestOfImage(join(versionDir, 'libvirt.qcow2'), {format: 'qcow2'})).diskHash)).toBe(true)
     expect(result.files.map((f) => f.provider)).toEqual(['virtualbox', 'libvirt'])
     expect(result.catalog.url).toBe(`file://${to}/os101/debian12.json`)
     expect(events.filter((e) => e.type === 'stage:start').map((e) => e.stage)).toEqual(['inspect', 'lock', 'checksum', 'convert', 'copy', 'catalog'])
