@@ -39,7 +39,7 @@ export interface Placement {
 export interface PublishOutputs {
   inspect: BoxInfo
   /** The destination, locked, and the catalog found there (if any). */
-  lock: {target: PublishTarget; existing?: Catalog; replaced: boolean}
+  lock: {target: PublishTarget; existing?: Catalog; replaced: boolean; /** Accounts or images whose use of a replaced base could not be read. */ uncheckedImages?: string[]}
   checksum: Pick<PreparedFiles, 'virtualbox' | 'warnings'>
   convert: Required<Pick<PreparedFiles, 'libvirt' | 'base' | 'manifest'>>
   copy: {placements: Placement[]}

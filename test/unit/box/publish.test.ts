@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto'
-import {mkdirSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {execa} from 'execa'
@@ -116,6 +116,31 @@ describe('shien box publish to a folder', () => {
     expect(catalog.versions.map((v: {version: string}) => v.version)).toEqual(['2026.1.0', '2026.2.0'])
     expect(catalog.versions[0].providers[0].checksum).toBe(sha256(other))
     expect(catalog.versions[1].providers[0].checksum).toBe(sha256(box))
+  })
+
+  it('refuses --force over a version whose base students\' images are overlays of, naming them', async () => {
+    const storage = destination()
+    const to = join(storage, 'boxes')
+    mkdirSync(to)
+    await publishBox(plan(to))
+    const base = join(to, 'os101/debian12/2026.1.0/libvirt.qcow2')
+    const images = (account: string) => {
+      const d = join(storage, 'users', account, 'images')
+      mkdirSync(d, {recursive: true})
+      return d
+    }
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', join(images('e195701'), '01.qcow2')])
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', join(images('e195702'), '.02.new.qcow2')])
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', join(images('e195703'), '01.qcow2'), '1M'])
+    const before = tree(to)
+    const error = await refusal(publishBox(plan(to, {force: true})))
+    expect(error.code).toBe('BASE_IN_USE')
+    expect(error.exitCode).toBe(6)
+    expect(error.message).toContain('(e195701 01, e195702 02.new)')
+    expect(tree(to)).toEqual(before)
+    // Once no image uses it, the version can be replaced.
+    rmSync(join(storage, 'users'), {recursive: true})
+    expect((await publishBox(plan(to, {force: true}))).replaced).toBe(true)
   })
 
   it('refuses a version Vagrant would not accept before touching anything', () => {
