@@ -13,7 +13,7 @@ import type {BladeContext} from './caller.js'
 import {checkSlotName} from './convert.js'
 import {writeDeltaRecords} from './delta-writes.js'
 import {incomingPaths, sha256File} from './incoming.js'
-import {stagedImage} from './slot-files.js'
+import {stagedImage, stagedRecord, writeStagedRecord} from './slot-files.js'
 
 export interface ApplyDeltaRequest {
   /** The upload's name: `incoming/<name>.delta`. */
@@ -56,6 +56,7 @@ export async function applyDelta(ctx: BladeContext, req: ApplyDeltaRequest, o: B
   const target = stagedImage(ctx, req.slot)
   const partial = `${target}.part`
   const work = await mkdtemp(join(ctx.paths.incoming, `.${req.name}.apply-`))
+  await rm(stagedRecord(ctx, req.slot), {force: true})
   try {
     await rm(partial, {force: true})
     await qemuImgCreateOverlay({path: partial, backing: base.path, size: header.virtualSize, signal}).catch(failed('create the overlay'))
@@ -69,14 +70,40 @@ export async function applyDelta(ctx: BladeContext, req: ApplyDeltaRequest, o: B
       ])
     }
     await checkBaseUnchanged(base)
+    await writeStagedRecord(ctx, req.slot, {slot: req.slot, base: baseRecord(base, manifest.diskHash)})
     await rename(partial, target)
     return {image: target, disk: source, virtualSize: header.virtualSize, ignoredDisks: []}
   } catch (error) {
     await rm(partial, {force: true})
     await rm(target, {force: true})
+    await rm(stagedRecord(ctx, req.slot), {force: true})
     throw error
   } finally {
     await rm(work, {recursive: true, force: true})
+  }
+}
+
+/**
+ * What the overlay was made on, kept in the slot's record (`images/<slot>.json`) so `shien audit`
+ * can tell when the base changed under it: the file's identity as it was read, and its disk hash.
+ */
+export interface BaseRecord {
+  box: string
+  version: string
+  path: string
+  diskHash: string
+  dev: string
+  ino: string
+  size: string
+  mtimeNs: string
+  ctimeNs: string
+}
+
+function baseRecord(base: BaseBox, diskHash: Buffer): BaseRecord {
+  const s = base.stat
+  return {
+    box: base.box, version: base.version, path: base.path, diskHash: diskHash.toString('hex'),
+    dev: String(s.dev), ino: String(s.ino), size: String(s.size), mtimeNs: String(s.mtimeNs), ctimeNs: String(s.ctimeNs),
   }
 }
 

@@ -14,6 +14,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {applyDelta, type ApplyDeltaRequest} from '../../src/blade/apply-delta.js'
 import {baseManifest, describeBase} from '../../src/blade/base-manifest.js'
 import {findBase} from '../../src/blade/base-box.js'
+import {baseChangedFinding} from '../../src/audit/base-check.js'
 import {stagedImage} from '../../src/blade/slot-files.js'
 import {boxesPaths} from '../../src/config/storage-layout.js'
 import {manifestOfImage} from '../../src/delta/image-manifest.js'
@@ -160,7 +161,18 @@ describe('blade: base and apply-delta', () => {
       expect(await sha256Of(basePath)).toBe(before)
       expect(await readFile(slotImage(), 'utf8')).toBe('the previous image\n')
       expect((await readdir(s.ctx.paths.incoming)).filter((n) => n.startsWith('.'))).toEqual([])
-      await run('rm', ['-f', staged])
+      // What the overlay was made on, for shien audit: kept in the staged record, moved by install.
+      const record = JSON.parse(await readFile(join(s.ctx.paths.images, '.01.new.json'), 'utf8'))
+      expect(record.base).toMatchObject({box: BOX, version: V1, path: basePath, diskHash: baseM.diskHash.toString('hex'), ino: String((await lstat(basePath)).ino)})
+      const boxesDir = boxesPaths(s.root).root
+      const ref = {image: staged, account: 'e100001', slot: '01'}
+      expect(await baseChangedFinding(ref, [basePath], boxesDir)).toBeUndefined()
+      // The base replaced by a copy (same bytes, another file): the overlay's base changed.
+      const copy = `${basePath}.copy`
+      await run('cp', ['--sparse=always', '--preserve=mode', basePath, copy])
+      await rename(copy, basePath)
+      expect(await baseChangedFinding(ref, [basePath], boxesDir)).toMatchObject({code: 'base-changed', severity: 'high', detail: {base: basePath, box: BOX, version: V1}})
+      await run('rm', ['-f', staged, join(s.ctx.paths.images, '.01.new.json')])
     })
 
     it('writes many runs over several qemu-io batches the same way', async () => {

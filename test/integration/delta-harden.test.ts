@@ -5,6 +5,7 @@
  * harden 1, read back 1.
  */
 import {execFile} from 'node:child_process'
+import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 
@@ -79,6 +80,12 @@ describe('apply-delta then harden on a Vagrant-like guest', () => {
     expect(keys).toContain(student.publicLine)
     for (const key of VAGRANT_INSECURE_KEYS) expect(keys).not.toContain(key.blob.slice(0, 40))
     expect(guest.files['/home/vagrant/project.txt']?.content?.toString()).toBe('hello from the laptop\n')
+  })
+
+  it('keeps the base the overlay was made on in the slot\'s record, next to what hardening did', async () => {
+    const record = JSON.parse(await readFile(join(s.ctx.paths.images, '.01.new.json'), 'utf8'))
+    expect(record.base).toMatchObject({box: 'os101/debian12', version: '2026.1.0', path: base})
+    expect(record.harden.keyInstalled).toMatchObject({added: true})
   })
 
   it('never writes the base', async () => {
