@@ -4,6 +4,8 @@ import type {Command} from '@oclif/core'
 
 import AdminProvision from './admin/provision.js'
 import Audit from './audit.js'
+import BladeApplyDelta from './blade/apply-delta.js'
+import BladeBase from './blade/base.js'
 import BladeCloudPush from './blade/cloud-push.js'
 import BladeCommit from './blade/commit.js'
 import BladeConvert from './blade/convert.js'
@@ -41,6 +43,8 @@ import VmUndefine from './vm/undefine.js'
 export default {
   'admin:provision': AdminProvision,
   'audit': Audit,
+  'blade:apply-delta': BladeApplyDelta,
+  'blade:base': BladeBase,
   'blade:cloud-push': BladeCloudPush,
   'blade:commit': BladeCommit,
   'blade:convert': BladeConvert,

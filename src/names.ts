@@ -58,3 +58,17 @@ export function checkBoxName(name: string): string {
   }
   return name
 }
+
+/**
+ * A catalog box name (`org/name`) as the blade is asked for it. Each part becomes a folder, and
+ * the pattern keeps them plain names: no `/` inside, no leading dot, so never `.` or `..`.
+ */
+export function checkCatalogBox(name: string): string {
+  if (!CATALOG_BOX_PATTERN.test(name)) {
+    throw new ShienError(`"${name}" is not a catalog box name: ORG/NAME with lowercase letters, digits, ".", "_" and "-" (e.g. os101/debian12).`, {
+      code: 'BAD_BOX_NAME',
+      exit: 'usage',
+    })
+  }
+  return name
+}

@@ -9,7 +9,8 @@ export default class BladeCommit extends BladeCommand {
   static override description = 'Check a finished upload\'s size and rename it into place.'
 
   static override flags = {
-    name: Flags.string({required: true, description: 'Box name in incoming/.'}),
+    name: Flags.string({required: true, description: 'Upload name in incoming/.'}),
+    kind: Flags.option({options: ['box', 'delta'] as const, default: 'box', description: 'A whole box (<name>.box) or a delta push (<name>.delta).'})(),
     size: Flags.integer({required: true, min: 0, description: 'Bytes sent.'}),
   }
 
@@ -17,6 +18,6 @@ export default class BladeCommit extends BladeCommand {
     const {flags} = await this.parse(BladeCommit)
     this.checkProtocol(flags.protocol)
     flags satisfies StepFlags<'commit'>
-    return commitUpload(bladeContext(), flags.name, flags.size)
+    return commitUpload(bladeContext(), flags.name, flags.size, flags.kind)
   }
 }

@@ -9,7 +9,8 @@ export default class BladeHash extends BladeCommand {
   static override description = 'The resume check: hashes of an upload in progress, its prefix whole and its tail block by block.'
 
   static override flags = {
-    name: Flags.string({required: true, description: 'Box name in incoming/.'}),
+    name: Flags.string({required: true, description: 'Upload name in incoming/.'}),
+    kind: Flags.option({options: ['box', 'delta'] as const, default: 'box', description: 'A whole box (<name>.box) or a delta push (<name>.delta).'})(),
     prefix: Flags.integer({min: 0, required: true, description: 'Bytes hashed as one.'}),
     'block-size': Flags.integer({min: 1, required: true, description: 'Size of each block hashed after the prefix.'}),
   }
@@ -18,6 +19,6 @@ export default class BladeHash extends BladeCommand {
     const {flags} = await this.parse(BladeHash)
     this.checkProtocol(flags.protocol)
     flags satisfies StepFlags<'hash'>
-    return hashPart(bladeContext(), flags.name, flags.prefix, flags['block-size'])
+    return hashPart(bladeContext(), flags.name, flags.prefix, flags['block-size'], flags.kind)
   }
 }

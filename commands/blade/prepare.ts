@@ -9,7 +9,8 @@ export default class BladePrepare extends BladeCommand {
   static override description = 'Make room for an upload in incoming/ and report what a resume can use.'
 
   static override flags = {
-    name: Flags.string({required: true, description: 'Box name in incoming/.'}),
+    name: Flags.string({required: true, description: 'Upload name in incoming/.'}),
+    kind: Flags.option({options: ['box', 'delta'] as const, default: 'box', description: 'A whole box (<name>.box) or a delta push (<name>.delta).'})(),
     size: Flags.integer({required: true, min: 0, description: 'Bytes that will be uploaded.'}),
   }
 
@@ -17,6 +18,6 @@ export default class BladePrepare extends BladeCommand {
     const {flags} = await this.parse(BladePrepare)
     this.checkProtocol(flags.protocol)
     flags satisfies StepFlags<'prepare'>
-    return prepareUpload(bladeContext(), flags.name, flags.size)
+    return prepareUpload(bladeContext(), flags.name, flags.size, flags.kind)
   }
 }

@@ -8,6 +8,7 @@ import {GuestfishSession} from '../harden/guestfish.js'
 import {readGuestFacts, type GuestFacts} from './guest-facts.js'
 import {GuestFiles} from './guest-files.js'
 import {checkImage, hostKeysOf, type ImageRef} from './image-checks.js'
+import {baseChangedFinding} from './base-check.js'
 import {gateImage, type GateOutcome} from './image-gate.js'
 import {mountGuestReadOnly} from './mount-guest.js'
 import {findWeakPasswords} from './passwords.js'
@@ -39,6 +40,8 @@ export async function auditImage(target: ImageTarget, o: ImageAuditOptions): Pro
   // Gone since it was listed (a VM undefined meanwhile): nothing to report but that it was not read.
   if (!gate.ok && gate.reason === 'IMAGE_MISSING') return failed(base, new ShienError(gate.message, {code: gate.reason}), ms())
   if (!gate.ok) return {report: {...base, status: 'refused', durationMs: ms()}, findings: [notPlain(ref, gate)]}
+  const changed = await baseChangedFinding({...ref, image: target.path}, gate.chain, target.scope.boxesDir)
+  const baseFindings = changed ? [changed] : []
   const signal = o.signal ? AbortSignal.any([o.signal, AbortSignal.timeout(o.timeoutMs)]) : AbortSignal.timeout(o.timeoutMs)
   try {
     const {distro, facts, launches} = await readImage(target.path, signal)
@@ -49,12 +52,13 @@ export async function auditImage(target: ImageTarget, o: ImageAuditOptions): Pro
     ]
     return {
       report: {...base, status: 'audited', distro, hostKeys: hostKeysOf(facts), applianceLaunches: launches, durationMs: ms(), ...(notes.length > 0 ? {notes} : {})},
-      findings: checkImage(ref, facts, passwords),
+      findings: [...baseFindings, ...checkImage(ref, facts, passwords)],
     }
   } catch (error) {
     // Cancelling the whole audit stops it; a timeout or a broken image only fails this image.
     if (o.signal?.aborted) throw error
-    return failed({...base, applianceLaunches: 1}, signal.aborted ? timedOut(o.timeoutMs) : error, ms())
+    const result = failed({...base, applianceLaunches: 1}, signal.aborted ? timedOut(o.timeoutMs) : error, ms())
+    return {...result, findings: baseFindings}
   }
 }
 

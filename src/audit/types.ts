@@ -21,6 +21,7 @@ export type FindingCode =
   | 'box-host-key'
   | 'private-key-left'
   | 'world-writable'
+  | 'base-changed'
   | 'live-insecure-key'
   | 'live-weak-password'
   | 'live-password-auth'

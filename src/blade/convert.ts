@@ -11,7 +11,7 @@ import type {ConvertResult} from '../protocol/blade-steps.js'
 import type {BladeContext} from './caller.js'
 import {extractBox} from './extract-box.js'
 import {incomingPaths} from './incoming.js'
-import {stagedImage} from './slot-files.js'
+import {stagedImage, stagedRecord} from './slot-files.js'
 
 export function checkSlotName(slot: string): string {
   return parseSlot(slot)
@@ -32,6 +32,8 @@ export async function convertBox(ctx: BladeContext, name: string, slot: string, 
   const workDir = await mkdtemp(join(ctx.paths.incoming, `.${name}.work-`))
   const target = stagedImage(ctx, slot)
   const partial = `${target}.part`
+  // A record left by an earlier staged image (an overlay's base) must not describe this one.
+  await rm(stagedRecord(ctx, slot), {force: true})
   try {
     emitBladeEvent({type: 'note', message: `unpacking ${name}.box`})
     const extracted = await extractBox(box, workDir, {sha256: opts.sha256, signal})

@@ -2,7 +2,7 @@ import {hardenImage} from '../harden/harden-image.js'
 import type {HardenResult} from '../protocol/blade-steps.js'
 import type {BladeContext} from './caller.js'
 import {checkSlotName} from './convert.js'
-import {stagedImage, writeStagedRecord} from './slot-files.js'
+import {readStagedRecord, stagedImage, writeStagedRecord} from './slot-files.js'
 
 /**
  * Hardens the slot's staged image and writes what was done next to it. libguestfs runs as the
@@ -12,7 +12,9 @@ export async function hardenStaged(ctx: BladeContext, slot: string, publicKey: s
   checkSlotName(slot)
   const forceTcg = ctx.config.domainType === 'qemu'
   const report = await hardenImage(stagedImage(ctx, slot), {publicKey, user: 'vagrant', signal, forceTcg})
-  const record = {slot, hardenedAt: new Date().toISOString(), ...meta, harden: report}
+  // The base an overlay was made on (apply-delta) stays in the record, for shien audit.
+  const {base} = await readStagedRecord(ctx, slot)
+  const record = {slot, hardenedAt: new Date().toISOString(), ...meta, ...(base === undefined ? {} : {base}), harden: report}
   const recordPath = await writeStagedRecord(ctx, slot, record)
   return {record: recordPath, report}
 }

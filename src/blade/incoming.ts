@@ -7,24 +7,31 @@ import {pipeline} from 'node:stream/promises'
 import {badInput, ShienError} from '../errors.js'
 import type {BladeContext} from './caller.js'
 import {checkBoxName} from '../names.js'
-import type {CommitResult, HashResult, PrepareResult} from '../protocol/blade-steps.js'
+import type {CommitResult, HashResult, PrepareResult, UploadKind} from '../protocol/blade-steps.js'
 
+/** What an upload can be, and the file extension it gets in incoming/. */
+export const UPLOAD_KINDS: readonly UploadKind[] = ['box', 'delta']
 
-export function incomingPaths(ctx: BladeContext, name: string) {
-  const box = join(ctx.paths.incoming, `${checkBoxName(name)}.box`)
+/**
+ * Where an upload lives in incoming/: `<name>.box` for a whole box, `<name>.delta` for a delta
+ * push (docs/delta.md); `.part` while it is being sent. `box` keeps the name it always had.
+ */
+export function incomingPaths(ctx: BladeContext, name: string, kind: UploadKind = 'box') {
+  if (!UPLOAD_KINDS.includes(kind)) throw badInput('BAD_UPLOAD_KIND', `"${kind}" is not an upload kind (${UPLOAD_KINDS.join(' or ')}).`)
+  const box = join(ctx.paths.incoming, `${checkBoxName(name)}.${kind}`)
   return {box, part: `${box}.part`}
 }
 
-/** Makes sure incoming/ exists and there is room for the box; reports what a resume can use. */
-export async function prepareUpload(ctx: BladeContext, name: string, size: number): Promise<PrepareResult> {
+/** Makes sure incoming/ exists and there is room for the upload; reports what a resume can use. */
+export async function prepareUpload(ctx: BladeContext, name: string, size: number, kind: UploadKind = 'box'): Promise<PrepareResult> {
   await mkdir(ctx.paths.incoming, {recursive: true, mode: 0o700})
-  const {box, part} = incomingPaths(ctx, name)
+  const {box, part} = incomingPaths(ctx, name, kind)
   const partSize = await regularFileSize(part)
   const fs = await statfs(ctx.paths.incoming)
   const freeBytes = fs.bavail * fs.bsize
   if (freeBytes < size - partSize) {
     throw new ShienError(
-      `Not enough space for the box on the blade: ${gib(size - partSize)} needed, ${gib(freeBytes)} free in ${ctx.paths.incoming}.`,
+      `Not enough space for the ${kind} on the blade: ${gib(size - partSize)} needed, ${gib(freeBytes)} free in ${ctx.paths.incoming}.`,
       {code: 'BLADE_DISK_FULL', exit: 'remote', suggestions: ['Remove old boxes from incoming/ or images you no longer need, or ask an admin for more space.']},
     )
   }
@@ -35,8 +42,8 @@ export async function prepareUpload(ctx: BladeContext, name: string, size: numbe
  * The resume check on an incoming .part file: sha256 of its first `prefix` bytes, and of each
  * `blockSize` block after that up to the end of the file (at most 1024 blocks).
  */
-export async function hashPart(ctx: BladeContext, name: string, prefix: number, blockSize: number): Promise<HashResult> {
-  const {part} = incomingPaths(ctx, name)
+export async function hashPart(ctx: BladeContext, name: string, prefix: number, blockSize: number, kind: UploadKind = 'box'): Promise<HashResult> {
+  const {part} = incomingPaths(ctx, name, kind)
   const size = await regularFileSize(part)
   if (prefix > size) throw badInput('SHORT_PART', `${part} has ${size} bytes, fewer than ${prefix}.`)
   if (blockSize < 1 || (size - prefix) / blockSize > 1024) throw badInput('BAD_BLOCK_SIZE', `A block size of ${blockSize} is out of range.`)
@@ -67,11 +74,11 @@ export async function hashPart(ctx: BladeContext, name: string, prefix: number, 
  * Renames a complete upload into place. Its size is checked here; its sha256 is checked by
  * convert, which reads every byte anyway (the resume already checked what it kept by hash).
  */
-export async function commitUpload(ctx: BladeContext, name: string, size: number): Promise<CommitResult> {
-  const {box, part} = incomingPaths(ctx, name)
+export async function commitUpload(ctx: BladeContext, name: string, size: number, kind: UploadKind = 'box'): Promise<CommitResult> {
+  const {box, part} = incomingPaths(ctx, name, kind)
   const actual = await regularFileSize(part)
   if (actual !== size) {
-    throw new ShienError(`The uploaded box ${part} has ${actual} bytes, not the ${size} that were sent.`, {
+    throw new ShienError(`The uploaded ${kind} ${part} has ${actual} bytes, not the ${size} that were sent.`, {
       code: 'UPLOAD_CORRUPT',
       exit: 'remote',
       suggestions: ['Run the same push again: it resumes and checks what is on the blade.'],

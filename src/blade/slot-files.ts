@@ -1,4 +1,4 @@
-import {lstat, rename, rm, writeFile} from 'node:fs/promises'
+import {lstat, readFile, rename, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import type {InstallResults} from '../protocol/blade-steps.js'
@@ -7,9 +7,19 @@ import {incomingPaths} from './incoming.js'
 
 /** The image being built for a slot, invisible to ie-virsh until installed. */
 export const stagedImage = (ctx: BladeContext, slot: string) => join(ctx.paths.images, `.${slot}.new.qcow2`)
-const stagedRecord = (ctx: BladeContext, slot: string) => join(ctx.paths.images, `.${slot}.new.json`)
+export const stagedRecord = (ctx: BladeContext, slot: string) => join(ctx.paths.images, `.${slot}.new.json`)
 const oldImage = (ctx: BladeContext, slot: string) => join(ctx.paths.images, `.${slot}.old.qcow2`)
 const oldRecord = (ctx: BladeContext, slot: string) => join(ctx.paths.images, `.${slot}.old.json`)
+
+/** The staged record as it is (apply-delta writes the base it used), or an empty one. */
+export async function readStagedRecord(ctx: BladeContext, slot: string): Promise<Record<string, unknown>> {
+  try {
+    const parsed: unknown = JSON.parse(await readFile(stagedRecord(ctx, slot), 'utf8'))
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : {}
+  } catch {
+    return {}
+  }
+}
 
 export async function writeStagedRecord(ctx: BladeContext, slot: string, record: unknown): Promise<string> {
   const path = stagedRecord(ctx, slot)
@@ -65,9 +75,12 @@ export async function rollbackSlot(ctx: BladeContext, slot: string, installed: b
   return {restored: true}
 }
 
-/** After a good push: the previous image and the uploaded box are no longer needed. */
+/** After a good push: the previous image and the upload (a box or a delta) are no longer needed. */
 export async function tidySlot(ctx: BladeContext, slot: string, boxName?: string): Promise<void> {
   await rm(oldImage(ctx, slot), {force: true})
   await rm(oldRecord(ctx, slot), {force: true})
-  if (boxName) await rm(incomingPaths(ctx, boxName).box, {force: true})
+  if (boxName) {
+    await rm(incomingPaths(ctx, boxName, 'box').box, {force: true})
+    await rm(incomingPaths(ctx, boxName, 'delta').box, {force: true})
+  }
 }

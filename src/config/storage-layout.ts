@@ -12,8 +12,23 @@ export function userPaths(storageRoot: string, account: string) {
     image: (slot: string) => join(home, 'images', `${slot}.qcow2`),
     record: (slot: string) => join(home, 'images', `${slot}.json`),
     lock: join(home, '.lock'),
+    /** Block manifests the account's pushes computed for bases published without one (docs/delta.md). */
+    manifestCache: join(home, 'cache', 'manifests'),
   }
 }
+
+/** The published bases of a storage root: `<root>/boxes/<org>/<name>/<version>/` (docs/instructors.md). */
+export function boxesPaths(storageRoot: string) {
+  const root = join(storageRoot, 'boxes')
+  return {
+    root,
+    versionDir: (box: string, version: string) => join(root, ...box.split('/'), version),
+  }
+}
+
+/** The files of a published version that delta pushes use. */
+export const BASE_IMAGE = 'libvirt.qcow2'
+export const BASE_MANIFEST = 'libvirt.manifest'
 
 export function domainName(account: string, slot: string): string {
   return `${account}-${slot}`

@@ -3,7 +3,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {badInput} from '../errors.js'
-import {qemuImgInfo} from '../qemu-img/qemu-img.js'
+import {type ImageLayer, qemuImgInfo} from '../qemu-img/qemu-img.js'
 import {qemuImgExtract, qemuImgMap, type MapRange} from '../qemu-img/ranges.js'
 import {BLOCK_SIZE, type BlockManifest, blockLengthOf} from './manifest.js'
 import {ManifestBuilder} from './manifest-builder.js'
@@ -19,6 +19,12 @@ export interface ImageManifestOptions {
   chunkBytes?: number
   /** Bytes of the virtual disk one `qemu-img map` covers (default 1 GiB). */
   windowBytes?: number
+  /**
+   * For a qcow2 overlay: the absolute path of the standalone qcow2 it must be based on. The
+   * image's header must name exactly it, with its format declared; it is then read through it,
+   * opened as named here (qcow2, nothing behind it). Without this a backing file is refused.
+   */
+  backing?: string
 }
 
 /**
@@ -26,11 +32,13 @@ export interface ImageManifestOptions {
  * zeroes, and the rest is extracted as raw, at most `chunkBytes` at a time, into a private
  * scratch folder and hashed block by block. Memory and scratch space stay flat in the disk's
  * size. Runs qemu-img as this process's user; an image with a backing or data file is refused
- * (a base box stands alone). qemu-img failures come out as QemuImgError.
+ * (a base box stands alone) unless `o.backing` names the one base it must be an overlay of.
+ * qemu-img failures come out as QemuImgError.
  */
 export async function manifestOfImage(path: string, o: ImageManifestOptions): Promise<BlockManifest> {
   const [layer] = await qemuImgInfo(path, {format: o.format, signal: o.signal, env: o.env})
-  if (layer.backingFile !== undefined || layer.dataFile !== undefined) {
+  if (o.backing !== undefined) checkOverlay(path, layer, o.backing)
+  else if (layer.backingFile !== undefined || layer.dataFile !== undefined) {
     throw badInput('IMAGE_NOT_STANDALONE', `Cannot compute the block manifest of ${path}: it has a ${layer.backingFile ? `backing file (${layer.backingFile})` : 'data file'}.`, [
       'Use a standalone image: qemu-img convert -O qcow2 IMAGE standalone.qcow2',
     ])
@@ -50,6 +58,12 @@ export async function manifestOfImage(path: string, o: ImageManifestOptions): Pr
     await rm(scratch, {recursive: true, force: true})
   }
   return builder.finish()
+}
+
+function checkOverlay(path: string, layer: ImageLayer, backing: string): void {
+  if (layer.dataFile !== undefined || layer.backingFile !== backing || layer.backingFormat !== 'qcow2') {
+    throw badInput('IMAGE_NOT_OVERLAY', `Cannot compute the block manifest of ${path}: it is not a qcow2 overlay of ${backing} with its format declared.`)
+  }
 }
 
 /**

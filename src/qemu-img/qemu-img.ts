@@ -150,3 +150,24 @@ function toLayer(raw: RawLayer): ImageLayer {
     dataFile: dataFile === undefined ? undefined : String(dataFile),
   }
 }
+
+export interface OverlayRequest {
+  /** The new image; it must not exist. */
+  path: string
+  /** The absolute path of the qcow2 it is based on. */
+  backing: string
+  /** Its virtual size in bytes (at least the backing file's). */
+  size: number
+  signal?: AbortSignal
+  as?: RunAs
+}
+
+/**
+ * `qemu-img create -f qcow2 -b BACKING -F qcow2 PATH SIZE`: a qcow2 overlay whose header names
+ * the backing file's format, so nothing that opens it later probes the base's content.
+ */
+export async function qemuImgCreateOverlay(r: OverlayRequest): Promise<void> {
+  const args = ['create', '-q', '-f', 'qcow2', '-o', 'compat=1.1', '-b', r.backing, '-F', 'qcow2', r.path, String(r.size)]
+  const result = await runTool('qemu-img', args, {signal: r.signal, as: r.as, timeoutMs: 120_000})
+  if (result.exitCode !== 0) throw new QemuImgError(failureOf(result.stderr, result.timedOut), qemuLine(result.stderr))
+}

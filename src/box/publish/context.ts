@@ -22,6 +22,8 @@ export interface PreparedFiles {
   virtualbox: LocalFile
   libvirt?: LocalFile & {metadata: LibvirtMetadata}
   base?: LocalFile
+  /** The block manifest of `base`'s virtual disk. */
+  manifest?: LocalFile
   warnings: string[]
 }
 
@@ -37,9 +39,9 @@ export interface Placement {
 export interface PublishOutputs {
   inspect: BoxInfo
   /** The destination, locked, and the catalog found there (if any). */
-  lock: {target: PublishTarget; existing?: Catalog; replaced: boolean}
+  lock: {target: PublishTarget; existing?: Catalog; replaced: boolean; /** Accounts or images whose use of a replaced base could not be read. */ uncheckedImages?: string[]}
   checksum: Pick<PreparedFiles, 'virtualbox' | 'warnings'>
-  convert: Required<Pick<PreparedFiles, 'libvirt' | 'base'>>
+  convert: Required<Pick<PreparedFiles, 'libvirt' | 'base' | 'manifest'>>
   copy: {placements: Placement[]}
   catalog: Catalog
 }

@@ -80,6 +80,8 @@ function filesFor(plan: PublishPlan, files: PreparedFiles): Array<Omit<Placement
     [files.libvirt, layout.libvirt, 0o644],
     // The base of students' overlays must never change under them.
     [files.base, layout.base, 0o444],
+    // After the base: copied later, so the blade can tell a manifest older than its base.
+    [files.manifest, layout.manifest, 0o444],
   ]
   return list.filter((item): item is [LocalFile, string, number] => item[0] !== undefined)
     .map(([file, dest, mode]) => ({file, dest, mode}))

@@ -1,5 +1,5 @@
 import {constants, createReadStream, createWriteStream} from 'node:fs'
-import {access, chmod, mkdir, open, readFile, rename, rm, rmdir, stat} from 'node:fs/promises'
+import {access, chmod, mkdir, open, readdir, readFile, rename, rm, rmdir, stat} from 'node:fs/promises'
 import {dirname} from 'node:path'
 import {Transform} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
@@ -98,6 +98,31 @@ export class LocalTarget implements PublishTarget {
 
   exists(path: string): Promise<boolean> {
     return exists(path)
+  }
+
+  async readDir(path: string): Promise<string[] | undefined> {
+    return readdir(path).catch((error: unknown) => {
+      if ((error as {code?: string}).code === 'ENOENT') return undefined
+      throw error
+    })
+  }
+
+  async readHead(path: string, bytes: number): Promise<Buffer | undefined> {
+    let handle
+    try {
+      handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+    } catch (error) {
+      if (['ENOENT', 'ELOOP'].includes((error as {code?: string}).code ?? '')) return undefined
+      throw error
+    }
+    try {
+      if (!(await handle.stat()).isFile()) return undefined
+      const buf = Buffer.alloc(bytes)
+      const {bytesRead} = await handle.read(buf, 0, bytes, 0)
+      return buf.subarray(0, bytesRead)
+    } finally {
+      await handle.close()
+    }
   }
 
   async close(): Promise<void> {}

@@ -22,6 +22,8 @@ export interface PublishLayout {
   libvirt: string
   /** The qcow2 the blades keep read-only as the base of students' overlays. */
   base: string
+  /** The base's block manifest (docs/delta.md), which delta pushes compare against. */
+  manifest: string
   urls: {catalog: string; virtualbox: string; libvirt: string}
 }
 
@@ -107,6 +109,7 @@ export function layoutFor(root: string, baseUrl: string, name: string, version: 
     virtualbox: posix.join(versionDir, 'virtualbox.box'),
     libvirt: posix.join(versionDir, 'libvirt.box'),
     base: posix.join(versionDir, 'libvirt.qcow2'),
+    manifest: posix.join(versionDir, 'libvirt.manifest'),
     urls: {
       catalog: url(org, `${box}.json`),
       virtualbox: url(org, box, version, 'virtualbox.box'),

@@ -1,9 +1,11 @@
 import {createHash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
-import {mkdtemp, rm, stat} from 'node:fs/promises'
+import {mkdtemp, rm, stat, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
+import {manifestOfImage} from '../../delta/image-manifest.js'
+import {encodeManifest} from '../../delta/manifest.js'
 import {badInput} from '../../errors.js'
 import {need} from '../../pipeline/outputs.js'
 import {inspectBox, type BoxInfo} from '../inspect.js'
@@ -56,7 +58,10 @@ export const checksumStage: PublishStage = {
   },
 }
 
-/** Converts the box into a libvirt box and the qcow2 the blades base students' images on. */
+/**
+ * Converts the box into a libvirt box and the qcow2 the blades base students' images on, and
+ * computes that qcow2's block manifest (`libvirt.manifest`, docs/delta.md) for delta pushes.
+ */
 export const convertStage: PublishStage = {
   id: 'convert',
   label: 'Converting for libvirt (qcow2)',
@@ -73,9 +78,13 @@ export const convertStage: PublishStage = {
     await rm(vmdk)
     const libvirtPath = join(work, 'libvirt.box')
     const sha256 = await packLibvirtBox(base, metadata, libvirtVagrantfile(vagrantfile), libvirtPath, io.signal)
+    io.emit({type: 'note', stage: 'convert', message: 'computing the block manifest of the base'})
+    const manifestPath = join(work, 'libvirt.manifest')
+    await writeFile(manifestPath, encodeManifest(await manifestOfImage(base, {format: 'qcow2', env: 'user', tmpDir: work, signal: io.signal})), {mode: 0o600})
     ctx.out.convert = {
       libvirt: {path: libvirtPath, bytes: (await stat(libvirtPath)).size, sha256, metadata},
       base: await hashFile(base, io.signal),
+      manifest: await hashFile(manifestPath, io.signal),
     }
   },
 }

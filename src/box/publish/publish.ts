@@ -8,6 +8,7 @@ import {runStages} from '../../pipeline/runner.js'
 import type {NewHostKey} from '../../transport/connect.js'
 import {CATALOG_SIZE_LIMIT, findVersion, latestVersion, parseCatalog, type Catalog} from '../catalog.js'
 import {preparedFiles, type PublishContext, type PublishStage} from './context.js'
+import {baseInUse, usersOfBase} from './base-users.js'
 import {catalogStage, copyStage} from './install.js'
 import {LocalTarget} from './local-target.js'
 import type {PublishPlan} from './plan.js'
@@ -83,7 +84,11 @@ const lockStage: PublishStage = {
     await takeLock(target, plan.layout.lock)
     ctx.made.locked = true
     const existing = await readCatalog(target, plan)
-    ctx.out.lock = {target, existing, replaced: checkConflict(existing, plan)}
+    const replaced = checkConflict(existing, plan)
+    // The base a replaced version had: students' overlays of it would change under them.
+    const {uses, unchecked} = replaced && plan.libvirt ? await usersOfBase(target, plan) : {uses: [], unchecked: []}
+    if (uses.length > 0) throw baseInUse(plan, uses)
+    ctx.out.lock = {target, existing, replaced, uncheckedImages: unchecked}
   },
   async cleanup(ctx, outcome) {
     const {target, locked} = ctx.made
@@ -154,12 +159,13 @@ function resultOf(ctx: PublishContext): PublishResult {
   const {plan, out} = ctx
   const {layout} = plan
   const catalog = need(out, 'catalog')
-  const {replaced} = need(out, 'lock')
+  const {replaced, uncheckedImages} = need(out, 'lock')
   const files = preparedFiles(out)
   const published: PublishedFile[] = [{provider: 'virtualbox', path: layout.virtualbox, url: layout.urls.virtualbox, bytes: files.virtualbox.bytes, sha256: files.virtualbox.sha256}]
   if (files.libvirt) published.push({provider: 'libvirt', path: layout.libvirt, url: layout.urls.libvirt, bytes: files.libvirt.bytes, sha256: files.libvirt.sha256})
   const warnings = [...files.warnings]
   if (replaced && files.base) warnings.push(`${layout.base} was replaced: images based on the old one must be made again.`)
+  if (uncheckedImages?.length) warnings.push(`Could not check whether these images were overlays of the replaced base (no read access): ${uncheckedImages.join(', ')}.`)
   return {
     name: plan.name,
     version: plan.version,

@@ -139,6 +139,33 @@ export class SftpTarget implements PublishTarget {
     return sftpCall((cb) => this.sftp.stat(path, cb as never)).then(() => true, () => false)
   }
 
+  async readDir(path: string): Promise<string[] | undefined> {
+    try {
+      const list = await sftpCall<Array<{filename: string}>>((cb) => this.sftp.readdir(path, cb as never))
+      return list.map((entry) => entry.filename)
+    } catch (error) {
+      if (errnoOf(error) === 'ENOENT') return undefined
+      throw error
+    }
+  }
+
+  async readHead(path: string, bytes: number): Promise<Buffer | undefined> {
+    // lstat first: SFTP has no O_NOFOLLOW, and a symlink is not what the blade would open as an image.
+    const stats = await sftpCall<{isFile(): boolean}>((cb) => this.sftp.lstat(path, cb as never)).catch((error: unknown) => {
+      if (errnoOf(error) === 'ENOENT') return undefined
+      throw error
+    })
+    if (!stats?.isFile()) return undefined
+    const handle = await sftpCall<Buffer>((cb) => this.sftp.open(path, 'r', cb))
+    try {
+      const buf = Buffer.alloc(bytes)
+      const read = await sftpCall<number>((cb) => this.sftp.read(handle, buf, 0, bytes, 0, cb as never))
+      return buf.subarray(0, read)
+    } finally {
+      await sftpCall((cb) => this.sftp.close(handle, cb)).catch(() => undefined)
+    }
+  }
+
   async close(): Promise<void> {
     this.sftp.end()
     this.connection.close()

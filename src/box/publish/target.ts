@@ -24,6 +24,13 @@ export interface PublishTarget {
   /** Removes a folder if it is empty; otherwise leaves it. */
   removeEmptyDir(path: string): Promise<void>
   exists(path: string): Promise<boolean>
+  /** The names in a folder; undefined when it does not exist, an error when it cannot be read. */
+  readDir(path: string): Promise<string[] | undefined>
+  /**
+   * The first `bytes` bytes of a regular file, not following a symlink; undefined when it is
+   * missing or not a regular file.
+   */
+  readHead(path: string, bytes: number): Promise<Buffer | undefined>
   close(): Promise<void>
 }
 

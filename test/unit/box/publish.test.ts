@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto'
-import {mkdirSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {execa} from 'execa'
@@ -9,6 +9,8 @@ import {LocalTarget} from '../../../src/box/publish/local-target.js'
 import {planPublish, type PublishInput} from '../../../src/box/publish/plan.js'
 import {publishBox} from '../../../src/box/publish/publish.js'
 import type {PublishTarget} from '../../../src/box/publish/target.js'
+import {manifestOfImage} from '../../../src/delta/image-manifest.js'
+import {parseManifest} from '../../../src/delta/manifest.js'
 import {ShienError} from '../../../src/errors.js'
 import type {PipelineEvent} from '../../../src/pipeline/events.js'
 import {makeBox, readTar, tempDir} from '../../support/make-box.js'
@@ -69,8 +71,12 @@ describe('shien box publish to a folder', () => {
     expect(lv).toMatchObject({name: 'libvirt', url: `file://${versionDir}/libvirt.box`, checksum_type: 'sha256', architecture: 'amd64'})
     expect(lv.checksum).toBe(sha256(join(versionDir, 'libvirt.box')))
     expect(readFileSync(join(versionDir, 'virtualbox.box'))).toEqual(readFileSync(box))
-    expect(readdirSync(versionDir).sort()).toEqual(['libvirt.box', 'libvirt.qcow2', 'virtualbox.box'])
+    expect(readdirSync(versionDir).sort()).toEqual(['libvirt.box', 'libvirt.manifest', 'libvirt.qcow2', 'virtualbox.box'])
     expect(statSync(join(versionDir, 'libvirt.qcow2')).mode & 0o777).toBe(0o444)
+    // The base's block manifest, for delta pushes: read-only like the base, and the base's own.
+    expect(statSync(join(versionDir, 'libvirt.manifest')).mode & 0o777).toBe(0o444)
+    const manifest = parseManifest(readFileSync(join(versionDir, 'libvirt.manifest')))
+    expect(manifest.diskHash.equals((await manifestOfImage(join(versionDir, 'libvirt.qcow2'), {format: 'qcow2'})).diskHash)).toBe(true)
     expect(result.files.map((f) => f.provider)).toEqual(['virtualbox', 'libvirt'])
     expect(result.catalog.url).toBe(`file://${to}/os101/debian12.json`)
     expect(events.filter((e) => e.type === 'stage:start').map((e) => e.stage)).toEqual(['inspect', 'lock', 'checksum', 'convert', 'copy', 'catalog'])
@@ -110,6 +116,31 @@ describe('shien box publish to a folder', () => {
     expect(catalog.versions.map((v: {version: string}) => v.version)).toEqual(['2026.1.0', '2026.2.0'])
     expect(catalog.versions[0].providers[0].checksum).toBe(sha256(other))
     expect(catalog.versions[1].providers[0].checksum).toBe(sha256(box))
+  })
+
+  it('refuses --force over a version whose base students\' images are overlays of, naming them', async () => {
+    const storage = destination()
+    const to = join(storage, 'boxes')
+    mkdirSync(to)
+    await publishBox(plan(to))
+    const base = join(to, 'os101/debian12/2026.1.0/libvirt.qcow2')
+    const images = (account: string) => {
+      const d = join(storage, 'users', account, 'images')
+      mkdirSync(d, {recursive: true})
+      return d
+    }
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', join(images('e195701'), '01.qcow2')])
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', join(images('e195702'), '.02.new.qcow2')])
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', join(images('e195703'), '01.qcow2'), '1M'])
+    const before = tree(to)
+    const error = await refusal(publishBox(plan(to, {force: true})))
+    expect(error.code).toBe('BASE_IN_USE')
+    expect(error.exitCode).toBe(6)
+    expect(error.message).toContain('(e195701 01, e195702 02.new)')
+    expect(tree(to)).toEqual(before)
+    // Once no image uses it, the version can be replaced.
+    rmSync(join(storage, 'users'), {recursive: true})
+    expect((await publishBox(plan(to, {force: true}))).replaced).toBe(true)
   })
 
   it('refuses a version Vagrant would not accept before touching anything', () => {

@@ -15,7 +15,7 @@ describe('commands/index.ts', () => {
     const ids = Object.keys(commands)
     expect(ids).toEqual([...ids].sort())
     expect(ids).toEqual(expect.arrayContaining(['push', 'init', 'audit', 'vm:list', 'blade:convert', 'blade:cloud-push', 'box:publish', 'container:rmi']))
-    expect(ids).toHaveLength(35)
+    expect(ids).toHaveLength(37)
     expect(commands['blade:convert'].hidden).toBe(true)
   })
 

@@ -1,0 +1,26 @@
+import {Flags} from '@oclif/core'
+
+import {BladeCommand} from '../../src/blade/blade-command.js'
+import type {StepFlags, StepResult} from '../../src/protocol/blade-steps.js'
+import {bladeContext} from '../../src/blade/caller.js'
+import {applyDelta} from '../../src/blade/apply-delta.js'
+
+export default class BladeApplyDelta extends BladeCommand {
+  static override description = 'Make a slot\'s image (not yet installed) from an uploaded delta: a qcow2 overlay of the published base.'
+
+  static override flags = {
+    name: Flags.string({required: true, description: 'Upload name in incoming/ (<name>.delta).'}),
+    slot: Flags.string({required: true, description: 'Slot the image is for (01, 02, ...).'}),
+    box: Flags.string({required: true, description: 'Catalog box the delta was made against, ORG/NAME.'}),
+    version: Flags.string({required: true, description: 'Version of that box.'}),
+    sha256: Flags.string({description: 'sha256 the laptop computed while sending; the delta must match it.'}),
+  }
+
+  async run(): Promise<StepResult<'apply-delta'>> {
+    const {flags} = await this.parse(BladeApplyDelta)
+    this.checkProtocol(flags.protocol)
+    flags satisfies StepFlags<'apply-delta'>
+    const {name, slot, box, version, sha256} = flags
+    return applyDelta(bladeContext(), {name, slot, box, version, sha256}, {signal: this.abort.signal})
+  }
+}
