@@ -24,6 +24,8 @@ export interface QueueStore {
 
 /** Creates (or checks) the root-only queue folder under `runDir` and returns its store. */
 export async function openQueueStore(runDir: string, alive: (h: Holder) => boolean = processAlive): Promise<QueueStore> {
+  // As the blade's start lock does (privileged/lock.ts): /run is emptied at boot.
+  await mkdir(runDir, {recursive: true, mode: 0o755})
   await checkRootDir(runDir, 0o022, 'runDir')
   const dir = join(runDir, 'push-queue')
   await mkdir(dir, {mode: 0o700}).catch((error: NodeJS.ErrnoException) => {

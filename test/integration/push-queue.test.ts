@@ -91,8 +91,8 @@ describe('the push queue helper', () => {
     }
     root = await mkdtemp(join(tmpdir(), 'shien-queue-'))
     await chmod(root, 0o755)
+    // Not there yet: the helper creates it, as /run/shien after a boot.
     runDir = join(root, 'run')
-    await mkdir(runDir, {mode: 0o755})
     config = join(root, 'config.json')
     await writeFile(config, JSON.stringify({storageRoot: root, runDir, push: {concurrent: 2, maxHoldMinutes: 5}}), {mode: 0o644})
     helper = join(root, 'admission-helper.mjs')
