@@ -3,6 +3,8 @@
  * place in the blade's push queue for the caller while the caller's heavy step runs. Output is
  * JSON lines (AdmissionEvent), then the result or the error object as every ie-virsh --json run.
  */
+import type {Readable} from 'node:stream'
+
 import {pushSettings} from '../config/blade-config.js'
 import {ShienError} from '../errors.js'
 import {parseSlot} from '../names.js'
@@ -20,7 +22,7 @@ export interface AdmitDeps {
   realUid: number
   lookupAccount: AccountLookup
   /** The student's end: closing it (EOF) gives the place up. Bytes on it are read and dropped. */
-  stdin: NodeJS.ReadableStream
+  stdin: Readable
   io?: Partial<EntryIO>
   pollMs?: number
 }
@@ -40,7 +42,7 @@ export function parseAdmitArgs(argv: string[]): {step: HeavyStep; slot: string} 
 }
 
 /** Settles when `stream` ends or fails; what it carries is dropped as it comes, never kept. */
-function endOf(stream: NodeJS.ReadableStream): Promise<void> {
+function endOf(stream: Readable): Promise<void> {
   return new Promise((resolve) => {
     stream.on('data', () => undefined)
     stream.once('end', () => resolve())
@@ -72,6 +74,8 @@ export function runAdmitCommand(argv: string[], deps: AdmitDeps): Promise<number
       throw new ShienError('Stopped while waiting for the blade; the push left the queue.', {code: 'CANCELLED', exit: 'cancelled', cause: error})
     } finally {
       for (const s of ['SIGHUP', 'SIGTERM'] as const) process.off(s, stop)
+      // Nothing more is read: an open stdin must not keep the helper running.
+      deps.stdin.destroy()
     }
   })
 }

@@ -68,10 +68,18 @@ export async function holdPlace(req: AdmitRequest, io: AdmitIO): Promise<{waited
     await waitForTurn(req, io, ticket, joinedAt, () => released)
     const admittedAt = now()
     io.emit({type: 'admitted', waitedMs: admittedAt - joinedAt})
+    // The hold ends on release, on cancel or after maxHoldMs; end the other waits with it, or a
+    // pending timer would keep this process alive after its place is gone.
+    const holding = new AbortController()
+    const cancel = () => holding.abort()
+    io.signal.addEventListener('abort', cancel, {once: true})
     const expired = await Promise.race([
       io.released.then(() => false),
-      sleep(req.maxHoldMs, io.signal).then(() => !io.signal.aborted),
+      sleep(req.maxHoldMs, holding.signal).then(() => !holding.signal.aborted),
     ])
+    holding.abort()
+    io.signal.removeEventListener('abort', cancel)
+    io.signal.throwIfAborted()
     if (expired) io.emit({type: 'expired', heldMs: now() - admittedAt})
     return {waitedMs: admittedAt - joinedAt, heldMs: now() - admittedAt, outcome: expired ? 'expired' : 'released'}
   } finally {

@@ -200,6 +200,10 @@ describe('the push queue helper', () => {
     third.release()
     expect((await third.done()).last.error.code).toBe('PUSH_LEFT_QUEUE')
     expect((await queue()).entries).toHaveLength(2)
+    // Ctrl-C to a helper holding its place: it gives the place up and ends by itself.
+    holders[0].proc.kill('SIGINT')
+    expect(await holders[0].done()).toMatchObject({exitCode: 130, last: {error: {code: 'CANCELLED'}}})
+    expect((await queue()).entries.map((e) => e.uid)).toEqual([uid['shien-q2']])
   }, 60_000)
 
   it('keeps the queue and its lock out of students\' reach', async () => {

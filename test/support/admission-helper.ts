@@ -12,4 +12,4 @@ const code = await runAdmitCommand(process.argv.slice(2), {
   stdin: process.stdin,
   pollMs: 100,
 })
-process.exit(code)
+process.exitCode = code
