@@ -101,10 +101,11 @@ export interface PushSettings {
 }
 
 /**
- * Measured on the test box (docs/blade-capacity.md): the most memory one push's heavy step
- * takes, the appliance's qemu at applianceMemMiB being the larger of convert and harden.
+ * The memory of one push's heavy steps, from `npm run bench:capacity` (docs/blade-capacity.md):
+ * 748 MiB measured for the harden appliance under TCG (most of it TCG's translation cache; the
+ * convert takes 10), rounded up. With KVM the appliance stays within applianceMemMiB plus qemu's own.
  */
-export const HEAVY_STEP_MIB = 640
+export const HEAVY_STEP_MIB = 800
 export const DEFAULT_APPLIANCE_MEM_MIB = 512
 
 /**
