@@ -12,7 +12,7 @@ import {join} from 'node:path'
 import {createInterface} from 'node:readline'
 
 import {execa, type ResultPromise} from 'execa'
-import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
+import {afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished} from 'vitest'
 
 import {parseAdmissionEvent, type AdmissionEvent} from '../../src/protocol/admission-events.js'
 import {REPO_ROOT} from '../support/cli.js'
@@ -167,6 +167,7 @@ describe('the push queue helper', () => {
     const a = take('shien-q1')
     const student = spawn('setpriv', [`--reuid=${uid['shien-q1']}`, `--regid=${gid['shien-q1']}`, '--clear-groups', '--', 'sleep', '600'], {stdio: ['ignore', a.proc.stdin!, 'ignore']})
     a.proc.stdin!.destroy()
+    onTestFinished(() => void student.kill('SIGKILL'))
     await a.next('admitted')
     const b = take('shien-q2')
     await b.next('admitted')
