@@ -3,6 +3,7 @@ import {join} from 'node:path'
 
 import {parseOvf} from '../box/ovf.js'
 import {checkVmdkFile} from '../box/vmdk-gate.js'
+import {pushSettings} from '../config/blade-config.js'
 import {badInput, ShienError} from '../errors.js'
 import {QemuImgError, qemuImgConvert, qemuImgInfo} from '../qemu-img/qemu-img.js'
 import {parseSlot} from '../names.js'
@@ -45,8 +46,10 @@ export async function convertBox(ctx: BladeContext, name: string, slot: string, 
     await checkVmdkFile(diskPath, boot.file)
     await rm(partial, {force: true})
     // `-f vmdk` always: the gate accepted a VMDK, and qemu-img must not probe it as anything else.
+    // The target's cache mode keeps the written image out of the page cache (push.convertCache).
     await qemuImgConvert({
       src: diskPath, srcFormat: 'vmdk', dest: partial, destFormat: 'qcow2', options: ['compat=1.1'], signal,
+      cache: {target: pushSettings(ctx.config).convertCache},
       onPercent: (percent) => emitBladeEvent({type: 'progress', step: 'convert', done: percent, total: 100}),
     }).catch((error: unknown) => {
       if (!(error instanceof QemuImgError)) throw error

@@ -1,5 +1,5 @@
 import {readFileSync} from 'node:fs'
-import {totalmem} from 'node:os'
+import {availableParallelism, totalmem} from 'node:os'
 
 import {ShienError} from '../errors.js'
 
@@ -80,6 +80,51 @@ export interface BladeConfig {
   qemuStateDir: string
   /** ie-docker's settings; absent fields take the defaults in src/docker/settings.ts. */
   docker?: Partial<DockerSettings>
+  /** The heavy steps of pushes (convert, delta apply, harden); absent fields take pushSettings' defaults. */
+  push?: Partial<PushSettings>
+}
+
+/** How the blade runs the heavy steps of pushes; see docs/blade-capacity.md for the figures. */
+export interface PushSettings {
+  /** Heavy steps running at once on this blade; default from memory and cores (defaultConcurrent). */
+  concurrent: number
+  /** LIBGUESTFS_MEMSIZE of the harden step's appliance, in MiB (libguestfs' own default is 1280). */
+  applianceMemMiB: number
+  /**
+   * qemu-img's host cache for the converted image: `none` (O_DIRECT, the default) keeps a
+   * convert's dirty pages out of the blade's memory; `writeback` is faster on storage without
+   * O_DIRECT but leaves the whole image in the page cache until the kernel writes it.
+   */
+  convertCache: 'none' | 'writeback'
+  /** The longest a push may hold its place, in minutes; the place is then given up. */
+  maxHoldMinutes: number
+}
+
+/**
+ * The memory of one push's heavy steps, from `npm run bench:capacity` (docs/blade-capacity.md):
+ * 748 MiB measured for the harden appliance under TCG (most of it TCG's translation cache; the
+ * convert takes 10), rounded up. With KVM the appliance stays within applianceMemMiB plus qemu's own.
+ */
+export const HEAVY_STEP_MIB = 800
+export const DEFAULT_APPLIANCE_MEM_MIB = 512
+
+/**
+ * One heavy step per core (TCG and qemu-img are CPU bound), and no more than a fifth of the
+ * blade's memory for them together: the rest is for running VMs (bladeMemoryMiB, 80% by default).
+ */
+export function defaultConcurrent(memoryMiB: number, cores: number, stepMiB = HEAVY_STEP_MIB): number {
+  return Math.max(1, Math.min(cores, Math.floor((memoryMiB * 0.2) / stepMiB)))
+}
+
+/** The push settings with every default filled in. */
+export function pushSettings(config: Pick<BladeConfig, 'push'>): PushSettings {
+  return {
+    concurrent: defaultConcurrent(Math.floor(totalmem() / 1024 ** 2), availableParallelism()),
+    applianceMemMiB: DEFAULT_APPLIANCE_MEM_MIB,
+    convertCache: 'none',
+    maxHoldMinutes: 60,
+    ...config.push,
+  }
 }
 
 /** Container limits of one account (ie-docker); groups map onto these like VM limits. */

@@ -27,6 +27,8 @@ export interface HardenOptions {
   signal?: AbortSignal
   /** Run the appliance without KVM (a blade whose domainType is `qemu`). */
   forceTcg?: boolean
+  /** The appliance's memory in MiB (push.applianceMemMiB); libguestfs' default when absent. */
+  applianceMemMiB?: number
 }
 
 const USER_NAME = /^[a-z_][a-z0-9_.-]{0,31}$/
@@ -40,7 +42,7 @@ export async function hardenImage(imagePath: string, opts: HardenOptions): Promi
   const key = parsePublicKey(opts.publicKey)
   const image = resolve(imagePath)
   await checkImage(image)
-  const g = await GuestfishSession.start({signal: opts.signal, forceTcg: opts.forceTcg})
+  const g = await GuestfishSession.start({signal: opts.signal, forceTcg: opts.forceTcg, memMiB: opts.applianceMemMiB})
   // Key generation (about a second for RSA) overlaps the appliance boot; it is awaited later, so
   // mark it handled now or an early failure would be an unhandled rejection.
   const hostKeys = generateHostKeys(opts.signal)

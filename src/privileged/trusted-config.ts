@@ -36,6 +36,7 @@ export function loadTrustedConfig(path: string): BladeConfig {
   for (const [group, limits] of Object.entries(config.limits.groups)) checkLimits(`limits.groups.${group}`, limits, false)
   if (!TEMPLATE_NAME.test(config.defaultTemplate)) throw configInvalid(`defaultTemplate "${config.defaultTemplate}" is not a template name.`)
   if (config.ldap) checkLdap(config.ldap)
+  checkPush(config.push ?? {})
   return config
 }
 
@@ -50,6 +51,15 @@ function checkLimits(where: string, limits: Partial<Limits>, complete: boolean):
   if (!Array.isArray(templates) || !templates.every((t) => typeof t === 'string' && TEMPLATE_NAME.test(t))) {
     throw configInvalid(`${where}.templates must be a list of template names.`)
   }
+}
+
+function checkPush(push: NonNullable<BladeConfig['push']>): void {
+  const whole = (n: unknown, min: number) => n === undefined || (Number.isInteger(n) && (n as number) >= min)
+  if (!whole(push.concurrent, 1)) throw configInvalid('push.concurrent must be a whole number, at least 1.')
+  // libguestfs silently falls back to its default (1280 MiB) below 256: that would lift the bound.
+  if (!whole(push.applianceMemMiB, 256)) throw configInvalid('push.applianceMemMiB must be a whole number of MiB, at least 256.')
+  if (!whole(push.maxHoldMinutes, 1)) throw configInvalid('push.maxHoldMinutes must be a whole number, at least 1.')
+  if (push.convertCache !== undefined && !['none', 'writeback'].includes(push.convertCache)) throw configInvalid('push.convertCache must be "none" or "writeback".')
 }
 
 function checkLdap(ldap: NonNullable<BladeConfig['ldap']>): void {

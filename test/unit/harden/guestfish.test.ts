@@ -17,6 +17,18 @@ describe('GuestfishSession (no appliance)', () => {
     }
   })
 
+  it('gives the appliance the memory asked for, through guestfish\'s environment only', async () => {
+    const g = await GuestfishSession.start({memMiB: 384})
+    try {
+      expect(await g.call('get-memsize')).toBe('384\n')
+    } finally {
+      await g.close()
+    }
+    expect(process.env.LIBGUESTFS_MEMSIZE).toBeUndefined()
+    // libguestfs ignores less than 256 and would launch with its default (1280): refused here.
+    await expect(GuestfishSession.start({memMiB: 128})).rejects.toMatchObject({code: 'GUESTFISH_BAD_ARG'})
+  })
+
   it('rejects a failed command with guestfish\'s own message, and the session is over', async () => {
     const before = applianceLaunches()
     const g = await GuestfishSession.start()
