@@ -146,9 +146,8 @@ const refused: Refuse = (code, message) =>
  */
 export async function readDelta(path: string, source = path): Promise<{header: DeltaHeader; records: AsyncGenerator<DeltaRecord & {data: Buffer | undefined}>}> {
   const file = await open(path, 'r')
-  const size = (await file.stat()).size
-  let failed = true
   try {
+    const size = (await file.stat()).size
     if (size < HEADER + TRAILER) throw refused('DELTA_TRUNCATED', `${source} is shorter than a delta's header and trailer.`)
     const head = await readAt(file, 0, HEADER)
     if (!head.subarray(0, 8).equals(DELTA_MAGIC)) throw refused('DELTA_CORRUPT', `${source} is not a shien delta.`)
@@ -162,14 +161,16 @@ export async function readDelta(path: string, source = path): Promise<{header: D
       newDiskHash: Buffer.from(head.subarray(56, 88)),
     }
     checkHeader(header, source, refused)
-    failed = false
-    return {header, records: records(file, size, header, head, source)}
+    // The records open the file again when read, so a caller that stops at the header leaves nothing open.
+    return {header, records: records(path, header, head, source)}
   } finally {
-    if (failed) await file.close()
+    await file.close()
   }
 }
 
-async function* records(file: FileHandle, size: number, header: DeltaHeader, head: Buffer, source: string): AsyncGenerator<DeltaRecord & {data: Buffer | undefined}> {
+async function* records(path: string, header: DeltaHeader, head: Buffer, source: string): AsyncGenerator<DeltaRecord & {data: Buffer | undefined}> {
+  const file = await open(path, 'r')
+  const size = (await file.stat()).size
   const hash = createHash('sha256').update(Buffer.concat([head.subarray(0, 56), Buffer.alloc(32)]))
   const blockCount = blockCountOf(header.virtualSize)
   try {
