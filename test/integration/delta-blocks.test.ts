@@ -16,9 +16,9 @@ import {vmdkStreamBlocks} from '../../src/box/vmdk-stream-blocks.js'
 import {manifestOfImage} from '../../src/delta/image-manifest.js'
 import {BLOCK_SIZE, type BlockManifest, encodeManifest} from '../../src/delta/manifest.js'
 import {manifestOfRawStream} from '../../src/delta/manifest-builder.js'
-import {ShienError} from '../../src/errors.js'
 import {tempDir} from '../support/make-box.js'
 import {PATTERN, convertRaw, writePatternDisk} from '../support/pattern-disk.js'
+import {rejection} from '../support/refusal.js'
 
 let dir: string
 let cleanup: () => Promise<void>
@@ -52,12 +52,6 @@ async function drain(blocks: DiskBlocks): Promise<BlockManifest> {
   return blocks.manifest()
 }
 
-async function refusal(promise: Promise<unknown>): Promise<ShienError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e)
-  expect(error).toBeInstanceOf(ShienError)
-  expect((error as ShienError).exitCode).toBe(3)
-  return error as ShienError
-}
 
 describe('the manifest of the pattern disk', () => {
   it('marks zero blocks by content: holes, written zeroes, and not the block with one byte', () => {
@@ -100,7 +94,7 @@ describe('manifestOfImage (qemu-img)', () => {
     const overlay = join(dir, 'overlay.qcow2')
     const {execFile} = await import('node:child_process')
     await new Promise((resolve, reject) => execFile('qemu-img', ['create', '-f', 'qcow2', '-F', 'qcow2', '-b', base, overlay], (e) => (e ? reject(e) : resolve(null))))
-    const e = await refusal(manifestOfImage(overlay, {format: 'qcow2', tmpDir: dir}))
+    const e = await rejection(manifestOfImage(overlay, {format: 'qcow2', tmpDir: dir}))
     expect(e.code).toBe('IMAGE_NOT_STANDALONE')
     const {readdir} = await import('node:fs/promises')
     expect((await readdir(dir)).filter((n) => n.startsWith('shien-manifest-'))).toEqual([])
@@ -147,7 +141,7 @@ describe('VMDK readers (no qemu-img)', () => {
   it('a monolithicSparse VMDK, read from its file, gives the raw disk\'s manifest', async () => {
     const vmdk = await convertRaw(raw, join(dir, 'ms.vmdk'), 'vmdk', {subformat: 'monolithicSparse'})
     expect(encodeManifest(await drain(vmdkFileBlocks(vmdk)))).toEqual(encodeManifest(expected))
-    const e = await refusal(drain(vmdkStreamBlocks(createReadStream(vmdk), 'ms.vmdk')))
+    const e = await rejection(drain(vmdkStreamBlocks(createReadStream(vmdk), 'ms.vmdk')))
     expect(e.code).toBe('VMDK_NOT_STREAM')
   })
 
@@ -195,34 +189,34 @@ describe('broken VMDKs made from qemu-img\'s', () => {
     const file = await readFile(join(dir, 'so.vmdk'))
     const markers = grainMarkers(file)
     const mid = await variant('cut1.vmdk', (b) => b.subarray(0, markers[2] + 3000))
-    expect((await refusal(read(mid))).code).toBe('VMDK_TRUNCATED')
+    expect((await rejection(read(mid))).code).toBe('VMDK_TRUNCATED')
     const last = markers.at(-1)!
     const noEnd = await variant('cut2.vmdk', (b) => b.subarray(0, last + 512))
-    expect((await refusal(read(noEnd))).message).toMatch(/before its end-of-stream marker/)
+    expect((await rejection(read(noEnd))).message).toMatch(/before its end-of-stream marker/)
   })
 
   it('a grain LBA out of range, duplicated, out of order', async () => {
     const file = await readFile(join(dir, 'so.vmdk'))
     const [, second, third] = grainMarkers(file)
     const far = await variant('far.vmdk', (b) => (b.writeBigUInt64LE(128n * 200n, second), b))
-    expect((await refusal(read(far))).message).toMatch(/past the disk's 20483 sectors/)
+    expect((await rejection(read(far))).message).toMatch(/past the disk's 20483 sectors/)
     const dup = await variant('dup.vmdk', (b) => (b.writeBigUInt64LE(0n, second), b))
-    expect((await refusal(read(dup))).message).toMatch(/out of order or repeated/)
+    expect((await rejection(read(dup))).message).toMatch(/out of order or repeated/)
     const back = await variant('back.vmdk', (b) => (b.writeBigUInt64LE(128n * 100n, second), b.writeBigUInt64LE(128n, third), b))
-    expect((await refusal(read(back))).message).toMatch(/out of order or repeated/)
+    expect((await rejection(read(back))).message).toMatch(/out of order or repeated/)
   })
 
   it('a grain size other than 64 KiB, a grain of the wrong length, a bad marker', async () => {
     const big = await variant('grain.vmdk', (b) => (b.writeBigUInt64LE(256n, 20), b))
-    expect((await refusal(read(big))).code).toBe('VMDK_GRAIN_SIZE')
+    expect((await rejection(read(big))).code).toBe('VMDK_GRAIN_SIZE')
     const file = await readFile(join(dir, 'so.vmdk'))
     const [first] = grainMarkers(file)
     const short = await variant('short.vmdk', (b) => (b.writeUInt32LE(100, first + 8), b))
-    expect((await refusal(read(short))).code).toBe('VMDK_BAD_GRAIN')
+    expect((await rejection(read(short))).code).toBe('VMDK_BAD_GRAIN')
     const eos = grainMarkers(file).at(-1)!
     const end = eos + Math.ceil((12 + file.readUInt32LE(eos + 8)) / 512) * 512
     const marker = await variant('marker.vmdk', (b) => (b.writeUInt32LE(7, end + 12), b))
-    expect((await refusal(read(marker))).code).toBe('VMDK_BAD_MARKER')
+    expect((await rejection(read(marker))).code).toBe('VMDK_BAD_MARKER')
   })
 
   it('a monolithicSparse grain table entry of 1 is a zero grain when the header allows zeroed grains, and refused otherwise', async () => {
@@ -232,7 +226,7 @@ describe('broken VMDKs made from qemu-img\'s', () => {
     edited.writeUInt32LE(1, gt)
     const refused = join(dir, 'ms-one.vmdk')
     await writeFile(refused, edited)
-    expect((await refusal(drain(vmdkFileBlocks(refused, {name: 'ms.vmdk'})))).code).toBe('VMDK_BAD_GRAIN')
+    expect((await rejection(drain(vmdkFileBlocks(refused, {name: 'ms.vmdk'})))).code).toBe('VMDK_BAD_GRAIN')
     edited.writeUInt32LE(edited.readUInt32LE(8) | (1 << 2), 8)
     const zeroed = join(dir, 'ms-zeroed.vmdk')
     await writeFile(zeroed, edited)
@@ -250,9 +244,9 @@ describe('broken VMDKs made from qemu-img\'s', () => {
     const edited = Buffer.from(ms)
     edited.writeUInt32LE(ms.length / 512 + 10, gt)
     await writeFile(past, edited)
-    expect((await refusal(drain(vmdkFileBlocks(past, {name: 'ms.vmdk'})))).message).toMatch(/outside the file's grains/)
+    expect((await rejection(drain(vmdkFileBlocks(past, {name: 'ms.vmdk'})))).message).toMatch(/outside the file's grains/)
     const cut = join(dir, 'ms-cut.vmdk')
     await writeFile(cut, ms.subarray(0, gd + 8))
-    expect((await refusal(drain(vmdkFileBlocks(cut, {name: 'ms.vmdk'})))).code).toBe('VMDK_TRUNCATED')
+    expect((await rejection(drain(vmdkFileBlocks(cut, {name: 'ms.vmdk'})))).code).toBe('VMDK_TRUNCATED')
   })
 })

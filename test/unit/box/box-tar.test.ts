@@ -5,8 +5,8 @@ import {gzipSync} from 'node:zlib'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {detectCompression, readBoxEntries, type BoxEntry} from '../../../src/box/box-tar.js'
-import {ShienError} from '../../../src/errors.js'
 import {collect, makeBox, packTar, tempDir, type MakeBoxOptions} from '../../support/make-box.js'
+import {rejection} from '../../support/refusal.js'
 
 let dir: string
 let cleanup: () => Promise<void>
@@ -22,12 +22,6 @@ async function readAll(source: string | Readable) {
   return {compression, seen}
 }
 
-async function refusal(promise: Promise<unknown>): Promise<ShienError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e)
-  expect(error).toBeInstanceOf(ShienError)
-  expect((error as ShienError).exitCode).toBe(3)
-  return error as ShienError
-}
 
 describe('readBoxEntries on good boxes', () => {
   it('streams a plain box entry by entry with names, sizes and bodies', async () => {
@@ -154,7 +148,7 @@ describe('readBoxEntries refusals', () => {
     it(`refuses a ${unsafe} entry, naming it and why, before handing it out`, async () => {
       const path = await makeBox(dir, `${unsafe}.box`, {unsafe})
       const handed: string[] = []
-      const error = await refusal(readBoxEntries(path, {onEntry: async (entry) => void handed.push(entry.name)}))
+      const error = await rejection(readBoxEntries(path, {onEntry: async (entry) => void handed.push(entry.name)}))
       expect(error.code).toBe('BOX_UNSAFE_ENTRY')
       expect(error.message).toContain(`"${name}"`)
       expect(error.message).toMatch(why)
@@ -166,7 +160,7 @@ describe('readBoxEntries refusals', () => {
     for (const [entry, why] of [[{name: 'tty', type: 'character-device' as const}, /character device/], [{name: '..\\evil', body: 'x'}, /"\.\."/]] as const) {
       const path = join(dir, 'misc.box')
       await writeFile(path, await packTar([entry]))
-      expect((await refusal(readAll(path))).message).toMatch(why)
+      expect((await rejection(readAll(path))).message).toMatch(why)
     }
   })
 
@@ -174,7 +168,7 @@ describe('readBoxEntries refusals', () => {
     const bytes = await readFile(await makeBox(dir, 'whole.box.gz', {gzip: true}))
     const path = join(dir, 'cut.box')
     await writeFile(path, bytes.subarray(0, Math.floor(bytes.length * 0.6)))
-    const error = await refusal(readAll(path))
+    const error = await rejection(readAll(path))
     expect(error.code).toBe('BOX_TRUNCATED')
     expect(error.message).toContain('the box file is incomplete: download or package it again'.replace(/^t/, 'T'))
   })
@@ -183,21 +177,21 @@ describe('readBoxEntries refusals', () => {
     const bytes = await readFile(await makeBox(dir, 'whole.box'))
     const path = join(dir, 'cut.box')
     await writeFile(path, bytes.subarray(0, 3000))
-    expect((await refusal(readAll(path))).code).toBe('BOX_TRUNCATED')
+    expect((await rejection(readAll(path))).code).toBe('BOX_TRUNCATED')
     // Cut right after the first entry (Vagrantfile: one header block and one data block).
     await writeFile(path, bytes.subarray(0, 1024))
-    expect((await refusal(readAll(path))).code).toBe('BOX_TRUNCATED')
+    expect((await rejection(readAll(path))).code).toBe('BOX_TRUNCATED')
     await writeFile(path, Buffer.alloc(0))
-    expect((await refusal(readAll(path))).code).toBe('BOX_TRUNCATED')
+    expect((await rejection(readAll(path))).code).toBe('BOX_TRUNCATED')
   })
 
   it('refuses a file that is not a tar, and says when the box does not exist', async () => {
     const path = join(dir, 'notes.box')
     await writeFile(path, 'these are my notes, not a box\n'.repeat(40))
-    expect((await refusal(readAll(path))).code).toBe('BOX_CORRUPT')
+    expect((await rejection(readAll(path))).code).toBe('BOX_CORRUPT')
     await writeFile(path, gzipSync(Buffer.from('a gzip of plain text, not of a tar\n'.repeat(40))))
-    expect((await refusal(readAll(path))).code).toBe('BOX_CORRUPT')
-    const missing = await refusal(readAll(join(dir, 'nope.box')))
+    expect((await rejection(readAll(path))).code).toBe('BOX_CORRUPT')
+    const missing = await rejection(readAll(join(dir, 'nope.box')))
     expect(missing.code).toBe('BOX_NOT_FOUND')
     expect(missing.message).toContain('nope.box')
   })

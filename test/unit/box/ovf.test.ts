@@ -4,23 +4,13 @@ import {fileURLToPath} from 'node:url'
 import {describe, expect, it} from 'vitest'
 
 import {parseOvf} from '../../../src/box/ovf.js'
-import {ShienError} from '../../../src/errors.js'
 import {makeOvf} from '../../support/make-box.js'
+import {refusal} from '../../support/refusal.js'
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 const realDir = resolve(repoRoot, 'test/fixtures/real')
 const real = (name: string) => readFileSync(resolve(realDir, name), 'utf8')
 
-function refusal(fn: () => unknown): ShienError {
-  try {
-    fn()
-  } catch (error) {
-    expect(error).toBeInstanceOf(ShienError)
-    expect((error as ShienError).exitCode).toBe(3)
-    return error as ShienError
-  }
-  throw new Error('expected a refusal')
-}
 
 const SATA_DISK = {kind: 'sata', resourceType: 20, subType: 'AHCI'}
 const STREAM = 'http://www.vmware.com/interfaces/specifications/vmdk.html#streamOptimized'

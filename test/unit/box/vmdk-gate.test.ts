@@ -6,6 +6,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {checkVmdkFile, checkVmdkHeader, readVmdkHead, vmdkHeadLength} from '../../../src/box/vmdk-gate.js'
 import {ShienError} from '../../../src/errors.js'
 import {makeVmdk, tempDir, textDescriptorVmdk} from '../../support/make-box.js'
+import {rejection} from '../../support/refusal.js'
 
 let dir: string
 let cleanup: () => Promise<void>
@@ -19,12 +20,6 @@ beforeAll(async () => {
 })
 afterAll(() => cleanup())
 
-async function refusal(promise: Promise<unknown>): Promise<ShienError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e)
-  expect(error).toBeInstanceOf(ShienError)
-  expect((error as ShienError).exitCode).toBe(3)
-  return error as ShienError
-}
 
 /** A copy of a qemu-img sparse VMDK with its embedded descriptor text rewritten. */
 async function editDescriptor(source: string, name: string, edit: (text: string) => string): Promise<string> {
@@ -73,7 +68,7 @@ describe('VMDK gate refusals', () => {
   it('refuses a text descriptor pointing at /etc/shadow, explaining the danger', async () => {
     const path = join(dir, 'evil.vmdk')
     await writeFile(path, textDescriptorVmdk('/etc/shadow'))
-    const error = await refusal(checkVmdkFile(path))
+    const error = await rejection(checkVmdkFile(path))
     expect(error.code).toBe('VMDK_TEXT_DESCRIPTOR')
     expect(error.message).toContain('evil.vmdk')
     expect(error.message).toMatch(/point at any file/)
@@ -81,15 +76,15 @@ describe('VMDK gate refusals', () => {
 
   it('refuses the descriptor of a qemu-img monolithicFlat VMDK, and its raw extent', async () => {
     const flat = await makeVmdk(dir, 'mf.vmdk', 'monolithicFlat')
-    expect((await refusal(checkVmdkFile(flat))).code).toBe('VMDK_TEXT_DESCRIPTOR')
-    const rawExtent = await refusal(checkVmdkFile(join(dir, 'mf-flat.vmdk')))
+    expect((await rejection(checkVmdkFile(flat))).code).toBe('VMDK_TEXT_DESCRIPTOR')
+    const rawExtent = await rejection(checkVmdkFile(join(dir, 'mf-flat.vmdk')))
     expect(rawExtent.code).toBe('VMDK_NOT_SPARSE')
     expect(rawExtent.message).toContain('KDMV')
   })
 
   it('refuses a sparse VMDK whose embedded extent names another file', async () => {
     const path = await editDescriptor(monolithicSparse, 'renamed.vmdk', (t) => t.replace('"ms.vmdk"', '"/etc/shadow"'))
-    const error = await refusal(checkVmdkFile(path))
+    const error = await rejection(checkVmdkFile(path))
     expect(error.code).toBe('VMDK_BAD_EXTENT')
     expect(error.message).toContain('/etc/shadow')
   })
@@ -98,7 +93,7 @@ describe('VMDK gate refusals', () => {
     // The descriptor says ms.vmdk, the file is called other.vmdk: qemu would look for ms.vmdk.
     const copy = join(dir, 'other.vmdk')
     await writeFile(copy, await readFile(monolithicSparse))
-    expect((await refusal(checkVmdkFile(copy))).code).toBe('VMDK_BAD_EXTENT')
+    expect((await rejection(checkVmdkFile(copy))).code).toBe('VMDK_BAD_EXTENT')
     expect((await checkVmdkFile(copy, 'ms.vmdk')).extent.file).toBe('ms.vmdk')
   })
 
@@ -109,7 +104,7 @@ describe('VMDK gate refusals', () => {
       ['count.vmdk', (t) => t.replace('RW 2048 SPARSE "ms.vmdk"', 'RW 4096 SPARSE "count.vmdk"')],
     ]
     for (const [name, edit] of cases) {
-      const error = await refusal(checkVmdkFile(await editDescriptor(monolithicSparse, name, edit)))
+      const error = await rejection(checkVmdkFile(await editDescriptor(monolithicSparse, name, edit)))
       expect(error.code, name).toBe('VMDK_BAD_EXTENT')
     }
   })
@@ -117,16 +112,16 @@ describe('VMDK gate refusals', () => {
   it('refuses a parent: a parentCID other than ffffffff, or a parentFileNameHint', async () => {
     const own = (t: string) => t.replace('"ms.vmdk"', '"parent.vmdk"')
     const cid = await editDescriptor(monolithicSparse, 'parent.vmdk', (t) => own(t).replace('parentCID=ffffffff', 'parentCID=1234abcd'))
-    expect((await refusal(checkVmdkFile(cid))).code).toBe('VMDK_HAS_PARENT')
+    expect((await rejection(checkVmdkFile(cid))).code).toBe('VMDK_HAS_PARENT')
     const hint = await editDescriptor(monolithicSparse, 'parent.vmdk', (t) => own(t) + 'parentFileNameHint="/home/other/base.vmdk"\n')
-    const error = await refusal(checkVmdkFile(hint))
+    const error = await rejection(checkVmdkFile(hint))
     expect(error.code).toBe('VMDK_HAS_PARENT')
     expect(error.message).toContain('/home/other/base.vmdk')
   })
 
   it('refuses a parentFileNameHint hidden in a comment, which qemu still finds', async () => {
     const path = await editDescriptor(monolithicSparse, 'ms.vmdk.hidden', (t) => t.replace('# Extent description', '# parentFileNameHint="/etc/shadow"'))
-    const error = await refusal(checkVmdkFile(path, 'ms.vmdk'))
+    const error = await rejection(checkVmdkFile(path, 'ms.vmdk'))
     expect(error.code).toBe('VMDK_HAS_PARENT')
     expect(error.message).toContain('/etc/shadow')
   })
@@ -149,7 +144,7 @@ describe('VMDK gate refusals', () => {
 
   it('refuses a sparse file whose createType is not streamOptimized or monolithicSparse', async () => {
     const path = await editDescriptor(monolithicSparse, 'flattype.vmdk', (t) => t.replace('monolithicSparse', 'monolithicFlat').replace('"ms.vmdk"', '"flattype.vmdk"'))
-    const error = await refusal(checkVmdkFile(path))
+    const error = await rejection(checkVmdkFile(path))
     expect(error.code).toBe('VMDK_NOT_SPARSE')
     expect(error.message).toContain('monolithicFlat')
   })

@@ -4,7 +4,7 @@ import {describe, expect, it} from 'vitest'
 
 import {BLOCK_SIZE, blockCountOf, encodeManifest, parseManifest} from '../../../src/delta/manifest.js'
 import {ManifestBuilder, isAllZero, manifestOfRawStream} from '../../../src/delta/manifest-builder.js'
-import {ShienError} from '../../../src/errors.js'
+import {refusal} from '../../support/refusal.js'
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest()
 /** The documented disk hash, from the raw bytes: sha256 over the sha256 of each 64 KiB block. */
@@ -29,16 +29,6 @@ function build(disk: Buffer) {
   return b.finish()
 }
 
-function refusal(fn: () => unknown): ShienError {
-  try {
-    fn()
-  } catch (error) {
-    expect(error).toBeInstanceOf(ShienError)
-    expect((error as ShienError).exitCode).toBe(3)
-    return error as ShienError
-  }
-  throw new Error('expected a refusal')
-}
 
 /** Re-computes the trailing checksum, so a test reaches the check behind it. */
 function reseal(buf: Buffer): Buffer {
