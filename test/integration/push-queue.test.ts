@@ -96,7 +96,7 @@ describe('the push queue helper', () => {
     config = join(root, 'config.json')
     await writeFile(config, JSON.stringify({storageRoot: root, runDir, push: {concurrent: 2, maxHoldMinutes: 5}}), {mode: 0o644})
     helper = join(root, 'admission-helper.mjs')
-    await execa(join(REPO_ROOT, 'node_modules/.bin/rolldown'), ['test/support/admission-helper.ts', '--platform', 'node', '--format', 'esm', '--file', helper], {cwd: REPO_ROOT})
+    await execa(join(REPO_ROOT, 'node_modules/.bin/rolldown'), ['test/support/admission-helper.ts', '--platform', 'node', '--format', 'esm', '--inlineDynamicImports', '--file', helper], {cwd: REPO_ROOT})
   }, 120_000)
 
   afterEach(async () => {
