@@ -1,4 +1,4 @@
-import {mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -55,8 +55,21 @@ describe('qemu-io writes and qemu-img overlays (real qemu-io and qemu-img)', () 
     expect(missing).toBeInstanceOf(QemuImgError)
   })
 
-  it('refuses paths qemu-io would split, before starting it', async () => {
+  it('reads data files in a folder whose path has blanks (a storage root may)', async () => {
+    const folder = join(dir, 'work folder with blanks')
+    await mkdir(folder)
+    await writeFile(join(folder, 'run-0.raw'), Buffer.alloc(64 * K, 0x33))
+    await qemuIoWrite(overlay, [{kind: 'data', offset: 256 * K, length: 64 * K, file: join(folder, 'run-0.raw')}])
+    const {stdout} = await execa('qemu-io', ['-f', 'qcow2', '-c', `read -P 0x33 ${256 * K} ${64 * K}`, overlay])
+    expect(stdout).toMatch(/read 65536\/65536 bytes/)
+    expect(stdout).not.toMatch(/Pattern verification failed/)
+  })
+
+  it('refuses names qemu-io would split and files in two folders, before starting it', async () => {
     await expect(qemuIoWrite(overlay, [{kind: 'data', offset: 0, length: 512, file: '/tmp/a b'}])).rejects.toThrow(RangeError)
+    await expect(qemuIoWrite(overlay, [
+      {kind: 'data', offset: 0, length: 512, file: '/tmp/a/one.raw'}, {kind: 'data', offset: 512, length: 512, file: '/tmp/b/two.raw'},
+    ])).rejects.toThrow(/one folder/)
     await expect(qemuIoWrite(overlay, [{kind: 'zero', offset: -512, length: 512}])).rejects.toThrow(RangeError)
   })
 
