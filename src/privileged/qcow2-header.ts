@@ -1,6 +1,7 @@
 import type {FileHandle} from 'node:fs/promises'
 
 import {badInput} from '../errors.js'
+import {MAX_BACKING_NAME, QCOW2_HEADER_BYTES, qcow2Fixed} from '../qemu-img/qcow2-backing.js'
 
 /** What ie-virsh reads from a qcow2 header itself, before any tool opens the file. */
 export interface Qcow2Header {
@@ -11,35 +12,28 @@ export interface Qcow2Header {
   externalDataFile: boolean
 }
 
-const MAGIC = 0x514649fb // "QFI\xfb"
-const EXTERNAL_DATA_FILE_BIT = 1n << 2n
-// qemu refuses longer backing names too; keeping the same bound means we never parse more.
-const MAX_BACKING_NAME = 1023
-
 /**
  * Reads the fixed part of a qcow2 header (docs/interop/qcow2.txt in qemu) from an open file.
  * This runs before qemu-img is given the path, so qemu-img never opens a file that a header
  * points at (a FIFO, a device, /etc/shadow) until that file has been vetted.
  */
 export async function readQcow2Header(handle: FileHandle, path: string): Promise<Qcow2Header> {
-  const head = Buffer.alloc(104)
+  const head = Buffer.alloc(QCOW2_HEADER_BYTES)
   const {bytesRead} = await handle.read(head, 0, head.length, 0)
-  if (bytesRead < 72 || head.readUInt32BE(0) !== MAGIC) {
+  const fixed = qcow2Fixed(head.subarray(0, bytesRead))
+  if (!fixed) {
     throw badInput('IMAGE_NOT_QCOW2', `${path} is not a qcow2 image.`, [
       'Convert it first: qemu-img convert -f vmdk -O qcow2 box.vmdk ' + path,
     ])
   }
-  const version = head.readUInt32BE(4)
+  const {version, backingOffset, backingSize, externalDataFile} = fixed
   if (version !== 2 && version !== 3) {
     throw badInput('IMAGE_NOT_QCOW2', `${path} is qcow2 version ${version}; only versions 2 and 3 are accepted.`)
   }
-  const incompatible = version === 3 && bytesRead >= 80 ? head.readBigUInt64BE(72) : 0n
-  const offset = head.readBigUInt64BE(8)
-  const size = head.readUInt32BE(16)
   return {
     version,
-    externalDataFile: (incompatible & EXTERNAL_DATA_FILE_BIT) !== 0n,
-    backingName: offset === 0n ? undefined : await readBackingName(handle, path, offset, size),
+    externalDataFile,
+    backingName: backingOffset === 0n ? undefined : await readBackingName(handle, path, backingOffset, backingSize),
   }
 }
 
