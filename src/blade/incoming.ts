@@ -4,6 +4,8 @@ import {lstat, mkdir, rename, statfs} from 'node:fs/promises'
 import {join} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 
+import {formatBytes} from '../box/format-info.js'
+import {pushSettings, storageReserveBytes} from '../config/blade-config.js'
 import {badInput, ShienError} from '../errors.js'
 import type {BladeContext} from './caller.js'
 import {checkBoxName} from '../names.js'
@@ -22,16 +24,22 @@ export function incomingPaths(ctx: BladeContext, name: string, kind: UploadKind 
   return {box, part: `${box}.part`}
 }
 
-/** Makes sure incoming/ exists and there is room for the upload; reports what a resume can use. */
+/**
+ * Makes sure incoming/ exists and there is room for the upload, with the storage's reserve
+ * (push.reserveGiB) still free after it; reports what a resume can use.
+ */
 export async function prepareUpload(ctx: BladeContext, name: string, size: number, kind: UploadKind = 'box'): Promise<PrepareResult> {
   await mkdir(ctx.paths.incoming, {recursive: true, mode: 0o700})
   const {box, part} = incomingPaths(ctx, name, kind)
   const partSize = await regularFileSize(part)
   const fs = await statfs(ctx.paths.incoming)
   const freeBytes = fs.bavail * fs.bsize
-  if (freeBytes < size - partSize) {
+  const needed = size - partSize
+  const reserve = storageReserveBytes(pushSettings(ctx.config), fs.blocks * fs.bsize)
+  if (freeBytes < needed + reserve) {
+    const why = freeBytes < needed ? '' : `, and ${formatBytes(reserve)} must stay free for everyone's VMs`
     throw new ShienError(
-      `Not enough space for the ${kind} on the blade: ${gib(size - partSize)} needed, ${gib(freeBytes)} free in ${ctx.paths.incoming}.`,
+      `Not enough space for the ${kind} on the blade: ${formatBytes(needed)} needed, ${formatBytes(freeBytes)} free in ${ctx.paths.incoming}${why}.`,
       {code: 'BLADE_DISK_FULL', exit: 'remote', suggestions: ['Remove old boxes from incoming/ or images you no longer need, or ask an admin for more space.']},
     )
   }
@@ -107,4 +115,3 @@ export async function sha256File(path: string, length?: number): Promise<string>
   return hash.digest('hex')
 }
 
-const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(1)} GiB`

@@ -98,6 +98,11 @@ export interface PushSettings {
   convertCache: 'none' | 'writeback'
   /** The longest a push may hold its place, in minutes; the place is then given up. */
   maxHoldMinutes: number
+  /**
+   * Space an upload must leave free on the storage, in GiB; by default 5% of the storage's
+   * size, at most 20 GiB (storageReserveBytes).
+   */
+  reserveGiB?: number
 }
 
 /**
@@ -114,6 +119,12 @@ export const DEFAULT_APPLIANCE_MEM_MIB = 512
  */
 export function defaultConcurrent(memoryMiB: number, cores: number, stepMiB = HEAVY_STEP_MIB): number {
   return Math.max(1, Math.min(cores, Math.floor((memoryMiB * 0.2) / stepMiB)))
+}
+
+/** The space an upload must leave free on a storage of `sizeBytes` (push.reserveGiB). */
+export function storageReserveBytes(settings: Pick<PushSettings, 'reserveGiB'>, sizeBytes: number): number {
+  if (settings.reserveGiB !== undefined) return settings.reserveGiB * 2 ** 30
+  return Math.min(20 * 2 ** 30, Math.floor(sizeBytes * 0.05))
 }
 
 /** The push settings with every default filled in. */

@@ -1,9 +1,9 @@
-import {copyFileSync, mkdtempSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {copyFileSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {execa} from 'execa'
-import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
 import {BLADE_PROTOCOL} from '../../src/protocol/blade-steps.js'
 
@@ -129,19 +129,39 @@ describe('the blade re-checks what the laptop checked', () => {
 
 describe('a full disk on the blade', () => {
   let mounted = ''
-  afterAll(async () => {
+  afterEach(async () => {
     if (mounted) await execa('umount', [mounted], {reject: false})
+    mounted = ''
   })
 
-  it('is refused before the upload, with the space needed and free', async () => {
+  /** The second student's incoming/ as a tmpfs of `size`, empty. */
+  async function smallIncoming(size: string): Promise<string> {
     const account = blade.otherAccount
     mounted = join(userDir(account), 'incoming')
     const {stdout: uid} = await execa('id', ['-u', account])
-    await execa('mount', ['-t', 'tmpfs', '-o', `size=4m,uid=${uid},mode=0700`, 'tmpfs', mounted])
+    await execa('mount', ['-t', 'tmpfs', '-o', `size=${size},uid=${uid},mode=0700`, 'tmpfs', mounted])
+    return mounted
+  }
+
+  it('is refused before the upload, with the space needed and free', async () => {
+    const incoming = await smallIncoming('4m')
     const box = await makeBox(dir, 'big.box', {extra: [{name: 'padding.bin', body: Buffer.alloc(8 * 1024 * 1024, 1)}]})
     const run = await runShien(['push', box, '--host', 'blade', '--json'], {home: blade.otherLaptopHome})
     expect(run.exitCode, run.stdout + run.stderr).toBe(5)
     expect(run.json.error.code).toBe('BLADE_DISK_FULL')
-    expect(readdirSync(mounted)).toEqual([])
+    expect(run.json.error.message).toMatch(/8\.\d MiB needed, 4 MiB free/)
+    expect(readdirSync(incoming)).toEqual([])
+  })
+
+  it('refuses an upload that fits but would leave less than the reserve free', async () => {
+    // 10 MiB of storage: the default reserve is 5% of it, 512 KiB; the box leaves about 300 KiB.
+    const incoming = await smallIncoming('10m')
+    const box = await makeBox(dir, 'tight.box', {extra: [{name: 'padding.bin', body: Buffer.alloc(9.6 * 1024 * 1024, 1)}]})
+    expect(statSync(box).size).toBeLessThan(10 * 1024 * 1024)
+    const run = await runShien(['push', box, '--host', 'blade', '--json'], {home: blade.otherLaptopHome})
+    expect(run.exitCode, run.stdout + run.stderr).toBe(5)
+    expect(run.json.error.code).toBe('BLADE_DISK_FULL')
+    expect(run.json.error.message).toMatch(/9\.\d MiB needed, 10 MiB free .*, and 512 KiB must stay free/)
+    expect(readdirSync(incoming)).toEqual([])
   })
 })

@@ -87,7 +87,7 @@ describe('the push settings of /etc/shien/config.json', () => {
     const dir = await mkdtemp(joinPath(tmpdir(), 'shien-push-config-'))
     try {
       const path = joinPath(dir, 'config.json')
-      for (const [push, message] of [[{concurrent: 0}, /push.concurrent/], [{applianceMemMiB: 128}, /applianceMemMiB/], [{convertCache: 'unsafe'}, /convertCache/], [{maxHoldMinutes: 0.5}, /maxHoldMinutes/]] as const) {
+      for (const [push, message] of [[{concurrent: 0}, /push.concurrent/], [{applianceMemMiB: 128}, /applianceMemMiB/], [{convertCache: 'unsafe'}, /convertCache/], [{maxHoldMinutes: 0.5}, /maxHoldMinutes/], [{reserveGiB: -1}, /reserveGiB/], [{reserveGiB: '10'}, /reserveGiB/]] as const) {
         await writeFile(path, JSON.stringify({push}), {mode: 0o644})
         expect(() => loadTrustedConfig(path)).toThrow(message)
       }
@@ -96,5 +96,16 @@ describe('the push settings of /etc/shien/config.json', () => {
     } finally {
       await rm(dir, {recursive: true, force: true})
     }
+  })
+})
+
+describe('the storage reserve an upload leaves free', () => {
+  it('is 5% of the storage, at most 20 GiB, unless push.reserveGiB says', async () => {
+    const {storageReserveBytes} = await import('../../../src/config/blade-config.js')
+    const GiB = 2 ** 30
+    expect(storageReserveBytes({}, 100 * GiB)).toBe(5 * GiB)
+    expect(storageReserveBytes({}, 10 * 1024 * GiB)).toBe(20 * GiB)
+    expect(storageReserveBytes({reserveGiB: 0}, 100 * GiB)).toBe(0)
+    expect(storageReserveBytes({reserveGiB: 50}, 100 * GiB)).toBe(50 * GiB)
   })
 })
