@@ -17,6 +17,7 @@ import BladePrepare from './blade/prepare.js'
 import BoxBuild from './box/build.js'
 import BoxInspect from './box/inspect.js'
 import BoxPublish from './box/publish.js'
+import BoxUnpublish from './box/unpublish.js'
 import BoxVerify from './box/verify.js'
 import CloudPush from './cloud/push.js'
 import ContainerAttach from './container/attach.js'
@@ -56,6 +57,7 @@ export default {
   'box:build': BoxBuild,
   'box:inspect': BoxInspect,
   'box:publish': BoxPublish,
+  'box:unpublish': BoxUnpublish,
   'box:verify': BoxVerify,
   'cloud:push': CloudPush,
   'container:attach': ContainerAttach,

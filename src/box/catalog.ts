@@ -146,6 +146,11 @@ export function withVersion(catalog: Catalog, entry: CatalogVersion): Catalog {
   return {...catalog, versions: [...others, entry].sort((a, b) => compareVersions(a.version, b.version))}
 }
 
+/** The catalog without the entry Vagrant would take as `version`; the other fields as they were. */
+export function withoutVersion(catalog: Catalog, version: string): Catalog {
+  return {...catalog, versions: catalog.versions.filter((v) => compareVersions(v.version, version) !== 0)}
+}
+
 /** The newest version, as Vagrant sorts them. */
 export function latestVersion(catalog: Catalog): string | undefined {
   return catalog.versions.map((v) => v.version).sort(compareVersions).at(-1)

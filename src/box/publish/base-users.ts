@@ -3,8 +3,11 @@ import {posix} from 'node:path'
 import {ShienError} from '../../errors.js'
 import {ACCOUNT_PATTERN} from '../../names.js'
 import {backingNameOf} from '../../qemu-img/qcow2-backing.js'
-import type {PublishPlan} from './plan.js'
+import type {PublishPlan, VersionPaths} from './plan.js'
 import type {PublishTarget} from './target.js'
+
+/** The published version whose base is looked for: a publish's or an unpublish's plan. */
+export type BaseOwner = Pick<PublishPlan, 'name' | 'version'> & {destination: {root: string}; layout: Pick<VersionPaths, 'base'>}
 
 /** A student's image that is a qcow2 overlay of a published base. */
 export interface BaseUse {
@@ -25,7 +28,7 @@ const HEAD_BYTES = 64 * 1024
  * `boxes`). Only headers are read, with the publisher's own rights and without following links:
  * folders the publisher may not read are listed as unchecked, never guessed about.
  */
-export async function usersOfBase(target: PublishTarget, plan: PublishPlan): Promise<{uses: BaseUse[]; unchecked: string[]}> {
+export async function usersOfBase(target: PublishTarget, plan: BaseOwner): Promise<{uses: BaseUse[]; unchecked: string[]}> {
   const root = plan.destination.root
   const uses: BaseUse[] = []
   const unchecked: string[] = []
@@ -34,7 +37,10 @@ export async function usersOfBase(target: PublishTarget, plan: PublishPlan): Pro
   const [org, box] = plan.name.split('/')
   // Matched by the end of the name: the blade may mount the storage elsewhere than the publisher.
   const suffix = `/boxes/${org}/${box}/${plan.version}/libvirt.qcow2`
-  for (const account of ((await target.readDir(usersDir)) ?? []).filter((a) => ACCOUNT_PATTERN.test(a)).sort()) {
+  const accounts = await target.readDir(usersDir).catch(() => null)
+  // Not even the accounts can be listed: none of their images was checked.
+  if (accounts === null) return {uses, unchecked: [usersDir]}
+  for (const account of (accounts ?? []).filter((a) => ACCOUNT_PATTERN.test(a)).sort()) {
     const imagesDir = posix.join(usersDir, account, 'images')
     const names = await target.readDir(imagesDir).catch(() => null)
     if (names === null) {
@@ -61,11 +67,30 @@ export async function usersOfBase(target: PublishTarget, plan: PublishPlan): Pro
   return {uses, unchecked}
 }
 
-/** `--force` over a base that students' images are overlays of would change their disks. */
-export function baseInUse(plan: PublishPlan, uses: BaseUse[]): ShienError {
+/** Replacing (`--force`) or removing a base that students' images are overlays of would break their disks. */
+export function baseInUse(plan: BaseOwner, uses: BaseUse[], change: 'replaced' | 'removed'): ShienError {
   const list = uses.map((u) => `${u.account} ${u.slot}`).join(', ')
-  return new ShienError(`${plan.name} ${plan.version} cannot be replaced: students' images are overlays of its base ${plan.layout.base} (${list}).`, {
+  return new ShienError(`${plan.name} ${plan.version} cannot be ${change}: students' images are overlays of its base ${plan.layout.base} (${list}).`, {
     code: 'BASE_IN_USE', exit: 'refused',
-    suggestions: ['Publish a new version instead: those images depend on the old base byte for byte.'],
+    suggestions: change === 'replaced'
+      ? ['Publish a new version instead: those images depend on the old base byte for byte.']
+      : ['Keep the version until those images are gone (the students push again from a newer version, or remove the VMs): they read the base on every boot.'],
   })
+}
+
+/**
+ * Removing a base is refused while some images could not be read: an overlay among them would
+ * lose its disk, and nothing could bring it back.
+ */
+export function baseUsersUnchecked(plan: BaseOwner, unchecked: string[]): ShienError {
+  return new ShienError(`${plan.name} ${plan.version} was not removed: cannot tell whether these students' images are overlays of its base ${plan.layout.base} (no read access): ${listSome(unchecked)}.`, {
+    code: 'BASE_USERS_UNCHECKED', exit: 'refused',
+    suggestions: ['Run it where every image can be read: as root on the blade (e.g. sudo shien box unpublish ... --to /gfs2/shien/boxes), or ask an admin to.'],
+  })
+}
+
+/** A blade has dozens of accounts: name the first few and count the rest. */
+function listSome(items: string[], shown = 10): string {
+  const more = items.length - shown
+  return more > 0 ? `${items.slice(0, shown).join(', ')} and ${more} more` : items.join(', ')
 }

@@ -109,7 +109,7 @@ function versionEntry(plan: PublishPlan, existing: Catalog | undefined, files: P
 }
 
 /** A hidden name beside `path` for the copy in progress. */
-function tempNameFor(path: string): string {
+export function tempNameFor(path: string): string {
   return posix.join(posix.dirname(path), `.${posix.basename(path)}.tmp-${randomBytes(4).toString('hex')}`)
 }
 

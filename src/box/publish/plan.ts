@@ -13,9 +13,10 @@ export type PublishDestination =
   | {kind: 'local'; root: string}
   | {kind: 'sftp'; spec: string; target: SshTarget; root: string; knownHostsPath: string}
 
-/** Paths on the destination and URLs in the catalog, all decided before anything runs. */
-export interface PublishLayout {
+/** Where a version's files are on the destination; publish and unpublish agree on them. */
+export interface VersionPaths {
   catalog: string
+  /** Held by a publish or an unpublish of the catalog while it runs. */
   lock: string
   versionDir: string
   virtualbox: string
@@ -24,6 +25,10 @@ export interface PublishLayout {
   base: string
   /** The base's block manifest (docs/delta.md), which delta pushes compare against. */
   manifest: string
+}
+
+/** Paths on the destination and URLs in the catalog, all decided before anything runs. */
+export interface PublishLayout extends VersionPaths {
   urls: {catalog: string; virtualbox: string; libvirt: string}
 }
 
@@ -58,27 +63,15 @@ export interface PublishInput {
 
 /** Checks every input and reports all problems at once; nothing is read or written yet. */
 export function planPublish(input: PublishInput): PublishPlan {
-  const problems: ShienError[] = []
-  const attempt = <T>(fn: () => T): T | undefined => {
-    try {
-      return fn()
-    } catch (error) {
-      if (!(error instanceof ShienError)) throw error
-      problems.push(error)
-      return undefined
-    }
-  }
-  attempt(() => checkName(input.name))
-  attempt(() => checkVersion(input.version))
+  const problems = new Problems()
+  problems.attempt(() => checkName(input.name))
+  problems.attempt(() => checkVersion(input.version))
   const architecture = input.architecture ?? 'amd64'
-  attempt(() => checkArchitecture(architecture))
-  const destination = attempt(() => parseDestination(input.to, input.cwd, input.home ?? homedir()))
-  const baseUrl = attempt(() => chooseBaseUrl(input.baseUrl, destination))
-  if (problems.length > 1) {
-    throw badInput('PUBLISH_BAD_INPUT', `shien box publish cannot start:\n${problems.map((p) => `  - ${p.message}`).join('\n')}`, problems.flatMap((p) => p.suggestions))
-  }
-  // A missing destination or base URL is the one problem found, which says why.
-  if (problems.length === 1 || !destination || baseUrl === undefined) throw problems[0]
+  problems.attempt(() => checkArchitecture(architecture))
+  const destination = problems.attempt(() => parseDestination(input.to, input.cwd, input.home ?? homedir()))
+  const baseUrl = problems.attempt(() => chooseBaseUrl(input.baseUrl, destination))
+  problems.throwIfAny('PUBLISH_BAD_INPUT', 'shien box publish')
+  if (!destination || baseUrl === undefined) throw new Error('Internal error: a publish plan without a destination.')
   return {
     box: resolve(input.cwd, input.box),
     name: input.name,
@@ -94,22 +87,39 @@ export function planPublish(input: PublishInput): PublishPlan {
   }
 }
 
+/** The problems a plan's checks find, reported together: one as it is, several as one error. */
+export class Problems {
+  private readonly found: ShienError[] = []
+
+  /** Runs a check; a ShienError it throws is kept and the value is undefined. */
+  attempt<T>(check: () => T): T | undefined {
+    try {
+      return check()
+    } catch (error) {
+      if (!(error instanceof ShienError)) throw error
+      this.found.push(error)
+      return undefined
+    }
+  }
+
+  throwIfAny(code: string, command: string): void {
+    const {found} = this
+    if (found.length === 1) throw found[0]
+    if (found.length > 1) {
+      throw badInput(code, `${command} cannot start:\n${found.map((p) => `  - ${p.message}`).join('\n')}`, found.flatMap((p) => p.suggestions))
+    }
+  }
+}
+
 /**
  * `<root>/<org>/<name>.json` is the catalog; each version has a folder with one box per
  * provider and the libvirt disk as a plain qcow2 (`<root>/<org>/<name>/<version>/`).
  */
 export function layoutFor(root: string, baseUrl: string, name: string, version: string): PublishLayout {
   const [org, box] = name.split('/')
-  const versionDir = posix.join(root, org, box, version)
   const url = (...parts: string[]) => [baseUrl, ...parts.map(encodeURIComponent)].join('/')
   return {
-    catalog: posix.join(root, org, `${box}.json`),
-    lock: posix.join(root, org, `.${box}.json.lock`),
-    versionDir,
-    virtualbox: posix.join(versionDir, 'virtualbox.box'),
-    libvirt: posix.join(versionDir, 'libvirt.box'),
-    base: posix.join(versionDir, 'libvirt.qcow2'),
-    manifest: posix.join(versionDir, 'libvirt.manifest'),
+    ...pathsFor(root, name, version),
     urls: {
       catalog: url(org, `${box}.json`),
       virtualbox: url(org, box, version, 'virtualbox.box'),
@@ -118,13 +128,28 @@ export function layoutFor(root: string, baseUrl: string, name: string, version: 
   }
 }
 
-function checkName(name: string): void {
+/** The paths of {@link layoutFor}, without the URLs. */
+export function pathsFor(root: string, name: string, version: string): VersionPaths {
+  const [org, box] = name.split('/')
+  const versionDir = posix.join(root, org, box, version)
+  return {
+    catalog: posix.join(root, org, `${box}.json`),
+    lock: posix.join(root, org, `.${box}.json.lock`),
+    versionDir,
+    virtualbox: posix.join(versionDir, 'virtualbox.box'),
+    libvirt: posix.join(versionDir, 'libvirt.box'),
+    base: posix.join(versionDir, 'libvirt.qcow2'),
+    manifest: posix.join(versionDir, 'libvirt.manifest'),
+  }
+}
+
+export function checkName(name: string): void {
   if (!CATALOG_BOX_PATTERN.test(name)) {
     throw badInput('BAD_BOX_NAME', `"${name}" is not a box name: use ORG/NAME with lowercase letters, digits, ".", "-" and "_" (e.g. os101/debian12).`)
   }
 }
 
-function checkVersion(version: string): void {
+export function checkVersion(version: string): void {
   const problem = versionProblem(version)
   if (problem) {
     throw badInput('BAD_VERSION', `Vagrant would not accept the version "${version}": ${problem}.`, ['Use a version such as 2026.1.0 (year.term.fix).'])

@@ -1,19 +1,17 @@
-import {hostname, userInfo} from 'node:os'
 import {posix} from 'node:path'
 
-import {badInput, ShienError} from '../../errors.js'
+import {ShienError} from '../../errors.js'
 import type {PipelineEvent} from '../../pipeline/events.js'
 import {need} from '../../pipeline/outputs.js'
 import {runStages} from '../../pipeline/runner.js'
 import type {NewHostKey} from '../../transport/connect.js'
-import {CATALOG_SIZE_LIMIT, findVersion, latestVersion, parseCatalog, type Catalog} from '../catalog.js'
+import {findVersion, latestVersion, type Catalog} from '../catalog.js'
 import {preparedFiles, type PublishContext, type PublishStage} from './context.js'
 import {baseInUse, usersOfBase} from './base-users.js'
 import {catalogStage, copyStage} from './install.js'
-import {LocalTarget} from './local-target.js'
+import {openDestination, readCatalog, release, takeLock} from './lock.js'
 import type {PublishPlan} from './plan.js'
 import {checksumStage, convertStage, inspectStage} from './prepare.js'
-import {SftpTarget} from './sftp-target.js'
 import type {PublishTarget} from './target.js'
 
 export interface PublishOptions {
@@ -79,69 +77,27 @@ const lockStage: PublishStage = {
   detail: (ctx) => ctx.plan.layout.catalog,
   async run(ctx, io) {
     const {plan} = ctx
-    const target = (ctx.made.target = ctx.target ?? (await openTarget(ctx, io.signal)))
+    const target = (ctx.made.target = ctx.target ?? (await openDestination(plan.destination, {confirmHostKey: ctx.confirmHostKey, agentSocket: ctx.agentSocket, signal: io.signal})))
     await target.mkdirs(posix.dirname(plan.layout.catalog))
-    await takeLock(target, plan.layout.lock)
+    await takeLock(target, plan.layout.lock, 'publish')
     ctx.made.locked = true
-    const existing = await readCatalog(target, plan)
+    const existing = await readCatalog(target, plan.layout.catalog, plan.name)
     const replaced = checkConflict(existing, plan)
     // The base a replaced version had: students' overlays of it would change under them.
     const {uses, unchecked} = replaced && plan.libvirt ? await usersOfBase(target, plan) : {uses: [], unchecked: []}
-    if (uses.length > 0) throw baseInUse(plan, uses)
+    if (uses.length > 0) throw baseInUse(plan, uses, 'replaced')
     ctx.out.lock = {target, existing, replaced, uncheckedImages: unchecked}
   },
   async cleanup(ctx, outcome) {
     const {target, locked} = ctx.made
     try {
-      try {
-        if (locked) await target?.remove(ctx.plan.layout.lock)
-      } finally {
-        await target?.close()
-      }
+      await release(target, locked ? ctx.plan.layout.lock : undefined)
     } catch (error) {
       // After a good publish this is the error to report: the next publish would find the lock.
       if (outcome === 'ok') ctx.made.unlockError = error
       throw error
     }
   },
-}
-
-async function openTarget(ctx: PublishContext, signal: AbortSignal): Promise<PublishTarget> {
-  const {destination} = ctx.plan
-  if (destination.kind === 'local') return new LocalTarget()
-  return SftpTarget.open({
-    target: destination.target,
-    knownHostsPath: destination.knownHostsPath,
-    confirmNewHostKey: ctx.confirmHostKey,
-    agentSocket: ctx.agentSocket,
-    signal,
-  })
-}
-
-/** One publisher per catalog at a time, or the second one's version would be lost. */
-async function takeLock(target: PublishTarget, lock: string): Promise<void> {
-  const owner = JSON.stringify({user: userInfo().username, host: hostname(), pid: process.pid, since: new Date().toISOString()})
-  if (!(await target.createExclusive(lock, owner + '\n'))) {
-    const holder = await target.readText(lock, 4096).catch(() => undefined)
-    throw new ShienError(`Another publish of this catalog holds ${lock} on ${target.label}${holder ? ` (${holder.trim()})` : ''}.`, {
-      code: 'PUBLISH_LOCKED', exit: 'refused',
-      suggestions: ['Wait for it to finish. If no publish is running (it was killed), remove the lock file and try again.'],
-    })
-  }
-}
-
-async function readCatalog(target: PublishTarget, plan: PublishPlan): Promise<Catalog | undefined> {
-  const {catalog: path} = plan.layout
-  const text = await target.readText(path, CATALOG_SIZE_LIMIT)
-  if (text === undefined) return undefined
-  if (text.length > CATALOG_SIZE_LIMIT) throw badInput('CATALOG_TOO_LARGE', `${path} is larger than Vagrant reads (${CATALOG_SIZE_LIMIT} bytes).`)
-  const catalog = parseCatalog(text, path)
-  if (catalog.name !== plan.name) {
-    throw badInput('CATALOG_NAME_MISMATCH', `${path} is the catalog of "${catalog.name}", not "${plan.name}".`, [
-      `Publish with --name ${catalog.name}, or choose another name.`,
-    ])
-  }
-  return catalog
 }
 
 /** True when --force replaces a version that exists; an error without --force. */

@@ -1,10 +1,12 @@
 import {createHash} from 'node:crypto'
-import {readFileSync, writeFileSync} from 'node:fs'
+import {existsSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {pathToFileURL} from 'node:url'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {planPublish} from '../../../src/box/publish/plan.js'
+import {publishBox} from '../../../src/box/publish/publish.js'
 import {ExitCode} from '../../../src/errors.js'
 import {makeBox, tempDir} from '../../support/make-box.js'
 import {assertBuildIsCurrent, shien} from '../../support/run-command.js'
@@ -57,5 +59,43 @@ describe('shien box verify, in process', () => {
     expect(run.exitCode).toBe(ExitCode.badInput)
     expect(run.json.error).toMatchObject({code: 'CHECKSUM_MISMATCH', exitCode: ExitCode.badInput})
     expect(run.json.error.message).toMatch(/2026\.1\.0 virtualbox/)
+  })
+})
+
+describe('shien box unpublish, in process', () => {
+  it('removes a version and prints the catalog\'s versions, as JSON and for people', async () => {
+    const box = await makeBox(dir, 'course.box')
+    const to = join(dir, 'unpublish')
+    for (const version of ['2026.1.0', '2026.2.0', '2026.3.0']) {
+      await publishBox(planPublish({box, name: 'os101/debian12', version, to, cwd: dir, libvirt: false}))
+    }
+    const json = await shien(['box', 'unpublish', '--name', 'os101/debian12', '--version', '2026.1.0', '--to', to, '--json'])
+    expect(json.exitCode, json.stderr).toBe(0)
+    expect(json.json).toMatchObject({name: 'os101/debian12', version: '2026.1.0', listed: true, versions: ['2026.2.0', '2026.3.0'], latest: '2026.3.0'})
+    expect(json.json.removed).toEqual([join(to, 'os101/debian12/2026.1.0/virtualbox.box')])
+    const human = await shien(['box', 'unpublish', '--name', 'os101/debian12', '--version', '2026.2.0', '--to', to])
+    expect(human.exitCode, human.stderr).toBe(0)
+    expect(human.stdout).toBe(`Unpublished os101/debian12 2026.2.0; the catalog lists 2026.3.0.\n  removed ${join(to, 'os101/debian12/2026.2.0/virtualbox.box')}\n`)
+    expect(existsSync(join(to, 'os101/debian12/2026.2.0'))).toBe(false)
+  })
+
+  it('exits 6 with the refusal in the envelope for a version that is not published', async () => {
+    const to = join(dir, 'unpublish-unknown')
+    await publishBox(planPublish({box: await makeBox(dir, 'course.box'), name: 'os101/debian12', version: '2026.3.0', to, cwd: dir, libvirt: false}))
+    const before = readFileSync(join(to, 'os101/debian12.json'), 'utf8')
+    const run = await shien(['box', 'unpublish', '--name', 'os101/debian12', '--version', '2026.2.0', '--to', to, '--json'])
+    expect(run.exitCode).toBe(ExitCode.refused)
+    expect(run.json).toEqual({error: expect.objectContaining({code: 'VERSION_NOT_PUBLISHED', exitCode: ExitCode.refused})})
+    expect(run.json.error.message).toContain('lists 2026.3.0')
+    expect(readFileSync(join(to, 'os101/debian12.json'), 'utf8')).toBe(before)
+  })
+
+  it('has help that says what it removes, when it refuses, and how it is run', async () => {
+    const run = await shien(['box', 'unpublish', '--help'])
+    expect(run.exitCode).toBe(0)
+    expect(run.stdout).toMatch(/\$ shien box unpublish --name <value> --version <value> --to <value>/)
+    for (const part of ['empty versions list', 'BASE_IN_USE', 'BASE_USERS_UNCHECKED', 'as root on the blade', 'sudo shien box unpublish --name os101/debian12']) {
+      expect(run.stdout.replaceAll(/\s+/g, ' ')).toContain(part)
+    }
   })
 })
