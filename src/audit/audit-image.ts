@@ -9,7 +9,7 @@ import {readGuestFacts, type GuestFacts} from './guest-facts.js'
 import {GuestFiles} from './guest-files.js'
 import {checkImage, hostKeysOf, type ImageRef} from './image-checks.js'
 import {baseChangedFinding} from './base-check.js'
-import {baseWritableFinding} from './base-writable.js'
+import {baseWritableFinding, type VettedChain} from './base-writable.js'
 import {gateImage, type GateOutcome, type GateScope} from './image-gate.js'
 import {mountGuestReadOnly} from './mount-guest.js'
 import {findWeakPasswords} from './passwords.js'
@@ -41,7 +41,7 @@ export async function auditImage(target: ImageTarget, o: ImageAuditOptions): Pro
   // Gone since it was listed (a VM undefined meanwhile): nothing to report but that it was not read.
   if (!gate.ok && gate.reason === 'IMAGE_MISSING') return failed(base, new ShienError(gate.message, {code: gate.reason}), ms())
   if (!gate.ok) return {report: {...base, status: 'refused', durationMs: ms()}, findings: [notPlain(ref, gate)]}
-  const {findings: baseFindings, unchecked} = await checkBase({...ref, image: target.path}, gate.chain, target.scope, o.signal)
+  const {findings: baseFindings, unchecked} = await checkBase({...ref, image: target.path}, gate, target.scope, o.signal)
   // Like a gate that could not decide: not opened, and the all-clear not given.
   if (unchecked !== undefined) return {...failed(base, unchecked, ms()), findings: baseFindings}
   const signal = o.signal ? AbortSignal.any([o.signal, AbortSignal.timeout(o.timeoutMs)]) : AbortSignal.timeout(o.timeoutMs)
@@ -81,11 +81,11 @@ async function readImage(path: string, signal: AbortSignal): Promise<{distro: st
 }
 
 /** What is wrong with the published base of an overlay; `unchecked` says why its owner's write access could not be told. */
-async function checkBase(ref: ImageRef & {image: string}, chain: string[], scope: GateScope, signal?: AbortSignal): Promise<{findings: Finding[]; unchecked?: unknown}> {
-  const changed = await baseChangedFinding(ref, chain, scope.boxesDir)
+async function checkBase(ref: ImageRef & {image: string}, vetted: VettedChain, scope: GateScope, signal?: AbortSignal): Promise<{findings: Finding[]; unchecked?: unknown}> {
+  const changed = await baseChangedFinding(ref, vetted.chain, scope.boxesDir)
   const findings = changed ? [changed] : []
   try {
-    const writable = await baseWritableFinding(ref, chain, {...scope, signal})
+    const writable = await baseWritableFinding(ref, vetted, {...scope, signal})
     return {findings: writable ? [...findings, writable] : findings}
   } catch (error) {
     return {findings, unchecked: error}

@@ -1,18 +1,20 @@
 /**
  * Whether the student who owns an image can change the published base it is an overlay of, and
  * with it the disk of every VM made on that base, other students' included: the base file, a
- * folder from `<root>/boxes` down to it (its files can be renamed or replaced there), or a file
- * behind it in its backing chain, that they own (an owner can chmod) or may write. apply-delta
- * refuses such a base when the overlay is made (BASE_WRITABLE); this finds the bases that were
- * made writable afterwards, and images made by hand.
+ * file behind it in its backing chain, or a folder from `<root>/boxes` down that a lookup of
+ * either goes through (its entries can be renamed or replaced there), that they own (an owner
+ * can chmod) or may write. The lookups are of the resolved file and of the name the image
+ * before it holds, which qemu looks up again at every open: through a symlink, that name can
+ * pass folders the resolved file does not. apply-delta refuses such a base when the overlay is
+ * made (BASE_WRITABLE); this finds the bases made writable afterwards, and images made by hand.
  *
  * The audit runs as root, so access is worked out, not tried: the owner, the mode's group and
  * other bits, and the ACL's group and named entries under its mask, for the student's uid and
  * every group they are in. A sticky folder is not taken as a defence: it is still no way to
- * publish. Every file and folder is opened as the gate opens the chain (O_NOFOLLOW, and the
- * kernel's name for the descriptor must be the path), and its stat and ACL read through the
- * descriptor. The gate hands over real paths, so a symlink met here was planted since: the
- * check fails, and so does the image's audit.
+ * publish. Symlinks in a name are followed by hand (path-lookup.ts), never by the kernel; every
+ * file and folder is then opened as the gate opens the chain (O_NOFOLLOW, and the kernel's name
+ * for the descriptor must be the path), and its stat and ACL read through the descriptor. A
+ * symlink met there was planted since the gate ran: the check fails, and so does the image's audit.
  */
 import type {Stats} from 'node:fs'
 import {sep} from 'node:path'
@@ -21,6 +23,7 @@ import {ShienError} from '../errors.js'
 import {accessAcl, type AclGrant} from '../privileged/acl.js'
 import {getentGroups} from '../privileged/caller.js'
 import {openExact} from '../privileged/safe-open.js'
+import {lookupFolders} from './path-lookup.js'
 import type {ImageRef} from './image-checks.js'
 import type {Finding} from './types.js'
 
@@ -56,19 +59,25 @@ export interface WriteGrant {
   acl: boolean
 }
 
+/** The backing chain as gateImage vetted it: the files resolved, and each as named (see GateOutcome). */
+export interface VettedChain {
+  chain: string[]
+  names: string[]
+}
+
 /**
- * A `base-writable` finding when the image's vetted chain (from gateImage) reaches a published
- * base its owner can change. Throws (AUDIT_BASE_UNCHECKED) when that cannot be told.
+ * A `base-writable` finding when the image's vetted chain reaches a published base its owner
+ * can change. Throws (AUDIT_BASE_UNCHECKED) when that cannot be told.
  */
-export async function baseWritableFinding(ref: ImageRef & {image: string}, chain: string[], scope: WritableBaseScope): Promise<Finding | undefined> {
-  const first = chain.findIndex((p) => isInside(p, scope.boxesDir))
+export async function baseWritableFinding(ref: ImageRef & {image: string}, vetted: VettedChain, scope: WritableBaseScope): Promise<Finding | undefined> {
+  const first = vetted.chain.findIndex((p) => isInside(p, scope.boxesDir))
   if (first < 0 || scope.uid === undefined) return undefined
-  const base = chain[first]
+  const base = vetted.chain[first]
   const name = ref.account ?? `uid ${scope.uid}`
   let grants: Grant[]
   try {
     const writer = {uid: scope.uid, gids: await getentGroups(scope.uid, scope), name}
-    grants = await chainGrants(chain.slice(first), writer, scope)
+    grants = await chainGrants({chain: vetted.chain.slice(first), names: vetted.names.slice(first)}, writer, scope)
   } catch (error) {
     throw new ShienError(`Cannot tell whether ${name} can change the published base ${base}: ${error instanceof Error ? error.message : String(error)}`, {
       code: 'AUDIT_BASE_UNCHECKED', cause: error,
@@ -83,18 +92,24 @@ export async function baseWritableFinding(ref: ImageRef & {image: string}, chain
   }
 }
 
-/** The grants on the published files of the chain, on their folders from `<root>/boxes` down, and on any file behind them. */
-async function chainGrants(files: string[], writer: Writer, scope: WritableBaseScope): Promise<Grant[]> {
+/**
+ * The grants on the published base and every file behind it, and on the folders from
+ * `<root>/boxes` down that a lookup of each goes through: of the file itself, and of the name
+ * the image before it holds, which may lead there through a symlink in another folder.
+ */
+async function chainGrants(vetted: VettedChain, writer: Writer, scope: WritableBaseScope): Promise<Grant[]> {
   const grants: Grant[] = []
   const seen = new Set<string>()
-  for (const [i, file] of files.entries()) {
-    // Behind a published base may sit a file in the student's own folder: the gate allows it there.
-    const published = isInside(file, scope.boxesDir)
-    for (const dir of published ? foldersDown(scope.boxesDir, file) : []) {
+  const inBoxes = (dir: string) => dir === scope.boxesDir || isInside(dir, scope.boxesDir)
+  for (const [i, file] of vetted.chain.entries()) {
+    const folders = [...(await lookupFolders(vetted.names[i])), ...(await lookupFolders(file))].filter(inBoxes)
+    for (const dir of folders) {
       if (seen.has(dir)) continue
       seen.add(dir)
       grants.push(...(await grantsOn(dir, 'folder', writer, scope.signal)))
     }
+    // Behind a published base may sit a file in the student's own folder: the gate allows it there.
+    const published = isInside(file, scope.boxesDir)
     const found = await grantsOn(file, i === 0 ? 'base' : 'backing file', writer, scope.signal)
     // Making the student's own file read-only would not do: the base must stand alone.
     grants.push(...(published ? found : found.map((g) => ({...g, undo: undefined}))))
@@ -140,12 +155,6 @@ function fixOf(grants: Grant[]): string {
   const steps = [...new Set(grants.flatMap((g) => (g.undo ? [g.undo] : [])))]
   const first = steps.length > 0 ? `Make it read-only to students: ${steps.join('; ')}. ` : ''
   return `${first}It may have been changed already: publish the box again as a new version (shien box publish writes a standalone base, 0444 in root-owned folders), and have its students push again.`
-}
-
-/** `<boxes>`, `<boxes>/<org>`, ... down to the folder holding `file`. */
-function foldersDown(boxesDir: string, file: string): string[] {
-  const parts = file.slice(boxesDir.length + 1).split(sep).slice(0, -1)
-  return [boxesDir, ...parts.map((_, i) => [boxesDir, ...parts.slice(0, i + 1)].join(sep))]
 }
 
 function isInside(path: string, dir: string): boolean {

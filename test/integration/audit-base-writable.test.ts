@@ -40,15 +40,18 @@ interface Case {
 
 const qemuImg = (...args: string[]) => execa('qemu-img', ['create', '-q', '-f', 'qcow2', ...args])
 
-/** A base published as `shien box publish` leaves it (0444, root-owned, in 0755 root-owned folders), and the student's overlay of it. */
-async function published(version: string, o: {backing?: string} = {}): Promise<Case> {
+/**
+ * A base published as `shien box publish` leaves it (0444, root-owned, in 0755 root-owned
+ * folders), and the student's overlay of it, naming it by its path or by `o.name`.
+ */
+async function published(version: string, o: {backing?: string; name?: string} = {}): Promise<Case> {
   const versionDir = join(boxes, ...BOX, version)
   await mkdir(versionDir, {recursive: true, mode: 0o755})
   const base = join(versionDir, 'libvirt.qcow2')
   await (o.backing ? qemuImg('-b', o.backing, '-F', 'qcow2', base) : qemuImg(base, '16M'))
   await chmod(base, 0o444)
   const image = join(work, 'root', 'users', STUDENT, 'images', `${String(++slots).padStart(2, '0')}.qcow2`)
-  await qemuImg('-b', base, '-F', 'qcow2', image)
+  await qemuImg('-b', o.name ?? base, '-F', 'qcow2', image)
   await chown(image, uid, gid[STUDENT])
   return {base, versionDir, image, target: await describeTarget(image, boxes, getentUid)}
 }
@@ -57,7 +60,7 @@ async function published(version: string, o: {backing?: string} = {}): Promise<C
 async function check(c: Case): Promise<Finding | undefined> {
   const gate = await gateImage(c.image, c.target.scope)
   if (!gate.ok) throw new Error(`the gate refused ${c.image}: ${gate.message}`)
-  return baseWritableFinding({image: c.image, account: c.target.account, slot: c.target.slot}, gate.chain, c.target.scope)
+  return baseWritableFinding({image: c.image, account: c.target.account, slot: c.target.slot}, gate, c.target.scope)
 }
 
 /** The kernel's answer: can the student, with all their groups, write `path`? */
@@ -173,11 +176,26 @@ describe('base-writable', () => {
     expect(f!.fix).not.toContain(own)
   })
 
+  it('finds a folder the student may write that the overlay\'s name for its base passes through a symlink, off the real path', async () => {
+    // boxes/links/current -> ../os101/debian12/1.9.0: the base is published properly, the name is not.
+    const links = join(boxes, 'links')
+    await mkdir(links, {mode: 0o755})
+    await symlink(`../${BOX.join('/')}/1.9.0`, join(links, 'current'))
+    const c = await published('1.9.0', {name: join(links, 'current', 'libvirt.qcow2')})
+    expect(await check(c)).toBeUndefined()
+    // Sticky: \`current\` cannot be renamed by a student, but a name missing there can be taken; still no way to publish.
+    await chmod(links, 0o1777)
+    expect(await studentCanWrite(links)).toBe(true)
+    const f = await check(c)
+    expect(f?.detail).toEqual({base: c.base, grants: [`${links}: has mode 1777: everyone may write it`]})
+    await chmod(links, 0o755)
+  })
+
   it('does not follow a symlinked folder met on the way: the check fails instead', async () => {
     const c = await published('1.7.0')
     await symlink('1.7.0', join(boxes, ...BOX, 'linked'))
     const through = join(boxes, ...BOX, 'linked', 'libvirt.qcow2')
-    await expect(baseWritableFinding({image: c.image}, [through], c.target.scope)).rejects.toMatchObject({code: 'AUDIT_BASE_UNCHECKED'})
+    await expect(baseWritableFinding({image: c.image}, {chain: [through], names: [through]}, c.target.scope)).rejects.toMatchObject({code: 'AUDIT_BASE_UNCHECKED'})
   })
 
   it('reaches the audit\'s findings for the image, which auditImage reports', async () => {

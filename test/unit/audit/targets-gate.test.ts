@@ -70,9 +70,10 @@ describe('gateImage', () => {
   const scope = () => ({uid, imagesDir: img(), boxesDir: join(root, 'boxes')})
 
   it('accepts a plain image, and backing files in its own folder or the published boxes', async () => {
-    expect(await gateImage(img('01.qcow2'), scope())).toEqual({ok: true, chain: []})
-    expect(await gateImage(img('02.qcow2'), scope())).toEqual({ok: true, chain: [join(root, 'boxes', 'deb', '1.0', 'box.img')]})
-    expect(await gateImage(img('03.qcow2'), scope())).toEqual({ok: true, chain: [img('01.qcow2')]})
+    expect(await gateImage(img('01.qcow2'), scope())).toEqual({ok: true, chain: [], names: []})
+    const box = join(root, 'boxes', 'deb', '1.0', 'box.img')
+    expect(await gateImage(img('02.qcow2'), scope())).toEqual({ok: true, chain: [box], names: [box]})
+    expect(await gateImage(img('03.qcow2'), scope())).toEqual({ok: true, chain: [img('01.qcow2')], names: [img('01.qcow2')]})
   })
 
   it.each([
