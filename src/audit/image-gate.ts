@@ -11,7 +11,7 @@
  * names is opened by qemu before it has been vetted.
  */
 import {realpath} from 'node:fs/promises'
-import {dirname, isAbsolute, resolve, sep} from 'node:path'
+import {isAbsolute, sep} from 'node:path'
 
 import {badInput, ExitCode, isShienError} from '../errors.js'
 import {readQcow2Header} from '../privileged/qcow2-header.js'
@@ -64,7 +64,7 @@ async function vet(path: string, scope: GateScope): Promise<{chain: string[]; na
       }
       if (header.backingName === undefined) return {chain, names}
       if (chain.length >= MAX_CHAIN) throw badInput('BACKING_TOO_DEEP', `${path} has more than ${MAX_CHAIN} backing files.`)
-      logical = isAbsolute(header.backingName) ? header.backingName : resolve(dirname(logical), header.backingName)
+      logical = qemuBackingPath(logical, header.backingName)
       const next = await openBacking(header.backingName, logical, scope, [path, ...chain])
       if (current !== top) await current.handle.close()
       current = next
@@ -75,6 +75,15 @@ async function vet(path: string, scope: GateScope): Promise<{chain: string[]; na
     if (current !== top) await current.handle.close()
     await top.handle.close()
   }
+}
+
+/**
+ * The path qemu opens for a backing name: a relative one joined as text to the folder of the
+ * name the image was opened by (path_combine). `path.resolve` would drop `link/..` before the
+ * kernel sees it, and vet another file than the one qemu reaches when `link` leads elsewhere.
+ */
+export function qemuBackingPath(imageName: string, backingName: string): string {
+  return isAbsolute(backingName) ? backingName : `${imageName.slice(0, imageName.lastIndexOf('/') + 1)}${backingName}`
 }
 
 async function openBacking(name: string, logical: string, scope: GateScope, seen: string[]): Promise<OpenedPath> {
