@@ -76,7 +76,7 @@ export async function baseWritableFinding(ref: ImageRef & {image: string}, vette
   const name = ref.account ?? `uid ${scope.uid}`
   let grants: Grant[]
   try {
-    const writer = {uid: scope.uid, gids: await getentGroups(scope.uid, scope), name}
+    const writer = {uid: scope.uid, gids: await getentGroups(scope.uid, {signal: scope.signal}), name}
     grants = await chainGrants({chain: vetted.chain.slice(first), names: vetted.names.slice(first)}, writer, scope)
   } catch (error) {
     throw new ShienError(`Cannot tell whether ${name} can change the published base ${base}: ${error instanceof Error ? error.message : String(error)}`, {
