@@ -9,7 +9,8 @@ import {readGuestFacts, type GuestFacts} from './guest-facts.js'
 import {GuestFiles} from './guest-files.js'
 import {checkImage, hostKeysOf, type ImageRef} from './image-checks.js'
 import {baseChangedFinding} from './base-check.js'
-import {gateImage, type GateOutcome} from './image-gate.js'
+import {baseWritableFinding, type VettedChain} from './base-writable.js'
+import {gateImage, type GateOutcome, type GateScope} from './image-gate.js'
 import {mountGuestReadOnly} from './mount-guest.js'
 import {findWeakPasswords} from './passwords.js'
 import type {ImageTarget} from './targets.js'
@@ -40,8 +41,9 @@ export async function auditImage(target: ImageTarget, o: ImageAuditOptions): Pro
   // Gone since it was listed (a VM undefined meanwhile): nothing to report but that it was not read.
   if (!gate.ok && gate.reason === 'IMAGE_MISSING') return failed(base, new ShienError(gate.message, {code: gate.reason}), ms())
   if (!gate.ok) return {report: {...base, status: 'refused', durationMs: ms()}, findings: [notPlain(ref, gate)]}
-  const changed = await baseChangedFinding({...ref, image: target.path}, gate.chain, target.scope.boxesDir)
-  const baseFindings = changed ? [changed] : []
+  const {findings: baseFindings, unchecked} = await checkBase({...ref, image: target.path}, gate, target.scope, o.signal)
+  // Like a gate that could not decide: not opened, and the all-clear not given.
+  if (unchecked !== undefined) return {...failed(base, unchecked, ms()), findings: baseFindings}
   const signal = o.signal ? AbortSignal.any([o.signal, AbortSignal.timeout(o.timeoutMs)]) : AbortSignal.timeout(o.timeoutMs)
   try {
     const {distro, facts, launches} = await readImage(target.path, signal)
@@ -75,6 +77,18 @@ async function readImage(path: string, signal: AbortSignal): Promise<{distro: st
   } catch (error) {
     await g.kill()
     throw error
+  }
+}
+
+/** What is wrong with the published base of an overlay; `unchecked` says why its owner's write access could not be told. */
+async function checkBase(ref: ImageRef & {image: string}, vetted: VettedChain, scope: GateScope, signal?: AbortSignal): Promise<{findings: Finding[]; unchecked?: unknown}> {
+  const changed = await baseChangedFinding(ref, vetted.chain, scope.boxesDir)
+  const findings = changed ? [changed] : []
+  try {
+    const writable = await baseWritableFinding(ref, vetted, {...scope, signal})
+    return {findings: writable ? [...findings, writable] : findings}
+  } catch (error) {
+    return {findings, unchecked: error}
   }
 }
 

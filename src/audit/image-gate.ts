@@ -11,7 +11,7 @@
  * names is opened by qemu before it has been vetted.
  */
 import {realpath} from 'node:fs/promises'
-import {dirname, isAbsolute, resolve, sep} from 'node:path'
+import {isAbsolute, sep} from 'node:path'
 
 import {badInput, ExitCode, isShienError} from '../errors.js'
 import {readQcow2Header} from '../privileged/qcow2-header.js'
@@ -25,7 +25,12 @@ export interface GateScope {
 }
 
 export type GateOutcome =
-  | {ok: true; chain: string[]}
+  /**
+   * `chain`: the backing files, resolved (what was vetted and opened); `names`: each as the
+   * image before it names it, made absolute the way qemu does (what qemu will open, through
+   * any symlink in it).
+   */
+  | {ok: true; chain: string[]; names: string[]}
   | {ok: false; reason: string; message: string; suggestion?: string}
 
 const MAX_CHAIN = 8
@@ -33,7 +38,7 @@ const MAX_CHAIN = 8
 /** Refusals come back as data; anything else (permission denied, I/O) is thrown. */
 export async function gateImage(path: string, scope: GateScope): Promise<GateOutcome> {
   try {
-    return {ok: true, chain: await vet(path, scope)}
+    return {ok: true, ...(await vet(path, scope))}
   } catch (error) {
     if (isShienError(error) && error.exitCode === ExitCode.badInput) {
       return {ok: false, reason: error.code, message: error.message, suggestion: error.suggestions[0]}
@@ -42,9 +47,10 @@ export async function gateImage(path: string, scope: GateScope): Promise<GateOut
   }
 }
 
-async function vet(path: string, scope: GateScope): Promise<string[]> {
+async function vet(path: string, scope: GateScope): Promise<{chain: string[]; names: string[]}> {
   const top = await openExact(path, {code: 'IMAGE'})
   const chain: string[] = []
+  const names: string[] = []
   let current: OpenedPath = top
   let logical = path
   try {
@@ -56,18 +62,28 @@ async function vet(path: string, scope: GateScope): Promise<string[]> {
       if (header.externalDataFile) {
         throw badInput('DATA_FILE', `${current.path} keeps its data in an external file.`, [`Make a self-contained copy: qemu-img convert -O qcow2 ${current.path} new.qcow2`])
       }
-      if (header.backingName === undefined) return chain
+      if (header.backingName === undefined) return {chain, names}
       if (chain.length >= MAX_CHAIN) throw badInput('BACKING_TOO_DEEP', `${path} has more than ${MAX_CHAIN} backing files.`)
-      logical = isAbsolute(header.backingName) ? header.backingName : resolve(dirname(logical), header.backingName)
+      logical = qemuBackingPath(logical, header.backingName)
       const next = await openBacking(header.backingName, logical, scope, [path, ...chain])
       if (current !== top) await current.handle.close()
       current = next
       chain.push(next.path)
+      names.push(logical)
     }
   } finally {
     if (current !== top) await current.handle.close()
     await top.handle.close()
   }
+}
+
+/**
+ * The path qemu opens for a backing name: a relative one joined as text to the folder of the
+ * name the image was opened by (path_combine). `path.resolve` would drop `link/..` before the
+ * kernel sees it, and vet another file than the one qemu reaches when `link` leads elsewhere.
+ */
+export function qemuBackingPath(imageName: string, backingName: string): string {
+  return isAbsolute(backingName) ? backingName : `${imageName.slice(0, imageName.lastIndexOf('/') + 1)}${backingName}`
 }
 
 async function openBacking(name: string, logical: string, scope: GateScope, seen: string[]): Promise<OpenedPath> {

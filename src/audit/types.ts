@@ -22,6 +22,7 @@ export type FindingCode =
   | 'private-key-left'
   | 'world-writable'
   | 'base-changed'
+  | 'base-writable'
   | 'live-insecure-key'
   | 'live-weak-password'
   | 'live-password-auth'

@@ -11,7 +11,7 @@ export type AclEntry = `${'user' | 'group'}:${string}:${string}`
  * checked. By path, a student could swap in a symlink to /etc/shadow between the check and the
  * setfacl, and setfacl follows symlinks.
  */
-async function facl(tool: 'getfacl' | 'setfacl', args: string[], opened: OpenedPath, signal: AbortSignal): Promise<string> {
+async function facl(tool: 'getfacl' | 'setfacl', args: string[], opened: OpenedPath, signal?: AbortSignal): Promise<string> {
   const r = await runTool(tool, [...args, '/dev/fd/3'], {fd3: opened.handle.fd, signal, timeoutMs: 30_000})
   if (r.exitCode !== 0) {
     throw new ShienError(`Cannot read or set the ACL of ${opened.path}: ${firstErrorLine(r.stderr)}.`, {
@@ -25,6 +25,29 @@ async function facl(tool: 'getfacl' | 'setfacl', args: string[], opened: OpenedP
 
 async function entriesOf(opened: OpenedPath, signal: AbortSignal): Promise<string[]> {
   return (await facl('getfacl', ['--omit-header', '--absolute-names'], opened, signal)).split('\n').map((l) => l.trim())
+}
+
+/** One access ACL entry with numeric ids: `id` is absent for the owner (`user::`), owning group, mask and others. */
+export interface AclGrant {
+  tag: 'user' | 'group' | 'mask' | 'other'
+  id?: number
+  /** As getfacl prints them, e.g. `rw-`; what the mask hides is not taken off. */
+  perms: string
+}
+
+/**
+ * The access ACL of an opened file or folder, ids as numbers (`getfacl --numeric`), so they
+ * compare with a uid and gids without a name lookup. A file without an extended ACL gives the
+ * three entries its mode stands for. Default entries (a folder's, for files made in it) are left out.
+ */
+export async function accessAcl(opened: OpenedPath, o: {signal?: AbortSignal}): Promise<AclGrant[]> {
+  const text = await facl('getfacl', ['--omit-header', '--absolute-names', '--numeric'], opened, o.signal)
+  return text.split('\n').flatMap((line): AclGrant[] => {
+    // `user:1001:rwx\t#effective:r--`: the comment restates what the mask entry says.
+    const m = /^(user|group|mask|other):(\d*):([r-][w-][x-])(?:\s|$)/.exec(line.trim())
+    if (!m) return []
+    return [{tag: m[1] as AclGrant['tag'], ...(m[2] === '' ? {} : {id: Number(m[2])}), perms: m[3]}]
+  })
 }
 
 /** The entries of `want` that the file lacks or that its mask hides. */

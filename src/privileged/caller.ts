@@ -85,3 +85,18 @@ export async function getentGid(uid: number): Promise<number> {
   }
   return Number(fields[3])
 }
+
+/**
+ * Every group `uid` is in, as gids: its passwd entry's and the supplementary ones, through NSS
+ * (LDAP groups too), as `id -G` lists them. A uid with no passwd entry has none.
+ */
+export async function getentGroups(uid: number, o: {signal?: AbortSignal} = {}): Promise<number[]> {
+  const account = await getentLookup(uid)
+  if (account === undefined) return []
+  const r = await runTool('id', ['-G', '--', account], {signal: o.signal, timeoutMs: 30_000})
+  const gids = r.stdout.trim().split(/\s+/)
+  if (r.exitCode !== 0 || !gids.every((g) => /^\d+$/.test(g))) {
+    throw new ShienError(`Cannot find the groups of ${account} (uid ${uid}): ${firstErrorLine(r.stderr)}.`, {code: 'BAD_ACCOUNT'})
+  }
+  return gids.map(Number)
+}

@@ -70,9 +70,10 @@ describe('gateImage', () => {
   const scope = () => ({uid, imagesDir: img(), boxesDir: join(root, 'boxes')})
 
   it('accepts a plain image, and backing files in its own folder or the published boxes', async () => {
-    expect(await gateImage(img('01.qcow2'), scope())).toEqual({ok: true, chain: []})
-    expect(await gateImage(img('02.qcow2'), scope())).toEqual({ok: true, chain: [join(root, 'boxes', 'deb', '1.0', 'box.img')]})
-    expect(await gateImage(img('03.qcow2'), scope())).toEqual({ok: true, chain: [img('01.qcow2')]})
+    expect(await gateImage(img('01.qcow2'), scope())).toEqual({ok: true, chain: [], names: []})
+    const box = join(root, 'boxes', 'deb', '1.0', 'box.img')
+    expect(await gateImage(img('02.qcow2'), scope())).toEqual({ok: true, chain: [box], names: [box]})
+    expect(await gateImage(img('03.qcow2'), scope())).toEqual({ok: true, chain: [img('01.qcow2')], names: [img('01.qcow2')]})
   })
 
   it.each([
@@ -83,6 +84,21 @@ describe('gateImage', () => {
     ['a backing file outside the allowed folders', '02.qcow2', () => ({boxesDir: join(root, 'elsewhere')}), 'BACKING_OUTSIDE'],
   ])('refuses %s', async (_what, name, override, reason) => {
     expect(await gateImage(img(name), {...scope(), ...override()})).toMatchObject({ok: false, reason})
+  })
+
+  it('vets the file qemu opens when a link comes before .. in a backing name, not the name tidied up', async () => {
+    // Tidied, s/../../../../boxes/... is the published box; qemu joins it as text, and the kernel
+    // takes each .. from where s led: trap/boxes/..., whose backing file is any file root can read.
+    const trap = join(root, 'trap')
+    await mkdir(join(trap, 'a', 'b', 'c', 'd'), {recursive: true})
+    await mkdir(join(trap, 'boxes', 'deb', '1.0'), {recursive: true})
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-u', '-b', '/etc/hostname', '-F', 'raw', join(trap, 'boxes', 'deb', '1.0', 'box.img'), '1M'])
+    await symlink(join(trap, 'a', 'b', 'c', 'd'), img('s'))
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-u', '-b', 's/../../../../boxes/deb/1.0/box.img', '-F', 'qcow2', img('dotdot.qcow2'), '1M'])
+    const qemu = JSON.parse((await execa('qemu-img', ['info', '-U', '--output=json', '--backing-chain', img('dotdot.qcow2')])).stdout) as {filename: string}[]
+    expect(qemu.map((layer) => layer.filename).at(-1)).toBe('/etc/hostname')
+    expect(await gateImage(img('dotdot.qcow2'), scope())).toMatchObject({ok: false, reason: 'BACKING_OUTSIDE'})
+    await Promise.all([rm(img('dotdot.qcow2')), rm(img('s')), rm(trap, {recursive: true})])
   })
 
   it('refuses a symlinked image or folder without following it', async () => {
