@@ -11,10 +11,11 @@
  * names is opened by qemu before it has been vetted.
  */
 import {realpath} from 'node:fs/promises'
-import {isAbsolute, sep} from 'node:path'
+import {sep} from 'node:path'
 
 import {badInput, ExitCode, isShienError} from '../errors.js'
 import {readQcow2Header} from '../privileged/qcow2-header.js'
+import {qemuBackingPath} from '../qemu-img/qcow2-backing.js'
 import {openExact, type OpenedPath} from '../privileged/safe-open.js'
 
 export interface GateScope {
@@ -75,15 +76,6 @@ async function vet(path: string, scope: GateScope): Promise<{chain: string[]; na
     if (current !== top) await current.handle.close()
     await top.handle.close()
   }
-}
-
-/**
- * The path qemu opens for a backing name: a relative one joined as text to the folder of the
- * name the image was opened by (path_combine). `path.resolve` would drop `link/..` before the
- * kernel sees it, and vet another file than the one qemu reaches when `link` leads elsewhere.
- */
-export function qemuBackingPath(imageName: string, backingName: string): string {
-  return isAbsolute(backingName) ? backingName : `${imageName.slice(0, imageName.lastIndexOf('/') + 1)}${backingName}`
 }
 
 async function openBacking(name: string, logical: string, scope: GateScope, seen: string[]): Promise<OpenedPath> {

@@ -46,3 +46,12 @@ export function backingNameOf(head: Buffer): string | undefined {
   if (offset + BigInt(size) > BigInt(head.length)) throw new RangeError(`The backing file name is at byte ${offset}, past the ${head.length} bytes read.`)
   return head.subarray(Number(offset), Number(offset) + size).toString('utf8')
 }
+
+/**
+ * The path qemu opens for a backing name: a relative one joined as text to the folder of the
+ * name the image was opened by (path_combine). `path.resolve` would drop `link/..` before the
+ * kernel sees it, and vet another file than the one qemu reaches when `link` leads elsewhere.
+ */
+export function qemuBackingPath(imageName: string, backingName: string): string {
+  return backingName.startsWith('/') ? backingName : `${imageName.slice(0, imageName.lastIndexOf('/') + 1)}${backingName}`
+}

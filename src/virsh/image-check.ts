@@ -1,8 +1,9 @@
-import {dirname, isAbsolute, resolve, sep} from 'node:path'
+import {sep} from 'node:path'
 
 import {ShienError, badInput} from '../errors.js'
 import {firstErrorLine, runTool, type RunAs} from '../process/run.js'
 import {QemuImgError, qemuImgInfo, type ImageLayer} from '../qemu-img/qemu-img.js'
+import {qemuBackingPath} from '../qemu-img/qcow2-backing.js'
 import {readQcow2Header} from '../privileged/qcow2-header.js'
 import {openExact, type OpenedPath} from '../privileged/safe-open.js'
 import {realpathAs} from '../privileged/as-owner.js'
@@ -120,8 +121,8 @@ export class LocalImageGate implements ImageGate {
         if (header.externalDataFile) throw dataFileRefused(current.path)
         if (header.backingName === undefined) return chain
         if (chain.length >= MAX_CHAIN) throw badInput('BACKING_TOO_DEEP', `${top.path} has more than ${MAX_CHAIN} backing files.`)
-        // qemu resolves a relative name against the folder of the image that names it.
-        logical = isAbsolute(header.backingName) ? header.backingName : resolve(dirname(logical), header.backingName)
+        // qemu joins a relative name to the folder of the image that names it, as text.
+        logical = qemuBackingPath(logical, header.backingName)
         const next = await this.openBacking(header.backingName, logical, [top.path, ...chain], o)
         if (current !== top) await current.handle.close()
         current = next

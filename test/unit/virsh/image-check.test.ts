@@ -93,6 +93,23 @@ describe('image rules on real files and qemu-img', () => {
     await expect(gate.check('01', {signal})).rejects.toMatchObject({code: 'BACKING_OUTSIDE'})
   })
 
+  it('vets the file qemu reaches for a name through a symlink and .., not the name tidied up', async () => {
+    // images/s/../../../../boxes/... tidies to the published box, but qemu joins it as text and
+    // the kernel walks `..` from where the link `s` leads: into a copy with a backing file of
+    // the student's choosing.
+    const box = join(root, 'boxes', 'os', '1.0', 'box.qcow2')
+    await create(box, [], 0)
+    const decoy = join(root, 'decoy', 'a', 'b', 'c', 'd')
+    await mkdir(join(root, 'decoy', 'boxes', 'os', '1.0'), {recursive: true})
+    await mkdir(decoy, {recursive: true})
+    const elsewhere = join(root, 'elsewhere.raw')
+    await writeFile(elsewhere, Buffer.alloc(1 << 20))
+    await create(join(root, 'decoy', 'boxes', 'os', '1.0', 'box.qcow2'), ['-b', elsewhere, '-F', 'raw'])
+    await symlink(decoy, join(scope.imagesDir, 's'))
+    await create(scope.image('01'), ['-u', '-b', 's/../../../../boxes/os/1.0/box.qcow2', '-F', 'qcow2'])
+    await expect(gate.check('01', {signal})).rejects.toMatchObject({code: 'BACKING_OUTSIDE'})
+  })
+
   /** A gate that runs `act` once when it reaches `point`, as a student racing it would. */
   const racedAt = (point: GatePoint, act: () => Promise<void>) => {
     let done = false
