@@ -1,9 +1,13 @@
+import {existsSync} from 'node:fs'
+import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
 import {execa, type ResultPromise} from 'execa'
 
-export const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url))
-export const SHIEN_BIN = fileURLToPath(new URL('../../bin/shien.js', import.meta.url))
+const ABOVE = fileURLToPath(new URL('../..', import.meta.url))
+/** The repository, also from the benches' compiled copy of this file (dist/test/support). */
+export const REPO_ROOT = existsSync(join(ABOVE, 'package.json')) ? ABOVE : dirname(ABOVE.replace(/\/$/, '')) + '/'
+export const SHIEN_BIN = join(REPO_ROOT, 'bin/shien.js')
 
 export interface CliRun {
   exitCode: number
