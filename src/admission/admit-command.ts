@@ -1,7 +1,8 @@
 /**
- * `ie-virsh admit --step STEP --slot NN` (to be wired into ie-virsh): the root helper that holds a
- * place in the blade's push queue for the caller while the caller's heavy step runs. Output is
- * JSON lines (AdmissionEvent), then the result or the error object as every ie-virsh --json run.
+ * `ie-virsh admit --step STEP --slot NN` (dispatched by src/virsh/main.ts): the root helper that
+ * holds a place in the blade's push queue for the caller while the caller's heavy step runs
+ * (src/blade/admission.ts starts it). Output is JSON lines (AdmissionEvent), then the result or
+ * the error object as every ie-virsh --json run.
  */
 import type {Readable} from 'node:stream'
 
