@@ -63,7 +63,8 @@ export function runAdmitCommand(argv: string[], deps: AdmitDeps): Promise<number
     const abort = new AbortController()
     const stop = () => abort.abort(new Error('interrupted'))
     signal.addEventListener('abort', stop, {once: true})
-    for (const s of ['SIGHUP', 'SIGTERM'] as const) process.once(s, stop)
+    // `on`, not `once`: a second signal while the place is being given up must not end the helper first.
+    for (const s of ['SIGHUP', 'SIGTERM'] as const) process.on(s, stop)
     try {
       const result = await holdPlace(
         {uid: caller.uid, step, slot, bound: settings.concurrent, maxHoldMs: settings.maxHoldMinutes * 60_000},

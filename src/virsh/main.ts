@@ -1,7 +1,8 @@
 import type {Readable} from 'node:stream'
 
 import {runAdmitCommand} from '../admission/admit-command.js'
-import {defaultPrivilegedDeps} from '../privileged/context.js'
+import {DEFAULT_CONFIG_PATH} from '../config/blade-config.js'
+import {getentLookup} from '../privileged/caller.js'
 import {runPrivilegedEntry} from '../privileged/entry.js'
 import {isAdmit, parseInvocation, wantsJson} from './cli.js'
 import {runInvocation} from './commands.js'
@@ -29,13 +30,12 @@ export async function main(argv: string[], deps: MainDeps = {}): Promise<number>
  * only) and root-owned configuration as every other command, and the caller's end of stdin.
  */
 function admit(argv: string[], deps: MainDeps): Promise<number> {
-  const d = {...defaultPrivilegedDeps(), ...deps}
   return runAdmitCommand(argv, {
-    configPath: d.configPath,
-    env: d.env,
-    realUid: d.realUid,
-    lookupAccount: d.lookupAccount,
+    configPath: deps.configPath ?? DEFAULT_CONFIG_PATH,
+    env: deps.env ?? process.env,
+    realUid: deps.realUid ?? process.getuid?.() ?? -1,
+    lookupAccount: deps.lookupAccount ?? getentLookup,
     stdin: deps.stdin ?? process.stdin,
-    io: {stdout: d.stdout, stderr: d.stderr},
+    io: {stdout: deps.stdout, stderr: deps.stderr},
   })
 }
