@@ -3,6 +3,7 @@
 import type {Command} from '@oclif/core'
 
 import AdminProvision from './admin/provision.js'
+import AdminPushes from './admin/pushes.js'
 import Audit from './audit.js'
 import BladeApplyDelta from './blade/apply-delta.js'
 import BladeBase from './blade/base.js'
@@ -43,6 +44,7 @@ import VmUndefine from './vm/undefine.js'
 
 export default {
   'admin:provision': AdminProvision,
+  'admin:pushes': AdminPushes,
   'audit': Audit,
   'blade:apply-delta': BladeApplyDelta,
   'blade:base': BladeBase,

@@ -21,6 +21,12 @@ export const ExitCode = {
 
 export type ExitCodeName = keyof typeof ExitCode
 
+/** The name of an exit code, for an error another shien process reported (`failure` if unknown). */
+export function exitCodeName(code: number | undefined): ExitCodeName {
+  const found = Object.entries(ExitCode).find(([, value]) => value === code)
+  return (found?.[0] ?? 'failure') as ExitCodeName
+}
+
 /**
  * An error a user can act on: a stable code, an exit code, and what to do next.
  * Library errors are wrapped at the adapter boundary and kept as `cause`.

@@ -2,11 +2,12 @@ import {Flags} from '@oclif/core'
 
 import {BladeCommand} from '../../src/blade/blade-command.js'
 import type {StepFlags, StepResult} from '../../src/protocol/blade-steps.js'
+import {admittedStep} from '../../src/blade/admission.js'
 import {bladeContext} from '../../src/blade/caller.js'
 import {applyDelta} from '../../src/blade/apply-delta.js'
 
 export default class BladeApplyDelta extends BladeCommand {
-  static override description = 'Make a slot\'s image (not yet installed) from an uploaded delta: a qcow2 overlay of the published base.'
+  static override description = 'Make a slot\'s image (not yet installed) from an uploaded delta: a qcow2 overlay of the published base, once the blade\'s push queue admits it.'
 
   static override flags = {
     name: Flags.string({required: true, description: 'Upload name in incoming/ (<name>.delta).'}),
@@ -21,6 +22,8 @@ export default class BladeApplyDelta extends BladeCommand {
     this.checkProtocol(flags.protocol)
     flags satisfies StepFlags<'apply-delta'>
     const {name, slot, box, version, sha256} = flags
-    return applyDelta(bladeContext(), {name, slot, box, version, sha256}, {signal: this.abort.signal})
+    const ctx = bladeContext()
+    const signal = this.abort.signal
+    return admittedStep(ctx, 'apply-delta', slot, signal, () => applyDelta(ctx, {name, slot, box, version, sha256}, {signal}))
   }
 }

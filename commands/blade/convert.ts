@@ -2,11 +2,12 @@ import {Flags} from '@oclif/core'
 
 import {BladeCommand} from '../../src/blade/blade-command.js'
 import type {StepFlags, StepResult} from '../../src/protocol/blade-steps.js'
+import {admittedStep} from '../../src/blade/admission.js'
 import {bladeContext} from '../../src/blade/caller.js'
 import {convertBox} from '../../src/blade/convert.js'
 
 export default class BladeConvert extends BladeCommand {
-  static override description = 'Check an uploaded box\'s disk and convert it to qcow2 for a slot (not yet installed).'
+  static override description = 'Check an uploaded box\'s disk and convert it to qcow2 for a slot (not yet installed), once the blade\'s push queue admits it.'
 
   static override flags = {
     name: Flags.string({required: true, description: 'Box name in incoming/.'}),
@@ -18,6 +19,8 @@ export default class BladeConvert extends BladeCommand {
     const {flags} = await this.parse(BladeConvert)
     this.checkProtocol(flags.protocol)
     flags satisfies StepFlags<'convert'>
-    return convertBox(bladeContext(), flags.name, flags.slot, {sha256: flags.sha256, signal: this.abort.signal})
+    const ctx = bladeContext()
+    const signal = this.abort.signal
+    return admittedStep(ctx, 'convert', flags.slot, signal, () => convertBox(ctx, flags.name, flags.slot, {sha256: flags.sha256, signal}))
   }
 }

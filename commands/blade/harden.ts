@@ -2,11 +2,12 @@ import {Flags} from '@oclif/core'
 
 import {BladeCommand} from '../../src/blade/blade-command.js'
 import type {StepFlags, StepResult} from '../../src/protocol/blade-steps.js'
+import {admittedStep} from '../../src/blade/admission.js'
 import {bladeContext} from '../../src/blade/caller.js'
 import {hardenStaged} from '../../src/blade/harden-staged.js'
 
 export default class BladeHarden extends BladeCommand {
-  static override description = 'Remove Vagrant\'s default credentials from a converted image and install the student\'s key.'
+  static override description = 'Remove Vagrant\'s default credentials from a converted image and install the student\'s key, once the blade\'s push queue admits it.'
 
   static override flags = {
     slot: Flags.string({required: true, description: 'Slot whose converted image to harden.'}),
@@ -20,6 +21,8 @@ export default class BladeHarden extends BladeCommand {
     this.checkProtocol(flags.protocol)
     flags satisfies StepFlags<'harden'>
     const meta = {box: flags.box, boxSha256: flags.sha256}
-    return hardenStaged(bladeContext(), flags.slot, flags['public-key'], meta, this.abort.signal)
+    const ctx = bladeContext()
+    const signal = this.abort.signal
+    return admittedStep(ctx, 'harden', flags.slot, signal, () => hardenStaged(ctx, flags.slot, flags['public-key'], meta, signal))
   }
 }

@@ -1,7 +1,8 @@
 /**
- * `ie-virsh admit --step STEP --slot NN` (to be wired into ie-virsh): the root helper that holds a
- * place in the blade's push queue for the caller while the caller's heavy step runs. Output is
- * JSON lines (AdmissionEvent), then the result or the error object as every ie-virsh --json run.
+ * `ie-virsh admit --step STEP --slot NN` (dispatched by src/virsh/main.ts): the root helper that
+ * holds a place in the blade's push queue for the caller while the caller's heavy step runs
+ * (src/blade/admission.ts starts it). Output is JSON lines (AdmissionEvent), then the result or
+ * the error object as every ie-virsh --json run.
  */
 import type {Readable} from 'node:stream'
 
@@ -62,7 +63,8 @@ export function runAdmitCommand(argv: string[], deps: AdmitDeps): Promise<number
     const abort = new AbortController()
     const stop = () => abort.abort(new Error('interrupted'))
     signal.addEventListener('abort', stop, {once: true})
-    for (const s of ['SIGHUP', 'SIGTERM'] as const) process.once(s, stop)
+    // `on`, not `once`: a second signal while the place is being given up must not end the helper first.
+    for (const s of ['SIGHUP', 'SIGTERM'] as const) process.on(s, stop)
     try {
       const result = await holdPlace(
         {uid: caller.uid, step, slot, bound: settings.concurrent, maxHoldMs: settings.maxHoldMinutes * 60_000},

@@ -3,10 +3,9 @@
  * admitted next, how many are ahead. queue-store.ts keeps it in a root-only file; the helper
  * (admit.ts) applies these functions under the queue's lock.
  */
+import {HEAVY_STEPS, type HeavyStep} from '../protocol/admission-events.js'
 
-/** The heavy steps of a push: the ones the blade runs only `push.concurrent` at a time. */
-export const HEAVY_STEPS = ['convert', 'apply-delta', 'harden'] as const
-export type HeavyStep = (typeof HEAVY_STEPS)[number]
+export {HEAVY_STEPS, type HeavyStep}
 
 /** The process holding a place: its pid and its start time (so a reused pid is not taken for it). */
 export interface Holder {

@@ -72,6 +72,11 @@ export interface BladeConfig {
   /** The command the laptop runs over SSH for the blade side of a push. */
   bladeCommand: string
   /**
+   * ie-virsh as the sudo rule names it (templates/sudoers-shien), absolute: the heavy steps of a
+   * push (run as the student) wait for their place in the push queue with `sudo -n <ieVirsh> admit`.
+   */
+  ieVirsh: string
+  /**
    * The user libvirt runs other qemus as. Students' VMs run as their owners instead; `shien
    * admin provision` removes the access older versions gave this user to students' folders.
    */
@@ -205,6 +210,7 @@ export const DEFAULT_BLADE_CONFIG: BladeConfig = {
   limits: {default: {vms: 4, vcpus: 2, memoryMiB: 2048, debug: false, templates: []}, groups: {}},
   adminGroup: 'shien-admin',
   bladeCommand: 'shien',
+  ieVirsh: '/usr/local/bin/ie-virsh',
   qemuUser: 'libvirt-qemu',
   qemuStateDir: '/var/lib/libvirt/qemu',
 }

@@ -9,5 +9,9 @@ export type PipelineEvent =
   | {type: 'progress'; stage: string; bytes: number; total?: number; unit?: 'bytes' | 'percent'}
   | {type: 'note'; stage: string; message: string}
   | {type: 'stage:end'; stage: string; ms: number}
+  /** The stage waits its turn for something shared (the blade's push queue): counts and time so far. */
+  | {type: 'waiting'; stage: string; ahead: number; running: number; bound: number; elapsedMs: number}
+  /** Its turn came after `waitedMs`, and the stage goes on. */
+  | {type: 'admitted'; stage: string; waitedMs: number}
 
 export type Emit = (event: PipelineEvent) => void

@@ -2,6 +2,10 @@
  * What the blade's push queue helper prints, one JSON object a line on its stdout, and how the
  * laptop words it. Positions are counts only: the queue never names other students.
  */
+/** The heavy steps of a push: the ones the blade runs only `push.concurrent` at a time. */
+export const HEAVY_STEPS = ['convert', 'apply-delta', 'harden'] as const
+export type HeavyStep = (typeof HEAVY_STEPS)[number]
+
 export type AdmissionEvent =
   | {type: 'waiting'; ahead: number; running: number; bound: number; elapsedMs: number}
   | {type: 'admitted'; waitedMs: number}

@@ -1,9 +1,16 @@
+import type {AdmissionEvent} from './admission-events.js'
+
 /** Progress and notes travel on the blade step's stderr, one per line, after this marker. */
 export const EVENT_MARKER = '@shien '
 
 export type BladeEvent =
   | {type: 'progress'; step: string; done: number; total: number}
   | {type: 'note'; message: string}
+  /**
+   * A heavy step's place in the blade's push queue, as the queue's helper reported it: counts
+   * and times only (`waiting` as it changes, then `admitted` with the whole wait).
+   */
+  | Extract<AdmissionEvent, {type: 'waiting' | 'admitted'}>
 
 export function emitBladeEvent(event: BladeEvent): void {
   process.stderr.write(EVENT_MARKER + JSON.stringify(event) + '\n')

@@ -57,6 +57,8 @@ export interface PushContext {
   /** SFTP channels used in parallel for the upload. */
   channels: number
   out: Partial<PushOutputs>
+  /** How long each heavy step waited for its turn in the blade's push queue. */
+  waitedMs: Partial<Record<'convert' | 'harden', number>>
   /** What cleanups undo, recorded as it is made. */
   made: {
     /** A folder for the delta of a named box file, removed when the push ends. */

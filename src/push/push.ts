@@ -23,6 +23,8 @@ export interface PushResult {
   delta: {used: true; base: string; version: string; bytes: number; changedBlocks: number; zeroedBlocks: number; virtualSize: number} | {used: false; reason?: string}
   image?: {record?: string; virtualSize?: number}
   timings: Array<StageTiming<StageId>>
+  /** How long the convert (or apply-delta) and harden steps waited for their turn on the blade (push.concurrent). */
+  waitedMs: Partial<Record<'convert' | 'harden', number>>
 }
 
 export interface PushDeps {
@@ -42,6 +44,7 @@ export async function push(plan: PushPlan, deps: PushDeps): Promise<PushResult> 
     agentSocket: deps.agentSocket,
     channels: deps.channels ?? 3,
     out: {},
+    waitedMs: {},
     made: {},
   }
   const timings = await runStages(deps.stages ?? pushStages, ctx, {signal: deps.signal, onEvent: deps.onEvent})
@@ -74,6 +77,7 @@ function result(ctx: PushContext, timings: Array<StageTiming<StageId>>): PushRes
     // left out, so scripts reading them see the same stages as before (making a delta is part
     // of the upload stage).
     timings: timings.filter((t) => t.stage !== 'connect'),
+    waitedMs: ctx.waitedMs,
   }
 }
 

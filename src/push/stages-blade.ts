@@ -1,6 +1,23 @@
+import type {StageIO} from '../pipeline/runner.js'
 import {need} from '../pipeline/outputs.js'
 import type {BladeEvent} from '../protocol/blade-events.js'
-import type {PushStage, VirshList} from './context.js'
+import type {PushContext, PushStage, VirshList} from './context.js'
+
+/**
+ * A heavy step's `@shien` lines as the renderer's events: progress, notes, and its wait in the
+ * blade's push queue, whose length is kept for the push's result.
+ */
+function bladeEvents(ctx: PushContext, stage: 'convert' | 'harden', io: StageIO) {
+  return (event: BladeEvent) => {
+    if (event.type === 'progress') io.emit({type: 'progress', stage, bytes: event.done, total: event.total, unit: 'percent'})
+    else if (event.type === 'note') io.emit({type: 'note', stage, message: event.message})
+    else if (event.type === 'waiting') io.emit({...event, stage})
+    else if (event.type === 'admitted') {
+      ctx.waitedMs[stage] = (ctx.waitedMs[stage] ?? 0) + event.waitedMs
+      io.emit({...event, stage})
+    }
+  }
+}
 
 /**
  * Gate and convert on the blade, as the student; the slot's current image is not touched.
@@ -12,13 +29,7 @@ export const convertStage: PushStage = {
     const {blade} = need(ctx.out, 'connect')
     const {sent, delta} = need(ctx.out, 'upload')
     const {name, slot} = ctx.plan
-    const opts = {
-      signal: io.signal,
-      onEvent: (event: BladeEvent) => {
-        if (event.type === 'progress') io.emit({type: 'progress', stage: 'convert', bytes: event.done, total: event.total, unit: 'percent'})
-        else io.emit({type: 'note', stage: 'convert', message: event.message})
-      },
-    }
+    const opts = {signal: io.signal, onEvent: bladeEvents(ctx, 'convert', io)}
     ctx.out.convert = delta
       ? await blade.call('apply-delta', {name, slot, box: delta.box, version: delta.version, sha256: sent.sha256}, opts)
       : await blade.call('convert', {name, slot, sha256: sent.sha256}, opts)
@@ -37,7 +48,7 @@ export const hardenStage: PushStage = {
       'public-key': publicKey,
       box: ctx.plan.name,
       sha256: need(ctx.out, 'upload').sent.sha256,
-    }, {signal: io.signal})
+    }, {signal: io.signal, onEvent: bladeEvents(ctx, 'harden', io)})
   },
 }
 

@@ -3,10 +3,15 @@ import {createRequire} from 'node:module'
 import type cliProgressModule from 'cli-progress'
 
 import type {PipelineEvent} from '../pipeline/events.js'
+import {formatElapsed, waitingText} from '../protocol/admission-events.js'
 
 export type Renderer = ((event: PipelineEvent) => void) & {stop(): void}
 
 type Progress = Extract<PipelineEvent, {type: 'progress'}>
+type Waiting = Extract<PipelineEvent, {type: 'waiting'}>
+
+/** The line that ends a wait for the blade (nothing when there was no wait to speak of). */
+const waitedText = (ms: number) => `waited ${formatElapsed(ms)} for the blade`
 
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`
@@ -36,8 +41,16 @@ function labels(): {learn(event: PipelineEvent): void; of(stage: string): string
 function plainRenderer(stream: NodeJS.WriteStream): Renderer {
   const label = labels()
   const lastTenth = new Map<string, number>()
+  // One line per change of place in the queue; the helper's 5-second reminders only move the time.
+  const lastWait = new Map<string, string>()
   const render = (event: PipelineEvent) => {
     label.learn(event)
+    if (event.type === 'waiting') {
+      const place = `${event.ahead}/${event.running}/${event.bound}`
+      if (lastWait.get(event.stage) !== place) stream.write(`  ${waitingText(event)}\n`)
+      lastWait.set(event.stage, place)
+    }
+    if (event.type === 'admitted' && lastWait.delete(event.stage)) stream.write(`  ${waitedText(event.waitedMs)}\n`)
     if (event.type === 'stage:start') stream.write(`${label.of(event.stage)}${event.detail ? ` ${event.detail}` : ''}...\n`)
     if (event.type === 'stage:end') stream.write(`${label.of(event.stage)} done in ${seconds(event.ms)}\n`)
     if (event.type === 'note') stream.write(`  ${event.message}\n`)
@@ -81,8 +94,15 @@ function ttyRenderer(stream: NodeJS.WriteStream): Renderer {
     bar.start(event.total, event.bytes, {done: '', whole: '', speed: ''})
     return bar
   }
+  const wait = waitLine(stream)
   const render = (event: PipelineEvent) => {
     label.learn(event)
+    if (event.type === 'waiting') {
+      stopBar()
+      wait.show(event)
+      return
+    }
+    wait.end(event.type === 'admitted' ? event.waitedMs : undefined)
     if (event.type === 'progress' && event.total) {
       const total = event.total
       const current = bar && barStage === event.stage ? bar : startBar({...event, total})
@@ -103,7 +123,42 @@ function ttyRenderer(stream: NodeJS.WriteStream): Renderer {
       stream.write(`  ${event.message}\n`)
     }
   }
-  return Object.assign(render, {stop: stopBar})
+  return Object.assign(render, {
+    stop: () => {
+      wait.end()
+      stopBar()
+    },
+  })
+}
+
+/**
+ * The terminal's `waiting for the blade: ...` line, rewritten in place as the place changes and
+ * every second in between (the time counts on from the helper's last report).
+ */
+function waitLine(stream: NodeJS.WriteStream) {
+  let current: {event: Waiting; at: number; timer: NodeJS.Timeout} | undefined
+  const draw = () => {
+    if (!current) return
+    const elapsedMs = current.event.elapsedMs + (performance.now() - current.at)
+    stream.write(`\r\x1b[2K  ${waitingText({...current.event, elapsedMs})}`)
+  }
+  return {
+    show(event: Waiting) {
+      if (current) clearInterval(current.timer)
+      const timer = setInterval(draw, 1000)
+      // The line must never keep the process alive.
+      timer.unref()
+      current = {event, at: performance.now(), timer}
+      draw()
+    },
+    /** Ends the line: replaced by how long the wait took once admitted, else left as it was. */
+    end(waitedMs?: number) {
+      if (!current) return
+      clearInterval(current.timer)
+      current = undefined
+      stream.write(waitedMs === undefined ? '\n' : `\r\x1b[2K  ${waitedText(waitedMs)}\n`)
+    },
+  }
 }
 
 const started = new WeakMap<object, {t0: number; b0: number}>()

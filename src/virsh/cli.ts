@@ -34,6 +34,7 @@ export const COMMANDS = [
   {usage: 'console SLOT', description: "Attach to the running VM's serial console (leave with Ctrl-])"},
   {usage: 'debug SLOT [--stop]', description: 'Boot the VM with a gdb stub on a port from the pool (--stop: halted at the first instruction)'},
   {usage: 'templates', description: 'Show the domain templates you may use with define --template'},
+  {usage: 'admit --step STEP --slot SLOT', description: "Wait for a place in the blade's push queue and hold it until stdin closes (run by shien's push steps)"},
   {usage: 'version', description: 'Show the version and protocol number'},
   {usage: 'help', description: 'Show this help'},
 ] as const
@@ -44,6 +45,14 @@ const FLAG_COMMAND = {'remove-image': 'undefine', template: 'define', stop: 'deb
 /** `--json` is looked for by hand too, so that even a command line that fails to parse gets JSON. */
 export function wantsJson(argv: string[]): boolean {
   return argv.includes('--json')
+}
+
+/**
+ * `admit` (the push queue's helper, src/admission/) has a command line and an output of its own:
+ * exactly `admit --step STEP --slot SLOT`, JSON lines while its stdin stays open.
+ */
+export function isAdmit(argv: string[]): boolean {
+  return argv[0] === 'admit'
 }
 
 export function parseInvocation(argv: string[]): Invocation {
@@ -62,6 +71,7 @@ export function parseInvocation(argv: string[]): Invocation {
     }
     return {command: command as 'list' | 'templates', json, ...account}
   }
+  if (command === 'admit') throw usage('admit takes exactly: ie-virsh admit --step STEP --slot SLOT (nothing before it).')
   if (!WITH_SLOT.includes(command)) throw usage(`Unknown command "${command}".`)
   if (rest.length !== 1) throw usage(`${command} takes exactly one SLOT, e.g. ie-virsh ${command} 01.`)
   const slot = rest[0]
@@ -90,6 +100,7 @@ export function helpText(): string {
   return toolHelp('Usage: sudo ie-virsh <command> [SLOT] [--json] [--account ACCOUNT]', COMMANDS, [
     'SLOT is 01, 02, ... up to your VM limit. Domains are named <account>-SLOT.',
     'Admins act on another account\'s domains with --account ACCOUNT.',
-    'Exit codes: 0 ok, 1 failure, 2 usage, 3 image refused, 5 libvirt failed, 6 refused by a rule.',
+    'admit prints JSON lines (waiting, admitted), then its result; shien push runs it, not people.',
+    'Exit codes: 0 ok, 1 failure, 2 usage, 3 image refused, 5 libvirt failed, 6 refused by a rule, 130 interrupted.',
   ])
 }

@@ -1,6 +1,8 @@
 import {describe, expect, it} from 'vitest'
 
 import type {BladeClient} from '../../../src/client/blade-client.js'
+import type {PipelineEvent} from '../../../src/pipeline/events.js'
+import type {BladeEvent} from '../../../src/protocol/blade-events.js'
 import {runStages} from '../../../src/pipeline/runner.js'
 import type {PushContext} from '../../../src/push/context.js'
 import {convertStage, defineStage, hardenStage, startStage} from '../../../src/push/stages-blade.js'
@@ -11,9 +13,13 @@ class FakeBlade {
   failOn?: string
   restored = true
 
-  async call<T>(step: string, flags: Record<string, unknown>): Promise<T> {
+  /** What the heavy steps print on stderr before their work: their place in the blade's push queue. */
+  queue: BladeEvent[] = []
+
+  async call<T>(step: string, flags: Record<string, unknown>, opts: {onEvent?: (e: BladeEvent) => void} = {}): Promise<T> {
     const line = `blade ${step}${flags.action ? ` ${String(flags.action)}` : ''}`
     this.calls.push(line)
+    if (step === 'convert' || step === 'harden') for (const e of this.queue) opts.onEvent?.(e)
     if (this.failOn === line) throw new Error(`${line} failed`)
     if (step === 'convert') return {image: '/x/.01.new.qcow2', disk: 'box-disk001.vmdk', virtualSize: 1} as T
     if (step === 'harden') return {record: '/x/.01.json', report: {}} as T
@@ -39,6 +45,7 @@ function contextFor(blade: FakeBlade, slotState: {defined: boolean; running: boo
       connect: {blade: blade as unknown as BladeClient, publicKey: 'ssh-ed25519 AAAA student'} as NonNullable<PushContext['out']['connect']>,
       upload: {slotState: {limit: 4, ...slotState}, sent: {sha256: 'ab'}} as NonNullable<PushContext['out']['upload']>,
     },
+    waitedMs: {},
     made: {},
   }
 }
@@ -55,6 +62,28 @@ describe('the blade stages of a push, over a fake blade', () => {
       'blade convert', 'blade harden', 'blade install install', 'ie-virsh define 01', 'ie-virsh start 01', 'ie-virsh list', 'blade install tidy',
     ])
     expect(ctx.out.start).toEqual({domain: 'e195701-01', sshPort: 22000, state: 'running'})
+  })
+
+  it('passes the blade\'s queue events on to the renderer and keeps how long each heavy step waited', async () => {
+    const blade = new FakeBlade()
+    blade.queue = [
+      {type: 'waiting', ahead: 3, running: 2, bound: 2, elapsedMs: 0},
+      {type: 'waiting', ahead: 0, running: 2, bound: 2, elapsedMs: 5000},
+      {type: 'admitted', waitedMs: 6500},
+      {type: 'progress', step: 'convert', done: 50, total: 100},
+    ]
+    const ctx = contextFor(blade, {defined: false, running: false})
+    const events: PipelineEvent[] = []
+    await runStages([convertStage, hardenStage], ctx, {signal: new AbortController().signal, onEvent: (e) => events.push(e)})
+    const convert = events.filter((e) => e.stage === 'convert' && e.type !== 'stage:start' && e.type !== 'stage:end')
+    expect(convert).toEqual([
+      {type: 'waiting', stage: 'convert', ahead: 3, running: 2, bound: 2, elapsedMs: 0},
+      {type: 'waiting', stage: 'convert', ahead: 0, running: 2, bound: 2, elapsedMs: 5000},
+      {type: 'admitted', stage: 'convert', waitedMs: 6500},
+      {type: 'progress', stage: 'convert', bytes: 50, total: 100, unit: 'percent'},
+    ])
+    expect(events.filter((e) => e.stage === 'harden' && e.type === 'admitted')).toHaveLength(1)
+    expect(ctx.waitedMs).toEqual({convert: 6500, harden: 6500})
   })
 
   it('rolls the staged image back when hardening fails, and leaves the slot alone', async () => {

@@ -73,6 +73,71 @@ describe('the pipeline renderer', () => {
   })
 })
 
+const WAIT: PipelineEvent[] = [
+  {type: 'stage:start', stage: 'convert'},
+  {type: 'waiting', stage: 'convert', ahead: 7, running: 2, bound: 2, elapsedMs: 0},
+  // The helper's reminder every 5 s: the same place, only the time moved.
+  {type: 'waiting', stage: 'convert', ahead: 7, running: 2, bound: 2, elapsedMs: 5000},
+  {type: 'waiting', stage: 'convert', ahead: 1, running: 2, bound: 2, elapsedMs: 65_000},
+  {type: 'waiting', stage: 'convert', ahead: 0, running: 2, bound: 2, elapsedMs: 80_000},
+  {type: 'admitted', stage: 'convert', waitedMs: 95_000},
+  {type: 'stage:end', stage: 'convert', ms: 120_000},
+]
+
+describe('the wait for the blade\'s push queue', () => {
+  it('prints one line per change of place off a terminal, then how long it waited', () => {
+    const out = capture(false)
+    const render = createRenderer('plain', out.stream)
+    for (const event of WAIT) render(event)
+    render.stop()
+    expect(out.text().split('\n')).toEqual([
+      'Convert...',
+      '  waiting for the blade: 7 pushes ahead (0s)',
+      '  waiting for the blade: 1 push ahead (1m05s)',
+      '  waiting for the blade: next, 2 of 2 running (1m20s)',
+      '  waited 1m35s for the blade',
+      'Convert done in 120.0 s',
+      '',
+    ])
+  })
+
+  it('says nothing of a wait when the step was admitted at once', () => {
+    const out = capture(false)
+    const render = createRenderer('plain', out.stream)
+    for (const event of [WAIT[0], {type: 'admitted', stage: 'convert', waitedMs: 40} as PipelineEvent, WAIT.at(-1)!]) render(event)
+    expect(out.text()).toBe('Convert...\nConvert done in 120.0 s\n')
+  })
+
+  it('rewrites one line in place on a terminal, counting the seconds between the blade\'s reports', async () => {
+    const out = capture(true)
+    const render = createRenderer('tty', out.stream)
+    for (const event of WAIT.slice(0, 3)) render(event)
+    await new Promise((r) => setTimeout(r, 1100))
+    const waiting = out.text()
+    // Redrawn from the line's start each time, never a new line while waiting.
+    expect(waiting).not.toContain('\n')
+    // The third: redrawn a second later with no report in between (6s; 5s if the timer ran a hair early).
+    expect(waiting.split('\r\x1b[2K').filter(Boolean)).toEqual([
+      '  waiting for the blade: 7 pushes ahead (0s)',
+      '  waiting for the blade: 7 pushes ahead (5s)',
+      expect.stringMatching(/^ {2}waiting for the blade: 7 pushes ahead \([56]s\)$/),
+    ])
+    for (const event of WAIT.slice(3)) render(event)
+    render.stop()
+    expect(out.text().slice(waiting.length)).toBe(
+      '\r\x1b[2K  waiting for the blade: 1 push ahead (1m05s)\r\x1b[2K  waiting for the blade: next, 2 of 2 running (1m20s)\r\x1b[2K  waited 1m35s for the blade\nConvert  done in 120.0 s\n',
+    )
+  })
+
+  it('prints nothing under --json', () => {
+    const out = capture(true)
+    const render = createRenderer('silent', out.stream)
+    for (const event of WAIT) render(event)
+    render.stop()
+    expect(out.text()).toBe('')
+  })
+})
+
 /** What a plain run printed, with the seconds (which vary) written as N. */
 const steady = (text: string) => text.replace(/done in \d+\.\d s/g, 'done in N s').split('\n')
 

@@ -1,12 +1,13 @@
 import {mkdir, mkdtemp, readdir, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
+import type {Readable} from 'node:stream'
 
 import type {AccountStanding, Directory, DirectoryAccount} from '../../../src/directory/directory.js'
 import {roleOf} from '../../../src/directory/directory.js'
 import {ShienError} from '../../../src/errors.js'
 import type {CheckedImage, ImageGate} from '../../../src/virsh/image-check.js'
-import {main, type VirshDeps} from '../../../src/virsh/main.js'
+import {main, type MainDeps} from '../../../src/virsh/main.js'
 import type {DomainState, DumpOptions, Hypervisor} from '../../../src/virsh/virsh.js'
 
 const ACTIVE = (s: DomainState) => s !== 'shut off' && s !== 'crashed'
@@ -146,13 +147,15 @@ export class Harness {
     await rm(this.root, {recursive: true, force: true})
   }
 
-  run(argv: string[], uid: string | number = 1001): Promise<number> {
+  /** main() as `uid` (a number: SUDO_UID; realUid 0 unless `realUid` says otherwise), with `stdin` for admit. */
+  run(argv: string[], uid: string | number = 1001, o: {stdin?: Readable; realUid?: number} = {}): Promise<number> {
     this.out = []
     this.err = []
-    const deps: Partial<VirshDeps> = {
+    const deps: MainDeps = {
+      stdin: o.stdin,
       configPath: join(this.root, 'config.json'),
       env: {SUDO_UID: String(uid)},
-      realUid: 0,
+      realUid: o.realUid ?? 0,
       lookupAccount: async (n) => Object.entries(UIDS).find(([, u]) => u === n)?.[0],
       lookupUid: async (account) => UIDS[account],
       lookupGid: async (uid) => uid,
