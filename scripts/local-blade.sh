@@ -7,6 +7,8 @@
 #   scripts/local-blade.sh up       set everything up (as root; idempotent, a second run is fast)
 #   scripts/local-blade.sh down     stop the blade's sshd (libvirtd and virtlogd keep running)
 #   scripts/local-blade.sh status   show what is running
+#   scripts/local-blade.sh class N  after up: N more students (e195801 ...), each with a laptop home,
+#                                    for tests and benches of a class pushing at once
 #
 # At the end of `up`, /var/lib/shien-blade/blade.json describes the blade for tests and the demo.
 set -euo pipefail
@@ -44,6 +46,8 @@ SSHD_LOG=$STATE_DIR/sshd.log
 # sha256 of the sshd config and host key the running sshd was started with.
 SSHD_STAMP=$STATE_DIR/sshd.started
 GUESTFS_STAMP=$STATE_DIR/guestfs.checked
+# The fixed libguestfs appliance every push's harden boots (push.appliance).
+APPLIANCE_DIR=$STATE_DIR/appliance
 LIBVIRT_LOG=$STATE_DIR/libvirt-start.log
 LAPTOP_HOME=$STATE_DIR/laptop
 OTHER_LAPTOP_HOME=$STATE_DIR/laptop2
@@ -61,10 +65,11 @@ trap cleanup EXIT
 
 usage() {
   cat >&2 <<'EOF'
-usage: scripts/local-blade.sh up|down|status
+usage: scripts/local-blade.sh up|down|status|class N
   up      set this machine up as a local shien blade (as root; safe to run again)
   down    stop the blade's sshd (libvirtd and virtlogd are left running)
   status  show what is running
+  class N after up: N more students e195801..., with laptop homes (described in class.json)
 EOF
   exit 2
 }
@@ -273,6 +278,7 @@ write_config() {
   "qemuUser": "$QEMU_USER",
   "adminGroup": "$ADMIN_GROUP",
   "bladeCommand": "shien",
+  "push": {"concurrent": 2, "appliance": "$APPLIANCE_DIR"},
   "docker": {
     "engine": "podman",
     "engineArgs": ["--runtime", "runc"],
@@ -472,6 +478,25 @@ ensure_libvirt() {
 }
 
 # --- 9. libguestfs for students --------------------------------------------------------------
+# One appliance for every student (libguestfs-make-fixed-appliance), rebuilt when libguestfs,
+# supermin or the kernel changes; without it each student's first push builds ~700 MB of its own.
+ensure_appliance() {
+  local want
+  want="$(dpkg-query -W -f '${Package}=${Version} ' libguestfs0 supermin linux-image-amd64) $(uname -r)"
+  if [[ -f $APPLIANCE_DIR/stamp && $(<"$APPLIANCE_DIR/stamp") == "$want" ]]; then
+    say "libguestfs appliance: $APPLIANCE_DIR"
+    return
+  fi
+  rm -rf "$APPLIANCE_DIR.new"
+  libguestfs-make-fixed-appliance "$APPLIANCE_DIR.new" || die "libguestfs-make-fixed-appliance failed"
+  chown -R root:root "$APPLIANCE_DIR.new"
+  chmod -R go-w "$APPLIANCE_DIR.new"
+  printf '%s\n' "$want" >"$APPLIANCE_DIR.new/stamp"
+  rm -rf "$APPLIANCE_DIR"
+  mv "$APPLIANCE_DIR.new" "$APPLIANCE_DIR"
+  changed "built the fixed libguestfs appliance in $APPLIANCE_DIR"
+}
+
 ensure_guestfs() {
   local k stamp out
   # Debian installs kernels mode 0600; libguestfs builds its appliance from the host kernel.
@@ -482,15 +507,15 @@ ensure_guestfs() {
       changed "made $k readable (libguestfs as a normal user)"
     fi
   done
-  # One appliance launch as the student, once per kernel and libguestfs version (~20-60 s).
-  stamp=$(ls -l /boot/vmlinuz-* | sha256sum | cut -d' ' -f1)-$(dpkg-query -W -f='${Version}' libguestfs0 2>/dev/null || true)
+  # One launch of the fixed appliance as the student, once per kernel, libguestfs and appliance (~20-60 s).
+  stamp=$(ls -l /boot/vmlinuz-* "$APPLIANCE_DIR/stamp" | sha256sum | cut -d' ' -f1)-$(dpkg-query -W -f='${Version}' libguestfs0 2>/dev/null || true)
   if [[ -f $GUESTFS_STAMP && $(<"$GUESTFS_STAMP") == "$stamp" ]]; then
     say "libguestfs: checked before for $STUDENT"
     return
   fi
   say "libguestfs: launching an appliance as $STUDENT to check it works (about a minute)..."
   if ! out=$(cd / && timeout 600 runuser -u "$STUDENT" -- env -i PATH=/usr/bin:/bin HOME="/home/$STUDENT" \
-    LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg guestfish -a /dev/null run 2>&1); then
+    LIBGUESTFS_PATH="$APPLIANCE_DIR" LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg guestfish -a /dev/null run 2>&1); then
     printf '%s\n' "$out" | tail -n 20 >&2
     die "libguestfs does not work for $STUDENT (see above)"
   fi
@@ -563,6 +588,7 @@ cmd_up() {
   setup_laptop "$OTHER_LAPTOP_HOME" "$OTHER_STUDENT"
   say "laptops: $LAPTOP_HOME ($STUDENT), $OTHER_LAPTOP_HOME ($OTHER_STUDENT)"
   ensure_libvirt
+  ensure_appliance
   ensure_guestfs
   ensure_sudoers
   write_blade_json
@@ -576,6 +602,33 @@ cmd_up() {
   libvirt   $LIBVIRT_URI (domain type qemu, TCG)
   described $BLADE_JSON
 EOF
+}
+
+# N students of a class (e195801, e195802, ...): accounts, storage, laptops; class.json lists them.
+cmd_class() {
+  local n=$1 i account laptop entries=()
+  [[ $n =~ ^[0-9]+$ && $n -ge 1 && $n -le 60 ]] || die "class takes a number of students from 1 to 60, not '$n'"
+  [[ -f $BLADE_JSON ]] || die "run 'up' first ($BLADE_JSON is missing)"
+  NODE_BIN=$(readlink -f "$(command -v node)")
+  for ((i = 1; i <= n; i++)); do
+    account=$(printf 'e1958%02d' "$i")
+    ensure_student "$account"
+  done
+  ensure_storage
+  for ((i = 1; i <= n; i++)); do
+    account=$(printf 'e1958%02d' "$i")
+    laptop=$STATE_DIR/class/$account
+    ensure_dir "$STATE_DIR/class" root:root 0755
+    setup_laptop "$laptop" "$account"
+    entries+=("{\"account\": \"$account\", \"laptopHome\": \"$laptop\"}")
+  done
+  write_file "$STATE_DIR/class.json" root:root 0644 < <(
+    local sep='' entry
+    printf '['
+    for entry in "${entries[@]}"; do printf '%s\n  %s' "$sep" "$entry"; sep=,; done
+    printf '\n]\n'
+  )
+  say "class: $n students ($(printf 'e1958%02d' 1) to $account), laptops in $STATE_DIR/class, listed in $STATE_DIR/class.json"
 }
 
 cmd_down() {
@@ -604,8 +657,11 @@ lock_holders() {
 }
 
 main() {
-  [[ $# -eq 1 ]] || usage
-  case $1 in up | down | status) ;; *) usage ;; esac
+  case $# in
+  1) case $1 in up | down | status) ;; *) usage ;; esac ;;
+  2) [[ $1 == class ]] || usage ;;
+  *) usage ;;
+  esac
   [[ $EUID -eq 0 ]] || die "run as root (sudo bash scripts/local-blade.sh $1)"
   mkdir -p -m 0755 "$STATE_DIR"
   # One run at a time: test processes may call `up` concurrently.
@@ -619,6 +675,7 @@ main() {
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
+  class) cmd_class "$2" ;;
   esac
 }
 

@@ -8,13 +8,14 @@ import {readStagedRecord, stagedImage, writeStagedRecord} from './slot-files.js'
 /**
  * Hardens the slot's staged image and writes what was done next to it. libguestfs runs as the
  * student; TCG is forced where the blade's config says KVM is not usable, and the appliance
- * gets the memory the blade's config allots (push.applianceMemMiB).
+ * gets the memory the blade's config allots (push.applianceMemMiB) and boots the blade's fixed
+ * appliance when it has one (push.appliance).
  */
 export async function hardenStaged(ctx: BladeContext, slot: string, publicKey: string, meta: Record<string, unknown>, signal?: AbortSignal): Promise<HardenResult> {
   checkSlotName(slot)
   const forceTcg = ctx.config.domainType === 'qemu'
-  const {applianceMemMiB} = pushSettings(ctx.config)
-  const report = await hardenImage(stagedImage(ctx, slot), {publicKey, user: 'vagrant', signal, forceTcg, applianceMemMiB})
+  const {applianceMemMiB, appliance} = pushSettings(ctx.config)
+  const report = await hardenImage(stagedImage(ctx, slot), {publicKey, user: 'vagrant', signal, forceTcg, applianceMemMiB, appliance})
   // The base an overlay was made on (apply-delta) stays in the record, for shien audit.
   const {base} = await readStagedRecord(ctx, slot)
   const record = {slot, hardenedAt: new Date().toISOString(), ...meta, ...(base === undefined ? {} : {base}), harden: report}

@@ -108,6 +108,11 @@ export interface PushSettings {
    * size, at most 20 GiB (storageReserveBytes).
    */
   reserveGiB?: number
+  /**
+   * A fixed libguestfs appliance (libguestfs-make-fixed-appliance DIR, root's, read-only) that
+   * every harden boots; without it each student's libguestfs builds its own on first use.
+   */
+  appliance?: string
 }
 
 /**

@@ -20,6 +20,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {ShienError} from '../errors.js'
 import {startSession, type ChildSession} from '../process/run.js'
+import {checkFixedAppliance} from './fixed-appliance.js'
 
 /** What lstat says about a guest path; `nlink` > 1 on a file means it is a hard link. */
 export interface GuestStat {
@@ -95,18 +96,21 @@ export class GuestfishSession {
    * Starts guestfish with no drive yet; call `addDrive`, then `launch`. `forceTcg` runs the
    * appliance without KVM, where KVM is not usable (the blade's domainType is `qemu`).
    * `memMiB` is the appliance's memory (LIBGUESTFS_MEMSIZE), set in guestfish's environment only.
+   * `appliance` is a fixed appliance's folder (LIBGUESTFS_PATH), checked to be root's alone.
    */
-  static async start(opts: {signal?: AbortSignal; forceTcg?: boolean; memMiB?: number} = {}): Promise<GuestfishSession> {
+  static async start(opts: {signal?: AbortSignal; forceTcg?: boolean; memMiB?: number; appliance?: string} = {}): Promise<GuestfishSession> {
     opts.signal?.throwIfAborted()
     if (opts.memMiB !== undefined && !(Number.isInteger(opts.memMiB) && opts.memMiB >= 256)) {
       throw new ShienError(`The appliance memory must be a whole number of MiB, at least 256 (libguestfs ignores less; got ${opts.memMiB}).`, {code: 'GUESTFISH_BAD_ARG'})
     }
+    if (opts.appliance !== undefined) await checkFixedAppliance(opts.appliance)
     const hostDir = await mkdtemp(join(tmpdir(), 'shien-guestfish-'))
     // The libvirt backend would need a libvirt session for an unprivileged student; direct does not.
     const extraEnv: Record<string, string> = {LIBGUESTFS_BACKEND: process.env.LIBGUESTFS_BACKEND ?? 'direct'}
     const settings = process.env.LIBGUESTFS_BACKEND_SETTINGS ?? (opts.forceTcg ? 'force_tcg' : undefined)
     if (settings !== undefined) extraEnv.LIBGUESTFS_BACKEND_SETTINGS = settings
     if (opts.memMiB !== undefined) extraEnv.LIBGUESTFS_MEMSIZE = String(opts.memMiB)
+    if (opts.appliance !== undefined) extraEnv.LIBGUESTFS_PATH = opts.appliance
     const child = await startSession('guestfish', [], {env: 'user', extraEnv, cwd: process.cwd(), signal: opts.signal, killAfterMs: 5000})
     return new GuestfishSession(child, hostDir)
   }

@@ -29,6 +29,8 @@ export interface HardenOptions {
   forceTcg?: boolean
   /** The appliance's memory in MiB (push.applianceMemMiB); libguestfs' default when absent. */
   applianceMemMiB?: number
+  /** A fixed appliance's folder shared by every push (push.appliance); libguestfs' own per-user one when absent. */
+  appliance?: string
 }
 
 const USER_NAME = /^[a-z_][a-z0-9_.-]{0,31}$/
@@ -42,7 +44,7 @@ export async function hardenImage(imagePath: string, opts: HardenOptions): Promi
   const key = parsePublicKey(opts.publicKey)
   const image = resolve(imagePath)
   await checkImage(image)
-  const g = await GuestfishSession.start({signal: opts.signal, forceTcg: opts.forceTcg, memMiB: opts.applianceMemMiB})
+  const g = await GuestfishSession.start({signal: opts.signal, forceTcg: opts.forceTcg, memMiB: opts.applianceMemMiB, appliance: opts.appliance})
   // Key generation (about a second for RSA) overlaps the appliance boot; it is awaited later, so
   // mark it handled now or an early failure would be an unhandled rejection.
   const hostKeys = generateHostKeys(opts.signal)

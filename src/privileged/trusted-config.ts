@@ -62,6 +62,9 @@ function checkPush(push: NonNullable<BladeConfig['push']>): void {
   if (push.reserveGiB !== undefined && !(typeof push.reserveGiB === 'number' && push.reserveGiB >= 0 && Number.isFinite(push.reserveGiB))) {
     throw configInvalid('push.reserveGiB must be a number of GiB, at least 0.')
   }
+  if (push.appliance !== undefined && !(typeof push.appliance === 'string' && isAbsolute(push.appliance))) {
+    throw configInvalid('push.appliance must be the absolute path of a fixed libguestfs appliance folder.')
+  }
   if (push.convertCache !== undefined && !['none', 'writeback'].includes(push.convertCache)) throw configInvalid('push.convertCache must be "none" or "writeback".')
 }
 
