@@ -49,6 +49,7 @@ from ~/.ssh/known_hosts.`
     base: Flags.string({description: 'Course base box the VM was made from, ORG/NAME@VERSION (default: .shien.json, else what Vagrant recorded).'}),
     full: Flags.boolean({description: 'Send the whole box, never a delta against a base.'}),
     repackage: Flags.boolean({description: 'Run vagrant package again even if a box kept from a failed push is there.'}),
+    start: Flags.boolean({description: 'Start the VM once it is defined (--no-start: define it only; start it later with shien vm start).', default: true, allowNo: true}),
     'dry-run': Flags.boolean({description: 'Print the plan and stop.'}),
     channels: Flags.integer({description: 'SFTP channels used in parallel for the upload.', default: 3, min: 1, max: 8}),
   }
@@ -66,6 +67,7 @@ from ~/.ssh/known_hosts.`
       base: flags.base,
       full: flags.full,
       repackage: flags.repackage,
+      start: flags.start,
       cwd: process.cwd(),
       env: process.env,
     })

@@ -33,6 +33,8 @@ export interface PushPlan {
   keepDir?: string
   /** Package again even when a box kept from a failed push is there. */
   repackage: boolean
+  /** Start the VM once it is defined (`--no-start`: define it only). */
+  start: boolean
 }
 
 export interface PushInputs {
@@ -47,6 +49,7 @@ export interface PushInputs {
   base?: string
   full?: boolean
   repackage?: boolean
+  start?: boolean
   cwd: string
   env: NodeJS.ProcessEnv
 }
@@ -102,6 +105,7 @@ export function planPush(input: PushInputs): PushPlan {
     base,
     keepDir: boxPath ? undefined : join(vagrantDotDir(input.cwd, input.env), 'shien'),
     repackage: input.repackage ?? false,
+    start: input.start ?? true,
   }
 }
 

@@ -89,7 +89,7 @@ export const startStage: PushStage = {
   id: 'start',
   async run(ctx, io) {
     const {blade} = need(ctx.out, 'connect')
-    await blade.virsh(['start', ctx.plan.slot], {signal: io.signal})
+    if (ctx.plan.start) await blade.virsh(['start', ctx.plan.slot], {signal: io.signal})
     const list = await blade.virsh<VirshList>(['list'], {signal: io.signal})
     const domain = list.domains?.find((d) => d.slot === ctx.plan.slot)
     ctx.out.start = {domain: domain?.name ?? `${ctx.plan.target.user}-${ctx.plan.slot}`, sshPort: domain?.sshPort, state: domain?.state}

@@ -150,6 +150,7 @@ function planFor(o: {base?: BaseChoice; boxPath?: string; repackage?: boolean} =
     base: o.base ?? OS101,
     keepDir: o.boxPath ? undefined : join(project, '.vagrant', 'shien'),
     repackage: o.repackage ?? false,
+    start: true,
   }
 }
 

@@ -36,9 +36,9 @@ class FakeBlade {
   }
 }
 
-function contextFor(blade: FakeBlade, slotState: {defined: boolean; running: boolean}): PushContext {
+function contextFor(blade: FakeBlade, slotState: {defined: boolean; running: boolean}, start = true): PushContext {
   return {
-    plan: {name: 'web', slot: '01', target: {user: 'e195701'}} as PushContext['plan'],
+    plan: {name: 'web', slot: '01', target: {user: 'e195701'}, start} as PushContext['plan'],
     confirmHostKey: async () => false,
     channels: 1,
     out: {
@@ -62,6 +62,13 @@ describe('the blade stages of a push, over a fake blade', () => {
       'blade convert', 'blade harden', 'blade install install', 'ie-virsh define 01', 'ie-virsh start 01', 'ie-virsh list', 'blade install tidy',
     ])
     expect(ctx.out.start).toEqual({domain: 'e195701-01', sshPort: 22000, state: 'running'})
+  })
+
+  it('with --no-start, defines the VM and leaves it shut off', async () => {
+    const blade = new FakeBlade()
+    const ctx = contextFor(blade, {defined: false, running: false}, false)
+    await run(ctx)
+    expect(blade.calls).toEqual(['blade convert', 'blade harden', 'blade install install', 'ie-virsh define 01', 'ie-virsh list', 'blade install tidy'])
   })
 
   it('passes the blade\'s queue events on to the renderer and keeps how long each heavy step waited', async () => {
