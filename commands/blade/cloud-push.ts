@@ -8,6 +8,9 @@ import {pushSlotImage} from '../../src/cloud/blade-push.js'
 export default class BladeCloudPush extends BladeCommand {
   static override description = 'Push a slot\'s image to Sakura Cloud as an archive (run by shien cloud push; the API key comes on stdin).'
 
+  // Its stdin carries the request, and its end is how the laptop asks it to stop (remoteExec).
+  protected static override readonly stopsWhenLaptopGoes = false
+
   static override flags = {
     slot: Flags.string({required: true, description: 'Slot whose image is pushed (01, 02, ...).'}),
     zone: Flags.string({required: true, description: 'Sakura Cloud zone (is1a, is1b, tk1a, ...).'}),
