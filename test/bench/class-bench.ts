@@ -3,8 +3,8 @@
 // BENCH_N (default 4,12,24), N students of `local-blade.sh class` delta-push their box at once
 // (only the first two start their VM: --no-start for the rest). Reported per class: every push's
 // outcome, the class's wall time against N times one push alone, the longest wait in the queue,
-// the blade's peak memory (the summed RSS of every process of the class's accounts, and of the
-// root queue helpers), and the storage the images take against the base plus the changed blocks.
+// the blade's peak memory (the summed RSS of every process of the class's accounts but their
+// running VMs, and of the root queue helpers), and the storage the images take against the base plus the changed blocks.
 import {readdirSync, readFileSync} from 'node:fs'
 import {mkdtemp, rm} from 'node:fs/promises'
 import {cpus, tmpdir, totalmem} from 'node:os'
@@ -64,8 +64,16 @@ function sampleMemory(uids: Set<number>) {
       }
       const uid = Number(/^Uid:\s+(\d+)/m.exec(status)?.[1])
       const rss = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0)
-      if (uids.has(uid)) sum += rss
-      else if (uid === 0 && rss > 0 && /ie-virsh.* admit /.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' '))) sum += rss
+      if (rss === 0 || !(uids.has(uid) || uid === 0)) continue
+      let cmdline: string
+      try {
+        cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ')
+      } catch {
+        continue
+      }
+      // The students' VMs (started by libvirt, as the student) are not the pushes' memory.
+      if (uids.has(uid) && !/ -name guest=/.test(cmdline)) sum += rss
+      else if (uid === 0 && /ie-virsh.* admit /.test(cmdline)) sum += rss
     }
     peakKiB = Math.max(peakKiB, sum)
   }, 250)
