@@ -9,7 +9,9 @@ export default class BladeCloudPush extends BladeCommand {
   static override description = 'Push a slot\'s image to Sakura Cloud as an archive (run by shien cloud push; the API key comes on stdin).'
 
   // Its stdin carries the request, and its end is how the laptop asks it to stop (remoteExec).
-  protected static override readonly stopsWhenLaptopGoes = false
+  protected override stopsWhenLaptopGoes(): boolean {
+    return false
+  }
 
   static override flags = {
     slot: Flags.string({required: true, description: 'Slot whose image is pushed (01, 02, ...).'}),

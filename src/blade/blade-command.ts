@@ -26,11 +26,13 @@ export abstract class BladeCommand extends ShienCommand {
    * as on Ctrl-C, its appliance and queue place with it, and removes what it half made. Without
    * this it would run to the end alone (sshd signals no process of a session without a pty).
    */
-  protected static readonly stopsWhenLaptopGoes: boolean = true
+  protected stopsWhenLaptopGoes(): boolean {
+    return true
+  }
 
   public override async init(): Promise<void> {
     await super.init()
-    if (!(this.constructor as typeof BladeCommand).stopsWhenLaptopGoes || process.stdin.isTTY) return
+    if (!this.stopsWhenLaptopGoes() || process.stdin.isTTY) return
     const gone = () => this.abort.abort(new Error('the connection to the laptop was lost'))
     process.stdin.once('end', gone)
     process.stdin.once('error', gone)
