@@ -109,14 +109,14 @@ async function readGuest(g: GuestfishSession, user: string): Promise<GuestState>
   const passwd = parsePasswd((await readRegular(g, '/etc/passwd')).content)
   const account = passwd.find((entry) => entry.name === user)
   if (!account) throw badInput('HARDEN_NO_USER', `The image has no account named ${user} in /etc/passwd.`)
-  const homes = new Set<string>()
-  for (const home of new Set(['/root', ...passwd.map((entry) => entry.home)])) {
-    if (home.startsWith('/') && (await g.bool('is-dir', home, 'followsymlinks:true'))) homes.add((await g.call('realpath', home)).trim())
-  }
-  if (!(await g.bool('is-dir', account.home, 'followsymlinks:true'))) {
+  // Real paths (resolved inside the guest) of every home that is a directory, in passwd order.
+  const real = async (home: string) => home.startsWith('/') && (await g.statFollowed(home))?.kind === 'dir' ? (await g.call('realpath', home)).trim() : undefined
+  const resolved = new Map(await Promise.all([...new Set(['/root', ...passwd.map((entry) => entry.home)])].map(async (home) => [home, await real(home)] as const)))
+  const targetHome = resolved.get(account.home)
+  if (targetHome === undefined) {
     throw badInput('HARDEN_NO_HOME', `The home directory of ${user} (${account.home}) is missing in the image.`)
   }
-  const targetHome = (await g.call('realpath', account.home)).trim()
+  const homes = new Set([...resolved.values()].filter((home) => home !== undefined))
   const shadow = await readRegular(g, SHADOW)
   const lockedShadow = lockPasswords(shadow.content, [...new Set([user, 'root'])])
   if (lockedShadow.missing.length > 0) {
