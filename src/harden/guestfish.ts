@@ -24,9 +24,6 @@ import {commandLine, inlinePieces, MAX_LINE_BYTES, parseStat, quoteArg, type Gue
 
 export {MAX_LINE_BYTES, quoteArg, type GuestStat} from './guestfish-wire.js'
 
-/** Result of `mountLinuxRoot`: the root device, or why nothing was mounted. */
-export type MountResult = {mounted: true; root: string; distro: string} | {mounted: false; reason: string}
-
 let launchesInProcess = 0
 
 /** Appliance launches by every session of this process; tests use it to prove "one launch". */
@@ -193,29 +190,6 @@ export class GuestfishSession {
     } finally {
       await rm(local, {force: true})
     }
-  }
-
-  /**
-   * Inspects the guest and mounts its one Linux root with the filesystems its fstab names.
-   * Nothing is written when there is no such root, so a refused image stays untouched.
-   */
-  async mountLinuxRoot(opts: {readonly: boolean}): Promise<MountResult> {
-    const roots = await this.lines('inspect-os')
-    if (roots.length !== 1) {
-      return {mounted: false, reason: roots.length === 0 ? 'no operating system was found' : `${roots.length} operating systems were found (multi-boot is not supported)`}
-    }
-    const root = roots[0]
-    const type = (await this.call('inspect-get-type', root)).trim()
-    if (type !== 'linux') return {mounted: false, reason: `the operating system is ${type}, not Linux`}
-    const mounts = (await this.lines('inspect-get-mountpoints', root)).map((line) => {
-      const at = line.lastIndexOf(': ')
-      return {mountpoint: line.slice(0, at), device: line.slice(at + 2)}
-    })
-    // Parents first: a mountpoint's parent is always a shorter path.
-    mounts.sort((a, b) => a.mountpoint.length - b.mountpoint.length)
-    for (const {mountpoint, device} of mounts) await this.call(opts.readonly ? 'mount-ro' : 'mount', device, mountpoint)
-    const distro = (await this.call('inspect-get-distro', root)).trim()
-    return {mounted: true, root, distro}
   }
 
   /** Orderly shutdown (flushes the disk), then exit; throws if guestfish reports a failure. */

@@ -14,6 +14,7 @@ import {lockPasswords, parsePasswd, parsePublicKey, SSHD_SETTINGS, withSshdBlock
 import {MAX_TEXT_BYTES, readRegular, rewrite, setOwnerMode, unsafe} from './guest-files.js'
 import {GuestfishSession} from './guestfish.js'
 import {generateHostKeys, replaceHostKeys, type GeneratedKeys} from './host-keys.js'
+import {mountLinuxRoot} from './mount-root.js'
 import type {GuestState, HardenReport} from './report.js'
 
 export type {HostKeyInfo} from './host-keys.js'
@@ -50,7 +51,7 @@ export async function hardenImage(imagePath: string, opts: HardenOptions): Promi
   try {
     await g.addDrive(image, {format: 'qcow2', readonly: false})
     await g.launch()
-    const mount = await g.mountLinuxRoot({readonly: false})
+    const mount = await mountLinuxRoot(g, {readonly: false})
     if (!mount.mounted) {
       throw badInput('HARDEN_NO_OS', `No Linux root filesystem in ${image}: ${mount.reason}. The image was not changed.`, [
         'Check that the box is a Linux VM and that the conversion to qcow2 succeeded',
