@@ -88,19 +88,19 @@ describe('hardenImage finding the root', () => {
     expect(back.key).toContain(student.publicLine)
     // The root filesystem's own /home stayed empty: everything went to the home filesystem.
     expect(back.rootOnlyHome).toEqual([])
-  }, 120_000)
+  }, 300_000)
 
   it('refuses two Linux roots with HARDEN_NO_OS, as inspection tells them, and leaves the image as it was', async () => {
     const before = await digest(images.twoRoots)
     const error = await hardenImage(images.twoRoots, {publicKey: student.publicLine}).catch((e: unknown) => e)
     expect(error).toMatchObject({code: 'HARDEN_NO_OS', exitCode: 3, message: expect.stringContaining('2 operating systems were found')})
     expect(await digest(images.twoRoots)).toBe(before)
-  }, 120_000)
+  }, 300_000)
 
   it('refuses a data disk with HARDEN_NO_OS and leaves the image as it was', async () => {
     const before = await digest(images.data)
     const error = await hardenImage(images.data, {publicKey: student.publicLine}).catch((e: unknown) => e)
     expect(error).toMatchObject({code: 'HARDEN_NO_OS', exitCode: 3, message: expect.stringContaining('no operating system was found')})
     expect(await digest(images.data)).toBe(before)
-  }, 120_000)
+  }, 300_000)
 })
