@@ -91,6 +91,9 @@ async function bench(name: string, image: string, work: string, key: string, rou
   console.log(`${name}: harden ${s(h)}, bare launch ${s(b)}: ${(h / b).toFixed(2)}x`)
   console.log(`  wall: harden ${hardened.map((r) => s(r.wall)).join(' / ')}; bare ${bare.map((r) => s(r.wall)).join(' / ')} `
     + `(boot ${s(median(bare.map((x) => x.boot)))}, shutdown and exit ${s(median(bare.map((x) => x.shutdown)))})`)
+  // Each round's bare launch and harden ran next to each other, under much the same load.
+  const paired = hardened.map((r, i) => r.wall / bare[i].wall)
+  console.log(`  per round: ${paired.map((r) => r.toFixed(2)).join(' / ')}x (median ${median(paired).toFixed(2)}x)`)
   console.log(`  cpu: harden ${s(of(hardened, 'cpu'))}, bare launch ${s(of(bare, 'cpu'))}: ${(of(hardened, 'cpu') / of(bare, 'cpu')).toFixed(2)}x; `
     + `load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
 }
