@@ -2,8 +2,8 @@
  * Finds a guest's one Linux root and mounts it with the filesystems its fstab names.
  *
  * libguestfs inspection (`inspect-os`) takes 7 to 9 s under TCG, more than half a bare appliance
- * launch: it runs helper programs (blkid, lvm, mount) for every filesystem and reads each root's
- * package database. The layouts Vagrant boxes use (partitions or LVM logical volumes holding
+ * launch: it runs helper programs (blkid, lvm, mount) for every filesystem, then parses each
+ * root's release files and fstab. The layouts Vagrant boxes use (partitions or LVM logical volumes holding
  * ext2/3/4, xfs or vfat) are told apart here in about a second, with inspection's own tests of what
  * a Linux root is: each filesystem is mounted read-only and classified as inspection classifies it
  * (`daemon/inspect_fs.ml` of libguestfs 1.48). Anything this file does not fully know goes back to
