@@ -5,13 +5,13 @@
  */
 import {isShienError, ShienError} from '../errors.js'
 import {GuestfishSession} from '../harden/guestfish.js'
+import {mountLinuxRoot} from '../harden/mount-root.js'
 import {readGuestFacts, type GuestFacts} from './guest-facts.js'
 import {GuestFiles} from './guest-files.js'
 import {checkImage, hostKeysOf, type ImageRef} from './image-checks.js'
 import {baseChangedFinding} from './base-check.js'
 import {baseWritableFinding, type VettedChain} from './base-writable.js'
 import {gateImage, type GateOutcome, type GateScope} from './image-gate.js'
-import {mountGuestReadOnly} from './mount-guest.js'
 import {findWeakPasswords} from './passwords.js'
 import type {ImageTarget} from './targets.js'
 import type {Finding, ImageReport} from './types.js'
@@ -69,7 +69,7 @@ async function readImage(path: string, signal: AbortSignal): Promise<{distro: st
   try {
     await g.addDrive(path, {format: 'qcow2', readonly: true})
     await g.launch()
-    const mount = await mountGuestReadOnly(g)
+    const mount = await mountLinuxRoot(g, {readonly: true})
     if (!mount.mounted) throw new ShienError(`No Linux root filesystem in ${path}: ${mount.reason}.`, {code: 'AUDIT_NO_OS', exit: 'badInput'})
     const facts = await readGuestFacts(new GuestFiles(g))
     await g.close()

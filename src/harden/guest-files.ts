@@ -32,7 +32,7 @@ export async function rewrite(g: GuestfishSession, path: string, st: GuestStat, 
   if (st.nlink > 1) await setOwnerMode(g, path, st.uid, st.gid, st.mode)
 }
 
+/** Both commands go out together; guestfish runs them in order. */
 export async function setOwnerMode(g: GuestfishSession, path: string, uid: number, gid: number, mode: number): Promise<void> {
-  await g.call('chown', String(uid), String(gid), path)
-  await g.call('chmod', `0${mode.toString(8)}`, path)
+  await Promise.all([g.call('chown', String(uid), String(gid), path), g.call('chmod', `0${mode.toString(8)}`, path)])
 }

@@ -26,7 +26,7 @@ export interface HardenReport {
 /** What hardening read from the guest before changing anything. */
 export interface GuestState {
   account: PasswdEntry
-  /** Real paths (resolved inside the guest) of every account's home, root's included. */
+  /** Real paths (resolved inside the guest) of every account's home with a .ssh, root's included, and the account's. */
   homes: string[]
   targetHome: string
   shadow: TextFile

@@ -13,32 +13,18 @@ import {join} from 'node:path'
 
 import {DEFAULT_APPLIANCE_MEM_MIB, pushSettings} from '../../src/config/blade-config.js'
 import {hardenImage, type HardenReport} from '../../src/harden/harden-image.js'
-import {qemuImgConvert} from '../../src/qemu-img/qemu-img.js'
 import {buildGuestImages, makeKeyPair, vagrantBox} from '../support/guest-image.js'
 import {boxGuest, hostKeys, leftoversGuest, weakGuest} from '../support/planted-images.js'
+import {convertForPush, testBoxVmdk} from './cached-box.js'
 import {mib, sampleTree} from './process-memory.js'
 
 const LIBGUESTFS_DEFAULT_MIB = 1280
 const LIBGUESTFS_FLOOR_MIB = 256
 const STEP_MIB = 32
-const BOXES = '/var/cache/shien/boxes'
 
 interface Image {
   name: string
   path: string
-}
-
-/** The boot disk of the cached test box (scripts/test-box.sh builds it), as a VMDK in `dir`. */
-async function testBoxVmdk(dir: string): Promise<string> {
-  const box = (await readdir(BOXES)).find((n) => n.endsWith('.box'))
-  if (!box) throw new Error(`No test box in ${BOXES}: run scripts/test-box.sh first.`)
-  execFileSync('tar', ['-xf', join(BOXES, box), '-C', dir, 'box-disk001.vmdk'])
-  return join(dir, 'box-disk001.vmdk')
-}
-
-/** One push's convert, as the blade's convert step runs it. */
-async function convert(vmdk: string, dest: string): Promise<void> {
-  await qemuImgConvert({src: vmdk, srcFormat: 'vmdk', dest, destFormat: 'qcow2', options: ['compat=1.1'], cache: {target: pushSettings({}).convertCache}})
 }
 
 /** What a harden did, in a form two runs can be compared by (or the error code). */
@@ -62,7 +48,7 @@ async function hardenOnce(image: Image, work: string, memMiB: number | undefined
 async function memsize(work: string): Promise<void> {
   const vmdk = await testBoxVmdk(work)
   const images: Image[] = [{name: 'test-box', path: join(work, 'test-box.qcow2')}]
-  await convert(vmdk, images[0].path)
+  await convertForPush(vmdk, images[0].path)
   const box = await vagrantBox({extraPasswd: ['alice:x:1001:1001::/home/alice:/bin/bash']})
   const keys = await hostKeys()
   const planted = [
@@ -104,7 +90,7 @@ async function concurrent(work: string, vmdk: string, n: number, key: string): P
   const settings = pushSettings({})
   await Promise.all(Array.from({length: n}, async (_, i) => {
     const image = join(work, `push-${n}-${i}.qcow2`)
-    await convert(vmdk, image)
+    await convertForPush(vmdk, image)
     await hardenImage(image, {publicKey: key, applianceMemMiB: settings.applianceMemMiB})
     await rm(image, {force: true})
   }))

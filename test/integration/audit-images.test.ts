@@ -2,7 +2,7 @@
  * `shien audit` (offline) on real qcow2 images with planted weaknesses, through the built CLI as
  * an admin runs it. Appliance launches: 1 to build the three guests, then 2 images + 1 for the
  * published box during the audit (two at a time). Images refused by the gate cost none. The weak
- * image is mounted by the audit's fast path, the leftovers image (root on LVM) by inspection.
+ * image is mounted by the fast root probe, the leftovers image (root on LVM) too, through lvs.
  */
 import {createHash} from 'node:crypto'
 import {chown, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile} from 'node:fs/promises'
@@ -72,7 +72,7 @@ beforeAll(async () => {
   keys = await hostKeys()
   await buildGuestImages([
     {image: paths.weak, entries: await weakGuest(keys)},
-    // LVM: not a layout the fast mount takes, so this image goes through libguestfs inspection.
+    // Root on LVM: the fast root probe finds it through lvs.
     {image: paths.leftovers, entries: await leftoversGuest(keys), lvm: 'leftovers'},
     {image: paths.box, entries: boxGuest(keys)},
   ])

@@ -9,6 +9,7 @@ import {tmpdir} from 'node:os'
 import {join, posix} from 'node:path'
 import {GuestfishSession, type GuestStat} from '../../src/harden/guestfish.js'
 import {insecureAuthorizedKeys, VAGRANT_INSECURE_KEYS} from '../../src/harden/insecure-keys.js'
+import {mountLinuxRoot} from '../../src/harden/mount-root.js'
 
 /**
  * libguestfs as the tests run it: the direct backend (an unprivileged user has no libvirt
@@ -44,11 +45,31 @@ export async function buildGuestImage(image: string, entries: GuestEntry[], opts
   }
 }
 
+/** A filesystem besides the root: another partition, or another logical volume with `lvm`. */
+export interface ExtraVolume {
+  entries: GuestEntry[]
+  sizeMiB: number
+  /** The filesystem's label (for `LABEL=` in fstab). */
+  label?: string
+}
+
+/** One image of `buildGuestImages`. */
+export interface GuestImageSpec {
+  image: string
+  entries: GuestEntry[]
+  sizeMiB?: number
+  /** The root (and `volumes`) as logical volumes of this volume group (the name must be unique). */
+  lvm?: string
+  /** More filesystems, each after the root: partition 2, 3... or logical volumes `vol1`, `vol2`... */
+  volumes?: ExtraVolume[]
+}
+
 /**
- * Several qcow2 images, each one MBR partition with ext4 made of its entries (or an LVM volume
- * group on it), in ONE appliance launch (one drive per image): for tests that need many guests.
+ * Several qcow2 images, each an MBR disk with ext4 filesystems made of their entries (or an LVM
+ * volume group on one partition), in ONE appliance launch (one drive per image): for tests that
+ * need many guests.
  */
-export async function buildGuestImages(specs: {image: string; entries: GuestEntry[]; sizeMiB?: number; lvm?: string}[]): Promise<void> {
+export async function buildGuestImages(specs: GuestImageSpec[]): Promise<void> {
   const g = await GuestfishSession.start()
   try {
     for (const spec of specs) {
@@ -59,24 +80,50 @@ export async function buildGuestImages(specs: {image: string; entries: GuestEntr
     // Devices are listed in the order the drives were added (sda, sdb, ...).
     const devices = await g.lines('list-devices')
     for (const [i, spec] of specs.entries()) {
-      await g.call('part-disk', devices[i], 'mbr')
-      // With `lvm`, the root is the logical volume /dev/<lvm>/root on that partition (the VG name must be unique).
-      const root = spec.lvm ? `/dev/${spec.lvm}/root` : `${devices[i]}1`
-      if (spec.lvm) {
-        await g.call('pvcreate', `${devices[i]}1`)
-        await g.call('vgcreate', spec.lvm, `${devices[i]}1`)
-        await g.call('lvcreate', 'root', spec.lvm, String((spec.sizeMiB ?? 64) - 16))
+      const filesystems = await layOut(g, devices[i], spec)
+      for (const fs of filesystems) {
+        await g.call('mkfs', 'ext4', fs.device)
+        if (fs.label) await g.call('set-label', fs.device, fs.label)
+        await g.call('mount', fs.device, '/')
+        for (const entry of fs.entries) await plant(g, entry)
+        await g.call('umount-all')
       }
-      await g.call('mkfs', 'ext4', root)
-      await g.call('mount', root, '/')
-      for (const entry of spec.entries) await plant(g, entry)
-      await g.call('umount-all')
     }
     await g.close()
   } catch (error) {
     await g.kill()
     throw error
   }
+}
+
+/** Partitions (or logical volumes) for the root then each extra volume; returns their devices, root first. */
+async function layOut(g: GuestfishSession, device: string, spec: GuestImageSpec): Promise<{device: string; entries: GuestEntry[]; label?: string}[]> {
+  const size = spec.sizeMiB ?? 64
+  const volumes = spec.volumes ?? []
+  const extraMiB = volumes.reduce((sum, v) => sum + v.sizeMiB, 0)
+  if (spec.lvm) {
+    await g.call('part-disk', device, 'mbr')
+    await g.call('pvcreate', `${device}1`)
+    await g.call('vgcreate', spec.lvm, `${device}1`)
+    // The volume group loses a few MiB to LVM's metadata and the partition table's alignment.
+    await g.call('lvcreate', 'root', spec.lvm, String(size - 16 - extraMiB))
+    for (const [k, v] of volumes.entries()) await g.call('lvcreate', `vol${k + 1}`, spec.lvm, String(v.sizeMiB))
+    return [{device: `/dev/${spec.lvm}/root`, entries: spec.entries}, ...volumes.map((v, k) => ({...v, device: `/dev/${spec.lvm}/vol${k + 1}`}))]
+  }
+  if (volumes.length === 0) {
+    await g.call('part-disk', device, 'mbr')
+    return [{device: `${device}1`, entries: spec.entries}]
+  }
+  // 512-byte sectors; the first MiB holds the partition table.
+  await g.call('part-init', device, 'mbr')
+  let start = 2048
+  const sizes = [size - 2 - extraMiB, ...volumes.map((v) => v.sizeMiB)]
+  for (const [k, mib] of sizes.entries()) {
+    const end = k === sizes.length - 1 ? -1 : start + mib * 2048 - 1
+    await g.call('part-add', device, 'p', String(start), String(end))
+    start = end + 1
+  }
+  return [{device: `${device}1`, entries: spec.entries}, ...volumes.map((v, k) => ({...v, device: `${device}${k + 2}`}))]
 }
 
 async function plant(g: GuestfishSession, entry: GuestEntry): Promise<void> {
@@ -119,7 +166,7 @@ export async function readGuestImage(image: string, query: {files?: string[]; di
   try {
     await g.addDrive(image, {format: 'qcow2', readonly: true})
     await g.launch()
-    const mount = await g.mountLinuxRoot({readonly: true})
+    const mount = await mountLinuxRoot(g, {readonly: true})
     const snapshot: GuestSnapshot = {distro: mount.mounted ? mount.distro : undefined, files: {}, dirs: {}}
     for (const path of query.files ?? []) {
       const stat = await g.stat(path)

@@ -3,7 +3,7 @@
  * by guestfish itself, so these tests need no appliance launch.
  */
 import {describe, expect, it} from 'vitest'
-import {applianceLaunches, GuestfishSession, quoteArg} from '../../../src/harden/guestfish.js'
+import {applianceLaunches, GuestfishSession, MAX_LINE_BYTES, quoteArg} from '../../../src/harden/guestfish.js'
 
 describe('GuestfishSession (no appliance)', () => {
   it('passes every argument through exactly, so guest-controlled text cannot become a command', async () => {
@@ -50,6 +50,41 @@ describe('GuestfishSession (no appliance)', () => {
     }
   })
 
+  it('answers commands sent together in order, and ends every one of them on a failure', async () => {
+    const g = await GuestfishSession.start()
+    const words = Array.from({length: 20}, (_, i) => `word${i}`)
+    expect(await Promise.all(words.map((w) => g.call('echo', w)))).toEqual(words.map((w) => `${w}\n`))
+    const batch = [g.call('echo', 'before'), g.call('is-file', '/etc/passwd'), g.call('echo', 'after')]
+    await expect(batch[0]).resolves.toBe('before\n')
+    await expect(batch[1]).rejects.toMatchObject({code: 'GUESTFISH_FAILED'})
+    // guestfish exited at the failure: the command written after it never ran.
+    await expect(batch[2]).rejects.toMatchObject({code: 'GUESTFISH_FAILED'})
+    await g.kill()
+  })
+
+  it('tryCall: a failing probe answers \'\' and the session goes on', async () => {
+    const g = await GuestfishSession.start()
+    try {
+      expect(await g.tryCall('is-file', '/etc/passwd')).toBe('')
+      expect(await g.stat('/etc/passwd')).toBeUndefined()
+      expect(await g.call('echo', 'alive')).toBe('alive\n')
+    } finally {
+      await g.close()
+    }
+  })
+
+  it('refuses a line guestfish would cut at 8 KiB (the rest would run as a command of its own)', async () => {
+    const g = await GuestfishSession.start()
+    try {
+      // 2100 bytes that each need \xHH: 8400 characters quoted.
+      await expect(g.call('is-dir', ' '.repeat(2100))).rejects.toMatchObject({code: 'GUESTFISH_BAD_ARG'})
+      const fits = 'a'.repeat(MAX_LINE_BYTES - 20)
+      expect(await g.call('echo', fits)).toBe(`${fits}\n`)
+    } finally {
+      await g.close()
+    }
+  })
+
   it('is cancelled by its AbortSignal', async () => {
     const controller = new AbortController()
     const g = await GuestfishSession.start({signal: controller.signal})
@@ -65,5 +100,6 @@ describe('quoteArg', () => {
     expect(quoteArg('/home/vagrant/.ssh')).toBe('"/home/vagrant/.ssh"')
     expect(quoteArg('a b|"')).toBe('"a\\x20b\\x7c\\x22"')
     expect(quoteArg('é')).toBe('"\\xc3\\xa9"')
+    expect(quoteArg(Buffer.from([0xff, 0x41, 0x0a]))).toBe('"\\xffA\\x0a"')
   })
 })
