@@ -1,6 +1,7 @@
 import {lstat} from 'node:fs/promises'
 import type {Readable} from 'node:stream'
 
+import {admittedStep} from '../blade/admission.js'
 import {checkSlotName} from '../blade/convert.js'
 import type {BladeContext} from '../blade/caller.js'
 import {emitBladeEvent} from '../protocol/blade-events.js'
@@ -49,7 +50,10 @@ export async function pushSlotImage(ctx: BladeContext, flags: BladeCloudFlags, i
       keepOnFailure: flags.keepOnFailure,
       settings,
     }
-    return await pushImage(job, {api, signal: io.abort.signal, emit: toBlade})
+    const signal = io.abort.signal
+    // The conversion is a heavy step like a push's: it waits for its place in the blade's queue.
+    const admit = <T>(work: () => Promise<T>) => admittedStep(ctx, 'convert', flags.slot, signal, work)
+    return await pushImage(job, {api, signal, emit: toBlade, admit})
   } finally {
     // Stdin stays open for the EOF watch; let go of it so the process can end.
     io.input.destroy()

@@ -29,6 +29,11 @@ export interface CloudDeps {
   signal: AbortSignal
   emit: Emit
   clock?: Clock
+  /**
+   * Runs the qemu-img conversion once the blade's push queue admits it (the blade side of
+   * `shien cloud push SLOT`); an image pushed from a laptop converts at once.
+   */
+  admit?: <T>(work: () => Promise<T>) => Promise<T>
 }
 
 /** The stages are the steps the result times. */
@@ -76,10 +81,11 @@ const rawOf = (ctx: CloudContext) => ctx.out.convert?.raw ?? ctx.image.path
 const convertStage: CloudStage = {
   id: 'convert',
   async run(ctx, io) {
-    const raw = await convertToRaw(ctx.image, ctx.job.workDir, {
+    const admit = ctx.deps.admit ?? ((work) => work())
+    const raw = await admit(() => convertToRaw(ctx.image, ctx.job.workDir, {
       signal: io.signal,
       onPercent: (percent) => io.emit({type: 'progress', stage: 'convert', bytes: percent, total: 100, unit: 'percent'}),
-    })
+    }))
     ctx.out.convert = {raw}
   },
   async cleanup(ctx) {

@@ -6,6 +6,7 @@ import {execa} from 'execa'
 import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 
 import {runShien, startShien} from '../support/cli.js'
+import {ensureClass, QUEUE_FILE, type QueueEntry} from '../support/class.js'
 import {cloudTestEnv, type FakeSakura, startFakeSakura} from '../support/fake-sakura.js'
 import {ensureLocalBlade, type LocalBlade} from '../support/local-blade.js'
 import {type Proftpd, startProftpd, stopAllProftpd} from '../support/proftpd.js'
@@ -126,6 +127,51 @@ describe('shien cloud push SLOT, from the blade', () => {
     }
     expect((await processes()).filter((p) => p.cmdline.includes('blade cloud-push'))).toEqual([])
     expect((await incoming()).filter((f) => f.includes('shien-cloud'))).toEqual([])
+  })
+
+  it('converts only once the blade\'s push queue admits it, and leaves the queue with the push', async () => {
+    // Two other students hold both places of the local blade's queue (bound 2), through the sudo rule.
+    const others = await ensureClass(2)
+    const holders = others.map(({account}) => {
+      const proc = execa('runuser', ['-u', account, '--', 'sudo', '-n', '/usr/local/bin/ie-virsh', 'admit', '--step', 'harden', '--slot', '01'], {
+        reject: false, stdin: 'pipe', stdout: 'pipe', buffer: false,
+      })
+      const admitted = new Promise<void>((resolve, reject) => {
+        proc.stdout!.on('data', (d: Buffer) => d.toString().includes('"admitted"') && resolve())
+        void proc.then((r) => reject(new Error(`${account}'s place: exit ${String(r.exitCode)}`)))
+      })
+      return {proc, admitted}
+    })
+    try {
+      await Promise.all(holders.map((h) => h.admitted))
+      const child = startShien(args(SLOT).filter((a) => a !== '--json'), {home: blade.laptopHome, env: cloudTestEnv(fake, ftpd, creds)})
+      let stderr = ''
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()))
+      const uid = Number((await execa('id', ['-u', blade.account])).stdout)
+      const entries = async () => (JSON.parse(await readFile(QUEUE_FILE, 'utf8')) as {entries: QueueEntry[]}).entries
+      let mine: QueueEntry | undefined
+      for (let i = 0; i < 600 && !mine; i++) {
+        mine = (await entries()).find((e) => e.uid === uid)
+        if (!mine) await new Promise((r) => setTimeout(r, 50))
+      }
+      expect(mine).toMatchObject({step: 'convert', state: 'waiting'})
+      await new Promise((r) => setTimeout(r, 1500))
+      // Still waiting: nothing converted, nothing asked of the API.
+      expect((await entries()).find((e) => e.uid === uid)).toMatchObject({state: 'waiting'})
+      expect(fake.requests).toEqual([])
+      expect((await incoming()).filter((f) => f.includes('shien-cloud'))).toEqual([])
+      holders[0].proc.stdin!.end()
+      const result = await child
+      outputs.push(String(result.stdout), stderr)
+      expect(result.exitCode, stderr).toBe(0)
+      expect(stderr).toMatch(/waiting for the blade: next, 2 of 2 running \(\d+s\)/)
+      expect(stderr).toMatch(/waited \d+s for the blade/)
+      expect((await entries()).filter((e) => e.uid === uid)).toEqual([])
+      expect(fake.archives.size).toBe(1)
+    } finally {
+      for (const h of holders) h.proc.stdin!.end()
+      await Promise.all(holders.map((h) => h.proc))
+    }
   })
 
   it('refuses a slot without an image, before any API call', async () => {
