@@ -25,8 +25,9 @@ const HEAD_BYTES = 64 * 1024
 /**
  * The students' images on the destination whose backing file is this version's base, read
  * from their qcow2 headers (`<root>/users/<account>/images/`, beside a `--to` folder named
- * `boxes`). Only headers are read, with the publisher's own rights and without following links:
- * folders the publisher may not read are listed as unchecked, never guessed about.
+ * `boxes`). Only headers are read, with the publisher's own rights and without following links
+ * below `users/` (a student's `images` swapped for a link to another's folder counts for no
+ * one): folders the publisher may not read are listed as unchecked, never guessed about.
  */
 export async function usersOfBase(target: PublishTarget, plan: BaseOwner): Promise<{uses: BaseUse[]; unchecked: string[]}> {
   const root = plan.destination.root
@@ -42,25 +43,23 @@ export async function usersOfBase(target: PublishTarget, plan: BaseOwner): Promi
   if (accounts === null) return {uses, unchecked: [usersDir]}
   for (const account of (accounts ?? []).filter((a) => ACCOUNT_PATTERN.test(a)).sort()) {
     const imagesDir = posix.join(usersDir, account, 'images')
-    const names = await target.readDir(imagesDir).catch(() => null)
-    if (names === null) {
+    const heads = await target.readHeads(imagesDir, usersDir, IMAGE_NAME, HEAD_BYTES).catch(() => null)
+    if (heads === null) {
       unchecked.push(account)
       continue
     }
-    for (const name of (names ?? []).sort()) {
-      const match = IMAGE_NAME.exec(name)
-      if (!match) continue
-      const path = posix.join(imagesDir, name)
+    for (const {name, head, error} of (heads ?? []).sort((a, b) => a.name.localeCompare(b.name))) {
       let backing: string | undefined
       try {
-        const head = await target.readHead(path, HEAD_BYTES)
+        if (error !== undefined) throw error
         backing = head && backingNameOf(head)
       } catch {
         unchecked.push(`${account}/images/${name}`)
         continue
       }
       if (backing !== undefined && (backing === plan.layout.base || backing.endsWith(suffix))) {
-        uses.push({account, slot: `${match[1]}${match[2] ?? ''}`, path})
+        const match = IMAGE_NAME.exec(name)!
+        uses.push({account, slot: `${match[1]}${match[2] ?? ''}`, path: posix.join(imagesDir, name)})
       }
     }
   }

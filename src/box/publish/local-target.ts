@@ -1,10 +1,10 @@
-import {constants, createReadStream, createWriteStream} from 'node:fs'
-import {access, chmod, mkdir, open, readdir, readFile, rename, rm, rmdir, stat} from 'node:fs/promises'
-import {dirname} from 'node:path'
+import {constants, createReadStream, createWriteStream, existsSync} from 'node:fs'
+import {access, chmod, type FileHandle, lstat, mkdir, open, readdir, readFile, readlink, realpath, rename, rm, rmdir, stat} from 'node:fs/promises'
+import {dirname, isAbsolute, join, relative, sep} from 'node:path'
 import {Transform} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 
-import {type PublishTarget, type PutOptions, writeError} from './target.js'
+import {type FileHead, type PublishTarget, type PutOptions, writeError} from './target.js'
 
 /** A local folder, or the shared storage as mounted on this machine. */
 export class LocalTarget implements PublishTarget {
@@ -107,21 +107,33 @@ export class LocalTarget implements PublishTarget {
     })
   }
 
-  async readHead(path: string, bytes: number): Promise<Buffer | undefined> {
-    let handle
+  async readHeads(dir: string, trusted: string, match: RegExp, bytes: number): Promise<FileHead[] | undefined> {
+    const below = relative(trusted, dir)
+    if (below === '' || below.startsWith('..') || isAbsolute(below)) throw new Error(`Internal error: ${dir} is not below ${trusted}.`)
+    // The trusted folder is the publisher's (root's on a blade): links in its own path are the admin's.
+    const expected = join(await realpath(trusted), below)
+    let folder: FileHandle
     try {
-      handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+      folder = await open(expected, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
     } catch (error) {
-      if (['ENOENT', 'ELOOP'].includes((error as {code?: string}).code ?? '')) return undefined
+      const code = (error as {code?: string}).code ?? ''
+      // O_DIRECTORY with O_NOFOLLOW says ENOTDIR for a link, as for a file.
+      if (code === 'ENOENT' || code === 'ELOOP') return undefined
+      if (code === 'ENOTDIR' && (await lstat(expected).catch(() => undefined))?.isSymbolicLink()) return undefined
       throw error
     }
     try {
-      if (!(await handle.stat()).isFile()) return undefined
-      const buf = Buffer.alloc(bytes)
-      const {bytesRead} = await handle.read(buf, 0, bytes, 0)
-      return buf.subarray(0, bytesRead)
+      // On Linux (every blade) the folder is read through its descriptor: once opened, swapping
+      // it or its parent for a link changes nothing. Elsewhere each folder is lstat'ed first.
+      const via = PROC_FD ? `/proc/self/fd/${folder.fd}` : expected
+      if (PROC_FD ? (await readlink(via)) !== expected : await linkOnTheWay(expected, below)) return undefined
+      const heads: FileHead[] = []
+      for (const name of (await readdir(via)).filter((n) => match.test(n))) {
+        heads.push(await readHead(join(via, name), bytes).then((head) => ({name, head}), (error: unknown) => ({name, error})))
+      }
+      return heads
     } finally {
-      await handle.close()
+      await folder.close()
     }
   }
 
@@ -129,6 +141,36 @@ export class LocalTarget implements PublishTarget {
 
   private fail(path: string, error: unknown) {
     return writeError(this.label, path, (error as {code?: string}).code, error)
+  }
+}
+
+const PROC_FD = existsSync('/proc/self/fd')
+
+/** Whether a folder of `path`'s last `below` components is a symlink. */
+async function linkOnTheWay(path: string, below: string): Promise<boolean> {
+  let dir = path
+  for (let i = below.split(sep).length; i > 0; i--, dir = dirname(dir)) {
+    if ((await lstat(dir)).isSymbolicLink()) return true
+  }
+  return false
+}
+
+/** The first `bytes` bytes of a regular file, not following a symlink; undefined for anything else. */
+async function readHead(path: string, bytes: number): Promise<Buffer | undefined> {
+  let handle
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+  } catch (error) {
+    if (['ENOENT', 'ELOOP'].includes((error as {code?: string}).code ?? '')) return undefined
+    throw error
+  }
+  try {
+    if (!(await handle.stat()).isFile()) return undefined
+    const buf = Buffer.alloc(bytes)
+    const {bytesRead} = await handle.read(buf, 0, bytes, 0)
+    return buf.subarray(0, bytesRead)
+  } finally {
+    await handle.close()
   }
 }
 

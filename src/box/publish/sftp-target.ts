@@ -6,7 +6,7 @@ import {ShienError} from '../../errors.js'
 import {connect, type Connection, type NewHostKey} from '../../transport/connect.js'
 import {sftpCall} from '../../transport/sftp-call.js'
 import type {SshTarget} from '../../transport/ssh-target.js'
-import {type PublishTarget, type PutOptions, writeError} from './target.js'
+import {type FileHead, type PublishTarget, type PutOptions, writeError} from './target.js'
 
 // SFTP status codes (draft-ietf-secsh-filexfer-02) and how they read as errno codes.
 const SFTP_ERRNO: Record<number, string> = {2: 'ENOENT', 3: 'EACCES'}
@@ -149,12 +149,37 @@ export class SftpTarget implements PublishTarget {
     }
   }
 
-  async readHead(path: string, bytes: number): Promise<Buffer | undefined> {
-    // lstat first: SFTP has no O_NOFOLLOW, and a symlink is not what the blade would open as an image.
-    const stats = await sftpCall<{isFile(): boolean}>((cb) => this.sftp.lstat(path, cb as never)).catch((error: unknown) => {
+  async readHeads(dir: string, trusted: string, match: RegExp, bytes: number): Promise<FileHead[] | undefined> {
+    const below = posix.relative(trusted, dir)
+    if (below === '' || below.startsWith('..') || posix.isAbsolute(below)) throw new Error(`Internal error: ${dir} is not below ${trusted}.`)
+    // SFTP has no descriptor-relative reads: each folder from `trusted` down is lstat'ed, then
+    // used by path. What a swap in between could show is read with the publisher's own rights.
+    let folder = trusted
+    for (const part of below.split('/')) {
+      folder = posix.join(folder, part)
+      const stats = await this.lstat(folder)
+      if (!stats?.isDirectory()) {
+        if (stats === undefined || stats.isSymbolicLink()) return undefined
+        throw new Error(`${folder} is not a folder.`)
+      }
+    }
+    const heads: FileHead[] = []
+    for (const name of ((await this.readDir(dir)) ?? []).filter((n) => match.test(n))) {
+      heads.push(await this.readHead(posix.join(dir, name), bytes).then((head) => ({name, head}), (error: unknown) => ({name, error})))
+    }
+    return heads
+  }
+
+  private async lstat(path: string): Promise<{isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean} | undefined> {
+    return sftpCall<{isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean}>((cb) => this.sftp.lstat(path, cb as never)).catch((error: unknown) => {
       if (errnoOf(error) === 'ENOENT') return undefined
       throw error
     })
+  }
+
+  private async readHead(path: string, bytes: number): Promise<Buffer | undefined> {
+    // lstat first: SFTP has no O_NOFOLLOW, and a symlink is not what the blade would open as an image.
+    const stats = await this.lstat(path)
     if (!stats?.isFile()) return undefined
     const handle = await sftpCall<Buffer>((cb) => this.sftp.open(path, 'r', cb))
     try {

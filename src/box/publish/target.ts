@@ -27,11 +27,21 @@ export interface PublishTarget {
   /** The names in a folder; undefined when it does not exist, an error when it cannot be read. */
   readDir(path: string): Promise<string[] | undefined>
   /**
-   * The first `bytes` bytes of a regular file, not following a symlink; undefined when it is
-   * missing or not a regular file.
+   * The first `bytes` bytes of each regular file of `dir` whose name matches, for a folder that
+   * others own below the publisher's `trusted` one (a student's images under `users/`): no
+   * symlink is followed from `trusted` down, neither to the folder nor to a file in it.
+   * undefined when the folder is missing or reached through a symlink (nothing the blade runs is
+   * there); an error when it cannot be read.
    */
-  readHead(path: string, bytes: number): Promise<Buffer | undefined>
+  readHeads(dir: string, trusted: string, match: RegExp, bytes: number): Promise<FileHead[] | undefined>
   close(): Promise<void>
+}
+
+/** A file's first bytes, or why they could not be read; neither when it is not a regular file. */
+export interface FileHead {
+  name: string
+  head?: Buffer
+  error?: unknown
 }
 
 export interface PutOptions {

@@ -1,18 +1,20 @@
 // shien box unpublish against real folders: versions published by publishBox (small boxes with
 // a real libvirt conversion), students' overlays made with qemu-img beside a `boxes` folder.
 import {createHash} from 'node:crypto'
-import {existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {parseCatalog} from '../../../src/box/catalog.js'
+import {LocalTarget} from '../../../src/box/publish/local-target.js'
 import {planPublish, type PublishInput} from '../../../src/box/publish/plan.js'
 import {publishBox} from '../../../src/box/publish/publish.js'
 import {unpublishBox} from '../../../src/box/publish/unpublish.js'
 import {planUnpublish} from '../../../src/box/publish/unpublish-plan.js'
 import {ShienError} from '../../../src/errors.js'
+import {backingNameOf} from '../../../src/qemu-img/qcow2-backing.js'
 import type {PipelineEvent} from '../../../src/pipeline/events.js'
 import {makeBox, tempDir} from '../../support/make-box.js'
 import {refusal} from '../../support/refusal.js'
@@ -223,5 +225,47 @@ describe('shien box unpublish of a base students use', () => {
     expect(error.message).toMatch(/cannot tell whether these students' images are overlays of its base .*2026\.1\.0\/libvirt\.qcow2 \(no read access\): e195706, e195707\.$/)
     expect(error.suggestions.join(' ')).toContain('as root on the blade')
     expect(tree(storage)).toEqual(before)
+  })
+
+  it('counts an images folder swapped for a link to another student\'s, or to anywhere, for no one', async () => {
+    const {storage, to, base} = await bladeStorage()
+    await overlay(base, join(images(storage, 'e195701'), '01.qcow2'))
+    const elsewhere = join(storage, 'elsewhere')
+    mkdirSync(elsewhere)
+    await overlay(base, join(elsewhere, '03.qcow2'))
+    mkdirSync(join(storage, 'users/e195708'))
+    symlinkSync(join(storage, 'users/e195701/images'), join(storage, 'users/e195708/images'))
+    mkdirSync(join(storage, 'users/e195709'))
+    symlinkSync(elsewhere, join(storage, 'users/e195709/images'))
+    const error = await refused(unpublish(to, '2026.1.0'), 'BASE_IN_USE')
+    expect(error.message).toMatch(/\(e195701 01\)\.$/)
+    rmSync(join(storage, 'users/e195701'), {recursive: true})
+    expect((await unpublish(to, '2026.1.0')).versions).toEqual(['2026.2.0'])
+  })
+
+  it('reads the images of the folder it opened, even when the student swaps it for a link while it is read', async () => {
+    const {storage, base} = await bladeStorage()
+    const own = images(storage, 'e195710')
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', join(own, '01.qcow2'), '1M'])
+    const victim = images(storage, 'e195711')
+    await overlay(base, join(victim, '01.qcow2'))
+    // The swap happens between the listing and the reads: when the names are matched.
+    let swapped = false
+    const match = new (class extends RegExp {
+      override test(name: string): boolean {
+        if (!swapped) {
+          renameSync(own, `${own}.moved`)
+          symlinkSync(victim, own)
+          swapped = true
+        }
+        return super.test(name)
+      }
+    })('^01\\.qcow2$')
+    const heads = await new LocalTarget().readHeads(own, join(storage, 'users'), match, 65_536)
+    expect(swapped).toBe(true)
+    expect(heads?.map((h) => h.name)).toEqual(['01.qcow2'])
+    // The student's own standalone image, not the victim's overlay the path now leads to.
+    expect(backingNameOf(heads![0].head!)).toBeUndefined()
+    expect(backingNameOf(readFileSync(join(own, '01.qcow2')).subarray(0, 65_536))).toBe(base)
   })
 })
