@@ -15,6 +15,14 @@ const require = createRequire(import.meta.url)
 export function withShienErrors(Base: Command.Class): Command.Class {
   // Abstract for the type checker only (run is the plugin's); at run time it is the plugin's class extended.
   abstract class WithShienErrors extends (Base as unknown as typeof Command) {
+    // Some plugin commands (autocomplete:create) never parse their command line, so a wrong one
+    // would pass unnoticed; parsing it here refuses it as it does for every other command.
+    public override async init(): Promise<void> {
+      await super.init()
+      // The plugin's class itself: oclif spreads the options, which copies a class's own statics only.
+      await this.parse(Base)
+    }
+
     protected override async catch(error: Error & {exitCode?: number}): Promise<unknown> {
       return reportCommandError(this, error, wantsJson(this.argv))
     }
