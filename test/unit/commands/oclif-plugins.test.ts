@@ -175,3 +175,44 @@ describe('the update notice', () => {
     expect(ci.SHIEN_SKIP_NEW_VERSION_CHECK).toBe('true')
   })
 })
+
+describe('a mistyped command on a terminal', () => {
+  /** Runs shien in a pseudo-terminal (util-linux `script`) and answers the "Did you mean" prompt. */
+  async function answer(words: string, reply: string) {
+    const child = execa('script', ['-qfec', `node ${SHIEN_BIN} ${words}; echo "exit=$?"`, '/dev/null'], {
+      env: {PATH: process.env.PATH ?? '', HOME: home, XDG_CACHE_HOME: join(home, '.cache'), SHIEN_SKIP_NEW_VERSION_CHECK: 'true', CI: 'false'},
+      extendEnv: false,
+      reject: false,
+    })
+    let seen = ''
+    child.stdout?.on('data', (chunk: Buffer) => {
+      seen += chunk.toString()
+      if (seen.includes('Did you mean') && reply !== '') {
+        child.stdin?.write(`${reply}\r`)
+        reply = ''
+      }
+    })
+    const result = await child
+    return stripVTControlCharacters(String(result.stdout)).replaceAll('\r', '')
+  }
+
+  it('asks "Did you mean" and runs the command named when the answer is yes', async () => {
+    const out = await answer('versoin', 'y')
+    expect(out).toContain('Did you mean version?')
+    expect(out).toMatch(new RegExp(`^shien/${VERSION.replaceAll('.', '\\.')} `, 'm'))
+    expect(out).toContain('exit=0')
+  })
+
+  it('is a USAGE error with "Try this:" when the answer is no', async () => {
+    const out = await answer('versoin', 'n')
+    expect(out).toContain('Error (USAGE): "versoin" is not a shien command.\nTry this:\n  Did you mean "shien version"?\n  shien help lists the commands.')
+    expect(out).toContain('exit=2')
+  })
+
+  it('asks nothing under --json: the envelope only', async () => {
+    const out = await answer('versoin --json', '')
+    expect(out).not.toContain('Did you mean version?')
+    expect(JSON.parse(out.slice(0, out.lastIndexOf('exit=')))).toEqual({error: {code: 'USAGE', message: '"versoin" is not a shien command.', exitCode: 2, suggestions: ['Did you mean "shien version"?', 'shien help lists the commands.']}})
+    expect(out).toContain('exit=2')
+  })
+})
