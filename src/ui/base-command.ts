@@ -24,11 +24,6 @@ export abstract class ShienCommand extends Command {
     return super.finally(error)
   }
 
-  protected override toErrorJson(error: unknown): unknown {
-    if (isShienError(error)) return {error: error.toJSON()}
-    return super.toErrorJson(error)
-  }
-
   protected override async catch(error: Error & {exitCode?: number}): Promise<unknown> {
     if (this.abort.signal.aborted && !isShienError(error)) {
       error = new ShienError('Interrupted.', {
