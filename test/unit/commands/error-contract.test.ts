@@ -94,6 +94,16 @@ describe('every command, under --json', () => {
 })
 
 describe('a wrong command line without --json', () => {
+  it('is "Error (USAGE): ..." and "Try this:" on stderr, and exit 2, for every command', async () => {
+    for (const command of config.commands) {
+      const run = await shien([...words(command.id), '--frobnicate'])
+      expect(run.exitCode, command.id).toBe(ExitCode.usage)
+      expect(run.stdout, command.id).toBe('')
+      expect(run.stderr, command.id).toMatch(/^Error \(USAGE\): Nonexistent flag: --frobnicate\nTry this:\n/)
+      expect(run.stderr, command.id).toContain(`  shien ${words(command.id).join(' ')} --help shows its arguments and flags.\n`)
+    }
+  })
+
   it('prints "Error (USAGE): ..." and "Try this:" with the nearest flag on stderr, nothing on stdout, and exits 2', async () => {
     const run = await shien(['push', '--chanels', '3'])
     expect(run.exitCode).toBe(ExitCode.usage)
