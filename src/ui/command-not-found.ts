@@ -27,13 +27,13 @@ const hook: Hook.CommandNotFound = async function (opts) {
 export default hook
 
 function notACommand(id: string, config: Parameters<Hook.CommandNotFound>[0]['config']): ShienError {
-  const words = toConfiguredId(id, config)
-  const visible = config.commands.filter((command) => !command.hidden).map((command) => command.id)
+  // `shien --bogus`: oclif takes the first word for the command, whatever it is.
+  if (id.startsWith('-')) {
+    return new ShienError(`Nonexistent flag: ${id}`, {code: 'USAGE', exit: 'usage', suggestions: [`${config.bin} --help lists the commands and the flags shien takes alone.`]})
+  }
   const topic = config.findTopic(id.split(':')[0]) ? ` ${id.split(':')[0]}` : ''
   const suggestions = [`${config.bin} help${topic} lists the commands.`]
-  const near = nearest(id, visible)
+  const near = nearest(id, config.commands.filter((command) => !command.hidden).map((command) => command.id))
   if (near !== undefined) suggestions.unshift(`Did you mean "${config.bin} ${toConfiguredId(near, config)}"?`)
-  // `shien --bogus`: oclif takes the first word for the command, whatever it is.
-  if (id.startsWith('-')) return new ShienError(`Nonexistent flag: ${id}`, {code: 'USAGE', exit: 'usage', suggestions: [`${config.bin} --help lists the commands and the flags shien takes alone.`]})
-  return new ShienError(`"${words}" is not a ${config.bin} command.`, {code: 'USAGE', exit: 'usage', suggestions})
+  return new ShienError(`"${toConfiguredId(id, config)}" is not a ${config.bin} command.`, {code: 'USAGE', exit: 'usage', suggestions})
 }
