@@ -5,6 +5,9 @@ import type {Command} from '@oclif/core'
 import AdminProvision from './admin/provision.js'
 import AdminPushes from './admin/pushes.js'
 import Audit from './audit.js'
+import Autocomplete from './autocomplete.js'
+import AutocompleteCreate from './autocomplete/create.js'
+import AutocompleteScript from './autocomplete/script.js'
 import BladeApplyDelta from './blade/apply-delta.js'
 import BladeBase from './blade/base.js'
 import BladeCloudPush from './blade/cloud-push.js'
@@ -21,6 +24,7 @@ import BoxPublish from './box/publish.js'
 import BoxUnpublish from './box/unpublish.js'
 import BoxVerify from './box/verify.js'
 import CloudPush from './cloud/push.js'
+import Commands from './commands.js'
 import ContainerAttach from './container/attach.js'
 import ContainerBuild from './container/build.js'
 import ContainerImages from './container/images.js'
@@ -30,8 +34,10 @@ import ContainerRmi from './container/rmi.js'
 import ContainerRun from './container/run.js'
 import ContainerStart from './container/start.js'
 import ContainerStop from './container/stop.js'
+import Help from './help.js'
 import Init from './init.js'
 import Push from './push.js'
+import Version from './version.js'
 import VmConsole from './vm/console.js'
 import VmDebug from './vm/debug.js'
 import VmDefine from './vm/define.js'
@@ -46,6 +52,9 @@ export default {
   'admin:provision': AdminProvision,
   'admin:pushes': AdminPushes,
   'audit': Audit,
+  'autocomplete': Autocomplete,
+  'autocomplete:create': AutocompleteCreate,
+  'autocomplete:script': AutocompleteScript,
   'blade:apply-delta': BladeApplyDelta,
   'blade:base': BladeBase,
   'blade:cloud-push': BladeCloudPush,
@@ -62,6 +71,7 @@ export default {
   'box:unpublish': BoxUnpublish,
   'box:verify': BoxVerify,
   'cloud:push': CloudPush,
+  'commands': Commands,
   'container:attach': ContainerAttach,
   'container:build': ContainerBuild,
   'container:images': ContainerImages,
@@ -71,8 +81,10 @@ export default {
   'container:run': ContainerRun,
   'container:start': ContainerStart,
   'container:stop': ContainerStop,
+  'help': Help,
   'init': Init,
   'push': Push,
+  'version': Version,
   'vm:console': VmConsole,
   'vm:debug': VmDebug,
   'vm:define': VmDefine,

@@ -71,11 +71,11 @@ describe('a wrong command line under --json', () => {
 })
 
 describe('a wrong command line without --json', () => {
-  it('keeps oclif\'s message on the error and exits 2', async () => {
+  it('prints oclif\'s message as "Error (USAGE): ..." and "Try this:" on stderr, and exits 2', async () => {
     const run = await shien(['vm', 'list', '--bogus'])
     expect(run.exitCode).toBe(ExitCode.usage)
     expect(run.stdout).toBe('')
-    expect(run.error?.message).toMatch(/^Nonexistent flag: --bogus/)
+    expect(run.stderr).toBe('Error (USAGE): Nonexistent flag: --bogus\nTry this:\n  shien vm list --help shows its arguments and flags.\n')
   })
 
   it('prints "Error (CODE): ..." and "Try this:" on stderr for shien\'s own errors', async () => {
