@@ -30,9 +30,10 @@ import {releaseFormulas} from './formula.mjs'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const readJson = (path) => JSON.parse(readFileSync(path, 'utf8'))
 
+class PackError extends Error {}
+
 function die(message) {
-  process.stderr.write(`pack: ${message}\n`)
-  process.exit(1)
+  throw new PackError(message)
 }
 
 const say = (message) => process.stderr.write(`pack: ${message}\n`)
@@ -57,7 +58,7 @@ export function cacheDir() {
  * The node binary of one target, from the cache or else from the npm registry, after checking
  * the package tarball against the registry's integrity and the pin.
  */
-function nodeBinary(target, version, pin) {
+export function nodeBinary(target, version, pin) {
   const key = createHash('sha256').update(pin.integrity).digest('hex').slice(0, 32)
   const dir = join(cacheDir(), 'node', `${pin.package}-${version}-${key}`)
   const binary = join(dir, 'node')
@@ -177,4 +178,12 @@ function main() {
   }
 }
 
-if (process.argv[1] && basename(process.argv[1]) === 'pack.mjs') main()
+if (process.argv[1] && basename(process.argv[1]) === 'pack.mjs') {
+  try {
+    main()
+  } catch (error) {
+    if (!(error instanceof PackError)) throw error
+    process.stderr.write(`pack: ${error.message}\n`)
+    process.exitCode = 1
+  }
+}
