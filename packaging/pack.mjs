@@ -14,7 +14,8 @@
 //
 //   --targets      some of package.json's targets (default: all of them)
 //   --tarball      the package as `npm pack` made it (default: npm pack of this clone)
-//   --out          where the tarballs and SHA256SUMS go (default: dist-pack/, git-ignored)
+//   --out          where the tarballs (shien-vVERSION-TARGET.tar.gz) and SHA256SUMS go
+//                  (default: dist-pack/, git-ignored)
 //   --formula-dir  where shien.rb and shien@VERSION.rb go (default: packaging/homebrew/); they
 //                  are written only when both darwin targets were built
 import {execFileSync} from 'node:child_process'
@@ -149,8 +150,10 @@ function main() {
     for (const target of targets) {
       const name = readdirSync(join(ROOT, 'dist')).find((n) => built(n) && n.endsWith(`-${target}.tar.gz`))
       if (!name) die(`oclif made no tarball for ${target} in dist/`)
-      renameSync(join(ROOT, 'dist', name), join(values.out, name))
-      tarballs[target] = {file: name, sha256: sha256Of(join(values.out, name))}
+      // Without oclif's commit sha in the name, so that a release's URLs follow from its version.
+      const file = `${pkg.oclif.bin}-v${pkg.version}-${target}.tar.gz`
+      renameSync(join(ROOT, 'dist', name), join(values.out, file))
+      tarballs[target] = {file, sha256: sha256Of(join(values.out, file))}
     }
     writeFileSync(join(values.out, 'SHA256SUMS'), targets.map((t) => `${tarballs[t].sha256}  ${tarballs[t].file}\n`).join(''))
     for (const target of targets) process.stdout.write(`${tarballs[target].sha256}  ${join(values.out, tarballs[target].file)}\n`)

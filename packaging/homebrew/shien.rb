@@ -7,12 +7,12 @@ class Shien < Formula
 
   on_macos do
     on_arm do
-      url "https://github.com/ie-ryukyu/shien/releases/download/v0.1.0/shien-v0.1.0-e48d107-darwin-arm64.tar.gz"
-      sha256 "fd61fae231d86fde3453e00443c35a35780c219be93c65599fe64ab9022bc983"
+      url "https://github.com/ie-ryukyu/shien/releases/download/v0.1.0/shien-v0.1.0-darwin-arm64.tar.gz"
+      sha256 "091f3e5107d1682f75fb34729781ae2be0687c11167aea0d93f952406aeaaa33"
     end
     on_intel do
-      url "https://github.com/ie-ryukyu/shien/releases/download/v0.1.0/shien-v0.1.0-e48d107-darwin-x64.tar.gz"
-      sha256 "6842bd725e705179d031d9c7ebb7bfa143854a81d25d0cc393210fea12dd3727"
+      url "https://github.com/ie-ryukyu/shien/releases/download/v0.1.0/shien-v0.1.0-darwin-x64.tar.gz"
+      sha256 "b78e641988e5b488bcbcb9af63c721967615a5e0de74118bf7562fbf7cfba5a5"
     end
   end
 

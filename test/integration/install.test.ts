@@ -55,9 +55,13 @@ describe('the npm package @ie-ryukyu/shien', () => {
     expect(files.filter((f) => f.startsWith('dist/test/') || f.endsWith('.map') || f.endsWith('.ts') || f.startsWith('test/') || f.startsWith('src/'))).toEqual([])
   })
 
+  let prefix: string
+  beforeAll(async () => {
+    prefix = await npmInstalledPrefix()
+  })
+
   it('npm install -g of the tarball into a fresh prefix gives the shien command only, which runs', async () => {
     const {version} = await npmPackage()
-    const prefix = await npmInstalledPrefix()
     expect(readdirSync(join(prefix, 'bin'))).toEqual(['shien'])
     const shien = join(prefix, 'bin', 'shien')
 
@@ -89,20 +93,30 @@ describe('the standalone tarballs (npm run pack)', () => {
     }
   })
 
-  it('linux-x64: unpacked into a fresh folder, shien runs on its own Node with no other node on the PATH', async () => {
-    const dir = temp('shien-standalone-')
-    await execa('tar', ['-xzf', standalone.tarballs['linux-x64'], '-C', dir])
-    const shien = join(dir, 'shien', 'bin', 'shien')
-    const PATH = await pathWithoutNode()
-    const env = {PATH, HOME: dir}
+  it('linux-x64: installed as the README says into a fresh home, shien runs on its own Node with no other node on the PATH', async () => {
+    const home = temp('shien-standalone-')
+    const release = JSON.parse(readFileSync(join(REPO_ROOT, 'packaging', 'release.json'), 'utf8')) as {tarballUrl: string}
+    const file = `shien-v${pkg.version}-linux-x64.tar.gz`
+    expect(standalone.tarballs['linux-x64'].endsWith(`/${file}`)).toBe(true)
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8')
+    const url = release.tarballUrl.replace('{version}', pkg.version).replace('{file}', file)
+    expect(readme).toContain(`mkdir -p ~/.local/lib ~/.local/bin && curl -fsSL ${url} \\| tar -xz -C ~/.local/lib && ln -sf ~/.local/lib/shien/bin/shien ~/.local/bin/shien`)
+    expect(readme).toContain(`bring their own Node (${NODE_VERSION})`)
+
+    // The README's command, from the file instead of curl.
+    mkdirSync(join(home, '.local', 'lib'), {recursive: true})
+    mkdirSync(join(home, '.local', 'bin'), {recursive: true})
+    await execa('tar', ['-xzf', standalone.tarballs['linux-x64'], '-C', join(home, '.local', 'lib')])
+    symlinkSync(join(home, '.local', 'lib', 'shien', 'bin', 'shien'), join(home, '.local', 'bin', 'shien'))
+
+    const env = {PATH: `${await pathWithoutNode()}:${join(home, '.local', 'bin')}`, HOME: home}
+    const run = (args: string[]) => execa('shien', args, {env, extendEnv: false, cwd: home})
     const noNode = await execa('bash', ['-c', 'command -v node'], {env, extendEnv: false, reject: false})
     expect(noNode.exitCode).toBe(1)
 
-    const v = await execa(shien, ['--version'], {env, extendEnv: false, cwd: dir})
-    expect(v.stdout).toBe(`@ie-ryukyu/shien/${pkg.version} linux-x64 node-v${NODE_VERSION}`)
-    const help = await execa(shien, ['push', '--help'], {env, extendEnv: false, cwd: dir})
-    expect(help.stdout).toContain('$ shien push [BOX]')
-    expect(readdirSync(join(dir, 'shien', 'bin')).filter((f) => !f.endsWith('.js') && !f.endsWith('.cmd')).sort()).toEqual(['node', 'shien'])
+    expect((await run(['--version'])).stdout).toBe(`@ie-ryukyu/shien/${pkg.version} linux-x64 node-v${NODE_VERSION}`)
+    expect((await run(['push', '--help'])).stdout).toContain('$ shien push [BOX]')
+    expect(readdirSync(join(home, '.local', 'lib', 'shien', 'bin')).filter((f) => !f.endsWith('.js') && !f.endsWith('.cmd')).sort()).toEqual(['node', 'shien'])
   })
 
   it('darwin: each holds the Mach-O node of its own architecture', async () => {
