@@ -147,6 +147,13 @@ describe('the standalone tarballs (npm run pack)', () => {
     expect(readFileSync(join(standalone.formulaDir, `shien@${version}.rb`), 'utf8')).toContain(`class ShienAT${version.replaceAll('.', '')} < Formula`)
   })
 
+  it('the formulas are Ruby that parses', async () => {
+    for (const name of ['shien.rb', `shien@${pkg.version}.rb`]) {
+      const check = await execa('ruby', ['-c', join(standalone.formulaDir, name)])
+      expect(check.stdout).toBe('Syntax OK')
+    }
+  })
+
   it('the formulas in packaging/homebrew are what the generator makes, but for the tarballs they name', () => {
     const committed = readdirSync(join(REPO_ROOT, 'packaging', 'homebrew')).filter((n) => n.endsWith('.rb')).sort()
     expect(committed).toEqual(['shien.rb', `shien@${pkg.version}.rb`])
