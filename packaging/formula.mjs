@@ -63,12 +63,12 @@ export function formulaText(f) {
 
 /**
  * Both formulas of a release, by file name.
- * @param {{version: string, description: string, homepage: string, license: string, tarballs: Record<string, {url: string, sha256: string}>}} release
+ * @param {{version: string, description: string, homepage: string, license: string, tap: string, tarballs: Record<string, {url: string, sha256: string}>}} release
  */
 export function releaseFormulas(release) {
   return {
     'shien.rb': formulaText({...release, name: 'shien'}),
-    [`shien@${release.version}.rb`]: formulaText({...release, name: `shien@${release.version}`, conflictsWith: 'shien'}),
+    [`shien@${release.version}.rb`]: formulaText({...release, name: `shien@${release.version}`, conflictsWith: `${release.tap}/shien`}),
   }
 }
 

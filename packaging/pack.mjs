@@ -164,6 +164,7 @@ function main() {
         version: pkg.version,
         description: pkg.description,
         homepage: release.homepage,
+        tap: release.homebrewTap,
         license: pkg.license,
         tarballs: Object.fromEntries(['darwin-arm64', 'darwin-x64'].map((t) => [t, {url: url(tarballs[t].file), sha256: tarballs[t].sha256}])),
       })

@@ -8,15 +8,15 @@ class ShienAT010 < Formula
   on_macos do
     on_arm do
       url "https://github.com/ie-ryukyu/shien/releases/download/v0.1.0/shien-v0.1.0-darwin-arm64.tar.gz"
-      sha256 "091f3e5107d1682f75fb34729781ae2be0687c11167aea0d93f952406aeaaa33"
+      sha256 "653e8bdea86c33e6b89ff324bf7eba5f91d96a323a51b38dbc7a8f3eeb88fdb7"
     end
     on_intel do
       url "https://github.com/ie-ryukyu/shien/releases/download/v0.1.0/shien-v0.1.0-darwin-x64.tar.gz"
-      sha256 "b78e641988e5b488bcbcb9af63c721967615a5e0de74118bf7562fbf7cfba5a5"
+      sha256 "f22c9df746834fd632a58c8f1e4440738b9253ba75a34e5f7a40b83471e7a7bc"
     end
   end
 
-  conflicts_with "shien", because: "both install a shien command"
+  conflicts_with "ie-ryukyu/shien/shien", because: "both install a shien command"
 
   # The tarball holds shien, its node_modules and its own node (bin/node); bin/shien runs them.
   def install

@@ -6,7 +6,7 @@ import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {HOMEBREW_TAP, installCommands} from '../../src/install-commands.js'
-import {formulaChecksums, releaseFormulas} from '../../packaging/formula.mjs'
+import {formulaChecksums} from '../../packaging/formula.mjs'
 import {nodeBinary} from '../../packaging/pack.mjs'
 import {REPO_ROOT} from '../support/cli.js'
 import {npmInstalledPrefix, npmPackage, sha256File, type Standalone, standaloneTarballs} from '../support/install-pack.js'
