@@ -1,7 +1,4 @@
 #!/usr/bin/env node
-import {execute} from '@oclif/core'
-
-import {quietUpdateNotice} from '../dist/src/ui/update-notice.js'
-
-quietUpdateNotice(process.argv.slice(2))
-await execute({dir: import.meta.url})
+// The npm bin and the blade's wrapper run this; the standalone tarballs' bin/shien runs
+// bin/run.js (oclif's name for it) with their own node.
+import './run.js'

@@ -2,6 +2,9 @@ import {readFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
 
+/** shien's name on the npm registry (package.json `name`). */
+export const PACKAGE_NAME = '@ie-ryukyu/shien'
+
 /** Where the installed shien package is, and its version. */
 export interface PackageInfo {
   root: string
@@ -19,7 +22,7 @@ export function packageInfo(from: string = fileURLToPath(import.meta.url)): Pack
   for (let i = 0; i < 6; i++) {
     try {
       const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {name?: string; version?: string}
-      if (pkg.name === 'shien') return {root: dir, version: pkg.version ?? '0.0.0', templatesDir: join(dir, 'templates')}
+      if (pkg.name === PACKAGE_NAME) return {root: dir, version: pkg.version ?? '0.0.0', templatesDir: join(dir, 'templates')}
     } catch {
       // No package.json here (or not ours): keep walking up.
     }

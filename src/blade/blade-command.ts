@@ -1,9 +1,10 @@
 import {Flags} from '@oclif/core'
 
 import {ShienError} from '../errors.js'
-import {ShienCommand} from '../ui/base-command.js'
+import {matchBladeSuggestions} from '../install-commands.js'
 import {packageInfo} from '../package-info.js'
 import {BLADE_PROTOCOL} from '../protocol/blade-steps.js'
+import {ShienCommand} from '../ui/base-command.js'
 
 /**
  * The blade side of a push, run by the laptop over SSH as the student. Every call names the
@@ -47,7 +48,7 @@ export abstract class BladeCommand extends ShienCommand {
     if (protocol !== BLADE_PROTOCOL) {
       throw new ShienError(
         `This blade runs shien ${packageInfo().version} (blade protocol ${BLADE_PROTOCOL}); your laptop speaks protocol ${protocol}.`,
-        {code: 'VERSION_MISMATCH', exit: 'remote', suggestions: ['Install the same shien version on your laptop as on the blade (shien --version on each).']},
+        {code: 'VERSION_MISMATCH', exit: 'remote', suggestions: matchBladeSuggestions(packageInfo().version)},
       )
     }
   }

@@ -1,4 +1,5 @@
 import {ShienError} from '../errors.js'
+import {matchBladeSuggestions} from '../install-commands.js'
 import {packageInfo} from '../package-info.js'
 import {type BladeEvent, parseBladeEvent} from '../protocol/blade-events.js'
 import {BLADE_PROTOCOL, type BladeStep, type HelloResult, stepArgs, type StepFlags, type StepResult} from '../protocol/blade-steps.js'
@@ -59,7 +60,7 @@ export class BladeClient {
     if (hello.protocol !== BLADE_PROTOCOL) {
       throw new ShienError(
         `The blade runs shien ${hello.version} (blade protocol ${hello.protocol}); this laptop runs shien ${packageInfo().version} (protocol ${BLADE_PROTOCOL}).`,
-        {code: 'VERSION_MISMATCH', exit: 'remote', suggestions: [`Install shien ${hello.version} on this laptop, or ask an admin to update the blade.`]},
+        {code: 'VERSION_MISMATCH', exit: 'remote', suggestions: matchBladeSuggestions(hello.version)},
       )
     }
     return hello

@@ -48,6 +48,6 @@ describe('shien --help, in process', () => {
   it('prints the version', async () => {
     const run = await shien(['--version'])
     expect(run.exitCode).toBe(0)
-    expect(run.stdout).toMatch(/^shien\/0\.\d+\.\d+ /)
+    expect(run.stdout).toMatch(/^@ie-ryukyu\/shien\/0\.\d+\.\d+ /)
   })
 })
