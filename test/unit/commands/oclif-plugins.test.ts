@@ -64,16 +64,16 @@ describe('help', () => {
 })
 
 describe('version', () => {
-  it.each([[['--version']], [['-v']], [['version']]])('%j prints shien/VERSION with the platform and node', async (args) => {
+  it.each([[['--version']], [['-v']], [['version']]])('%j prints the package name/VERSION with the platform and node', async (args) => {
     const run = await shien(args)
     expect(run.exitCode).toBe(0)
-    expect(run.stdout.trim()).toBe(`shien/${VERSION} ${process.platform}-${process.arch} node-${process.version}`)
+    expect(run.stdout.trim()).toBe(`${NAME}/${VERSION} ${process.platform}-${process.arch} node-${process.version}`)
   })
 
   it('shien version --json gives the same as an object', async () => {
     const run = await shien(['version', '--json'])
     expect(run.exitCode).toBe(0)
-    expect(run.json).toEqual({cliVersion: `shien/${VERSION}`, architecture: `${process.platform}-${process.arch}`, nodeVersion: `node-${process.version}`})
+    expect(run.json).toEqual({cliVersion: `${NAME}/${VERSION}`, architecture: `${process.platform}-${process.arch}`, nodeVersion: `node-${process.version}`})
   })
 })
 
@@ -133,7 +133,7 @@ describe('the update notice', () => {
   it('says a newer @ie-ryukyu/shien is out, on stderr', async () => {
     const run = await spawnShien(['version'], {XDG_CACHE_HOME: cacheWithLatest('99.0.0')})
     expect(run.exitCode).toBe(0)
-    expect(run.stdout.trim()).toMatch(/^shien\//)
+    expect(run.stdout.trim()).toMatch(new RegExp(`^${NAME}/`))
     // oclif wraps a warning and starts each of its lines with "›".
     const notice = run.stderr.replaceAll(/\s*›\s*/g, ' ').trim()
     expect(notice).toBe(`Warning: ${NAME} 99.0.0 is out (you have ${VERSION}): npm install -g @ie-ryukyu/shien`)
@@ -154,7 +154,7 @@ describe('the update notice', () => {
     // Nothing listens on port 9 of the loopback: the look-up is refused, as with no network.
     const run = await spawnShien(['version'], {XDG_CACHE_HOME: cache, npm_config_registry: 'http://127.0.0.1:9/'})
     expect(run.exitCode).toBe(0)
-    expect(run.stdout.trim()).toMatch(/^shien\//)
+    expect(run.stdout.trim()).toMatch(new RegExp(`^${NAME}/`))
     expect(run.stderr).toBe('')
     // The background look-up started (it writes the current version first) and found nothing newer.
     await vi.waitFor(() => expect(JSON.parse(readFileSync(join(cache, 'shien', 'version'), 'utf8'))).toEqual({current: VERSION}), {timeout: 5000})
@@ -199,7 +199,7 @@ describe('a mistyped command on a terminal', () => {
   it('asks "Did you mean" and runs the command named when the answer is yes', async () => {
     const out = await answer('versoin', 'y')
     expect(out).toContain('Did you mean version?')
-    expect(out).toMatch(new RegExp(`^shien/${VERSION.replaceAll('.', '\\.')} `, 'm'))
+    expect(out).toMatch(new RegExp(`^${NAME}/${VERSION.replaceAll('.', '\\.')} `, 'm'))
     expect(out).toContain('exit=0')
   })
 
