@@ -1,3 +1,4 @@
+import type {AskPassphrase} from '../transport/ssh-auth.js'
 import type {Emit} from '../pipeline/events.js'
 import type {NewHostKey} from '../transport/connect.js'
 import type {CloudPushPlan} from './plan.js'
@@ -13,6 +14,8 @@ export interface CloudPushDeps {
   emit: Emit
   confirmHostKey: (key: NewHostKey) => Promise<boolean>
   agentSocket?: string
+  /** Asks a key file's passphrase on a terminal. */
+  askPassphrase?: AskPassphrase
 }
 
 /** Runs a planned cloud push: here for a file, on the blade for a slot. */

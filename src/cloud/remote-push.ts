@@ -1,3 +1,4 @@
+import type {AskPassphrase} from '../transport/ssh-auth.js'
 import {isShienError, ShienError} from '../errors.js'
 import type {BladeEvent} from '../protocol/blade-events.js'
 import {BladeClient} from '../client/blade-client.js'
@@ -20,6 +21,8 @@ export interface RemoteDeps {
   emit: Emit
   confirmHostKey: (key: NewHostKey) => Promise<boolean>
   agentSocket?: string
+  /** Asks a key file's passphrase on a terminal. */
+  askPassphrase?: AskPassphrase
 }
 
 interface RemoteContext {
@@ -41,9 +44,9 @@ const connectStage: Stage<RemoteContext> = {
     const {source, deps} = ctx
     const connection = await connect({
       target: source.target,
-      knownHostsPath: source.knownHostsPath,
       confirmNewHostKey: deps.confirmHostKey,
       agentSocket: deps.agentSocket,
+      askPassphrase: deps.askPassphrase,
       signal: io.signal,
     })
     const blade = new BladeClient(connection, source.bladeCommand)

@@ -1,3 +1,4 @@
+import type {AskPassphrase} from '../transport/ssh-auth.js'
 import type {BoxInfo} from '../box/inspect.js'
 import type {BladeClient} from '../client/blade-client.js'
 import type {Stage} from '../pipeline/runner.js'
@@ -54,6 +55,8 @@ export interface PushContext {
   /** Asked for an unknown host key (a prompt on a TTY, the flag otherwise). */
   confirmHostKey: (key: NewHostKey) => Promise<boolean>
   agentSocket?: string
+  /** Asks a key file's passphrase on a terminal. */
+  askPassphrase?: AskPassphrase
   /** SFTP channels used in parallel for the upload. */
   channels: number
   out: Partial<PushOutputs>

@@ -1,3 +1,4 @@
+import type {AskPassphrase} from '../transport/ssh-auth.js'
 import type {PipelineEvent} from '../pipeline/events.js'
 import {runStages, type StageTiming} from '../pipeline/runner.js'
 import type {NewHostKey} from '../transport/connect.js'
@@ -32,6 +33,8 @@ export interface PushDeps {
   onEvent?: (event: PipelineEvent) => void
   confirmHostKey: (key: NewHostKey) => Promise<boolean>
   agentSocket?: string
+  /** Asks a key file's passphrase on a terminal. */
+  askPassphrase?: AskPassphrase
   channels?: number
   stages?: PushStage[]
 }
@@ -42,6 +45,7 @@ export async function push(plan: PushPlan, deps: PushDeps): Promise<PushResult> 
     plan,
     confirmHostKey: deps.confirmHostKey,
     agentSocket: deps.agentSocket,
+    askPassphrase: deps.askPassphrase,
     channels: deps.channels ?? 3,
     out: {},
     waitedMs: {},

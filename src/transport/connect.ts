@@ -1,10 +1,12 @@
+import type {Duplex} from 'node:stream'
+
 import ssh2 from 'ssh2'
 import type {Client as ClientType} from 'ssh2'
 
 import {ShienError} from '../errors.js'
-import {type AuthAttempt, authAttempts} from './ssh-auth.js'
+import {type AskPassphrase, type AuthAttempt, authAttempts, type AuthNotes} from './ssh-auth.js'
 import type {SshTarget} from './ssh-target.js'
-import {addKnownHost, checkHostKey, fingerprint, type HostKeyVerdict, keyType, knownHostsName, readKnownHosts} from './known-hosts.js'
+import {addKnownHost, checkHostKeyFiles, fingerprint, type HostKeyVerdict, keyType, knownHostsName, readKnownHostsFiles} from './known-hosts.js'
 
 const {Client} = ssh2
 
@@ -17,15 +19,19 @@ export interface NewHostKey {
 
 export interface ConnectOptions {
   target: SshTarget
-  knownHostsPath: string
-  /** Asked once for an unknown host key; true adds it to known_hosts. */
+  /** When set, the one user known_hosts file (instead of the target's UserKnownHostsFile). */
+  knownHostsPath?: string
+  /** Asked once for an unknown host key (of the blade or of a ProxyJump hop); true adds it. */
   confirmNewHostKey: (key: NewHostKey) => Promise<boolean>
+  /** The agent `IdentityAgent SSH_AUTH_SOCK` (the default) means. */
   agentSocket?: string
+  /** Asks a key file's passphrase on a terminal; without it such keys are refused. */
+  askPassphrase?: AskPassphrase
   signal?: AbortSignal
   timeoutMs?: number
 }
 
-/** An authenticated SSH connection to a blade. */
+/** An authenticated SSH connection to a blade (through its ProxyJump hops, if any). */
 export interface Connection {
   client: ClientType
   target: SshTarget
@@ -57,25 +63,62 @@ function hostKeyError(verdict: HostKeyVerdict, host: string, knownHosts: string,
 }
 
 /**
- * Connects and authenticates, verifying the host key against known_hosts (never skipping it):
- * a changed key is an error, an unknown one is confirmed through `confirmNewHostKey`.
+ * Connects and authenticates, hop by hop through the target's ProxyJump chain (each hop a
+ * forwarded channel of the one before), verifying every host key against known_hosts (never
+ * skipping it): a changed key is an error, an unknown one is confirmed through
+ * `confirmNewHostKey` as StrictHostKeyChecking says.
  */
 export async function connect(opts: ConnectOptions): Promise<Connection> {
-  const {target} = opts
-  const name = knownHostsName(target.hostName, target.port)
-  const knownText = await readKnownHosts(opts.knownHostsPath)
-  const {attempts, skipped} = await authAttempts({
+  const hops = [...opts.target.via, opts.target]
+  const opened: ClientType[] = []
+  const closeAll = () => {
+    for (const client of opened.toReversed()) client.end()
+  }
+  try {
+    let sock: Duplex | undefined
+    for (const [index, hop] of hops.entries()) {
+      const login = await openHop(hop, sock, opts)
+      opened.push(login.client)
+      const next = hops[index + 1]
+      if (next === undefined) return {...login, target: opts.target, close: closeAll}
+      sock = await forward(login.client, hop, next)
+    }
+  } catch (error) {
+    closeAll()
+    throw error
+  }
+  throw new Error('Internal error: a connection without hops.')
+}
+
+function forward(client: ClientType, from: SshTarget, to: SshTarget): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    client.forwardOut('127.0.0.1', 0, to.hostName, to.port, (error, channel) => {
+      if (!error) return resolve(channel)
+      reject(connectionError(`The jump host ${from.alias} could not open a connection to ${to.hostName}:${to.port}: ${error.message}.`, [
+        `Check ProxyJump and HostName for ${to.alias} (ssh -G ${to.alias}), and that ${from.alias} allows forwarding.`,
+      ], error))
+    })
+  })
+}
+
+function agentFor(target: SshTarget, sshAuthSock: string | undefined): string | undefined {
+  if (target.identityAgent === 'none') return undefined
+  if (target.identityAgent === 'SSH_AUTH_SOCK') return sshAuthSock
+  return target.identityAgent || undefined
+}
+
+async function openHop(target: SshTarget, sock: Duplex | undefined, opts: ConnectOptions): Promise<Omit<Connection, 'target' | 'close'>> {
+  const name = knownHostsName(target.hostKeyAlias ?? target.hostName, target.port)
+  const userFiles = opts.knownHostsPath === undefined ? target.userKnownHostsFiles : [opts.knownHostsPath]
+  const known = await readKnownHostsFiles([...userFiles, ...target.globalKnownHostsFiles])
+  const {attempts, notes} = await authAttempts({
     username: target.user,
     identityFiles: target.identityFiles,
     identitiesOnly: target.identitiesOnly,
-    agentSocket: opts.agentSocket,
+    agentSocket: agentFor(target, opts.agentSocket),
+    askPassphrase: opts.askPassphrase,
   })
-  if (attempts.length === 0) {
-    throw connectionError(`No SSH key to log in to ${target.alias} with.`, [
-      skipped.length > 0 ? `Load your key into ssh-agent: ssh-add (skipped: ${skipped.join(', ')})` : 'Create one: ssh-keygen -t ed25519',
-      'Or name it with IdentityFile in ~/.ssh/config.',
-    ])
-  }
+  if (attempts.length === 0) throw noKey(target, notes)
   const client = new Client()
   let hostProblem: ShienError | undefined
   let hostFingerprint = ''
@@ -84,16 +127,20 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
 
   const hostVerifier = (key: Buffer, verify: (ok: boolean) => void) => {
     hostFingerprint = fingerprint(key)
-    const verdict = checkHostKey(knownText, name, key)
+    const verdict = checkHostKeyFiles(known, name, key)
     if (verdict.status === 'known') return verify(true)
     if (verdict.status !== 'unknown') {
-      hostProblem = hostKeyError(verdict, name, opts.knownHostsPath, hostFingerprint)
+      hostProblem = hostKeyError(verdict, name, verdict.path ?? userFiles[0], hostFingerprint)
       return verify(false)
     }
-    opts
-      .confirmNewHostKey({host: name, type: keyType(key), fingerprint: hostFingerprint})
+    if (target.strictHostKeyChecking === 'yes') {
+      hostProblem = unknownHostRefused(name, hostFingerprint, 'StrictHostKeyChecking is yes for this host in your SSH configuration.')
+      return verify(false)
+    }
+    const accept = target.strictHostKeyChecking === 'accept-new' ? Promise.resolve(true) : opts.confirmNewHostKey({host: name, type: keyType(key), fingerprint: hostFingerprint})
+    accept
       .then(async (accepted) => {
-        if (accepted) await addKnownHost(opts.knownHostsPath, name, key)
+        if (accepted) await addKnownHost(userFiles[0], name, key, target.hashKnownHosts)
         else hostProblem = unknownHostRefused(name, hostFingerprint)
         verify(accepted)
       })
@@ -115,32 +162,55 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
     })
     client.once('error', (error: Error & {level?: string}) => {
       opts.signal?.removeEventListener('abort', onAbort)
-      reject(hostProblem ?? describeConnectError(error, target, attempts))
+      reject(hostProblem ?? describeConnectError(error, target, attempts, notes))
     })
     client.connect({
-      host: target.hostName,
-      port: target.port,
+      ...(sock ? {sock} : {host: target.hostName, port: target.port}),
       username: target.user,
       readyTimeout: opts.timeoutMs ?? 20_000,
       keepaliveInterval: 15_000,
       hostVerifier,
       authHandler: (_left: unknown, _partial: unknown, next: (a: unknown) => void) => {
-        current = queue.shift()
-        next(current ? current.method : false)
+        void nextMethod(queue, notes).then(([attempt, method]) => {
+          current = attempt
+          next(method ?? false)
+        })
       },
     } as never)
   })
-  return {
-    client,
-    target,
-    publicKey: current!.publicKey,
-    hostKeyFingerprint: hostFingerprint,
-    close: () => client.end(),
-  }
+  return {client, publicKey: current!.publicKey, hostKeyFingerprint: hostFingerprint}
 }
 
-function unknownHostRefused(name: string, fp: string): ShienError {
-  return new ShienError(`The host key of ${name} (${fp}) is not in known_hosts and was not accepted.`, {
+/** The next attempt that can be made (a locked key with no terminal is passed over). */
+async function nextMethod(queue: AuthAttempt[], notes: AuthNotes): Promise<[AuthAttempt | undefined, unknown]> {
+  for (let attempt = queue.shift(); attempt; attempt = queue.shift()) {
+    const method = await attempt.method().catch((error: unknown) => {
+      notes.skipped.push(`${attempt!.label} (${(error as Error).message})`)
+      return undefined
+    })
+    if (method) return [attempt, method]
+  }
+  return [undefined, undefined]
+}
+
+function noKey(target: SshTarget, notes: AuthNotes): ShienError {
+  return connectionError(`No SSH key to log in to ${target.alias} with.`, [
+    notes.skipped.length > 0 ? `Load your key into ssh-agent: ssh-add (skipped: ${notes.skipped.join(', ')})` : 'Create one: ssh-keygen -t ed25519',
+    'Or name it with IdentityFile in ~/.ssh/config.',
+  ])
+}
+
+function lockedKeys(target: SshTarget, locked: string[], cause: unknown): ShienError {
+  return new ShienError(`${locked.join(', ')} ${locked.length > 1 ? 'are' : 'is'} protected by a passphrase, and there is no terminal to ask it on (logging in to ${target.alias}).`, {
+    code: 'SSH_KEY_PASSPHRASE',
+    exit: 'connection',
+    suggestions: [`Load it into ssh-agent first: ssh-add ${locked[0]}`, 'Or run the command on a terminal, where shien asks for the passphrase.'],
+    cause,
+  })
+}
+
+function unknownHostRefused(name: string, fp: string, why = ''): ShienError {
+  return new ShienError(`The host key of ${name} (${fp}) is not in known_hosts and was not accepted.${why ? ' ' + why : ''}`, {
     code: 'HOST_KEY_UNKNOWN',
     exit: 'connection',
     suggestions: [
@@ -150,9 +220,10 @@ function unknownHostRefused(name: string, fp: string): ShienError {
   })
 }
 
-function describeConnectError(error: Error & {level?: string; code?: string}, target: SshTarget, attempts: AuthAttempt[]) {
+function describeConnectError(error: Error & {level?: string; code?: string}, target: SshTarget, attempts: AuthAttempt[], notes: AuthNotes) {
   const where = `${target.user}@${target.hostName}:${target.port}`
   if (error.level === 'client-authentication') {
+    if (notes.locked.length > 0) return lockedKeys(target, notes.locked, error)
     return connectionError(`${where} refused every key offered (${attempts.map((a) => a.label).join(', ')}).`, [
       'Check that your public key is in ~/.ssh/authorized_keys on the blade, or name the right IdentityFile.',
     ], error)

@@ -1,3 +1,4 @@
+import type {AskPassphrase} from '../../transport/ssh-auth.js'
 import type {Catalog} from '../catalog.js'
 import type {BoxInfo} from '../inspect.js'
 import type {Stage} from '../../pipeline/runner.js'
@@ -52,6 +53,8 @@ export interface PublishContext {
   /** Asked for an unknown host key of an sftp:// destination. */
   confirmHostKey: (key: NewHostKey) => Promise<boolean>
   agentSocket?: string
+  /** Asks a key file's passphrase on a terminal. */
+  askPassphrase?: AskPassphrase
   /** A destination already open, instead of the plan's. */
   target?: PublishTarget
   out: Partial<PublishOutputs>

@@ -1,3 +1,4 @@
+import type {AskPassphrase} from '../../transport/ssh-auth.js'
 import {hostname, userInfo} from 'node:os'
 
 import {badInput, ShienError} from '../../errors.js'
@@ -15,6 +16,8 @@ import type {PublishTarget} from './target.js'
 export interface DestinationAccess {
   confirmHostKey: (key: NewHostKey) => Promise<boolean>
   agentSocket?: string
+  /** Asks a key file's passphrase on a terminal. */
+  askPassphrase?: AskPassphrase
   signal?: AbortSignal
 }
 
@@ -23,9 +26,9 @@ export async function openDestination(destination: PublishDestination, access: D
   if (destination.kind === 'local') return new LocalTarget()
   return SftpTarget.open({
     target: destination.target,
-    knownHostsPath: destination.knownHostsPath,
     confirmNewHostKey: access.confirmHostKey,
     agentSocket: access.agentSocket,
+    askPassphrase: access.askPassphrase,
     signal: access.signal,
   })
 }

@@ -1,3 +1,4 @@
+import type {AskPassphrase} from '../../transport/ssh-auth.js'
 import {posix} from 'node:path'
 
 import type {SFTPWrapper} from 'ssh2'
@@ -14,9 +15,10 @@ const POSIX_RENAME = 'posix-rename@openssh.com'
 
 export interface SftpTargetOptions {
   target: SshTarget
-  knownHostsPath: string
   confirmNewHostKey: (key: NewHostKey) => Promise<boolean>
   agentSocket?: string
+  /** Asks a key file's passphrase on a terminal. */
+  askPassphrase?: AskPassphrase
   signal?: AbortSignal
 }
 
@@ -31,9 +33,9 @@ export class SftpTarget implements PublishTarget {
   static async open(opts: SftpTargetOptions): Promise<SftpTarget> {
     const connection = await connect({
       target: opts.target,
-      knownHostsPath: opts.knownHostsPath,
       confirmNewHostKey: opts.confirmNewHostKey,
       agentSocket: opts.agentSocket,
+      askPassphrase: opts.askPassphrase,
       signal: opts.signal,
     })
     try {

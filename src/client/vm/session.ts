@@ -1,3 +1,4 @@
+import type {AskPassphrase} from '../../transport/ssh-auth.js'
 import {BladeClient, withBlade} from '../blade-client.js'
 import type {Connection, ConnectOptions, NewHostKey} from '../../transport/connect.js'
 import type {VmPlan} from './plan.js'
@@ -7,15 +8,17 @@ export interface VmDeps {
   signal: AbortSignal
   confirmHostKey: (key: NewHostKey) => Promise<boolean>
   agentSocket?: string
+  /** Asks a key file's passphrase on a terminal. */
+  askPassphrase?: AskPassphrase
 }
 
 /** How `shien vm` and `shien container` reach the plan's blade: the connection `shien push` opens. */
 export function bladeConnection(plan: VmPlan, deps: VmDeps): ConnectOptions {
   return {
     target: plan.target,
-    knownHostsPath: plan.knownHostsPath,
     confirmNewHostKey: deps.confirmHostKey,
     agentSocket: deps.agentSocket,
+    askPassphrase: deps.askPassphrase,
     signal: deps.signal,
   }
 }
