@@ -162,7 +162,7 @@ async function openHop(target: SshTarget, sock: Duplex | undefined, opts: Connec
     })
     client.once('error', (error: Error & {level?: string}) => {
       opts.signal?.removeEventListener('abort', onAbort)
-      reject(hostProblem ?? describeConnectError(error, target, attempts, notes))
+      reject(hostProblem ?? describeConnectError(error, target, notes))
     })
     client.connect({
       ...(sock ? {sock} : {host: target.hostName, port: target.port}),
@@ -188,7 +188,10 @@ async function nextMethod(queue: AuthAttempt[], notes: AuthNotes): Promise<[Auth
       notes.skipped.push(`${attempt!.label} (${(error as Error).message})`)
       return undefined
     })
-    if (method) return [attempt, method]
+    if (method) {
+      notes.tried.push(attempt.label)
+      return [attempt, method]
+    }
   }
   return [undefined, undefined]
 }
@@ -220,11 +223,13 @@ function unknownHostRefused(name: string, fp: string, why = ''): ShienError {
   })
 }
 
-function describeConnectError(error: Error & {level?: string; code?: string}, target: SshTarget, attempts: AuthAttempt[], notes: AuthNotes) {
+function describeConnectError(error: Error & {level?: string; code?: string}, target: SshTarget, notes: AuthNotes) {
   const where = `${target.user}@${target.hostName}:${target.port}`
   if (error.level === 'client-authentication') {
     if (notes.locked.length > 0) return lockedKeys(target, notes.locked, error)
-    return connectionError(`${where} refused every key offered (${attempts.map((a) => a.label).join(', ')}).`, [
+    const unused = notes.skipped.length > 0 ? ` Not used: ${notes.skipped.join(', ')}.` : ''
+    if (notes.tried.length === 0) return connectionError(`No SSH key could be used to log in to ${where}.${unused}`, ['Load your key into ssh-agent: ssh-add'], error)
+    return connectionError(`${where} refused every key offered (${notes.tried.join(', ')}).${unused}`, [
       'Check that your public key is in ~/.ssh/authorized_keys on the blade, or name the right IdentityFile.',
     ], error)
   }

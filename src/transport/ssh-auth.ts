@@ -74,6 +74,8 @@ export interface AuthNotes {
   skipped: string[]
   /** Passphrase-protected files with no terminal to ask on. */
   locked: string[]
+  /** What was offered to the server. */
+  tried: string[]
 }
 
 async function fileAttempt(file: string, username: string, notes: AuthNotes, ask?: AskPassphrase): Promise<AuthAttempt | undefined> {
@@ -131,7 +133,7 @@ export async function authAttempts(opts: {
   agentSocket?: string
   askPassphrase?: AskPassphrase
 }): Promise<{attempts: AuthAttempt[]; notes: AuthNotes}> {
-  const notes: AuthNotes = {skipped: [], locked: []}
+  const notes: AuthNotes = {skipped: [], locked: [], tried: []}
   const attempts: AuthAttempt[] = []
   const {agent, keys} = opts.agentSocket ? await agentKeys(opts.agentSocket) : {agent: undefined, keys: []}
   const blobs = await Promise.all(opts.identityFiles.map((file) => identityBlob(file)))
