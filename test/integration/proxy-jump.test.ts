@@ -1,4 +1,5 @@
-import {mkdirSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {createHash} from 'node:crypto'
+import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -10,6 +11,7 @@ import {remoteExec} from '../../src/transport/remote-exec.js'
 import {resolveSshTarget} from '../../src/transport/ssh-target.js'
 import {runShien, SHIEN_BIN} from '../support/cli.js'
 import {type JumpLab, PASSPHRASE, startJumpLab} from '../support/jump-lab.js'
+import {makeBox} from '../support/make-box.js'
 
 let lab: JumpLab
 let agent: {socket: string; pid: string} | undefined
@@ -199,5 +201,24 @@ describe('the CLI', () => {
     expect(through.json.error).toMatchObject({code: 'LAB_BLADE', message: expect.stringContaining('reached the lab blade')})
     const direct = await runShien(['vm', 'list', '--host', 'blade', '--jump', 'none', '--json'], {home: laptop()})
     expect(direct.json.error).toMatchObject({code: 'SSH_CONNECT'})
+  }, 60_000)
+
+  it('publishes a box over SFTP to a host behind a ProxyJump', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'jump-publish-'))
+    try {
+      const box = await makeBox(work, 'course.box')
+      const home = laptop({extra: 'Host gw2\n  ProxyJump gw1\n'})
+      const before = readFileSync(lab.gw1Log, 'utf8').split('Accepted publickey').length
+      const run = await runShien(
+        ['box', 'publish', box, '--name', 'os101/debian12', '--version', '2026.1.0', '--to', `sftp://gw2${work}/boxes`, '--base-url', 'https://blade.example/boxes', '--no-libvirt', '--json'],
+        {home},
+      )
+      expect(run.exitCode, run.stderr).toBe(0)
+      const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex')
+      expect(sha(join(work, 'boxes/os101/debian12/2026.1.0/virtualbox.box'))).toBe(sha(box))
+      expect(readFileSync(lab.gw1Log, 'utf8').split('Accepted publickey').length).toBe(before + 1)
+    } finally {
+      rmSync(work, {recursive: true, force: true})
+    }
   }, 60_000)
 })
