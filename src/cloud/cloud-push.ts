@@ -1,4 +1,3 @@
-import type {AskPassphrase} from '../transport/ssh-auth.js'
 import type {Emit} from '../pipeline/events.js'
 import type {NewHostKey} from '../transport/connect.js'
 import type {CloudPushPlan} from './plan.js'
@@ -6,6 +5,7 @@ import type {CloudPushResult} from '../protocol/blade-steps.js'
 import {pushImage} from './push-image.js'
 import {pushSlotFromBlade} from './remote-push.js'
 import {notingClient} from './sakura-client.js'
+import type {AskPassphrase} from '../transport/ssh-auth.js'
 
 export type CloudPushReport = CloudPushResult & {source: {kind: 'file'; path: string} | {kind: 'slot'; slot: string; host: string}}
 

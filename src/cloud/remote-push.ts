@@ -1,4 +1,3 @@
-import type {AskPassphrase} from '../transport/ssh-auth.js'
 import {isShienError, ShienError} from '../errors.js'
 import type {BladeEvent} from '../protocol/blade-events.js'
 import {BladeClient} from '../client/blade-client.js'
@@ -8,6 +7,7 @@ import {runStages, type Stage} from '../pipeline/runner.js'
 import {connect, type Connection, type NewHostKey} from '../transport/connect.js'
 import type {CloudPushPlan, CloudSource} from './plan.js'
 import type {CloudPushResult} from '../protocol/blade-steps.js'
+import type {AskPassphrase} from '../transport/ssh-auth.js'
 
 /** What the laptop sends on the blade step's stdin: the secrets and settings, never argv. */
 export interface BladeCloudRequest {

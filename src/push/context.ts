@@ -1,10 +1,10 @@
-import type {AskPassphrase} from '../transport/ssh-auth.js'
 import type {BoxInfo} from '../box/inspect.js'
 import type {BladeClient} from '../client/blade-client.js'
 import type {Stage} from '../pipeline/runner.js'
 import type {Connection, NewHostKey} from '../transport/connect.js'
 import type {UploadResult} from '../transport/sftp-upload.js'
 import type {PushPlan} from './plan.js'
+import type {AskPassphrase} from '../transport/ssh-auth.js'
 
 export type StageId = 'package' | 'connect' | 'upload' | 'convert' | 'harden' | 'define' | 'start'
 

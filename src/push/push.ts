@@ -1,4 +1,3 @@
-import type {AskPassphrase} from '../transport/ssh-auth.js'
 import type {PipelineEvent} from '../pipeline/events.js'
 import {runStages, type StageTiming} from '../pipeline/runner.js'
 import type {NewHostKey} from '../transport/connect.js'
@@ -7,6 +6,7 @@ import type {PushPlan} from './plan.js'
 import {convertStage, defineStage, hardenStage, startStage} from './stages-blade.js'
 import {packageStage} from './stages-local.js'
 import {connectStage, uploadStage} from './stages-upload.js'
+import type {AskPassphrase} from '../transport/ssh-auth.js'
 
 export const pushStages: PushStage[] = [packageStage, connectStage, uploadStage, convertStage, hardenStage, defineStage, startStage]
 

@@ -70,6 +70,7 @@ function hostKeyError(verdict: HostKeyVerdict, host: string, knownHosts: string,
  */
 export async function connect(opts: ConnectOptions): Promise<Connection> {
   const hops = [...opts.target.via, opts.target]
+  const hopOpts = {...opts, askPassphrase: opts.askPassphrase && oncePerFile(opts.askPassphrase)}
   const opened: ClientType[] = []
   const closeAll = () => {
     for (const client of opened.toReversed()) client.end()
@@ -77,7 +78,7 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
   try {
     let sock: Duplex | undefined
     for (const [index, hop] of hops.entries()) {
-      const login = await openHop(hop, sock, opts)
+      const login = await openHop(hop, sock, hopOpts)
       opened.push(login.client)
       const next = hops[index + 1]
       if (next === undefined) return {...login, target: opts.target, close: closeAll}
@@ -88,6 +89,21 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
     throw error
   }
   throw new Error('Internal error: a connection without hops.')
+}
+
+/**
+ * A chain logs in with the same key file at every hop: ask for its passphrase once, and again
+ * only when the remembered answer turned out wrong (a second try).
+ */
+function oncePerFile(ask: AskPassphrase): AskPassphrase {
+  const answers = new Map<string, string>()
+  return async (file, attempt) => {
+    const known = answers.get(file)
+    if (attempt === 1 && known !== undefined) return known
+    const answer = await ask(file, attempt)
+    answers.set(file, answer)
+    return answer
+  }
 }
 
 function forward(client: ClientType, from: SshTarget, to: SshTarget): Promise<Duplex> {
@@ -111,15 +127,28 @@ async function openHop(target: SshTarget, sock: Duplex | undefined, opts: Connec
   const name = knownHostsName(target.hostKeyAlias ?? target.hostName, target.port)
   const userFiles = opts.knownHostsPath === undefined ? target.userKnownHostsFiles : [opts.knownHostsPath]
   const known = await readKnownHostsFiles([...userFiles, ...target.globalKnownHostsFiles])
+  const client = new Client()
+  // The handshake's time limit stops while the user reads a fingerprint or types a passphrase.
+  const clock = handshakeClock(opts.timeoutMs ?? 20_000, () => {
+    client.destroy()
+    client.emit('error', Object.assign(new Error('Timed out while waiting for handshake'), {level: 'client-timeout'}))
+  })
+  const whileAsking = <T>(question: () => Promise<T>): Promise<T> => {
+    clock.pause()
+    return question().finally(() => clock.resume())
+  }
+  const ask = opts.askPassphrase
   const {attempts, notes} = await authAttempts({
     username: target.user,
     identityFiles: target.identityFiles,
     identitiesOnly: target.identitiesOnly,
     agentSocket: agentFor(target, opts.agentSocket),
-    askPassphrase: opts.askPassphrase,
+    askPassphrase: ask && ((file, attempt) => whileAsking(() => ask(file, attempt))),
   })
-  if (attempts.length === 0) throw noKey(target, notes)
-  const client = new Client()
+  if (attempts.length === 0) {
+    clock.stop()
+    throw noKey(target, notes)
+  }
   let hostProblem: ShienError | undefined
   let hostFingerprint = ''
   let current: AuthAttempt | undefined
@@ -137,7 +166,10 @@ async function openHop(target: SshTarget, sock: Duplex | undefined, opts: Connec
       hostProblem = unknownHostRefused(name, hostFingerprint, 'StrictHostKeyChecking is yes for this host in your SSH configuration.')
       return verify(false)
     }
-    const accept = target.strictHostKeyChecking === 'accept-new' ? Promise.resolve(true) : opts.confirmNewHostKey({host: name, type: keyType(key), fingerprint: hostFingerprint})
+    const accept =
+      target.strictHostKeyChecking === 'accept-new'
+        ? Promise.resolve(true)
+        : whileAsking(() => opts.confirmNewHostKey({host: name, type: keyType(key), fingerprint: hostFingerprint}))
     accept
       .then(async (accepted) => {
         if (accepted) await addKnownHost(userFiles[0], name, key, target.hashKnownHosts)
@@ -157,17 +189,19 @@ async function openHop(target: SshTarget, sock: Duplex | undefined, opts: Connec
     }
     opts.signal?.addEventListener('abort', onAbort, {once: true})
     client.once('ready', () => {
+      clock.stop()
       opts.signal?.removeEventListener('abort', onAbort)
       resolve()
     })
     client.once('error', (error: Error & {level?: string}) => {
+      clock.stop()
       opts.signal?.removeEventListener('abort', onAbort)
       reject(hostProblem ?? describeConnectError(error, target, notes))
     })
     client.connect({
       ...(sock ? {sock} : {host: target.hostName, port: target.port}),
       username: target.user,
-      readyTimeout: opts.timeoutMs ?? 20_000,
+      readyTimeout: 0,
       keepaliveInterval: 15_000,
       hostVerifier,
       authHandler: (_left: unknown, _partial: unknown, next: (a: unknown) => void) => {
@@ -179,6 +213,31 @@ async function openHop(target: SshTarget, sock: Duplex | undefined, opts: Connec
     } as never)
   })
   return {client, publicKey: current!.publicKey, hostKeyFingerprint: hostFingerprint}
+}
+
+/** A time limit that can be paused (while a person answers) and stopped. */
+function handshakeClock(ms: number, onTimeout: () => void) {
+  let left = ms
+  let started = Date.now()
+  let timer: NodeJS.Timeout | undefined = setTimeout(onTimeout, ms)
+  return {
+    pause() {
+      if (timer === undefined) return
+      clearTimeout(timer)
+      timer = undefined
+      left -= Date.now() - started
+    },
+    resume() {
+      if (timer !== undefined || left < 0) return
+      started = Date.now()
+      timer = setTimeout(onTimeout, left)
+    },
+    stop() {
+      clearTimeout(timer)
+      timer = undefined
+      left = -1
+    },
+  }
 }
 
 /** The next attempt that can be made (a locked key with no terminal is passed over). */

@@ -112,7 +112,8 @@ async function fileAttempt(file: string, username: string, notes: AuthNotes, ask
       const unlocked = Array.isArray(opened) ? opened[0] : opened
       if (!(unlocked instanceof Error)) {
         attempt.publicKey = publicLine(unlocked)
-        return {type: 'publickey', username, key: data, passphrase}
+        // The opened key itself: ssh2 would otherwise decrypt it again (bcrypt, slow in JS).
+        return {type: 'publickey', username, key: unlocked}
       }
     }
     notes.skipped.push(`${file} (wrong passphrase, 3 tries)`)

@@ -1,4 +1,3 @@
-import type {AskPassphrase} from '../../transport/ssh-auth.js'
 import type {Catalog} from '../catalog.js'
 import type {BoxInfo} from '../inspect.js'
 import type {Stage} from '../../pipeline/runner.js'
@@ -6,6 +5,7 @@ import type {NewHostKey} from '../../transport/connect.js'
 import type {LibvirtMetadata} from './libvirt-box.js'
 import type {PublishPlan} from './plan.js'
 import type {PublishTarget} from './target.js'
+import type {AskPassphrase} from '../../transport/ssh-auth.js'
 
 export type PublishStageId = 'inspect' | 'lock' | 'checksum' | 'convert' | 'copy' | 'catalog'
 

@@ -1,4 +1,3 @@
-import type {AskPassphrase} from '../../transport/ssh-auth.js'
 import {hostname, userInfo} from 'node:os'
 
 import {badInput, ShienError} from '../../errors.js'
@@ -8,6 +7,7 @@ import {LocalTarget} from './local-target.js'
 import type {PublishDestination} from './plan.js'
 import {SftpTarget} from './sftp-target.js'
 import type {PublishTarget} from './target.js'
+import type {AskPassphrase} from '../../transport/ssh-auth.js'
 
 // What publish and unpublish share before they change anything: the destination opened, the
 // catalog's lock taken, the catalog read and checked.

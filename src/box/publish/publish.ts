@@ -1,4 +1,3 @@
-import type {AskPassphrase} from '../../transport/ssh-auth.js'
 import {posix} from 'node:path'
 
 import {ShienError} from '../../errors.js'
@@ -14,6 +13,7 @@ import {openDestination, readCatalog, release, takeLock} from './lock.js'
 import type {PublishPlan} from './plan.js'
 import {checksumStage, convertStage, inspectStage} from './prepare.js'
 import type {PublishTarget} from './target.js'
+import type {AskPassphrase} from '../../transport/ssh-auth.js'
 
 export interface PublishOptions {
   signal?: AbortSignal

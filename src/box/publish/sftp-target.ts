@@ -1,4 +1,3 @@
-import type {AskPassphrase} from '../../transport/ssh-auth.js'
 import {posix} from 'node:path'
 
 import type {SFTPWrapper} from 'ssh2'
@@ -8,6 +7,7 @@ import {connect, type Connection, type NewHostKey} from '../../transport/connect
 import {sftpCall} from '../../transport/sftp-call.js'
 import type {SshTarget} from '../../transport/ssh-target.js'
 import {type FileHead, type PublishTarget, type PutOptions, writeError} from './target.js'
+import type {AskPassphrase} from '../../transport/ssh-auth.js'
 
 // SFTP status codes (draft-ietf-secsh-filexfer-02) and how they read as errno codes.
 const SFTP_ERRNO: Record<number, string> = {2: 'ENOENT', 3: 'EACCES'}

@@ -1,4 +1,3 @@
-import type {AskPassphrase} from '../../transport/ssh-auth.js'
 import {posix} from 'node:path'
 
 import {ShienError} from '../../errors.js'
@@ -13,6 +12,7 @@ import {openDestination, readCatalog, release, takeLock} from './lock.js'
 import {pathsFor, type VersionPaths} from './plan.js'
 import type {PublishTarget} from './target.js'
 import type {UnpublishPlan} from './unpublish-plan.js'
+import type {AskPassphrase} from '../../transport/ssh-auth.js'
 
 export interface UnpublishOptions {
   signal?: AbortSignal

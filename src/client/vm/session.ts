@@ -1,8 +1,8 @@
-import type {AskPassphrase} from '../../transport/ssh-auth.js'
 import {BladeClient, withBlade} from '../blade-client.js'
 import type {Connection, ConnectOptions, NewHostKey} from '../../transport/connect.js'
 import type {VmPlan} from './plan.js'
 import {ieVirshArgs} from './plan.js'
+import type {AskPassphrase} from '../../transport/ssh-auth.js'
 
 export interface VmDeps {
   signal: AbortSignal
