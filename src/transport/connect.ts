@@ -124,7 +124,8 @@ function agentFor(target: SshTarget, sshAuthSock: string | undefined): string | 
 }
 
 async function openHop(target: SshTarget, sock: Duplex | undefined, opts: ConnectOptions): Promise<Omit<Connection, 'target' | 'close'>> {
-  const name = knownHostsName(target.hostKeyAlias ?? target.hostName, target.port)
+  // OpenSSH looks a HostKeyAlias up as it is, without the port.
+  const name = target.hostKeyAlias ?? knownHostsName(target.hostName, target.port)
   const userFiles = opts.knownHostsPath === undefined ? target.userKnownHostsFiles : [opts.knownHostsPath]
   const known = await readKnownHostsFiles([...userFiles, ...target.globalKnownHostsFiles])
   const client = new Client()

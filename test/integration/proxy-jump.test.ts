@@ -109,6 +109,12 @@ describe('ProxyJump', () => {
     await expect(labOf(home, 'blade', {confirmNewHostKey: async () => false})).rejects.toMatchObject({code: 'HOST_KEY_UNKNOWN'})
   })
 
+  it('looks a gateway up in known_hosts by its HostKeyAlias', async () => {
+    const aliased = lab.knownHosts.replace(`[127.0.0.1]:${lab.gw2Port} `, 'labgw ')
+    expect(await labOf(laptop({knownHosts: aliased, extra: 'Host gw2\n  HostKeyAlias labgw\n'}))).toBe('blade')
+    await expect(labOf(laptop({knownHosts: aliased}), 'blade', {confirmNewHostKey: async () => false})).rejects.toMatchObject({code: 'HOST_KEY_UNKNOWN'})
+  })
+
   it('reads GlobalKnownHostsFile as well as the user file', async () => {
     const global = join(mkdtempSync(join(tmpdir(), 'jump-global-')), 'ssh_known_hosts')
     writeFileSync(global, lab.knownHosts)
