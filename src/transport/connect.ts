@@ -4,9 +4,11 @@ import ssh2 from 'ssh2'
 import type {Client as ClientType} from 'ssh2'
 
 import {ShienError} from '../errors.js'
+import {handshakeClock} from './handshake-clock.js'
+import {hostKeyVerifier} from './host-key-verifier.js'
+import {knownHostsName, readKnownHostsFiles} from './known-hosts.js'
 import {type AskPassphrase, type AuthAttempt, authAttempts, type AuthNotes} from './ssh-auth.js'
 import type {SshTarget} from './ssh-target.js'
-import {addKnownHost, checkHostKeyFiles, fingerprint, type HostKeyVerdict, keyType, knownHostsName, readKnownHostsFiles} from './known-hosts.js'
 
 const {Client} = ssh2
 
@@ -43,24 +45,6 @@ export interface Connection {
 
 const connectionError = (message: string, suggestions: string[], cause?: unknown) =>
   new ShienError(message, {code: 'SSH_CONNECT', exit: 'connection', suggestions, cause})
-
-function hostKeyError(verdict: HostKeyVerdict, host: string, knownHosts: string, fp: string): ShienError {
-  if (verdict.status === 'revoked') {
-    return connectionError(`The host key of ${host} (${fp}) is marked @revoked in ${knownHosts} line ${verdict.line}.`, [
-      'Ask an admin which key the blade should have.',
-    ])
-  }
-  const line = verdict.status === 'changed' ? verdict.line : 0
-  return new ShienError(
-    `The host key of ${host} has CHANGED (now ${fp}); ${knownHosts} line ${line} has another one. ` +
-      'Someone may be intercepting the connection, or the blade was reinstalled.',
-    {
-      code: 'HOST_KEY_CHANGED',
-      exit: 'connection',
-      suggestions: [`Ask an admin for the blade's fingerprint; if it is ${fp}, remove line ${line} of ${knownHosts}.`],
-    },
-  )
-}
 
 /**
  * Connects and authenticates, hop by hop through the target's ProxyJump chain (each hop a
@@ -145,43 +129,17 @@ async function openHop(target: SshTarget, sock: Duplex | undefined, opts: Connec
     identitiesOnly: target.identitiesOnly,
     agentSocket: agentFor(target, opts.agentSocket),
     askPassphrase: ask && ((file, attempt) => whileAsking(() => ask(file, attempt))),
+  }).catch((error: unknown) => {
+    clock.stop()
+    throw error
   })
   if (attempts.length === 0) {
     clock.stop()
     throw noKey(target, notes)
   }
-  let hostProblem: ShienError | undefined
-  let hostFingerprint = ''
   let current: AuthAttempt | undefined
   const queue = [...attempts]
-
-  const hostVerifier = (key: Buffer, verify: (ok: boolean) => void) => {
-    hostFingerprint = fingerprint(key)
-    const verdict = checkHostKeyFiles(known, name, key)
-    if (verdict.status === 'known') return verify(true)
-    if (verdict.status !== 'unknown') {
-      hostProblem = hostKeyError(verdict, name, verdict.path ?? userFiles[0], hostFingerprint)
-      return verify(false)
-    }
-    if (target.strictHostKeyChecking === 'yes') {
-      hostProblem = unknownHostRefused(name, hostFingerprint, 'StrictHostKeyChecking is yes for this host in your SSH configuration.')
-      return verify(false)
-    }
-    const accept =
-      target.strictHostKeyChecking === 'accept-new'
-        ? Promise.resolve(true)
-        : whileAsking(() => opts.confirmNewHostKey({host: name, type: keyType(key), fingerprint: hostFingerprint}))
-    accept
-      .then(async (accepted) => {
-        if (accepted) await addKnownHost(userFiles[0], name, key, target.hashKnownHosts)
-        else hostProblem = unknownHostRefused(name, hostFingerprint)
-        verify(accepted)
-      })
-      .catch((error: unknown) => {
-        hostProblem = error instanceof ShienError ? error : unknownHostRefused(name, hostFingerprint)
-        verify(false)
-      })
-  }
+  const hostKey = hostKeyVerifier({target, name, known, newKeysFile: userFiles[0], confirm: (key) => whileAsking(() => opts.confirmNewHostKey(key))})
 
   await new Promise<void>((resolve, reject) => {
     const onAbort = () => {
@@ -197,14 +155,14 @@ async function openHop(target: SshTarget, sock: Duplex | undefined, opts: Connec
     client.once('error', (error: Error & {level?: string}) => {
       clock.stop()
       opts.signal?.removeEventListener('abort', onAbort)
-      reject(hostProblem ?? describeConnectError(error, target, notes))
+      reject(hostKey.problem() ?? describeConnectError(error, target, notes))
     })
     client.connect({
       ...(sock ? {sock} : {host: target.hostName, port: target.port}),
       username: target.user,
       readyTimeout: 0,
       keepaliveInterval: 15_000,
-      hostVerifier,
+      hostVerifier: hostKey.verify,
       authHandler: (_left: unknown, _partial: unknown, next: (a: unknown) => void) => {
         void nextMethod(queue, notes).then(([attempt, method]) => {
           current = attempt
@@ -213,32 +171,7 @@ async function openHop(target: SshTarget, sock: Duplex | undefined, opts: Connec
       },
     } as never)
   })
-  return {client, publicKey: current!.publicKey, hostKeyFingerprint: hostFingerprint}
-}
-
-/** A time limit that can be paused (while a person answers) and stopped. */
-function handshakeClock(ms: number, onTimeout: () => void) {
-  let left = ms
-  let started = Date.now()
-  let timer: NodeJS.Timeout | undefined = setTimeout(onTimeout, ms)
-  return {
-    pause() {
-      if (timer === undefined) return
-      clearTimeout(timer)
-      timer = undefined
-      left -= Date.now() - started
-    },
-    resume() {
-      if (timer !== undefined || left < 0) return
-      started = Date.now()
-      timer = setTimeout(onTimeout, left)
-    },
-    stop() {
-      clearTimeout(timer)
-      timer = undefined
-      left = -1
-    },
-  }
+  return {client, publicKey: current!.publicKey, hostKeyFingerprint: hostKey.fingerprint()}
 }
 
 /** The next attempt that can be made (a locked key with no terminal is passed over). */
@@ -269,17 +202,6 @@ function lockedKeys(target: SshTarget, locked: string[], cause: unknown): ShienE
     exit: 'connection',
     suggestions: [`Load it into ssh-agent first: ssh-add ${locked[0]}`, 'Or run the command on a terminal, where shien asks for the passphrase.'],
     cause,
-  })
-}
-
-function unknownHostRefused(name: string, fp: string, why = ''): ShienError {
-  return new ShienError(`The host key of ${name} (${fp}) is not in known_hosts and was not accepted.${why ? ' ' + why : ''}`, {
-    code: 'HOST_KEY_UNKNOWN',
-    exit: 'connection',
-    suggestions: [
-      "Compare the fingerprint with the one your admin published, then run again on a terminal and answer yes,",
-      'or pass --accept-new-host-key when not on a terminal.',
-    ],
   })
 }
 
