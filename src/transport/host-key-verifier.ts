@@ -22,7 +22,8 @@ export function hostKeyVerifier(opts: {
   /** The name looked up: `host`, `[host]:port`, or the HostKeyAlias. */
   name: string
   known: KnownHostsFile[]
-  newKeysFile: string
+  /** Where an accepted key is written (none: accepted for this connection only). */
+  newKeysFile?: string
   confirm: (key: NewHostKey) => Promise<boolean>
 }): HostKeyCheck {
   const {target, name} = opts
@@ -33,7 +34,7 @@ export function hostKeyVerifier(opts: {
     const verdict = checkHostKeyFiles(opts.known, name, key)
     if (verdict.status === 'known') return verify(true)
     if (verdict.status !== 'unknown') {
-      problem = hostKeyError(verdict, name, verdict.path ?? opts.newKeysFile, seen)
+      problem = hostKeyError(verdict, name, verdict.path ?? 'known_hosts', seen)
       return verify(false)
     }
     if (target.strictHostKeyChecking === 'yes') {
@@ -43,7 +44,7 @@ export function hostKeyVerifier(opts: {
     const accept = target.strictHostKeyChecking === 'accept-new' ? Promise.resolve(true) : opts.confirm({host: name, type: keyType(key), fingerprint: seen})
     accept
       .then(async (accepted) => {
-        if (accepted) await addKnownHost(opts.newKeysFile, name, key, target.hashKnownHosts)
+        if (accepted && opts.newKeysFile !== undefined) await addKnownHost(opts.newKeysFile, name, key, target.hashKnownHosts)
         else problem = unknownHostRefused(name, seen)
         verify(accepted)
       })

@@ -21,7 +21,7 @@ export interface SshTarget {
   identitiesOnly: boolean
   /** IdentityAgent: `SSH_AUTH_SOCK` (the default), `none`, or a socket path. */
   identityAgent: string
-  /** UserKnownHostsFile (new keys go to the first) and GlobalKnownHostsFile. */
+  /** UserKnownHostsFile (new keys go to the first; `none` lists none) and GlobalKnownHostsFile. */
   userKnownHostsFiles: string[]
   globalKnownHostsFiles: string[]
   strictHostKeyChecking: StrictHostKeyChecking
@@ -86,8 +86,8 @@ function resolveHop(hop: HopSpec, env: SshEnv, depth: number): SshTarget {
     identityFiles: configured.filter((file) => !isDefaultIdentity(file, home) || existsSync(file)),
     identitiesOnly: one('identitiesonly') === 'yes',
     identityAgent: expandPath(one('identityagent') ?? 'SSH_AUTH_SOCK', home, tokens),
-    userKnownHostsFiles: (options.get('userknownhostsfile') ?? [join(home, '.ssh', 'known_hosts')]).map((f) => expandPath(f, home, tokens)),
-    globalKnownHostsFiles: (options.get('globalknownhostsfile') ?? []).map((f) => expandPath(f, home, tokens)),
+    userKnownHostsFiles: (options.get('userknownhostsfile') ?? [join(home, '.ssh', 'known_hosts')]).filter((f) => f !== 'none').map((f) => expandPath(f, home, tokens)),
+    globalKnownHostsFiles: (options.get('globalknownhostsfile') ?? []).filter((f) => f !== 'none').map((f) => expandPath(f, home, tokens)),
     strictHostKeyChecking: strictness(one('stricthostkeychecking')),
     hashKnownHosts: one('hashknownhosts') === 'yes',
     hostKeyAlias: one('hostkeyalias'),

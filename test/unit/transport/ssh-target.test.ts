@@ -99,6 +99,8 @@ describe('resolveSshTarget', () => {
     expect(resolveSshTarget('a', {home: dir}).strictHostKeyChecking).toBe('yes')
     expect(resolveSshTarget('b', {home: dir}).strictHostKeyChecking).toBe('no')
     expect(resolveSshTarget('c', {home: dir})).toMatchObject({identityAgent: 'none', userKnownHostsFiles: [join(dir, 'kh'), join(dir, 'kh2')], globalKnownHostsFiles: ['/etc/ssh/other']})
+    const none = home('Host d\n  UserKnownHostsFile none\n  GlobalKnownHostsFile none\n')
+    expect(resolveSshTarget('d', {home: none})).toMatchObject({userKnownHostsFiles: [], globalKnownHostsFiles: []})
   })
 
   it('refuses a ProxyCommand (shien runs no commands from the config) and a looping chain', () => {
