@@ -103,6 +103,13 @@ describe('ProxyJump', () => {
     await expect(labOf(strict, 'blade', {confirmNewHostKey: async () => true})).rejects.toThrow(/StrictHostKeyChecking is yes/)
   })
 
+  it('adds an unknown gateway key without asking under StrictHostKeyChecking accept-new', async () => {
+    const known = lab.knownHosts.split('\n').filter((l) => !l.includes(`:${lab.gw2Port} `)).join('\n')
+    const home = laptop({knownHosts: known, extra: 'Host gw2\n  StrictHostKeyChecking accept-new\n'})
+    expect(await labOf(home)).toBe('blade')
+    expect(readFileSync(join(home, '.ssh', 'known_hosts'), 'utf8')).toContain(`[127.0.0.1]:${lab.gw2Port} ssh-ed25519 `)
+  })
+
   it('does not act on StrictHostKeyChecking no: an unknown gateway key is still asked about and refused', async () => {
     const known = lab.knownHosts.split('\n').filter((l) => !l.includes(`:${lab.gw2Port} `)).join('\n')
     const home = laptop({knownHosts: known, extra: 'Host *\n  StrictHostKeyChecking no\n'})
