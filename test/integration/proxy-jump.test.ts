@@ -15,13 +15,20 @@ import {makeBox} from '../support/make-box.js'
 
 let lab: JumpLab
 let agent: {socket: string; pid: string} | undefined
+const temps: string[] = []
+/** A temporary folder removed when the tests end. */
+const temp = (prefix: string) => {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  temps.push(dir)
+  return dir
+}
 
 /**
  * A laptop home whose ~/.ssh/config only Includes files under conf.d (a glob), where the
  * blade's ProxyJump is; `extra` follows (for what the included file leaves unset).
  */
 function laptop(opts: {key?: string; extra?: string; knownHosts?: string} = {}): string {
-  const home = mkdtempSync(join(tmpdir(), 'jump-laptop-'))
+  const home = temp('jump-laptop-')
   mkdirSync(join(home, '.ssh', 'conf.d'), {recursive: true, mode: 0o700})
   writeFileSync(join(home, '.ssh', 'config'), `Include ${home}/.ssh/conf.d/*.conf\n${opts.extra ?? ''}`)
   writeFileSync(
@@ -54,6 +61,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (agent) await execa('kill', [agent.pid], {reject: false})
   await lab?.stop()
+  for (const dir of temps) rmSync(dir, {recursive: true, force: true})
 })
 
 describe('ProxyJump', () => {
@@ -123,7 +131,7 @@ describe('ProxyJump', () => {
   })
 
   it('reads GlobalKnownHostsFile as well as the user file', async () => {
-    const global = join(mkdtempSync(join(tmpdir(), 'jump-global-')), 'ssh_known_hosts')
+    const global = join(temp('jump-global-'), 'ssh_known_hosts')
     writeFileSync(global, lab.knownHosts)
     const home = laptop({knownHosts: '', extra: `GlobalKnownHostsFile ${global}\n`})
     expect(await labOf(home)).toBe('blade')
@@ -133,7 +141,7 @@ describe('ProxyJump', () => {
 
 describe('keys', () => {
   beforeAll(async () => {
-    const socket = join(mkdtempSync(join(tmpdir(), 'jump-agent-')), 'agent.sock')
+    const socket = join(temp('jump-agent-'), 'agent.sock')
     const {stdout} = await execa('ssh-agent', ['-a', socket, '-s'])
     agent = {socket, pid: /SSH_AGENT_PID=(\d+)/.exec(stdout)![1]}
     // The agent holds the key; on disk it is passphrase-protected (the macOS keychain case).
@@ -148,7 +156,7 @@ describe('keys', () => {
   })
 
   it('with IdentitiesOnly yes, does not offer agent keys no IdentityFile names', async () => {
-    const other = join(mkdtempSync(join(tmpdir(), 'jump-other-')), 'other')
+    const other = join(temp('jump-other-'), 'other')
     await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', other])
     const home = laptop({key: other, extra: 'Host *\n  IdentitiesOnly yes\n'})
     await expect(connect({target: resolveSshTarget('blade', {home}), confirmNewHostKey: never, agentSocket: agent!.socket})).rejects.toThrow(/refused every key offered \(\S*other\)/)
