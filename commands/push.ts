@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {planPush} from '../src/push/plan.js'
 import {push, type PushResult} from '../src/push/push.js'
 import {ShienCommand} from '../src/ui/base-command.js'
-import {bladeAccess} from '../src/ui/host-key-prompt.js'
+import {bladeAccess, jumpFlag} from '../src/ui/host-key-prompt.js'
 import {createRenderer} from '../src/ui/renderer.js'
 
 export default class Push extends ShienCommand {
@@ -41,6 +41,7 @@ from ~/.ssh/known_hosts.`
 
   static override flags = {
     host: Flags.string({char: 'H', description: 'Blade to push to: a Host from ~/.ssh/config, HOST, USER@HOST or HOST:PORT.'}),
+    jump: jumpFlag,
     slot: Flags.string({char: 's', description: 'VM slot on the blade, 01 to your limit (04 by default). [default: 01]'}),
     name: Flags.string({description: 'Name of the box on the blade (default: the file or project name).'}),
     replace: Flags.boolean({description: 'Replace the VM already in the slot (kept until the new one runs).'}),
@@ -59,6 +60,7 @@ from ~/.ssh/known_hosts.`
     const plan = planPush({
       box: args.box,
       host: flags.host,
+      jump: flags.jump,
       slot: flags.slot,
       name: flags.name,
       replace: flags.replace,

@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import {cloudPush, type CloudPushReport} from '../../src/cloud/cloud-push.js'
 import {planCloudPush} from '../../src/cloud/plan.js'
 import {ShienCommand} from '../../src/ui/base-command.js'
-import {bladeAccess} from '../../src/ui/host-key-prompt.js'
+import {bladeAccess, jumpFlag} from '../../src/ui/host-key-prompt.js'
 import {createRenderer} from '../../src/ui/renderer.js'
 
 export default class CloudPush extends ShienCommand {
@@ -40,6 +40,7 @@ the command line. The zone can also come from SAKURACLOUD_ZONE or the profile's 
     'ca-file': Flags.string({description: 'Also trust this CA (PEM) for the API and FTPS, e.g. behind a TLS-inspecting proxy.'}),
     'work-dir': Flags.string({description: 'Where a qcow2 is converted to raw (default: next to the image).'}),
     host: Flags.string({char: 'H', description: 'Blade holding the slot: a Host from ~/.ssh/config, HOST, USER@HOST or HOST:PORT.'}),
+    jump: jumpFlag,
     'accept-new-host-key': Flags.boolean({description: 'Trust an unknown blade host key without asking (a changed key is still refused).'}),
   }
 
@@ -55,6 +56,7 @@ the command line. The zone can also come from SAKURACLOUD_ZONE or the profile's 
       caFile: flags['ca-file'],
       profile: flags.profile,
       host: flags.host,
+      jump: flags.jump,
       workDir: flags['work-dir'],
       acceptNewHostKey: flags['accept-new-host-key'],
       cwd: process.cwd(),

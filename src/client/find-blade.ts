@@ -1,5 +1,4 @@
 import {homedir} from 'node:os'
-import {join} from 'node:path'
 
 import {loadProjectConfig, type ProjectConfig} from './project-config.js'
 import {resolveSshTarget, type SshTarget} from '../transport/ssh-target.js'
@@ -7,13 +6,14 @@ import {resolveSshTarget, type SshTarget} from '../transport/ssh-target.js'
 /** Which blade a laptop command talks to, and how to reach it. */
 export interface BladeTarget {
   target: SshTarget
-  knownHostsPath: string
   /** The blade's own shien command (`.shien.json` bladeCommand, else `shien`). */
   bladeCommand: string
 }
 
 export interface FindBladeInputs {
   host?: string
+  /** ProxyJump hops from the command line (`--jump`, like `ssh -J`). */
+  jump?: string
   cwd: string
   env: NodeJS.ProcessEnv
 }
@@ -31,5 +31,5 @@ export function findBlade(input: FindBladeInputs, config: ProjectConfig = loadPr
   const host = bladeHost(input, config)
   if (!host) return undefined
   const home = input.env.HOME || homedir()
-  return {target: resolveSshTarget(host, {home}), knownHostsPath: join(home, '.ssh', 'known_hosts'), bladeCommand: config.bladeCommand ?? 'shien'}
+  return {target: resolveSshTarget(host, {home, jump: input.jump}), bladeCommand: config.bladeCommand ?? 'shien'}
 }

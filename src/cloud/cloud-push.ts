@@ -5,6 +5,7 @@ import type {CloudPushResult} from '../protocol/blade-steps.js'
 import {pushImage} from './push-image.js'
 import {pushSlotFromBlade} from './remote-push.js'
 import {notingClient} from './sakura-client.js'
+import type {AskPassphrase} from '../transport/ssh-auth.js'
 
 export type CloudPushReport = CloudPushResult & {source: {kind: 'file'; path: string} | {kind: 'slot'; slot: string; host: string}}
 
@@ -13,6 +14,8 @@ export interface CloudPushDeps {
   emit: Emit
   confirmHostKey: (key: NewHostKey) => Promise<boolean>
   agentSocket?: string
+  /** Asks a key file's passphrase on a terminal. */
+  askPassphrase?: AskPassphrase
 }
 
 /** Runs a planned cloud push: here for a file, on the blade for a slot. */

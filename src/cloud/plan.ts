@@ -19,6 +19,8 @@ export interface CloudPushInputs {
   caFile?: string
   profile?: string
   host?: string
+  /** ProxyJump hops from the command line (`--jump`, like `ssh -J`). */
+  jump?: string
   workDir?: string
   acceptNewHostKey?: boolean
   cwd: string
@@ -28,7 +30,7 @@ export interface CloudPushInputs {
 /** A local image file, or a slot's image on the blade (where the work then runs). */
 export type CloudSource =
   | {kind: 'file'; path: string; workDir: string}
-  | {kind: 'slot'; slot: string; target: SshTarget; knownHostsPath: string; bladeCommand: string}
+  | {kind: 'slot'; slot: string; target: SshTarget; bladeCommand: string}
 
 /** Everything a cloud push needs, resolved before anything runs. */
 export interface CloudPushPlan {

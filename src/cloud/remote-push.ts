@@ -7,6 +7,7 @@ import {runStages, type Stage} from '../pipeline/runner.js'
 import {connect, type Connection, type NewHostKey} from '../transport/connect.js'
 import type {CloudPushPlan, CloudSource} from './plan.js'
 import type {CloudPushResult} from '../protocol/blade-steps.js'
+import type {AskPassphrase} from '../transport/ssh-auth.js'
 
 /** What the laptop sends on the blade step's stdin: the secrets and settings, never argv. */
 export interface BladeCloudRequest {
@@ -20,6 +21,8 @@ export interface RemoteDeps {
   emit: Emit
   confirmHostKey: (key: NewHostKey) => Promise<boolean>
   agentSocket?: string
+  /** Asks a key file's passphrase on a terminal. */
+  askPassphrase?: AskPassphrase
 }
 
 interface RemoteContext {
@@ -41,9 +44,9 @@ const connectStage: Stage<RemoteContext> = {
     const {source, deps} = ctx
     const connection = await connect({
       target: source.target,
-      knownHostsPath: source.knownHostsPath,
       confirmNewHostKey: deps.confirmHostKey,
       agentSocket: deps.agentSocket,
+      askPassphrase: deps.askPassphrase,
       signal: io.signal,
     })
     const blade = new BladeClient(connection, source.bladeCommand)

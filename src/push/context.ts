@@ -4,6 +4,7 @@ import type {Stage} from '../pipeline/runner.js'
 import type {Connection, NewHostKey} from '../transport/connect.js'
 import type {UploadResult} from '../transport/sftp-upload.js'
 import type {PushPlan} from './plan.js'
+import type {AskPassphrase} from '../transport/ssh-auth.js'
 
 export type StageId = 'package' | 'connect' | 'upload' | 'convert' | 'harden' | 'define' | 'start'
 
@@ -54,6 +55,8 @@ export interface PushContext {
   /** Asked for an unknown host key (a prompt on a TTY, the flag otherwise). */
   confirmHostKey: (key: NewHostKey) => Promise<boolean>
   agentSocket?: string
+  /** Asks a key file's passphrase on a terminal. */
+  askPassphrase?: AskPassphrase
   /** SFTP channels used in parallel for the upload. */
   channels: number
   out: Partial<PushOutputs>

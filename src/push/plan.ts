@@ -19,7 +19,6 @@ export interface PushPlan {
   name: string
   slot: string
   target: SshTarget
-  knownHostsPath: string
   replace: boolean
   publicKeyFile?: string
   bladeCommand: string
@@ -40,6 +39,8 @@ export interface PushPlan {
 export interface PushInputs {
   box?: string
   host?: string
+  /** ProxyJump hops from the command line (`--jump`, like `ssh -J`). */
+  jump?: string
   slot?: string
   name?: string
   replace?: boolean
@@ -79,7 +80,7 @@ export function planPush(input: PushInputs): PushPlan {
   let target: SshTarget | undefined
   if (host) {
     try {
-      target = resolveSshTarget(host, {home})
+      target = resolveSshTarget(host, {home, jump: input.jump})
     } catch (error) {
       problems.push((error as Error).message)
     }
@@ -97,7 +98,6 @@ export function planPush(input: PushInputs): PushPlan {
     name,
     slot,
     target,
-    knownHostsPath: join(home, ".ssh", "known_hosts"),
     replace: input.replace ?? false,
     publicKeyFile: input.publicKey ? resolve(input.cwd, input.publicKey) : undefined,
     bladeCommand: config.bladeCommand ?? 'shien',

@@ -6,6 +6,7 @@ import type {PushPlan} from './plan.js'
 import {convertStage, defineStage, hardenStage, startStage} from './stages-blade.js'
 import {packageStage} from './stages-local.js'
 import {connectStage, uploadStage} from './stages-upload.js'
+import type {AskPassphrase} from '../transport/ssh-auth.js'
 
 export const pushStages: PushStage[] = [packageStage, connectStage, uploadStage, convertStage, hardenStage, defineStage, startStage]
 
@@ -32,6 +33,8 @@ export interface PushDeps {
   onEvent?: (event: PipelineEvent) => void
   confirmHostKey: (key: NewHostKey) => Promise<boolean>
   agentSocket?: string
+  /** Asks a key file's passphrase on a terminal. */
+  askPassphrase?: AskPassphrase
   channels?: number
   stages?: PushStage[]
 }
@@ -42,6 +45,7 @@ export async function push(plan: PushPlan, deps: PushDeps): Promise<PushResult> 
     plan,
     confirmHostKey: deps.confirmHostKey,
     agentSocket: deps.agentSocket,
+    askPassphrase: deps.askPassphrase,
     channels: deps.channels ?? 3,
     out: {},
     waitedMs: {},

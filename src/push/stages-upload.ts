@@ -18,9 +18,9 @@ export const connectStage: PushStage = {
     const {plan} = ctx
     const connection = await connect({
       target: plan.target,
-      knownHostsPath: plan.knownHostsPath,
       confirmNewHostKey: ctx.confirmHostKey,
       agentSocket: ctx.agentSocket,
+      askPassphrase: ctx.askPassphrase,
       signal: io.signal,
     })
     const blade = new BladeClient(connection, plan.bladeCommand)

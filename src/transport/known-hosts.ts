@@ -1,4 +1,4 @@
-import {createHash, createHmac, timingSafeEqual} from 'node:crypto'
+import {createHash, createHmac, randomBytes, timingSafeEqual} from 'node:crypto'
 import {appendFile, mkdir, readFile} from 'node:fs/promises'
 import {dirname} from 'node:path'
 
@@ -39,6 +39,7 @@ export function checkHostKey(text: string, name: string, keyBlob: Buffer): HostK
     const fields = raw.trim().split(/\s+/)
     if (fields[0] === '' || fields[0].startsWith('#')) continue
     const marker = fields[0].startsWith('@') ? fields.shift() : undefined
+    // ssh2 cannot negotiate host certificates, so a CA line can never vouch for the plain key seen.
     if (fields.length < 3 || marker === '@cert-authority') continue
     const [hosts, lineType, lineBlob] = fields
     if (!hostMatches(hosts, name)) continue
@@ -86,10 +87,44 @@ export async function readKnownHosts(path: string): Promise<string> {
   }
 }
 
-/** Appends a host key the user accepted, creating ~/.ssh (0700) and the file (0600) when needed. */
-export async function addKnownHost(path: string, name: string, keyBlob: Buffer): Promise<void> {
+/** One known_hosts file's path and text. */
+export interface KnownHostsFile {
+  path: string
+  text: string
+}
+
+/**
+ * Checks a host key against every known_hosts file OpenSSH would read (UserKnownHostsFile,
+ * then GlobalKnownHostsFile): known in any is known; otherwise a revoked or changed entry in
+ * any is reported with its file.
+ */
+export function checkHostKeyFiles(files: KnownHostsFile[], name: string, keyBlob: Buffer): HostKeyVerdict & {path?: string} {
+  const verdicts = files.map((file) => ({...checkHostKey(file.text, name, keyBlob), path: file.path}))
+  return (
+    verdicts.find((v) => v.status === 'revoked') ??
+    verdicts.find((v) => v.status === 'known') ??
+    verdicts.find((v) => v.status === 'changed') ?? {status: 'unknown'}
+  )
+}
+
+/** Reads the known_hosts files that exist (missing ones are empty). */
+export async function readKnownHostsFiles(paths: string[]): Promise<KnownHostsFile[]> {
+  return Promise.all(paths.map(async (path) => ({path, text: await readKnownHosts(path)})))
+}
+
+/** The `|1|salt|hmac` form of a name that HashKnownHosts writes. */
+export function hashedName(name: string, salt: Buffer = randomBytes(20)): string {
+  return `|1|${salt.toString('base64')}|${createHmac('sha1', salt).update(name).digest('base64')}`
+}
+
+/**
+ * Appends a host key the user accepted, creating the folder (0700) and the file (0600) when
+ * needed; hashed when HashKnownHosts is on.
+ */
+export async function addKnownHost(path: string, name: string, keyBlob: Buffer, hash = false): Promise<void> {
   await mkdir(dirname(path), {recursive: true, mode: 0o700})
   const current = await readKnownHosts(path)
   const prefix = current === '' || current.endsWith('\n') ? '' : '\n'
-  await appendFile(path, `${prefix}${name} ${keyType(keyBlob)} ${keyBlob.toString('base64')}\n`, {mode: 0o600})
+  const written = hash ? hashedName(name) : name
+  await appendFile(path, `${prefix}${written} ${keyType(keyBlob)} ${keyBlob.toString('base64')}\n`, {mode: 0o600})
 }

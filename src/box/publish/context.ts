@@ -5,6 +5,7 @@ import type {NewHostKey} from '../../transport/connect.js'
 import type {LibvirtMetadata} from './libvirt-box.js'
 import type {PublishPlan} from './plan.js'
 import type {PublishTarget} from './target.js'
+import type {AskPassphrase} from '../../transport/ssh-auth.js'
 
 export type PublishStageId = 'inspect' | 'lock' | 'checksum' | 'convert' | 'copy' | 'catalog'
 
@@ -52,6 +53,8 @@ export interface PublishContext {
   /** Asked for an unknown host key of an sftp:// destination. */
   confirmHostKey: (key: NewHostKey) => Promise<boolean>
   agentSocket?: string
+  /** Asks a key file's passphrase on a terminal. */
+  askPassphrase?: AskPassphrase
   /** A destination already open, instead of the plan's. */
   target?: PublishTarget
   out: Partial<PublishOutputs>

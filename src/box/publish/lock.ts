@@ -7,6 +7,7 @@ import {LocalTarget} from './local-target.js'
 import type {PublishDestination} from './plan.js'
 import {SftpTarget} from './sftp-target.js'
 import type {PublishTarget} from './target.js'
+import type {AskPassphrase} from '../../transport/ssh-auth.js'
 
 // What publish and unpublish share before they change anything: the destination opened, the
 // catalog's lock taken, the catalog read and checked.
@@ -15,6 +16,8 @@ import type {PublishTarget} from './target.js'
 export interface DestinationAccess {
   confirmHostKey: (key: NewHostKey) => Promise<boolean>
   agentSocket?: string
+  /** Asks a key file's passphrase on a terminal. */
+  askPassphrase?: AskPassphrase
   signal?: AbortSignal
 }
 
@@ -23,9 +26,9 @@ export async function openDestination(destination: PublishDestination, access: D
   if (destination.kind === 'local') return new LocalTarget()
   return SftpTarget.open({
     target: destination.target,
-    knownHostsPath: destination.knownHostsPath,
     confirmNewHostKey: access.confirmHostKey,
     agentSocket: access.agentSocket,
+    askPassphrase: access.askPassphrase,
     signal: access.signal,
   })
 }

@@ -11,7 +11,7 @@ import {versionProblem} from '../catalog-version.js'
 /** Where the files go: a local (or mounted shared) directory, or one on a host over SFTP. */
 export type PublishDestination =
   | {kind: 'local'; root: string}
-  | {kind: 'sftp'; spec: string; target: SshTarget; root: string; knownHostsPath: string}
+  | {kind: 'sftp'; spec: string; target: SshTarget; root: string}
 
 /** Where a version's files are on the destination; publish and unpublish agree on them. */
 export interface VersionPaths {
@@ -171,7 +171,7 @@ export function parseDestination(to: string, cwd: string, home: string): Publish
       throw badInput('BAD_DESTINATION', `${to} names no folder: use sftp://[user@]host/absolute/path (e.g. sftp://blade/gfs2/shien/boxes).`)
     }
     const target = resolveSshTarget(sftp[1], {home})
-    return {kind: 'sftp', spec: to, target, root: root.replace(/\/$/, ''), knownHostsPath: join(home, '.ssh', 'known_hosts')}
+    return {kind: 'sftp', spec: to, target, root: root.replace(/\/$/, '')}
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(to) && !/^file:\/\//i.test(to)) {
     throw badInput('BAD_DESTINATION', `shien publishes to a folder or to sftp://host/path, not to ${to}.`)

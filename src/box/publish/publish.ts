@@ -13,6 +13,7 @@ import {openDestination, readCatalog, release, takeLock} from './lock.js'
 import type {PublishPlan} from './plan.js'
 import {checksumStage, convertStage, inspectStage} from './prepare.js'
 import type {PublishTarget} from './target.js'
+import type {AskPassphrase} from '../../transport/ssh-auth.js'
 
 export interface PublishOptions {
   signal?: AbortSignal
@@ -20,6 +21,8 @@ export interface PublishOptions {
   /** Asked for an unknown host key of an sftp:// destination. */
   confirmHostKey?: (key: NewHostKey) => Promise<boolean>
   agentSocket?: string
+  /** Asks a key file's passphrase on a terminal. */
+  askPassphrase?: AskPassphrase
   /** The destination, already open (a fake in tests); otherwise the plan's, opened by the lock stage. */
   target?: PublishTarget
 }
@@ -60,6 +63,7 @@ export async function publishBox(plan: PublishPlan, opts: PublishOptions = {}): 
     plan,
     confirmHostKey: opts.confirmHostKey ?? (async () => false),
     agentSocket: opts.agentSocket,
+    askPassphrase: opts.askPassphrase,
     target: opts.target,
     out: {},
     made: {pending: new Set(), placed: []},
@@ -77,7 +81,7 @@ const lockStage: PublishStage = {
   detail: (ctx) => ctx.plan.layout.catalog,
   async run(ctx, io) {
     const {plan} = ctx
-    const target = (ctx.made.target = ctx.target ?? (await openDestination(plan.destination, {confirmHostKey: ctx.confirmHostKey, agentSocket: ctx.agentSocket, signal: io.signal})))
+    const target = (ctx.made.target = ctx.target ?? (await openDestination(plan.destination, {confirmHostKey: ctx.confirmHostKey, agentSocket: ctx.agentSocket, askPassphrase: ctx.askPassphrase, signal: io.signal})))
     await target.mkdirs(posix.dirname(plan.layout.catalog))
     await takeLock(target, plan.layout.lock, 'publish')
     ctx.made.locked = true

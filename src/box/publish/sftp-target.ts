@@ -7,6 +7,7 @@ import {connect, type Connection, type NewHostKey} from '../../transport/connect
 import {sftpCall} from '../../transport/sftp-call.js'
 import type {SshTarget} from '../../transport/ssh-target.js'
 import {type FileHead, type PublishTarget, type PutOptions, writeError} from './target.js'
+import type {AskPassphrase} from '../../transport/ssh-auth.js'
 
 // SFTP status codes (draft-ietf-secsh-filexfer-02) and how they read as errno codes.
 const SFTP_ERRNO: Record<number, string> = {2: 'ENOENT', 3: 'EACCES'}
@@ -14,9 +15,10 @@ const POSIX_RENAME = 'posix-rename@openssh.com'
 
 export interface SftpTargetOptions {
   target: SshTarget
-  knownHostsPath: string
   confirmNewHostKey: (key: NewHostKey) => Promise<boolean>
   agentSocket?: string
+  /** Asks a key file's passphrase on a terminal. */
+  askPassphrase?: AskPassphrase
   signal?: AbortSignal
 }
 
@@ -31,9 +33,9 @@ export class SftpTarget implements PublishTarget {
   static async open(opts: SftpTargetOptions): Promise<SftpTarget> {
     const connection = await connect({
       target: opts.target,
-      knownHostsPath: opts.knownHostsPath,
       confirmNewHostKey: opts.confirmNewHostKey,
       agentSocket: opts.agentSocket,
+      askPassphrase: opts.askPassphrase,
       signal: opts.signal,
     })
     try {

@@ -12,6 +12,7 @@ import {openDestination, readCatalog, release, takeLock} from './lock.js'
 import {pathsFor, type VersionPaths} from './plan.js'
 import type {PublishTarget} from './target.js'
 import type {UnpublishPlan} from './unpublish-plan.js'
+import type {AskPassphrase} from '../../transport/ssh-auth.js'
 
 export interface UnpublishOptions {
   signal?: AbortSignal
@@ -19,6 +20,8 @@ export interface UnpublishOptions {
   /** Asked for an unknown host key of an sftp:// destination. */
   confirmHostKey?: (key: NewHostKey) => Promise<boolean>
   agentSocket?: string
+  /** Asks a key file's passphrase on a terminal. */
+  askPassphrase?: AskPassphrase
 }
 
 export interface UnpublishResult {
@@ -39,7 +42,7 @@ type UnpublishStageId = 'lock' | 'catalog' | 'remove'
 
 interface UnpublishContext {
   plan: UnpublishPlan
-  access: {confirmHostKey: (key: NewHostKey) => Promise<boolean>; agentSocket?: string}
+  access: {confirmHostKey: (key: NewHostKey) => Promise<boolean>; agentSocket?: string; askPassphrase?: AskPassphrase}
   out: {
     /** The destination, locked; the catalog and the version's entry and files found there. */
     lock?: {target: PublishTarget; catalog?: Catalog; listed: boolean; version: string; layout: VersionPaths}
@@ -63,7 +66,7 @@ const PUBLISHED_FILES = ['libvirt.manifest', 'libvirt.qcow2', 'libvirt.box', 'vi
 export async function unpublishBox(plan: UnpublishPlan, opts: UnpublishOptions = {}): Promise<UnpublishResult> {
   const ctx: UnpublishContext = {
     plan,
-    access: {confirmHostKey: opts.confirmHostKey ?? (async () => false), agentSocket: opts.agentSocket},
+    access: {confirmHostKey: opts.confirmHostKey ?? (async () => false), agentSocket: opts.agentSocket, askPassphrase: opts.askPassphrase},
     out: {},
     made: {},
   }

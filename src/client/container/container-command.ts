@@ -3,7 +3,7 @@ import {Args, Flags} from '@oclif/core'
 import type {BladeClient} from '../blade-client.js'
 import type {Connection} from '../../transport/connect.js'
 import {ShienCommand} from '../../ui/base-command.js'
-import {bladeAccess} from '../../ui/host-key-prompt.js'
+import {bladeAccess, jumpFlag} from '../../ui/host-key-prompt.js'
 import {planVm, type VmPlan} from '../vm/plan.js'
 import {attachConsole, requireTerminal, type Terminal} from '../vm/pty-console.js'
 import {onBlade} from '../vm/session.js'
@@ -11,13 +11,14 @@ import {onBlade} from '../vm/session.js'
 /** Flags every `shien container` command takes (the same as `shien vm`). */
 export const containerFlags = {
   host: Flags.string({char: 'H', description: 'Blade: a Host from ~/.ssh/config, HOST, USER@HOST or HOST:PORT (default: .shien.json or SHIEN_HOST).'}),
+  jump: jumpFlag,
   'accept-new-host-key': Flags.boolean({description: 'Trust an unknown blade host key without asking (a changed key is still refused).'}),
   account: Flags.string({description: "Admins only: act on this account's containers."}),
 }
 
 export const nameArg = {name: Args.string({required: true, description: 'Container name (without your account prefix).'})}
 
-type BladeFlags = {host?: string; 'accept-new-host-key'?: boolean; account?: string}
+type BladeFlags = {host?: string; jump?: string; 'accept-new-host-key'?: boolean; account?: string}
 
 /**
  * The base of the `shien container` commands: each runs one `sudo -n ie-docker --json ...` on
@@ -49,7 +50,7 @@ export abstract class ContainerCommand extends ShienCommand {
   }
 
   private onBlade<T>(flags: BladeFlags, work: (blade: BladeClient, connection: Connection) => Promise<T>): Promise<T> {
-    const plan: VmPlan = planVm({host: flags.host, acceptNewHostKey: flags['accept-new-host-key'], account: flags.account, cwd: process.cwd(), env: process.env})
+    const plan: VmPlan = planVm({host: flags.host, jump: flags.jump, acceptNewHostKey: flags['accept-new-host-key'], account: flags.account, cwd: process.cwd(), env: process.env})
     const deps = {signal: this.abort.signal, ...bladeAccess(plan.acceptNewHostKey)}
     return onBlade(plan, deps, work)
   }

@@ -5,7 +5,6 @@ import {findBlade} from '../find-blade.js'
 /** Which blade `shien vm` talks to, and how its host key is checked. */
 export interface VmPlan {
   target: SshTarget
-  knownHostsPath: string
   acceptNewHostKey: boolean
   /** An admin acting on another account's VMs. */
   account?: string
@@ -13,6 +12,8 @@ export interface VmPlan {
 
 export interface VmInputs {
   host?: string
+  /** ProxyJump hops from the command line (`--jump`, like `ssh -J`). */
+  jump?: string
   acceptNewHostKey?: boolean
   account?: string
   cwd: string
@@ -34,7 +35,6 @@ export function planVm(input: VmInputs): VmPlan {
   }
   return {
     target: blade.target,
-    knownHostsPath: blade.knownHostsPath,
     acceptNewHostKey: input.acceptNewHostKey ?? false,
     account: input.account,
   }

@@ -2,20 +2,23 @@ import {BladeClient, withBlade} from '../blade-client.js'
 import type {Connection, ConnectOptions, NewHostKey} from '../../transport/connect.js'
 import type {VmPlan} from './plan.js'
 import {ieVirshArgs} from './plan.js'
+import type {AskPassphrase} from '../../transport/ssh-auth.js'
 
 export interface VmDeps {
   signal: AbortSignal
   confirmHostKey: (key: NewHostKey) => Promise<boolean>
   agentSocket?: string
+  /** Asks a key file's passphrase on a terminal. */
+  askPassphrase?: AskPassphrase
 }
 
 /** How `shien vm` and `shien container` reach the plan's blade: the connection `shien push` opens. */
 export function bladeConnection(plan: VmPlan, deps: VmDeps): ConnectOptions {
   return {
     target: plan.target,
-    knownHostsPath: plan.knownHostsPath,
     confirmNewHostKey: deps.confirmHostKey,
     agentSocket: deps.agentSocket,
+    askPassphrase: deps.askPassphrase,
     signal: deps.signal,
   }
 }

@@ -1,13 +1,14 @@
 import {Args, Flags} from '@oclif/core'
 
 import {ShienCommand} from '../../ui/base-command.js'
-import {bladeAccess} from '../../ui/host-key-prompt.js'
+import {bladeAccess, jumpFlag} from '../../ui/host-key-prompt.js'
 import {planVm, type VmPlan} from './plan.js'
 import {callIeVirsh, type VmDeps} from './session.js'
 
 /** Flags every `shien vm` command takes. */
 export const vmFlags = {
   host: Flags.string({char: 'H', description: 'Blade: a Host from ~/.ssh/config, HOST, USER@HOST or HOST:PORT (default: .shien.json or SHIEN_HOST).'}),
+  jump: jumpFlag,
   'accept-new-host-key': Flags.boolean({description: 'Trust an unknown blade host key without asking (a changed key is still refused).'}),
   account: Flags.string({description: "Admins only: act on this account's VMs."}),
 }
@@ -21,8 +22,8 @@ export const slotArg = {
  * the SSH connection code of `shien push`, so the blade, not the laptop, decides what is allowed.
  */
 export abstract class VmCommand extends ShienCommand {
-  protected plan(flags: {host?: string; 'accept-new-host-key'?: boolean; account?: string}): VmPlan {
-    return planVm({host: flags.host, acceptNewHostKey: flags['accept-new-host-key'], account: flags.account, cwd: process.cwd(), env: process.env})
+  protected plan(flags: {host?: string; jump?: string; 'accept-new-host-key'?: boolean; account?: string}): VmPlan {
+    return planVm({host: flags.host, jump: flags.jump, acceptNewHostKey: flags['accept-new-host-key'], account: flags.account, cwd: process.cwd(), env: process.env})
   }
 
   protected vmDeps(plan: VmPlan): VmDeps {

@@ -22,7 +22,7 @@ describe('planPush', () => {
     const plan = planPush({cwd: dir, env})
     expect(plan).toMatchObject({slot: '02', name: 'os101', boxPath: undefined, replace: false})
     expect(plan.target).toMatchObject({hostName: '127.0.0.1', port: 2222, user: 'e195701'})
-    expect(plan.knownHostsPath).toBe(join(env.HOME, '.ssh', 'known_hosts'))
+    expect(plan.target.userKnownHostsFiles[0]).toBe(join(env.HOME, '.ssh', 'known_hosts'))
   })
 
   it('reports every problem at once', () => {

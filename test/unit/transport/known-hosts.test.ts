@@ -1,3 +1,4 @@
+import {execFileSync} from 'node:child_process'
 import {createHmac} from 'node:crypto'
 import {mkdtempSync, readFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
@@ -6,7 +7,7 @@ import {join} from 'node:path'
 import ssh2 from 'ssh2'
 import {describe, expect, it} from 'vitest'
 
-import {addKnownHost, checkHostKey, fingerprint, keyType, knownHostsName} from '../../../src/transport/known-hosts.js'
+import {addKnownHost, checkHostKey, checkHostKeyFiles, fingerprint, keyType, knownHostsName} from '../../../src/transport/known-hosts.js'
 
 function hostKeyBlob(): Buffer {
   const {private: privateKey} = ssh2.utils.generateKeyPairSync('ed25519')
@@ -55,5 +56,30 @@ describe('known_hosts', () => {
     expect(checkHostKey(text, '[127.0.0.1]:2222', key).status).toBe('known')
     expect(keyType(key)).toBe('ssh-ed25519')
     expect(fingerprint(key)).toMatch(/^SHA256:[A-Za-z0-9+/]{43}$/)
+  })
+
+  it('writes a hashed name under HashKnownHosts that OpenSSH itself finds', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'kh-')), 'known_hosts')
+    await addKnownHost(path, '[10.0.0.5]:2222', key, true)
+    const text = readFileSync(path, 'utf8')
+    expect(text).toMatch(/^\|1\|[A-Za-z0-9+/=]+\|[A-Za-z0-9+/=]+ ssh-ed25519 /)
+    expect(text).not.toContain('10.0.0.5')
+    expect(execFileSync('ssh-keygen', ['-F', '[10.0.0.5]:2222', '-f', path], {encoding: 'utf8'})).toContain(key.toString('base64'))
+    expect(checkHostKey(text, '[10.0.0.5]:2222', key).status).toBe('known')
+  })
+
+  it('reads every file: known in any is known, a revoked or changed entry in any is named with its file', () => {
+    const user = {path: '/u', text: line('gw', other) + '\n'}
+    const global = {path: '/etc/ssh/ssh_known_hosts', text: line('gw', key) + '\n'}
+    expect(checkHostKeyFiles([user, global], 'gw', key)).toMatchObject({status: 'known', path: '/etc/ssh/ssh_known_hosts'})
+    expect(checkHostKeyFiles([user], 'gw', key)).toMatchObject({status: 'changed', path: '/u', line: 1})
+    const revoked = {path: '/etc/ssh/ssh_known_hosts', text: `@revoked gw ssh-ed25519 ${key.toString('base64')}\n`}
+    expect(checkHostKeyFiles([global, revoked], 'gw', key)).toMatchObject({status: 'revoked', path: '/etc/ssh/ssh_known_hosts'})
+    expect(checkHostKeyFiles([], 'gw', key)).toEqual({status: 'unknown'})
+  })
+
+  it('does not let a @cert-authority line vouch for a plain host key', () => {
+    const text = `@cert-authority *.example.ac.jp ssh-ed25519 ${key.toString('base64')}\n`
+    expect(checkHostKey(text, 'blade1.example.ac.jp', key)).toEqual({status: 'unknown'})
   })
 })
