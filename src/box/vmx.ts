@@ -73,7 +73,8 @@ function vmxDisks(values: Map<string, string>, what: string): VmxDisk[] {
     const device = `${match[1]}${match[2]}:${match[3]}`
     if (/^false$/i.test(values.get(`${device}.present`) ?? 'TRUE')) continue
     const type = values.get(`${device}.devicetype`) ?? ''
-    if (/cdrom|atapi/i.test(type) || (type === '' && !/\.vmdk$/i.test(file))) continue
+    // A device with no deviceType is a hard disk to VMware; only CD-ROM drives may name other files.
+    if (/cdrom|atapi/i.test(type)) continue
     if (!PLAIN_NAME.test(file) || file.includes('..') || !/\.vmdk$/i.test(file)) {
       throw badInput('VMX_BAD_DISK', `${what} attaches the disk "${file}" (${device}), which is not a VMDK file beside it in the box: shien reads nothing outside the box.`, REPACKAGE)
     }
