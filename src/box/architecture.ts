@@ -1,10 +1,11 @@
 import {badInput} from '../errors.js'
+import {ARCHITECTURES} from './catalog.js'
 
 /**
  * A guest architecture, named as Vagrant 2.4 names them (`architecture` in metadata.json and
- * catalogs: Vagrant::Util::Platform.architecture).
+ * catalogs: Vagrant::Util::Platform.architecture). "unknown" declares none.
  */
-export type Architecture = 'amd64' | 'i386' | 'arm64' | 'arm'
+export type Architecture = Exclude<(typeof ARCHITECTURES)[number], 'unknown'>
 
 /** One place a box says what architecture its VM is, e.g. metadata.json or the OVF. */
 export interface ArchitectureClaim {
@@ -13,7 +14,7 @@ export interface ArchitectureClaim {
   source: string
 }
 
-const ALIASES: Record<string, Architecture> = {
+const ALIASES: Partial<Record<string, Architecture>> = {
   amd64: 'amd64', x86_64: 'amd64', x64: 'amd64',
   i386: 'i386', i686: 'i386', x86: 'i386',
   arm64: 'arm64', aarch64: 'arm64',
@@ -22,7 +23,9 @@ const ALIASES: Record<string, Architecture> = {
 
 /** An architecture name as Vagrant, VirtualBox or Debian write it, or undefined when it is none of them. */
 export function architectureNamed(name: string): Architecture | undefined {
-  return ALIASES[name.trim().toLowerCase()]
+  const lower = name.trim().toLowerCase()
+  const vagrant = ARCHITECTURES.find((known) => known === lower && known !== 'unknown')
+  return ALIASES[lower] ?? (vagrant as Architecture | undefined)
 }
 
 /**

@@ -171,7 +171,7 @@ function metadataClaims(metadata: Record<string, unknown> | undefined): Architec
   if (value === undefined || value === null || value === 'unknown') return []
   const architecture = typeof value === 'string' ? architectureNamed(value) : undefined
   if (!architecture) {
-    throw badInput('BOX_BAD_METADATA', `metadata.json gives the architecture ${JSON.stringify(value)}, which is not one Vagrant names (amd64, i386, arm64, arm).`, REPACKAGE)
+    throw badInput('BOX_BAD_METADATA', `metadata.json gives the architecture ${JSON.stringify(value)}, which is not one Vagrant names (amd64, i386, arm64, arm, ...).`, REPACKAGE)
   }
   return [{architecture, source: `metadata.json ("architecture": ${JSON.stringify(value)})`}]
 }

@@ -8,6 +8,7 @@ import {manifestOfImage} from '../../delta/image-manifest.js'
 import {encodeManifest} from '../../delta/manifest.js'
 import {badInput} from '../../errors.js'
 import {need} from '../../pipeline/outputs.js'
+import {architectureNamed} from '../architecture.js'
 import {inspectBox, type BoxInfo} from '../inspect.js'
 import type {LocalFile, PublishStage} from './context.js'
 import {convertToQcow2, extractDisk, libvirtVagrantfile, packLibvirtBox} from './libvirt-box.js'
@@ -19,8 +20,13 @@ import {withUpgradeMetadata} from './upgrade-metadata.js'
  * Vagrant's oldest format, without metadata.json, is published with the one Vagrant's own
  * upgrade of it writes.
  */
-async function inspectForPublish(box: string, libvirt: boolean, signal?: AbortSignal): Promise<BoxInfo> {
+async function inspectForPublish(box: string, libvirt: boolean, architecture: string | undefined, signal?: AbortSignal): Promise<BoxInfo> {
   const info = await inspectBox(box, {signal})
+  if (architecture !== undefined && architecture !== 'unknown' && info.architecture !== undefined && architectureNamed(architecture) !== info.architecture) {
+    throw badInput('BOX_ARCH_CONFLICT', `--architecture ${architecture} does not match the box: ${info.architectureClaims.map((c) => c.source).join(' and ')} say${info.architectureClaims.length === 1 ? 's' : ''} ${info.architecture}.`, [
+      `Leave out --architecture (the box's own, ${info.architecture}, is used), or publish the box made for ${architecture}.`,
+    ])
+  }
   if (info.provider !== 'virtualbox') {
     throw badInput('PUBLISH_PROVIDER_UNSUPPORTED', `${box} is a ${info.provider} box; shien box publish publishes VirtualBox boxes (and makes their libvirt box itself).`, [
       'Publish the VirtualBox box of the same machine, made with "vagrant package" in a VirtualBox project.',
@@ -37,7 +43,7 @@ export const inspectStage: PublishStage = {
   label: 'Checking the box',
   detail: (ctx) => ctx.plan.box,
   async run(ctx, io) {
-    ctx.out.inspect = await inspectForPublish(ctx.plan.box, ctx.plan.libvirt, io.signal)
+    ctx.out.inspect = await inspectForPublish(ctx.plan.box, ctx.plan.libvirt, ctx.plan.architecture, io.signal)
   },
 }
 
@@ -57,7 +63,7 @@ export const checksumStage: PublishStage = {
       warnings.push(`${info.path} has no metadata.json (Vagrant's oldest box format): the published box has the one Vagrant's upgrade writes, {"provider":"virtualbox"}.`)
     }
     const virtualbox = await hashFile(boxPath, io.signal, (done, total) => io.emit({type: 'progress', stage: 'checksum', bytes: done, total}))
-    ctx.out.checksum = {virtualbox, warnings}
+    ctx.out.checksum = {virtualbox, warnings, architecture: ctx.plan.architecture ?? info.architecture ?? 'amd64'}
   },
   async cleanup(ctx) {
     if (ctx.made.workDir) await rm(ctx.made.workDir, {recursive: true, force: true})
