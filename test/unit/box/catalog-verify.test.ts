@@ -127,7 +127,8 @@ describe('shien box inspect, given a catalog', () => {
     expect(result).toMatchObject({kind: 'catalog', name: 'os101/debian12', description: 'OS course', latest: '2026.2.0'})
     expect(result?.versions.map((v) => v.version)).toEqual(['2026.1.0', '2026.2.0'])
     expect(stdout).toContain('Box       os101/debian12 (OS course)')
-    expect(stdout).toMatch(/2026\.2\.0 +libvirt +amd64 +sha256:[0-9a-f]{12}…/)
+    expect(stdout).toMatch(/2026\.2\.0 +libvirt +amd64 \(default\) +sha256:[0-9a-f]{12}…/)
+    expect(result?.versions[1].providers[0]).toMatchObject({architecture: 'amd64', defaultArchitecture: true})
     expect(stdout).toContain(`Add it with: vagrant box add ${pathToFileURL(catalogPath).href}`)
   })
 
