@@ -21,12 +21,14 @@ export interface ExtractedBox {
 
 const TEXT_LIMIT = 4 * 1024 * 1024
 const PRIVATE_KEY = /(^|\/)vagrant_private_key$/
+/** The only files a disk gate can accept: everything else (a VMware suspend file, say) is read past, not written. */
+const DISK_FILE = /(\.vmdk|\.hds|^box\.img)$/i
 
 /**
  * Unpacks a box in one pass, trusting nothing the laptop checked: the tar is validated again
- * entry by entry, every regular file is written into `workDir` by its (checked) name, the
- * machine's configuration and metadata.json are kept in memory, and then the same layout
- * and disk gates as the laptop's run over what was written.
+ * entry by entry, every file a disk can be (`.vmdk`, `.hds`, `box.img`) is written into
+ * `workDir` by its (checked) name, the machine's configuration and metadata.json are kept in
+ * memory, and then the same layout and disk gates as the laptop's run over what was written.
  */
 export async function extractBox(boxPath: string, workDir: string, opts: {sha256?: string; signal?: AbortSignal} = {}): Promise<ExtractedBox> {
   const {signal} = opts
@@ -49,6 +51,7 @@ export async function extractBox(boxPath: string, workDir: string, opts: {sha256
         else files.texts.set(entry.name, text)
         return
       }
+      if (!DISK_FILE.test(entry.name)) return drain(body)
       const path = join(workDir, entry.name)
       await mkdir(dirname(path), {recursive: true, mode: 0o700})
       await pipeline(body, createWriteStream(path, {flags: 'wx', mode: 0o600}), {signal})

@@ -40,8 +40,8 @@ export function checkDiskDescriptor(xml: string, what: string): ParallelsDiskInf
     throw refuse('PARALLELS_BAD_DESCRIPTOR', what, 'it describes a chain of snapshots; shien takes a disk of one image (delete the VM\'s snapshots first)')
   }
   const file = text(child(images[0], 'File'))
-  if (file === undefined || !PLAIN_NAME.test(file) || file.includes('..')) {
-    throw refuse('PARALLELS_BAD_IMAGE_PATH', what, `it names the image "${file ?? ''}", which is not a file inside the disk's folder in the box`)
+  if (file === undefined || !PLAIN_NAME.test(file) || file.includes('..') || !/\.hds$/i.test(file)) {
+    throw refuse('PARALLELS_BAD_IMAGE_PATH', what, `it names the image "${file ?? ''}", which is not an .hds file inside the disk's folder in the box`)
   }
   return {image: file, capacityBytes: Number(sizeText) * SECTOR}
 }
