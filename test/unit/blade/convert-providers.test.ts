@@ -104,6 +104,8 @@ describe('convertBox refuses on the blade what the laptop refuses', () => {
     ['a VMX naming /etc/shadow', 'VMX_BAD_DISK'],
     ['a split descriptor naming ../x', 'VMDK_BAD_EXTENT'],
     ['a qcow2 box.img with a backing file', 'QCOW2_BACKING_FILE'],
+    ['a VirtualBox VMDK that is a text descriptor of /etc/shadow', 'VMDK_TEXT_DESCRIPTOR'],
+    ['a Parallels descriptor naming an image outside its bundle', 'PARALLELS_BAD_IMAGE_PATH'],
   ])('%s: %s, and no image is left', async (what, code) => {
     const work = await formatDir()
     let box: string
@@ -113,6 +115,14 @@ describe('convertBox refuses on the blade what the laptop refuses', () => {
     } else if (what.startsWith('a split')) {
       const descriptor = '# Disk DescriptorFile\nversion=1\nCID=1\nparentCID=ffffffff\ncreateType="twoGbMaxExtentSparse"\nRW 6144 SPARSE "../x"\n'
       box = await providerBox(dir, `r${n}.box`, {provider: 'vmware_desktop'}, [{name: 'x.vmx', body: vmx({guestOS: 'debian12-64', disk: 'disk.vmdk'})}, {name: 'disk.vmdk', body: descriptor}])
+    } else if (what.startsWith('a VirtualBox')) {
+      box = await makeBox(dir, `r${n}.box`, {textDescriptor: '/etc/shadow'})
+    } else if (what.startsWith('a Parallels')) {
+      const files = await convertRaw(raw, work, IMAGE, 'parallels')
+      box = await providerBox(dir, `r${n}.box`, {provider: 'parallels'}, [
+        {name: 'box.pvm/config.pvs', body: configPvs(false)}, {name: 'box.pvm/harddisk.hdd/DiskDescriptor.xml', body: diskDescriptor(`../../../${IMAGE}`, 6144)},
+        ...asEntries(files, 'box.pvm/harddisk.hdd/'),
+      ])
     } else {
       await run('qemu-img', ['create', '-f', 'qcow2', '-b', raw, '-F', 'raw', join(work, 'box.img')])
       box = await providerBox(dir, `r${n}.box`, {provider: 'libvirt'}, [{name: 'box.img', body: await readFile(join(work, 'box.img'))}])
