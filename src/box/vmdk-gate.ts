@@ -49,6 +49,8 @@ export function checkVmdkHeader(head: Buffer, ownName: string): VmdkInfo {
   if (head.length < 4 || !head.subarray(0, 4).equals(KDMV)) throw notBinary(head, ownName)
   if (head.length < SECTOR) throw refuse('VMDK_NOT_SPARSE', ownName, 'it is shorter than a sparse VMDK header')
   const capacitySectors = readU64(head, 12)
+  // With a capacity of 0, qemu reads the embedded descriptor as a descriptor file of its own.
+  if (capacitySectors === 0) throw refuse('VMDK_NOT_SPARSE', ownName, 'its header gives a capacity of 0, so qemu would read its embedded descriptor as another disk\'s')
   if (!Number.isSafeInteger(capacitySectors * SECTOR)) {
     throw refuse('VMDK_NOT_SPARSE', ownName, 'its header gives an impossible capacity')
   }

@@ -150,6 +150,33 @@ describe('inspectBox refusals for the new formats', () => {
     expect((await refusal(await vmwareBox(delta, vmx({guestOS: 'debian12-64', disk: 'disk.vmdk'})))).code).toBe('VMDK_HAS_PARENT')
   })
 
+  it('VMDK_BAD_EXTENT for an extent of capacity 0, which qemu would open as a descriptor of its own', async () => {
+    // A sparse extent whose header says 0 sectors and whose embedded descriptor points at /etc/shadow.
+    const extent = Buffer.from(mono.get('disk.vmdk')!)
+    extent.writeBigUInt64LE(0n, 12)
+    const embedded = Number(extent.readBigUInt64LE(28)) * 512
+    extent.fill(0, embedded, embedded + 1024)
+    extent.write('# Disk DescriptorFile\nparentCID=ffffffff\ncreateType="monolithicFlat"\nRW 6144 FLAT "/etc/shadow" 0\n', embedded, 'latin1')
+    const files = new Map([['disk.vmdk', descriptorText(['RW 6144 SPARSE "disk-s001.vmdk"'])], ['disk-s001.vmdk', extent]])
+    const error = await refusal(await vmwareBox(files, vmx({guestOS: 'debian12-64', disk: 'disk.vmdk'})))
+    expect(error.code).toBe('VMDK_BAD_EXTENT')
+    expect(error.message).toContain('its extent disk-s001.vmdk holds 0 sectors but the descriptor says 6144')
+  })
+
+  it('VMDK_NOT_SPARSE for a single-file VMDK of capacity 0', async () => {
+    const zero = Buffer.from(stream)
+    zero.writeBigUInt64LE(0n, 12)
+    const error = await refusal(await makeBox(dir, name(), {disks: [{name: 'box-disk001.vmdk', bytes: zero}]}))
+    expect(error.code).toBe('VMDK_NOT_SPARSE')
+    expect(error.message).toContain('capacity of 0')
+  })
+
+  it('VMX_MALFORMED for a key set twice (the second could name another disk) or a line that is not key = "value"', async () => {
+    const twice = vmx({guestOS: 'debian12-64', disk: 'disk.vmdk', extra: ['nvme0:0.fileName = "other.vmdk"']})
+    expect((await refusal(await vmwareBox(mono, twice))).message).toContain('sets nvme0:0.fileName twice')
+    expect((await refusal(await vmwareBox(mono, vmx({guestOS: 'debian12-64', disk: 'disk.vmdk', extra: ['<html>']})))).code).toBe('VMX_MALFORMED')
+  })
+
   it.each([['/etc/shadow'], ['../../../etc/shadow'], ['../other.hdd/x.hds']])('PARALLELS_BAD_IMAGE_PATH when DiskDescriptor.xml names %s', async (file) => {
     const error = await refusal(await parallelsBox(diskDescriptor(file, SECTORS)))
     expect(error.code).toBe('PARALLELS_BAD_IMAGE_PATH')
