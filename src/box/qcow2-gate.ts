@@ -24,6 +24,7 @@ export function checkQcow2Header(head: Buffer, name: string): Qcow2Info {
   const fixed = qcow2Fixed(head)
   if (!fixed) throw refuse('QCOW2_NOT_QCOW2', name, 'it does not start with the qcow2 magic "QFI\\xfb"')
   if (fixed.version !== 2 && fixed.version !== 3) throw refuse('QCOW2_NOT_QCOW2', name, `its qcow2 version is ${fixed.version}, not 2 or 3`)
+  if (fixed.version === 3 && head.length < 104) throw refuse('QCOW2_NOT_QCOW2', name, 'it ends inside its qcow2 header')
   if (fixed.backingOffset !== 0n || fixed.backingSize !== 0) {
     throw refuse('QCOW2_BACKING_FILE', name, 'it is an overlay with a backing file, which would be read from wherever it names')
   }
