@@ -11,7 +11,7 @@ import {makeBox, type TarEntry} from './make-box.js'
 
 const run = promisify(execFile)
 
-/** A raw disk with a recognisable pattern every 4 KiB; `sparseTail` adds a far block past 2 GiB. */
+/** A raw disk with a recognisable pattern every 4 KiB; `farBlock` adds 64 KiB of 0x5a at that offset (past 2 GiB makes a split VMDK of two extents), the rest a hole. */
 export async function patternRaw(dir: string, name: string, bytes = 3 * 1024 * 1024, farBlock?: number): Promise<string> {
   const data = Buffer.alloc(bytes)
   for (let i = 0; i < data.length; i += 4096) data.write(`shien ${name} block ${i}`, i)
