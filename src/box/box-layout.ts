@@ -80,7 +80,8 @@ export function judgeBox(files: BoxFiles, metadata: Record<string, unknown> | un
 type ProviderLayout = Omit<BoxLayout, 'metadata' | 'architecture' | 'architectureClaims'> & {claims: ArchitectureClaim[]}
 
 function readLayout(files: BoxFiles, declared: Provider | undefined, metadata: Record<string, unknown> | undefined): ProviderLayout {
-  const names = files.entries.filter((e) => e.type === 'file').map((e) => e.name)
+  // macOS tar adds "._name" AppleDouble files (extended attributes) beside files it packs.
+  const names = files.entries.filter((e) => e.type === 'file' && !posix.basename(e.name).startsWith('._')).map((e) => e.name)
   const ovfs = [...files.texts.keys()].filter((name) => /\.ovf$/i.test(name) && !posix.basename(name).startsWith('._'))
   if (ovfs.length > 0) return virtualboxLayout(files, chooseOvf(ovfs))
   const vmx = names.filter((name) => /^[^/]+\.vmx$/i.test(name))

@@ -74,8 +74,9 @@ describe('inspectBox takes every provider\'s box as vagrant package writes it', 
     for (const line of ['Provider  vmware_desktop', 'Arch      arm64 (metadata.json', 'EFI firmware', 'disk.vmdk (+2 extents)', 'vmdk twoGbMaxExtentSparse']) expect(text).toContain(line)
   })
 
-  it('VMware, amd64, monolithicSparse VMDK, BIOS: the architecture comes from guestOS alone', async () => {
-    const info = await inspectBox(await vmwareBox(mono, vmx({guestOS: 'debian12-64', disk: 'disk.vmdk', firmware: 'bios', device: 'scsi0:0'})))
+  it('VMware, amd64, monolithicSparse VMDK, BIOS: the architecture comes from guestOS alone; macOS ._ files are ignored', async () => {
+    const files = new Map([...mono, ['._debian12.vmx', Buffer.from('AppleDouble extended attributes')], ['._disk.vmdk', Buffer.alloc(4096)]])
+    const info = await inspectBox(await vmwareBox(files, vmx({guestOS: 'debian12-64', disk: 'disk.vmdk', firmware: 'bios', device: 'scsi0:0'})))
     expect(info).toMatchObject({provider: 'vmware_desktop', architecture: 'amd64', firmware: 'bios'})
     expect(info.disks[0]).toMatchObject({diskId: 'scsi0:0', subformat: 'monolithicSparse', capacityBytes: 3 * 1024 * 1024, files: ['disk.vmdk']})
   })
