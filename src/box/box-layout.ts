@@ -70,11 +70,13 @@ export function judgeBox(files: BoxFiles, metadata: Record<string, unknown> | un
     ])
   }
   if (layout.disks.length === 0) throw badInput('BOX_NO_DISK', `${layout.configEntry ?? 'The box'} lists no hard disk, so there is nothing to convert.`, REPACKAGE)
-  const claims = [...metadataClaims(metadata), ...layout.claims]
+  const {claims: own, ...rest} = layout
+  const claims = [...metadataClaims(metadata), ...own]
   const architecture = agreedArchitecture(claims)
-  const firmware = layout.firmware ?? (architecture === 'arm64' ? 'efi' : undefined)
+  // An Arm machine has no BIOS: it boots UEFI whatever its configuration leaves unsaid.
+  const firmware = architecture === 'arm64' ? 'efi' : layout.firmware
   const warnings = metadata ? layout.warnings : [vagrantUpgradeNote(layout.provider), ...layout.warnings]
-  return {...layout, metadata, architecture, architectureClaims: claims, firmware, warnings}
+  return {...rest, metadata, architecture, architectureClaims: claims, firmware, warnings}
 }
 
 type ProviderLayout = Omit<BoxLayout, 'metadata' | 'architecture' | 'architectureClaims'> & {claims: ArchitectureClaim[]}

@@ -68,6 +68,10 @@ describe('inspectBox takes every provider\'s box as vagrant package writes it', 
     const info = await inspectBox(await vmwareBox(split, vmx({guestOS: 'arm-debian12-64', disk: 'disk.vmdk'}), {provider: 'vmware_desktop', architecture: 'arm64'}))
     expect(info).toMatchObject({provider: 'vmware_desktop', architecture: 'arm64', firmware: 'efi', configEntry: 'debian12.vmx', machine: {cpus: 2, memoryMiB: 2048, osType: 'arm-debian12-64'}})
     expect(info.architectureClaims.map((c) => c.source)).toEqual(['metadata.json ("architecture": "arm64")', 'debian12.vmx (guestOS "arm-debian12-64")'])
+    expect(info).not.toHaveProperty('claims')
+    // Fusion writes firmware = "efi" for Arm machines; without it, an Arm machine still boots UEFI.
+    const unsaid = await inspectBox(await vmwareBox(split, vmx({guestOS: 'arm-debian12-64', disk: 'disk.vmdk', firmware: 'bios'})))
+    expect(unsaid.firmware).toBe('efi')
     expect(info.disks).toHaveLength(1)
     expect(info.disks[0]).toMatchObject({diskId: 'nvme0:0', entry: 'disk.vmdk', format: 'vmdk', subformat: 'twoGbMaxExtentSparse', capacityBytes: 2201 * 1024 * 1024, files: ['disk.vmdk', 'disk-s001.vmdk', 'disk-s002.vmdk']})
     const text = formatBoxInfo(info)
