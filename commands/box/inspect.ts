@@ -11,15 +11,19 @@ export default class BoxInspect extends ShienCommand {
   static override description = `Reads the .box once, start to end, and runs the same checks as "shien push" before anything
 is uploaded:
   - every entry is a plain file or folder inside the box (no links, no "../", no absolute paths),
-  - box.ovf is plain XML (no DOCTYPE or entities) and names disks that are in the box,
-  - every disk is a sparse VMDK (streamOptimized or monolithicSparse) that reads only itself,
-    never a text descriptor that could point at another file on the blade.
-It then prints the VM (CPUs, memory, firmware) and its disks. A vagrant_private_key inside the
-box is reported: shien never uploads it.
+  - the box is one a Vagrant provider shien takes packaged: VirtualBox (box.ovf and VMDKs),
+    VMware (.vmx and a single or split VMDK), Parallels (.pvm bundle) or libvirt/qemu (box.img),
+  - its XML (OVF, Parallels descriptors) is plain XML (no DOCTYPE or entities),
+  - every disk reads nothing but files of the box: a sparse VMDK or a split one whose extents
+    are all beside it, a Parallels image inside its bundle, a qcow2 with no backing or data file,
+  - metadata.json, the OVF and the VMX agree on the provider and the architecture.
+It then prints the provider, the architecture and where it is declared, the VM (CPUs, memory,
+firmware) and its disks. A vagrant_private_key inside the box is reported: shien never uploads
+it. The formats and every refusal: docs/box-formats.md.
 
 Given a catalog instead (a .json file, or a file://, http:// or https:// URL), it checks the
-catalog as Vagrant reads it and lists its versions and providers, downloading no box
-(shien box verify checks the boxes).
+catalog as Vagrant reads it and lists its versions, providers and architectures, downloading no
+box (shien box verify checks the boxes).
 
 Exit code 3 means the box or catalog was refused; the message says why and what to do.`
 

@@ -35,7 +35,7 @@ refused unless --force.`
     to: Flags.string({required: true, description: 'Folder to publish into, or sftp://[user@]host/path.'}),
     'base-url': Flags.string({description: 'URL the --to folder is served at (default for a folder: its file:// URL).'}),
     description: Flags.string({description: 'Description of the box in the catalog.'}),
-    architecture: Flags.string({description: 'Architecture of the box, for Vagrant 2.4 and later.', default: 'amd64'}),
+    architecture: Flags.string({description: 'Architecture of the box, for Vagrant 2.4 and later (default: the one the box declares, else amd64).'}),
     libvirt: Flags.boolean({description: 'Also publish the libvirt box and the qcow2 base (--no-libvirt: VirtualBox only).', default: true, allowNo: true}),
     force: Flags.boolean({description: 'Replace the version if it is already published.'}),
     'accept-new-host-key': Flags.boolean({description: 'Trust an unknown host key of an sftp:// destination (a changed key is still refused).'}),

@@ -1,8 +1,6 @@
 import {lstat, mkdir, mkdtemp, rename, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {parseOvf} from '../box/ovf.js'
-import {checkVmdkFile} from '../box/vmdk-gate.js'
 import {pushSettings} from '../config/blade-config.js'
 import {badInput, ShienError} from '../errors.js'
 import {QemuImgError, qemuImgConvert, qemuImgInfo} from '../qemu-img/qemu-img.js'
@@ -20,8 +18,9 @@ export function checkSlotName(slot: string): string {
 
 /**
  * Turns an uploaded box into `images/.<slot>.new.qcow2`: unpack (validated again here), the
- * VMDK gate on the boot disk, then qemu-img. The slot's current image is not touched; on any
- * failure the work files and the half-written image are removed.
+ * provider's layout and its disk gates, then qemu-img on the boot disk, its format named. The
+ * slot's current image is not touched; on any failure the work files and the half-written image
+ * are removed.
  */
 export async function convertBox(ctx: BladeContext, name: string, slot: string, opts: {sha256?: string; signal?: AbortSignal} = {}): Promise<ConvertResult> {
   const {signal} = opts
@@ -37,18 +36,13 @@ export async function convertBox(ctx: BladeContext, name: string, slot: string, 
   await rm(stagedRecord(ctx, slot), {force: true})
   try {
     emitBladeEvent({type: 'note', message: `unpacking ${name}.box`})
-    const extracted = await extractBox(box, workDir, {sha256: opts.sha256, signal})
-    const ovf = parseOvf(extracted.ovf)
-    if (ovf.disks.length === 0) throw badInput('BOX_NO_DISK', 'The box\'s OVF names no disk.', ['Package the VM again with its disk attached.'])
-    const boot = ovf.disks[0]
-    const diskPath = extracted.disks.get(boot.file)
-    if (!diskPath) throw badInput('BOX_MISSING_DISK', `The OVF names ${boot.file}, which the box does not contain.`)
-    await checkVmdkFile(diskPath, boot.file)
+    const {layout, root} = await extractBox(box, workDir, {sha256: opts.sha256, signal})
+    const boot = layout.disks[0]
     await rm(partial, {force: true})
-    // `-f vmdk` always: the gate accepted a VMDK, and qemu-img must not probe it as anything else.
+    // `-f` always: the gate accepted this format, and qemu-img must not probe it as anything else.
     // The target's cache mode keeps the written image out of the page cache (push.convertCache).
     await qemuImgConvert({
-      src: diskPath, srcFormat: 'vmdk', dest: partial, destFormat: 'qcow2', options: ['compat=1.1'], signal,
+      src: join(root, boot.entry), srcFormat: boot.format, dest: partial, destFormat: 'qcow2', options: ['compat=1.1'], signal,
       cache: {target: pushSettings(ctx.config).convertCache},
       onPercent: (percent) => emitBladeEvent({type: 'progress', step: 'convert', done: percent, total: 100}),
     }).catch((error: unknown) => {
@@ -63,7 +57,7 @@ export async function convertBox(ctx: BladeContext, name: string, slot: string, 
     })
     await rename(partial, target)
     const [info] = await qemuImgInfo(target, {format: 'qcow2', signal})
-    return {image: target, disk: boot.file, virtualSize: info.virtualSize, ignoredDisks: ovf.disks.slice(1).map((d) => d.file)}
+    return {image: target, disk: boot.file, virtualSize: info.virtualSize, ignoredDisks: layout.disks.slice(1).map((d) => d.file)}
   } catch (error) {
     await rm(partial, {force: true})
     await rm(target, {force: true})

@@ -14,7 +14,7 @@ export interface CatalogInfo {
   /** Oldest first, as Vagrant orders them. */
   versions: Array<{
     version: string
-    providers: Array<{name: string; url: string; architecture?: string; checksumType?: string; checksum?: string}>
+    providers: Array<{name: string; url: string; architecture?: string; defaultArchitecture?: boolean; checksumType?: string; checksum?: string}>
   }>
 }
 
@@ -49,7 +49,7 @@ export async function inspectCatalog(spec: string, signal?: AbortSignal): Promis
     latest: latestVersion(catalog),
     versions: [...catalog.versions].sort((a, b) => compareVersions(a.version, b.version)).map((v) => ({
       version: v.version,
-      providers: v.providers.map((p) => ({name: p.name, url: p.url, architecture: p.architecture, checksumType: p.checksum_type, checksum: p.checksum})),
+      providers: v.providers.map((p) => ({name: p.name, url: p.url, architecture: p.architecture, defaultArchitecture: p.default_architecture, checksumType: p.checksum_type, checksum: p.checksum})),
     })),
   }
 }
@@ -63,7 +63,7 @@ export function formatCatalogInfo(info: CatalogInfo): string {
     '',
   ]
   const rows = info.versions.flatMap((v) => v.providers.map((p) => [
-    v.version, p.name, p.architecture ?? '-', p.checksumType ? `${p.checksumType}:${p.checksum?.slice(0, 12)}…` : 'none', p.url,
+    v.version, p.name, `${p.architecture ?? '-'}${p.defaultArchitecture ? ' (default)' : ''}`, p.checksumType ? `${p.checksumType}:${p.checksum?.slice(0, 12)}…` : 'none', p.url,
   ]))
   const head = ['VERSION', 'PROVIDER', 'ARCH', 'CHECKSUM', 'URL']
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))

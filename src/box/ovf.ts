@@ -34,6 +34,11 @@ export interface OvfInfo {
   cpus: number
   memoryMiB: number
   firmware: 'bios' | 'efi'
+  /**
+   * VirtualBox 7.1's platform (settings 1.20): `<Platform architecture="x86|ARM">` inside
+   * `<vbox:Machine>` (TMachine/TPlatform in VirtualBox-settings.xsd). Undefined in older exports.
+   */
+  platform: string | undefined
   /** In the order of the VM's hardware items (boot disk first for VirtualBox exports). */
   disks: OvfDisk[]
 }
@@ -55,6 +60,7 @@ export function parseOvf(xml: string, what = 'box.ovf'): OvfInfo {
     cpus: cpuCount(items, machine, what),
     memoryMiB: memoryMiB(items, machine, what),
     firmware: firmware(machine, hardware),
+    platform: attr(child(machine, 'Platform'), 'architecture'),
     disks: disks(envelope, items, what),
   }
 }

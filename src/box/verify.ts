@@ -1,4 +1,5 @@
 import {badInput} from '../errors.js'
+import {architectureNamed} from './architecture.js'
 import {loadCatalog} from './catalog-fetch.js'
 import {compareVersions} from './catalog-version.js'
 import type {CatalogProvider} from './catalog.js'
@@ -72,18 +73,25 @@ function judge(version: string, provider: CatalogProvider, scan: BoxScan): BoxVe
       checksum = actual === provider.checksum.toLowerCase() ? 'ok' : 'mismatch'
       if (checksum === 'mismatch') problems.push(`${provider.checksum_type} is ${actual}, the catalog says ${provider.checksum}: Vagrant will refuse this box`)
     }
-    problems.push(...metadataProblems(provider.name, scan))
+    problems.push(...metadataProblems(provider.name, scan, provider.architecture))
   }
   return {version, provider: provider.name, architecture: provider.architecture, url: provider.url, bytes: scan.bytes, checksum, problems}
 }
 
-/** What Vagrant and the provider would trip over in the box's metadata.json and disks. */
-export function metadataProblems(provider: string, scan: BoxScan): string[] {
+/**
+ * What Vagrant and the provider would trip over in the box's metadata.json and disks, and an
+ * architecture the catalog lists that the box's metadata.json contradicts.
+ */
+export function metadataProblems(provider: string, scan: BoxScan, architecture?: string): string[] {
   const metadata = scan.metadata
   if (metadata === undefined) return ['the box has no metadata.json']
   if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) return ['metadata.json is not a JSON object']
   const m = metadata as Record<string, unknown>
   if (m.provider !== provider) return [`metadata.json says the provider is ${JSON.stringify(m.provider ?? null)}, the catalog lists it as ${provider}`]
+  const declared = typeof m.architecture === 'string' ? architectureNamed(m.architecture) : undefined
+  if (declared && architecture && architecture !== 'unknown' && declared !== architectureNamed(architecture)) {
+    return [`metadata.json says the architecture is ${JSON.stringify(m.architecture)}, the catalog lists it as ${architecture}: Vagrant would pick it for the wrong machines`]
+  }
   if (provider === 'virtualbox') return virtualboxProblems(scan)
   if (provider === 'libvirt') return libvirtProblems(m, scan)
   return []

@@ -49,6 +49,8 @@ export function checkVmdkHeader(head: Buffer, ownName: string): VmdkInfo {
   if (head.length < 4 || !head.subarray(0, 4).equals(KDMV)) throw notBinary(head, ownName)
   if (head.length < SECTOR) throw refuse('VMDK_NOT_SPARSE', ownName, 'it is shorter than a sparse VMDK header')
   const capacitySectors = readU64(head, 12)
+  // With a capacity of 0, qemu reads the embedded descriptor as a descriptor file of its own.
+  if (capacitySectors === 0) throw refuse('VMDK_NOT_SPARSE', ownName, 'its header gives a capacity of 0, so qemu would read its embedded descriptor as another disk\'s')
   if (!Number.isSafeInteger(capacitySectors * SECTOR)) {
     throw refuse('VMDK_NOT_SPARSE', ownName, 'its header gives an impossible capacity')
   }
@@ -126,7 +128,7 @@ function parseDescriptor(text: string): Descriptor {
 }
 
 /** qemu finds these keys with strstr, comments included, so the raw text is checked, not parsed lines. */
-function checkParentMentions(text: string, ownName: string): void {
+export function checkParentMentions(text: string, ownName: string): void {
   const hint = /parentFileNameHint\s*=\s*"?([^"\n]*)/.exec(text)
   if (text.includes('parentFileNameHint')) {
     throw refuse('VMDK_HAS_PARENT', ownName, `it names a parent disk "${hint?.[1] ?? ''}", which would be read too`)
@@ -173,13 +175,14 @@ function notBinary(head: Buffer, ownName: string): ShienError {
   return refuse('VMDK_NOT_SPARSE', ownName, 'it does not start with the sparse VMDK magic "KDMV"')
 }
 
-function refuse(code: string, ownName: string, why: string): ShienError {
+/** A VMDK refused by the gate (exit 3), with how to make one it accepts. */
+export function refuse(code: string, ownName: string, why: string): ShienError {
   return badInput(code, `The disk ${ownName} was refused: ${why}.`, [
     'Export the VM again from VirtualBox (File > Export Appliance, or "vagrant package"): it writes a streamOptimized VMDK.',
     'Or convert the disk yourself: qemu-img convert -O vmdk -o subformat=streamOptimized DISK out.vmdk',
   ])
 }
 
-function readU64(buf: Buffer, offset: number): number {
+export function readU64(buf: Buffer, offset: number): number {
   return Number(buf.readBigUInt64LE(offset))
 }

@@ -37,13 +37,13 @@ export async function chooseUpload(ctx: PushContext, io: StageIO): Promise<Uploa
   if (choice.kind === 'none') return whole(choice.reason)
   const label = `${choice.box} ${choice.version}`
   const disk = box.disks[0]
-  if (disk.vmdk.createType !== 'streamOptimized') {
-    return whole(`the box's disk is ${disk.vmdk.createType}; a delta is read from a streamOptimized disk, which vagrant package writes`)
+  if (disk.subformat !== 'streamOptimized') {
+    return whole(`the box's disk is ${disk.format === disk.subformat ? disk.format : `${disk.format} ${disk.subformat}`}; a delta is read from a streamOptimized VMDK, which vagrant package writes for VirtualBox`)
   }
   const base = await askBase(ctx, choice.box, choice.version, io)
   if (typeof base === 'string') return whole(base)
-  if (disk.vmdk.capacityBytes !== base.virtualSize) {
-    return whole(`the box's disk is ${size(disk.vmdk.capacityBytes)} and ${label}'s is ${size(base.virtualSize)}; a delta needs the same size`)
+  if (disk.capacityBytes !== base.virtualSize) {
+    return whole(`the box's disk is ${size(disk.capacityBytes)} and ${label}'s is ${size(base.virtualSize)}; a delta needs the same size`)
   }
   const paths = await deltaPaths(ctx)
   const stats = await deltaOf(paths, boxPath, choice, base, ctx, io)

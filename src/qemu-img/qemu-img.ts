@@ -1,7 +1,7 @@
 import {firstErrorLine, runStreaming, runTool, type RunAs} from '../process/run.js'
 
 /** Formats shien ever names to qemu-img; it is always told the format, never left to probe. */
-export type DiskFormat = 'vmdk' | 'qcow2' | 'raw'
+export type DiskFormat = 'vmdk' | 'qcow2' | 'raw' | 'parallels'
 
 /** Why qemu-img failed, as far as callers act on it differently. */
 export type QemuImgFailure =

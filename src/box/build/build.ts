@@ -57,7 +57,7 @@ export async function buildBox(input: BuildInput, opts: {signal?: AbortSignal; o
     await rename(partial, output)
     return {
       recipe: recipe.dir, output, bytes: info.bytes, sha256, compression: info.compression, provider: info.provider,
-      disks: info.disks.map((d) => ({entry: d.entry, capacityBytes: d.vmdk.capacityBytes})),
+      disks: info.disks.map((d) => ({entry: d.entry, capacityBytes: d.capacityBytes})),
       seconds: Math.round((performance.now() - started) / 1000), steps,
     }
   } finally {

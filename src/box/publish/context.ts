@@ -20,6 +20,8 @@ export interface LocalFile {
 
 /** Everything a publish sends, made before the destination is written. */
 export interface PreparedFiles {
+  /** The catalog's `architecture` for every provider of this version. */
+  architecture: string
   virtualbox: LocalFile
   libvirt?: LocalFile & {metadata: LibvirtMetadata}
   base?: LocalFile
@@ -41,7 +43,7 @@ export interface PublishOutputs {
   inspect: BoxInfo
   /** The destination, locked, and the catalog found there (if any). */
   lock: {target: PublishTarget; existing?: Catalog; replaced: boolean; /** Accounts or images whose use of a replaced base could not be read. */ uncheckedImages?: string[]}
-  checksum: Pick<PreparedFiles, 'virtualbox' | 'warnings'>
+  checksum: Pick<PreparedFiles, 'virtualbox' | 'warnings' | 'architecture'>
   convert: Required<Pick<PreparedFiles, 'libvirt' | 'base' | 'manifest'>>
   copy: {placements: Placement[]}
   catalog: Catalog

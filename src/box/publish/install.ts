@@ -116,7 +116,7 @@ export function tempNameFor(path: string): string {
 /** The catalog entries of the files published for this version. */
 function providersFor(plan: PublishPlan, files: PreparedFiles): CatalogProvider[] {
   const entry = (name: 'virtualbox' | 'libvirt', url: string, sha256: string): CatalogProvider => ({
-    name, url, checksum_type: 'sha256', checksum: sha256, architecture: plan.architecture, default_architecture: true,
+    name, url, checksum_type: 'sha256', checksum: sha256, architecture: files.architecture, default_architecture: true,
   })
   const providers = [entry('virtualbox', plan.layout.urls.virtualbox, files.virtualbox.sha256)]
   if (files.libvirt) providers.push(entry('libvirt', plan.layout.urls.libvirt, files.libvirt.sha256))

@@ -37,7 +37,8 @@ export interface PublishPlan {
   name: string
   version: string
   description?: string
-  architecture: string
+  /** `--architecture`; without it, the one the box declares, else amd64. */
+  architecture: string | undefined
   destination: PublishDestination
   baseUrl: string
   force: boolean
@@ -66,8 +67,8 @@ export function planPublish(input: PublishInput): PublishPlan {
   const problems = new Problems()
   problems.attempt(() => checkName(input.name))
   problems.attempt(() => checkVersion(input.version))
-  const architecture = input.architecture ?? 'amd64'
-  problems.attempt(() => checkArchitecture(architecture))
+  const architecture = input.architecture
+  if (architecture !== undefined) problems.attempt(() => checkArchitecture(architecture))
   const destination = problems.attempt(() => parseDestination(input.to, input.cwd, input.home ?? homedir()))
   const baseUrl = problems.attempt(() => chooseBaseUrl(input.baseUrl, destination))
   problems.throwIfAny('PUBLISH_BAD_INPUT', 'shien box publish')

@@ -8,22 +8,28 @@ import {manifestOfImage} from '../../delta/image-manifest.js'
 import {encodeManifest} from '../../delta/manifest.js'
 import {badInput} from '../../errors.js'
 import {need} from '../../pipeline/outputs.js'
+import {architectureNamed} from '../architecture.js'
 import {inspectBox, type BoxInfo} from '../inspect.js'
 import type {LocalFile, PublishStage} from './context.js'
 import {convertToQcow2, extractDisk, libvirtVagrantfile, packLibvirtBox} from './libvirt-box.js'
+import {withUpgradeMetadata} from './upgrade-metadata.js'
 
 /**
  * Checks that the box is a VirtualBox box through and through: the intake checks of
- * `shien box inspect`, and a metadata.json that says so.
+ * `shien box inspect` (which also refuse a metadata.json naming another provider). A box of
+ * Vagrant's oldest format, without metadata.json, is published with the one Vagrant's own
+ * upgrade of it writes.
  */
-async function inspectForPublish(box: string, libvirt: boolean, signal?: AbortSignal): Promise<BoxInfo> {
+async function inspectForPublish(box: string, libvirt: boolean, architecture: string | undefined, signal?: AbortSignal): Promise<BoxInfo> {
   const info = await inspectBox(box, {signal})
-  if (!info.metadata) {
-    throw badInput('BOX_NO_METADATA', `${box} has no metadata.json, so Vagrant would refuse it.`, ['Package the box with "vagrant package", which writes metadata.json.'])
+  if (architecture !== undefined && architecture !== 'unknown' && info.architecture !== undefined && architectureNamed(architecture) !== info.architecture) {
+    throw badInput('BOX_ARCH_CONFLICT', `--architecture ${architecture} does not match the box: ${info.architectureClaims.map((c) => c.source).join(' and ')} say${info.architectureClaims.length === 1 ? 's' : ''} ${info.architecture}.`, [
+      `Leave out --architecture (the box's own, ${info.architecture}, is used), or publish the box made for ${architecture}.`,
+    ])
   }
   if (info.provider !== 'virtualbox') {
-    throw badInput('BOX_PROVIDER_MISMATCH', `metadata.json in ${box} names the provider "${info.provider ?? '(none)'}", but the box holds a VirtualBox machine (${info.ovfEntry} and ${info.disks.map((d) => d.entry).join(', ')}).`, [
-      'Set "provider": "virtualbox" in metadata.json, or publish the box it was made from.',
+    throw badInput('PUBLISH_PROVIDER_UNSUPPORTED', `${box} is a ${info.provider} box; shien box publish publishes VirtualBox boxes (and makes their libvirt box itself).`, [
+      'Publish the VirtualBox box of the same machine, made with "vagrant package" in a VirtualBox project.',
     ])
   }
   if (libvirt && info.disks.length !== 1) {
@@ -37,21 +43,27 @@ export const inspectStage: PublishStage = {
   label: 'Checking the box',
   detail: (ctx) => ctx.plan.box,
   async run(ctx, io) {
-    ctx.out.inspect = await inspectForPublish(ctx.plan.box, ctx.plan.libvirt, io.signal)
+    ctx.out.inspect = await inspectForPublish(ctx.plan.box, ctx.plan.libvirt, ctx.plan.architecture, io.signal)
   },
 }
 
-/** Hashes the VirtualBox box as it is; the work folder it makes is for the libvirt box. */
+/** Hashes the VirtualBox box as it is (or with the metadata.json it lacked); the work folder it makes is for the boxes it writes. */
 export const checksumStage: PublishStage = {
   id: 'checksum',
   label: 'Computing sha256',
   async run(ctx, io) {
     const info = need(ctx.out, 'inspect')
     ctx.made.workDir = await mkdtemp(join(tmpdir(), 'shien-publish-'))
-    const warnings = [...info.warnings]
+    const warnings = info.warnings.filter((w) => info.metadata || !w.includes('no metadata.json'))
     if (info.privateKeys.length > 0) warnings.push(`The box holds ${info.privateKeys.join(', ')}: every student gets the same key, as with Vagrant's insecure key.`)
-    const virtualbox = await hashFile(info.path, io.signal, (done, total) => io.emit({type: 'progress', stage: 'checksum', bytes: done, total}))
-    ctx.out.checksum = {virtualbox, warnings}
+    let boxPath = info.path
+    if (!info.metadata) {
+      boxPath = join(ctx.made.workDir, 'virtualbox.box')
+      await withUpgradeMetadata(info, boxPath, io.signal)
+      warnings.push(`${info.path} has no metadata.json (Vagrant's oldest box format): the published box has the one Vagrant's upgrade writes, {"provider":"virtualbox"}.`)
+    }
+    const virtualbox = await hashFile(boxPath, io.signal, (done, total) => io.emit({type: 'progress', stage: 'checksum', bytes: done, total}))
+    ctx.out.checksum = {virtualbox, warnings, architecture: ctx.plan.architecture ?? info.architecture ?? 'amd64'}
   },
   async cleanup(ctx) {
     if (ctx.made.workDir) await rm(ctx.made.workDir, {recursive: true, force: true})

@@ -101,6 +101,22 @@ describe('shien box verify', () => {
     ])
   })
 
+  it('fails when the catalog lists another architecture than the box\'s metadata.json declares', async () => {
+    const ovf = readFileSync(join(root, 'test/fixtures/vbox71/box-arm64.ovf'), 'utf8')
+    const arm = await makeBox(dir, 'arm64.box', {ovf, metadata: {provider: 'virtualbox', architecture: 'arm64'}})
+    const armTo = join(dir, 'arm-boxes')
+    await publishBox(planPublish({box: arm, name: 'os101/debian12', version: '2026.1.0', to: armTo, cwd: dir, libvirt: false}))
+    const path = join(armTo, 'os101/debian12.json')
+    expect((await verifyCatalog(path)).ok).toBe(true)
+    const catalog = JSON.parse(readFileSync(path, 'utf8'))
+    catalog.versions[0].providers[0].architecture = 'amd64'
+    writeFileSync(path, JSON.stringify(catalog))
+    const result = await verifyCatalog(path)
+    expect(result.boxes.map((b) => b.problems)).toEqual([
+      ['metadata.json says the architecture is "arm64", the catalog lists it as amd64: Vagrant would pick it for the wrong machines'],
+    ])
+  })
+
   it('reads a box without a checksum only as far as its metadata and disk header', async () => {
     const path = variant('no-checksum', (catalog) => {
       for (const p of catalog.versions[0].providers) delete p.checksum_type, delete p.checksum
@@ -127,7 +143,8 @@ describe('shien box inspect, given a catalog', () => {
     expect(result).toMatchObject({kind: 'catalog', name: 'os101/debian12', description: 'OS course', latest: '2026.2.0'})
     expect(result?.versions.map((v) => v.version)).toEqual(['2026.1.0', '2026.2.0'])
     expect(stdout).toContain('Box       os101/debian12 (OS course)')
-    expect(stdout).toMatch(/2026\.2\.0 +libvirt +amd64 +sha256:[0-9a-f]{12}…/)
+    expect(stdout).toMatch(/2026\.2\.0 +libvirt +amd64 \(default\) +sha256:[0-9a-f]{12}…/)
+    expect(result?.versions[1].providers[0]).toMatchObject({architecture: 'amd64', defaultArchitecture: true})
     expect(stdout).toContain(`Add it with: vagrant box add ${pathToFileURL(catalogPath).href}`)
   })
 

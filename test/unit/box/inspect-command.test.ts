@@ -39,15 +39,17 @@ describe('shien box inspect', () => {
     expect(stdout).toContain('tar.gz')
     expect(stdout).toContain('vagrant_private_key: a private key; shien leaves it out of the upload')
     expect(stdout).toMatch(/DISK\s+ENTRY\s+SIZE\s+FORMAT\s+CONTROLLER/)
-    expect(stdout).toMatch(/vmdisk1\s+box-disk001\.vmdk\s+1 MiB\s+streamOptimized\s+sata port 0/)
+    expect(stdout).toMatch(/vmdisk1\s+box-disk001\.vmdk\s+1 MiB\s+vmdk streamOptimized\s+sata port 0/)
+    expect(stdout).toContain('Provider  virtualbox, has a Vagrantfile')
+    expect(stdout).toContain('Arch      amd64 (box.ovf (OS type Debian_64))')
   })
 
   it('returns the BoxInfo under --json', async () => {
     const box = await makeBox(dir, 'json.box')
     const {stdout, result} = await run([box, '--json'])
     const parsed = JSON.parse(stdout) as BoxInfo
-    expect(parsed.disks[0].vmdk.createType).toBe('streamOptimized')
-    expect(parsed.ovf.cpus).toBe(2)
+    expect(parsed.disks[0]).toMatchObject({format: 'vmdk', subformat: 'streamOptimized', vmdk: {createType: 'streamOptimized'}})
+    expect(parsed).toMatchObject({provider: 'virtualbox', architecture: 'amd64', firmware: 'bios', machine: {cpus: 2}, ovf: {cpus: 2}})
     expect(result?.path).toBe(box)
   })
 

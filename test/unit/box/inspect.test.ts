@@ -66,17 +66,25 @@ describe('inspectBox on good boxes', () => {
     expect(info.disks[0].entry).toBe('box-disk001.vmdk')
   })
 
-  it('warns about a non-VirtualBox provider and an OVF capacity that disagrees with the VMDK', async () => {
+  it('warns about an OVF capacity that disagrees with the VMDK, and a box of Vagrant\'s oldest format', async () => {
     const ovf = makeOvf([{name: 'box-disk001.vmdk', capacityBytes: 4096}])
-    const info = await inspect({ovf, metadata: {provider: 'libvirt'}})
-    expect(info.warnings).toHaveLength(2)
-    expect(info.warnings[0]).toContain('"libvirt"')
-    expect(info.warnings[1]).toContain('4096')
-    expect((await inspect({metadata: false})).warnings[0]).toContain('no metadata.json')
+    const info = await inspect({ovf})
+    expect(info.warnings).toHaveLength(1)
+    expect(info.warnings[0]).toContain('4096')
+    const old = await inspect({metadata: false})
+    expect(old).toMatchObject({provider: 'virtualbox', metadata: undefined})
+    expect(old.warnings[0]).toContain('no metadata.json (Vagrant\'s oldest box format)')
   })
 })
 
 describe('inspectBox refusals', () => {
+  it('BOX_PROVIDER_MISMATCH when metadata.json names another provider than the box holds', async () => {
+    const error = await refusal({metadata: {provider: 'libvirt'}})
+    expect(error.code).toBe('BOX_PROVIDER_MISMATCH')
+    expect(error.message).toContain('names the provider "libvirt", but the box holds a VirtualBox machine (box.ovf and box-disk001.vmdk)')
+    expect((await refusal({metadata: {provider: 'hyperv'}})).code).toBe('BOX_PROVIDER_UNSUPPORTED')
+  })
+
   it('BOX_NO_OVF when there is no OVF', async () => {
     expect((await refusal({ovf: false})).code).toBe('BOX_NO_OVF')
   })

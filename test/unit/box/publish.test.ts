@@ -37,6 +37,7 @@ function plan(to: string, over: Partial<PublishInput> = {}) {
 }
 
 const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex')
+const sha256Of = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
 
 /** Every file under `root`, relative, sorted: what a failed publish must leave unchanged. */
 function tree(root: string): Record<string, string> {
@@ -81,6 +82,45 @@ describe('shien box publish to a folder', () => {
     expect(result.catalog.url).toBe(`file://${to}/os101/debian12.json`)
     expect(events.filter((e) => e.type === 'stage:start').map((e) => e.stage)).toEqual(['inspect', 'lock', 'checksum', 'convert', 'copy', 'catalog'])
     expect(readdirSync(join(to, 'os101')).sort()).toEqual(['debian12', 'debian12.json'])
+  })
+
+  it('publishes a box of Vagrant\'s oldest format with the metadata.json Vagrant\'s upgrade writes', async () => {
+    const to = destination()
+    const old = await makeBox(dir, 'v1.box', {metadata: false})
+    const result = await publishBox(planPublish({box: old, name: 'os101/debian12', version: '2026.1.0', to, cwd: dir, libvirt: false}))
+    const published = join(to, 'os101/debian12/2026.1.0/virtualbox.box')
+    const entries = await readTar(readFileSync(published))
+    const original = await readTar(readFileSync(old))
+    expect(entries.map((e) => e.name)).toEqual([...original.map((e) => e.name), 'metadata.json'])
+    expect(entries.at(-1)?.body.toString()).toBe('{"provider":"virtualbox"}')
+    for (const [i, entry] of original.entries()) expect(sha256Of(entries[i].body)).toBe(sha256Of(entry.body))
+    const catalog = JSON.parse(readFileSync(join(to, 'os101/debian12.json'), 'utf8'))
+    expect(catalog.versions[0].providers[0].checksum).toBe(sha256(published))
+    expect(result.warnings.join('\n')).toContain('{"provider":"virtualbox"}')
+  })
+
+  it('lists an arm64 box as arm64, and refuses an --architecture the box contradicts', async () => {
+    const ovf = readFileSync(join(import.meta.dirname, '../../fixtures/vbox71/box-arm64.ovf'), 'utf8')
+    const arm = await makeBox(dir, 'arm64.box', {ovf, metadata: {provider: 'virtualbox', architecture: 'arm64'}})
+    const to = destination()
+    await publishBox(planPublish({box: arm, name: 'os101/debian12', version: '2026.1.0', to, cwd: dir, libvirt: false}))
+    const catalog = JSON.parse(readFileSync(join(to, 'os101/debian12.json'), 'utf8'))
+    expect(catalog.versions[0].providers[0]).toMatchObject({name: 'virtualbox', architecture: 'arm64'})
+    const before = tree(to)
+    const error = await refusal(publishBox(planPublish({box: arm, name: 'os101/debian12', version: '2026.2.0', to, cwd: dir, libvirt: false, architecture: 'amd64'})))
+    expect(error.code).toBe('BOX_ARCH_CONFLICT')
+    expect(error.message).toContain('--architecture amd64 does not match the box: metadata.json ("architecture": "arm64") and box.ovf (<Platform architecture="ARM">) and box.ovf (OS type Debian12_arm64) say arm64')
+    expect(tree(to)).toEqual(before)
+  })
+
+  it('refuses a box of another provider than VirtualBox (PUBLISH_PROVIDER_UNSUPPORTED)', async () => {
+    const img = join(dir, 'pub-box.img')
+    await execa('qemu-img', ['create', '-f', 'qcow2', img, '1M'])
+    const libvirtBox = await makeBox(dir, 'libvirt-only.box', {disks: [], ovf: false, metadata: {provider: 'libvirt', format: 'qcow2'}, extra: [{name: 'box.img', body: readFileSync(img)}]})
+    const to = destination()
+    const error = await refusal(publishBox(planPublish({box: libvirtBox, name: 'os101/debian12', version: '2026.1.0', to, cwd: dir})))
+    expect(error.code).toBe('PUBLISH_PROVIDER_UNSUPPORTED')
+    expect(readdirSync(to)).toEqual([])
   })
 
   it('packs the libvirt box as vagrant-libvirt reads it: metadata.json, Vagrantfile, qcow2 box.img', async () => {
