@@ -4,7 +4,8 @@ import {Transform, type Readable} from 'node:stream'
 
 import {readBoxEntries, type BoxEntry} from './box-tar.js'
 import {openSource} from './catalog-fetch.js'
-import {checkVmdkHeader, readVmdkHead} from './vmdk-gate.js'
+import {readHead as readEntryHead} from './entry-head.js'
+import {checkVmdkHeader} from './vmdk-gate.js'
 
 /** What one pass over a box file found, before it is judged against a catalog entry. */
 export interface BoxScan {
@@ -93,7 +94,7 @@ async function collect(scan: BoxScan, entry: BoxEntry, body: Readable): Promise<
   } else if (/\.ovf$/i.test(base) && !base.startsWith('._')) {
     scan.ovf = true
   } else if (/\.vmdk$/i.test(base)) {
-    const head = await readVmdkHead(body)
+    const head = await readEntryHead(body)
     try {
       checkVmdkHeader(head, base)
       scan.vmdks.push({name: entry.name})

@@ -1,6 +1,5 @@
 import {open} from 'node:fs/promises'
 import {basename} from 'node:path'
-import type {Readable} from 'node:stream'
 
 import {badInput, type ShienError} from '../errors.js'
 
@@ -87,23 +86,6 @@ export async function checkVmdkFile(path: string, ownName = basename(path)): Pro
   } finally {
     await handle.close()
   }
-}
-
-/**
- * Reads what the gate needs from the start of a stream and leaves the stream open and paused,
- * so a tar reader can skip the rest. Returns fewer bytes when the stream is shorter.
- */
-export async function readVmdkHead(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  let length = 0
-  let want = SECTOR
-  for await (const chunk of stream.iterator({destroyOnReturn: false})) {
-    chunks.push(chunk as Buffer)
-    length += (chunk as Buffer).length
-    if (length >= SECTOR) want = vmdkHeadLength(Buffer.concat(chunks).subarray(0, SECTOR))
-    if (length >= want) break
-  }
-  return Buffer.concat(chunks).subarray(0, want)
 }
 
 interface Descriptor {

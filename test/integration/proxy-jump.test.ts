@@ -12,6 +12,7 @@ import {resolveSshTarget} from '../../src/transport/ssh-target.js'
 import {runShien, SHIEN_BIN} from '../support/cli.js'
 import {type JumpLab, PASSPHRASE, startJumpLab} from '../support/jump-lab.js'
 import {makeBox} from '../support/make-box.js'
+import {tmuxTerminal} from '../support/tmux.js'
 
 let lab: JumpLab
 let agent: {socket: string; pid: string} | undefined
@@ -184,18 +185,7 @@ describe('keys', () => {
 
 describe('the CLI', () => {
   const SESSION = `shien-jump-${process.pid}`
-  const tmux = (args: string[]) => execa('tmux', ['-L', SESSION, '-f', '/dev/null', ...args], {reject: false})
-  const screen = async () => String((await tmux(['capture-pane', '-p', '-t', SESSION])).stdout)
-  async function waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs
-    let text = ''
-    while (Date.now() < deadline) {
-      text = await screen()
-      if (pattern.test(text)) return text
-      await new Promise((f) => setTimeout(f, 200))
-    }
-    throw new Error(`The terminal never showed ${pattern}; it shows:\n${text}`)
-  }
+  const {tmux, waitFor} = tmuxTerminal(SESSION)
   afterAll(async () => {
     await tmux(['kill-server'])
   })

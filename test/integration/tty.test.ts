@@ -8,6 +8,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {SHIEN_BIN} from '../support/cli.js'
 import {ensureLocalBlade, type LocalBlade} from '../support/local-blade.js'
 import {makeBox, tempDir} from '../support/make-box.js'
+import {tmuxTerminal} from '../support/tmux.js'
 
 const SESSION = `shien-tty-${process.pid}`
 let blade: LocalBlade
@@ -15,20 +16,7 @@ let home: string
 let box: string
 let cleanup: () => Promise<void>
 
-/** A tmux server of the test's own, so no user session or config is involved. */
-const tmux = (args: string[]) => execa('tmux', ['-L', SESSION, '-f', '/dev/null', ...args], {reject: false})
-const screen = async () => String((await tmux(['capture-pane', '-p', '-t', SESSION])).stdout)
-
-async function waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs
-  let text = ''
-  while (Date.now() < deadline) {
-    text = await screen()
-    if (pattern.test(text)) return text
-    await new Promise((f) => setTimeout(f, 200))
-  }
-  throw new Error(`The terminal never showed ${pattern}; it shows:\n${text}`)
-}
+const {tmux, waitFor} = tmuxTerminal(SESSION)
 
 beforeAll(async () => {
   blade = await ensureLocalBlade()

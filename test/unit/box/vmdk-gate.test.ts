@@ -3,7 +3,8 @@ import {join} from 'node:path'
 import {Readable} from 'node:stream'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {checkVmdkFile, checkVmdkHeader, readVmdkHead, vmdkHeadLength} from '../../../src/box/vmdk-gate.js'
+import {readHead} from '../../../src/box/entry-head.js'
+import {checkVmdkFile, checkVmdkHeader, vmdkHeadLength} from '../../../src/box/vmdk-gate.js'
 import {ShienError} from '../../../src/errors.js'
 import {makeVmdk, tempDir, textDescriptorVmdk} from '../../support/make-box.js'
 import {rejection} from '../../support/refusal.js'
@@ -57,7 +58,7 @@ describe('VMDK gate accepts what VirtualBox and qemu-img write', () => {
     expect(want).toBe(21 * 512) // qemu-img: descriptor at sector 1, 20 sectors long
     const chunks = [bytes.subarray(0, 100), bytes.subarray(100, 7000), bytes.subarray(7000)]
     const stream = Readable.from(chunks, {objectMode: false})
-    const head = await readVmdkHead(stream)
+    const head = await readHead(stream)
     expect(head.length).toBe(want)
     expect(stream.destroyed).toBe(false)
     expect(checkVmdkHeader(head, 'so.vmdk').createType).toBe('streamOptimized')
