@@ -5,7 +5,9 @@ import type {Client as ClientType} from 'ssh2'
 
 import {ShienError} from '../errors.js'
 import {handshakeClock} from './handshake-clock.js'
-import {hostKeyVerifier} from './host-key-verifier.js'
+import {hostKeyVerifier, type NewHostKey} from './host-key-verifier.js'
+
+export type {NewHostKey} from './host-key-verifier.js'
 import {knownHostsName, readKnownHostsFiles} from './known-hosts.js'
 import {type AskPassphrase, type AuthAttempt, authAttempts, type AuthNotes} from './ssh-auth.js'
 import type {SshTarget} from './ssh-target.js'
@@ -13,12 +15,6 @@ import type {SshTarget} from './ssh-target.js'
 const {Client} = ssh2
 
 /** What the user is shown for a host key seen for the first time. */
-export interface NewHostKey {
-  host: string
-  type: string
-  fingerprint: string
-}
-
 export interface ConnectOptions {
   target: SshTarget
   /** When set, the one user known_hosts file (instead of the target's UserKnownHostsFile). */

@@ -1,7 +1,13 @@
 import {ShienError} from '../errors.js'
-import type {NewHostKey} from './connect.js'
 import {addKnownHost, checkHostKeyFiles, fingerprint, type HostKeyVerdict, type KnownHostsFile, keyType} from './known-hosts.js'
 import type {SshTarget} from './ssh-target.js'
+
+/** A host key not in any known_hosts file, as the student is asked about it. */
+export interface NewHostKey {
+  host: string
+  type: string
+  fingerprint: string
+}
 
 export interface HostKeyCheck {
   /** ssh2's hostVerifier. */
