@@ -101,17 +101,20 @@ async function writeAll(opts: UploadOptions, s: WriteState): Promise<UploadResul
   let acked = s.start
   let failure: unknown
   let turn = 0
+  // A channel that closes under the upload (the connection cut, sshd's session killed, the
+  // keepalives unanswered) fails it at once: its pending writes may never be answered.
+  const lost = channelsLost(opts.channels, () => connectionLost(acked, s.total))
   try {
     for (;;) {
       opts.signal?.throwIfAborted()
       if (failure) throw failure
-      const piece = await s.reader.next(s.chunk)
+      const piece = await Promise.race([s.reader.next(s.chunk), lost.promise])
       if (!piece) break
       s.hash.update(piece)
       const length = piece.length
       // Keep the window: wait while this write would land too far past the oldest unacknowledged one.
       while (inFlight.size > 0 && offset + length - Math.min(...inFlight.keys()) > s.window) {
-        await Promise.race(inFlight.values())
+        await Promise.race([...inFlight.values(), lost.promise])
         if (failure) throw failure
       }
       const at = offset
@@ -131,18 +134,69 @@ async function writeAll(opts: UploadOptions, s: WriteState): Promise<UploadResul
       inFlight.set(at, request)
       offset += length
     }
-    await Promise.all(inFlight.values())
+    await Promise.race([Promise.all(inFlight.values()), lost.promise])
     if (failure) throw failure
     if (offset !== s.total) {
       throw new ShienError(`The box changed while it was sent (${offset} bytes instead of ${s.total}).`, {code: 'SOURCE_CHANGED', exit: 'badInput'})
     }
   } catch (error) {
+    // Ctrl-C is the user's, whatever the writes said as the connection went down with it.
+    if (opts.signal?.aborted) throw opts.signal.reason
+    if (lost.happened()) throw connectionLost(acked, s.total)
     throw wrapWriteError(error, opts.partPath)
   } finally {
+    lost.stop()
     await s.reader.close()
-    await Promise.allSettled(handles.map((h, i) => sftpCall((cb) => opts.channels[i].close(h, cb))))
+    // A closed channel answers no close: each gets a moment, then the handles are left to the server.
+    await Promise.allSettled(handles.map((h, i) => within(CLOSE_WAIT_MS, sftpCall((cb) => opts.channels[i].close(h, cb)))))
   }
   return {sha256: s.hash.digest('hex'), size: s.total, resumedFrom: s.start, bytesSent: offset - s.start}
+}
+
+/** How long a handle's close may take once the upload is over (a dead channel never answers). */
+const CLOSE_WAIT_MS = 2000
+
+interface LostWatch {
+  /** Rejects when a channel closes before `stop`; never resolves. */
+  promise: Promise<never>
+  happened(): boolean
+  stop(): void
+}
+
+function channelsLost(channels: SFTPWrapper[], error: () => Error): LostWatch {
+  let happened = false
+  let fail: (e: Error) => void = () => undefined
+  const promise = new Promise<never>((_, reject) => (fail = reject))
+  promise.catch(() => undefined)
+  const onClose = () => {
+    if (happened) return
+    happened = true
+    fail(error())
+  }
+  for (const channel of channels) channel.once('close', onClose)
+  return {
+    promise,
+    happened: () => happened,
+    stop: () => {
+      for (const channel of channels) channel.off('close', onClose)
+    },
+  }
+}
+
+function connectionLost(acked: number, total: number): ShienError {
+  const percent = total > 0 ? Math.floor((acked / total) * 100) : 0
+  return new ShienError(`The connection to the blade was lost during the upload, at ${percent}%: run the same command to resume.`, {
+    code: 'CONNECTION_LOST',
+    exit: 'connection',
+    suggestions: ['Run the same command again: the upload resumes where it stopped.', 'On Wi-Fi, a wired network or staying in range helps.'],
+  })
+}
+
+/** Settles with `promise`, or after `ms` with nothing. */
+function within(ms: number, promise: Promise<unknown>): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise((resolve) => (timer = setTimeout(resolve, ms)))
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
 async function openHandles(channels: SFTPWrapper[], path: string, fresh: boolean): Promise<Buffer[]> {
