@@ -32,6 +32,7 @@ export async function prepareUpload(ctx: BladeContext, name: string, size: numbe
   await mkdir(ctx.paths.incoming, {recursive: true, mode: 0o700})
   const {box, part} = incomingPaths(ctx, name, kind)
   const partSize = await regularFileSize(part)
+  const boxSize = await regularFileSize(box)
   const fs = await statfs(ctx.paths.incoming)
   const freeBytes = fs.bavail * fs.bsize
   const needed = size - partSize
@@ -43,15 +44,18 @@ export async function prepareUpload(ctx: BladeContext, name: string, size: numbe
       {code: 'BLADE_DISK_FULL', exit: 'remote', suggestions: ['Remove old boxes from incoming/ or images you no longer need, or ask an admin for more space.']},
     )
   }
-  return {partPath: part, boxPath: box, partSize, freeBytes}
+  return {partPath: part, boxPath: box, partSize, boxSize, freeBytes}
 }
 
 /**
  * The resume check on an incoming .part file: sha256 of its first `prefix` bytes, and of each
- * `blockSize` block after that up to the end of the file (at most 1024 blocks).
+ * `blockSize` block after that up to the end of the file (at most 1024 blocks). `complete`
+ * hashes the upload already in place instead (`<name>.box`), which a re-run after a later
+ * failure uses as it is when the hashes agree.
  */
-export async function hashPart(ctx: BladeContext, name: string, prefix: number, blockSize: number, kind: UploadKind = 'box'): Promise<HashResult> {
-  const {part} = incomingPaths(ctx, name, kind)
+export async function hashPart(ctx: BladeContext, name: string, prefix: number, blockSize: number, kind: UploadKind = 'box', complete = false): Promise<HashResult> {
+  const paths = incomingPaths(ctx, name, kind)
+  const part = complete ? paths.box : paths.part
   const size = await regularFileSize(part)
   if (prefix > size) throw badInput('SHORT_PART', `${part} has ${size} bytes, fewer than ${prefix}.`)
   if (blockSize < 1 || (size - prefix) / blockSize > 1024) throw badInput('BAD_BLOCK_SIZE', `A block size of ${blockSize} is out of range.`)

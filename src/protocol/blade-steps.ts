@@ -18,6 +18,8 @@ export interface PrepareResult {
   partPath: string
   boxPath: string
   partSize: number
+  /** Size of a complete upload of that name already in place (a push that failed after its upload); 0 when none. */
+  boxSize: number
   freeBytes: number
 }
 
@@ -76,7 +78,7 @@ export interface BladeSteps {
   hello: {flags: Record<string, never>; result: HelloResult}
   /** `kind` names what is uploaded: a whole box (`<name>.box`) or a delta (`<name>.delta`). */
   prepare: {flags: {name: string; size: number; kind?: UploadKind}; result: PrepareResult}
-  hash: {flags: {name: string; prefix: number; 'block-size': number; kind?: UploadKind}; result: HashResult}
+  hash: {flags: {name: string; prefix: number; 'block-size': number; kind?: UploadKind; complete?: boolean}; result: HashResult}
   commit: {flags: {name: string; size: number; kind?: UploadKind}; result: CommitResult}
   convert: {flags: {name: string; slot: string; sha256?: string}; result: ConvertResult}
   base: {flags: {box: string; version: string}; result: BaseResult}

@@ -1,4 +1,7 @@
+import {createHash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
+import type {Readable} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
 
 import type {SFTPWrapper} from 'ssh2'
 
@@ -7,7 +10,7 @@ import {ShienError} from '../errors.js'
 import {need} from '../pipeline/outputs.js'
 import {connect, type Connection} from '../transport/connect.js'
 import {sftpCall} from '../transport/sftp-call.js'
-import {uploadResumable} from '../transport/sftp-upload.js'
+import {type UploadResult, uploadResumable} from '../transport/sftp-upload.js'
 import type {PushContext, PushStage, SlotState, VirshList} from './context.js'
 import {chooseUpload} from './delta-upload.js'
 
@@ -77,24 +80,32 @@ export const uploadStage: PushStage = {
     const kind = choice.kind === 'delta' ? 'delta' : undefined
     const open = () => (choice.kind === 'delta' ? createReadStream(choice.path) : choice.payload.open())
     const prepared = await blade.call('prepare', {name: plan.name, size, kind}, {signal: io.signal})
-    const channels = await openChannels(connection, ctx.channels)
+    // A push that failed after its upload left the whole upload in place: when it is this one,
+    // byte for byte, nothing is sent again.
+    const kept = prepared.boxSize === size ? await keptUpload(blade, {name: plan.name, size, kind}, open, io.signal) : undefined
     let sent
-    try {
-      sent = await uploadResumable({
-        channels,
-        partPath: prepared.partPath,
-        source: {size, open},
-        remoteHashes: (prefix, blockSize) => blade.call('hash', {name: plan.name, prefix, 'block-size': blockSize, kind}, {signal: io.signal}),
-        onProgress: (bytes, total) => io.emit({type: 'progress', stage: 'upload', bytes, total}),
-        signal: io.signal,
-      })
-    } finally {
-      for (const channel of channels) channel.end()
+    if (kept) {
+      sent = kept
+      io.emit({type: 'note', stage: 'upload', message: `the blade has this ${kind ?? 'box'} from the last try: nothing to send`})
+    } else {
+      const channels = await openChannels(connection, ctx.channels)
+      try {
+        sent = await uploadResumable({
+          channels,
+          partPath: prepared.partPath,
+          source: {size, open},
+          remoteHashes: (prefix, blockSize) => blade.call('hash', {name: plan.name, prefix, 'block-size': blockSize, kind}, {signal: io.signal}),
+          onProgress: (bytes, total) => io.emit({type: 'progress', stage: 'upload', bytes, total}),
+          signal: io.signal,
+        })
+      } finally {
+        for (const channel of channels) channel.end()
+      }
+      if (sent.resumedFrom > 0) {
+        io.emit({type: 'note', stage: 'upload', message: `resumed at ${sent.resumedFrom} bytes, sent ${sent.bytesSent}`})
+      }
+      await blade.call('commit', {name: plan.name, size, kind}, {signal: io.signal})
     }
-    if (sent.resumedFrom > 0) {
-      io.emit({type: 'note', stage: 'upload', message: `resumed at ${sent.resumedFrom} bytes, sent ${sent.bytesSent}`})
-    }
-    await blade.call('commit', {name: plan.name, size, kind}, {signal: io.signal})
     ctx.out.upload = {
       slotState: state,
       sent,
@@ -102,6 +113,29 @@ export const uploadStage: PushStage = {
       ...(choice.kind === 'box' && choice.wholeBox ? {wholeBox: choice.wholeBox} : {}),
     }
   },
+}
+
+/**
+ * The upload already in place on the blade, when its sha256 equals the source's (both read in
+ * full, at once): what the upload would have reported, with nothing sent.
+ */
+async function keptUpload(
+  blade: BladeClient,
+  upload: {name: string; size: number; kind?: 'delta'},
+  open: () => Readable,
+  signal: AbortSignal,
+): Promise<UploadResult | undefined> {
+  const [remote, local] = await Promise.all([
+    blade.call('hash', {name: upload.name, prefix: upload.size, 'block-size': 1, kind: upload.kind, complete: true}, {signal}),
+    sha256Of(open(), signal),
+  ])
+  return remote.prefix === local ? {sha256: local, size: upload.size, resumedFrom: upload.size, bytesSent: 0} : undefined
+}
+
+async function sha256Of(stream: Readable, signal: AbortSignal): Promise<string> {
+  const hash = createHash('sha256')
+  await pipeline(stream, hash, {signal})
+  return hash.digest('hex')
 }
 
 async function openChannels(connection: Connection, count: number): Promise<SFTPWrapper[]> {

@@ -2,12 +2,12 @@ import {readdirSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {execa} from 'execa'
-import {beforeAll, describe, expect, it} from 'vitest'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {startShien} from '../support/cli.js'
+import {runShien, startShien} from '../support/cli.js'
 import {ensureLocalBlade, type LocalBlade} from '../support/local-blade.js'
 import {testBoxPath} from '../support/test-box.js'
-import {definedDomains} from '../support/virsh.js'
+import {clearSlot, definedDomains} from '../support/virsh.js'
 
 let blade: LocalBlade
 let box: string
@@ -18,10 +18,15 @@ const studentProcesses = async (pattern: string) =>
 beforeAll(async () => {
   blade = await ensureLocalBlade()
   box = await testBoxPath()
+  await clearSlot(blade.account, '02')
 }, 900_000)
 
+afterAll(async () => {
+  if (blade) await clearSlot(blade.account, '02')
+})
+
 describe('Ctrl-C during a blade step', () => {
-  it('stops the work on the blade and leaves the slot as it was', async () => {
+  it('stops the work on the blade and leaves the slot as it was; the re-run sends nothing again', async () => {
     const child = startShien(['push', box, '--host', 'blade', '--slot', '02', '--name', 'cancel'], {home: blade.laptopHome})
     let sent = false
     child.stderr?.on('data', (chunk: Buffer) => {
@@ -40,5 +45,13 @@ describe('Ctrl-C during a blade step', () => {
     expect(await definedDomains()).not.toContain(`${blade.account}-02`)
     await new Promise((f) => setTimeout(f, 3000))
     expect(await studentProcesses('guestfish|qemu-system|qemu-img')).toBe('')
-  }, 300_000)
+
+    // The same command again sends nothing: the whole box is on the blade from the first try.
+    const again = await runShien(['push', box, '--host', 'blade', '--slot', '02', '--name', 'cancel', '--no-start', '--json'], {home: blade.laptopHome})
+    expect(again.exitCode, again.stderr).toBe(0)
+    expect(again.json.box).toMatchObject({sent: 0, resumedFrom: again.json.box.size})
+    expect(await definedDomains()).toContain(`${blade.account}-02`)
+    // A push that succeeded leaves nothing of its upload in incoming/.
+    expect(readdirSync(join(blade.storageRoot, 'users', blade.account, 'incoming')).filter((f) => f.startsWith('cancel.'))).toEqual([])
+  }, 600_000)
 })

@@ -42,7 +42,8 @@ class FakeBlade {
     const file = `/blade/incoming/${String(flags.name)}.${String(flags.kind ?? 'box')}`
     switch (step) {
       case 'base': return this.base as T
-      case 'prepare': return {partPath: `${file}.part`, boxPath: file, partSize: 0, freeBytes: 1e12} as T
+      case 'hash': return (flags.complete ? {prefix: sha(this.files.get(file)!), blocks: []} : {}) as T
+      case 'prepare': return {partPath: `${file}.part`, boxPath: file, partSize: 0, boxSize: this.files.get(file)?.length ?? 0, freeBytes: 1e12} as T
       case 'commit': {
         this.files.set(file, this.files.get(`${file}.part`)!)
         this.files.delete(`${file}.part`)
@@ -84,6 +85,9 @@ class FakeBlade {
       },
       close: (_handle: Buffer, cb: Cb) => cb(null),
       end: () => undefined,
+      // The channel never closes under the upload here.
+      once: () => undefined,
+      off: () => undefined,
     }
   }
 }
@@ -188,6 +192,23 @@ describe('a delta push, over a fake blade', () => {
     expect(result.timings.map((t) => t.stage)).toEqual(['package', 'upload', 'convert', 'harden', 'define', 'start'])
     // A push that succeeded leaves nothing in the project.
     expect(existsSync(join(project, '.vagrant', 'shien'))).toBe(false)
+  })
+
+  it('sends nothing again after a failure past the upload: the delta in place is the same, byte for byte', async () => {
+    const blade = new FakeBlade()
+    blade.base = available
+    blade.failOn = 'apply-delta'
+    const first = await pushWith(blade, planFor())
+    expect(first.result).toMatchObject({error: {message: 'apply-delta failed'}})
+    blade.failOn = undefined
+    blade.calls.length = 0
+    const {result, notes} = await pushWith(blade, planFor())
+    if ('error' in result) throw result.error
+    const arrived = blade.files.get('/blade/incoming/web.delta')!
+    expect(blade.calls.slice(0, 5)).toEqual(['ie-virsh list', 'blade base', 'blade prepare delta', 'blade hash delta', 'blade apply-delta'])
+    expect(blade.flags.get('hash')).toMatchObject({name: 'web', kind: 'delta', complete: true, prefix: arrived.length})
+    expect(result.box).toMatchObject({sha256: sha(arrived), size: arrived.length, sent: 0, resumedFrom: arrived.length})
+    expect(notes).toContain('the blade has this delta from the last try: nothing to send')
   })
 
   it('sends the whole box, with one line saying why, when the blade lacks the base', async () => {
