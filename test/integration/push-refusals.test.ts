@@ -86,7 +86,9 @@ describe('requests the blade must refuse, before any upload', () => {
     const box = await makeBox(dir, 'hostkey.box', {})
     const home = mkdtempSync(join(tmpdir(), 'laptop-'))
     await execa('cp', ['-a', join(blade.laptopHome, '.ssh'), home])
-    const config = readFileSync(join(home, '.ssh', 'config'), 'utf8').replaceAll(blade.laptopHome, home)
+    // The local blade's laptop config says StrictHostKeyChecking yes, which refuses any unknown
+    // key; this test is about what happens without it.
+    const config = readFileSync(join(home, '.ssh', 'config'), 'utf8').replaceAll(blade.laptopHome, home).replace(/^\s*StrictHostKeyChecking yes\n/m, '')
     writeFileSync(join(home, '.ssh', 'config'), config)
     const knownHosts = join(home, '.ssh', 'known_hosts')
     writeFileSync(knownHosts, '# blades\n[127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIN1YdxBpNlzxDqfJyw/QKow1F+wvG9hXGoqiysfJOn5Y\n')

@@ -25,7 +25,9 @@ beforeAll(async () => {
   box = await makeBox(dir, 'tty.box', {})
   home = mkdtempSync(join(tmpdir(), 'laptop-'))
   await execa('cp', ['-a', join(blade.laptopHome, '.ssh'), home])
-  writeFileSync(join(home, '.ssh', 'config'), readFileSync(join(home, '.ssh', 'config'), 'utf8').replaceAll(blade.laptopHome, home))
+  // Without the local blade's StrictHostKeyChecking yes, which would refuse the unknown key unasked.
+  const config = readFileSync(join(home, '.ssh', 'config'), 'utf8').replaceAll(blade.laptopHome, home).replace(/^\s*StrictHostKeyChecking yes\n/m, '')
+  writeFileSync(join(home, '.ssh', 'config'), config)
   writeFileSync(join(home, '.ssh', 'known_hosts'), '')
 }, 900_000)
 
