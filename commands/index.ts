@@ -27,7 +27,9 @@ import CloudPush from './cloud/push.js'
 import Commands from './commands.js'
 import ContainerAttach from './container/attach.js'
 import ContainerBuild from './container/build.js'
+import ContainerExec from './container/exec.js'
 import ContainerImages from './container/images.js'
+import ContainerLogs from './container/logs.js'
 import ContainerPs from './container/ps.js'
 import ContainerRm from './container/rm.js'
 import ContainerRmi from './container/rmi.js'
@@ -74,7 +76,9 @@ export default {
   'commands': Commands,
   'container:attach': ContainerAttach,
   'container:build': ContainerBuild,
+  'container:exec': ContainerExec,
   'container:images': ContainerImages,
+  'container:logs': ContainerLogs,
   'container:ps': ContainerPs,
   'container:rm': ContainerRm,
   'container:rmi': ContainerRmi,

@@ -1,5 +1,6 @@
 import {ShienError} from '../errors.js'
 import {parseBuildArgs, type BuildRequest} from './build-args.js'
+import {EXEC_FLAGS, LOGS_FLAGS, parseExecArgs, parseLogsArgs, type ExecRequest, type LogsRequest} from '../protocol/ie-docker-exec.js'
 import {parseRunArgs, type RunRequest} from '../protocol/ie-docker-run.js'
 import {parseToolArgs, toolHelp, usageError, type ToolOptions} from '../privileged/usage.js'
 
@@ -13,6 +14,8 @@ interface Common {
 export type DockerInvocation =
   | (Common & {command: 'run'; request: RunRequest})
   | (Common & {command: 'build'; request: BuildRequest})
+  | (Common & {command: 'exec'; request: ExecRequest})
+  | (Common & {command: 'logs'; request: LogsRequest})
   | (Common & {command: 'start' | 'stop' | 'attach'; name: string})
   | (Common & {command: 'rm'; name: string; force: boolean})
   | (Common & {command: 'rmi'; image: string})
@@ -28,6 +31,8 @@ export const DOCKER_COMMANDS = [
   {usage: 'stop NAME', description: 'Stop a running container'},
   {usage: 'rm [-f] NAME', description: 'Remove a container (-f: a running one too); its ports return to the pool'},
   {usage: 'attach NAME', description: "Connect this terminal to a running container's main process"},
+  {usage: 'exec [-i] [-t] NAME COMMAND...', description: 'Run a command in a running container, as the container runs: as you (flags below)'},
+  {usage: 'logs [-f] [-n N] NAME', description: "Show a container's output (-f: keep following it)"},
   {usage: 'build -t NAME[:TAG] [-f FILE] FOLDER', description: 'Build your image NAME from a folder in your storage folder (flags below)'},
   {usage: 'images', description: 'Show the images you may run: the shared ones and your own'},
   {usage: 'rmi IMAGE', description: 'Remove one of your images'},
@@ -51,9 +56,9 @@ export const BUILD_FLAGS = [
 const NAMED = ['start', 'stop', 'attach', 'rm']
 
 /** Commands whose arguments after the command name are the engine's to interpret, not ie-docker's. */
-const PASS_THROUGH = ['run', 'build']
+const PASS_THROUGH = ['run', 'build', 'exec']
 
-/** `--json` anywhere before the command, or anywhere at all for commands other than run and build. */
+/** `--json` anywhere before the command, or anywhere at all for commands other than run, build and exec. */
 export function wantsJson(argv: string[]): boolean {
   const at = argv.findIndex((a) => PASS_THROUGH.includes(a))
   return (at === -1 ? argv : argv.slice(0, at)).includes('--json')
@@ -72,6 +77,8 @@ export function parseDockerInvocation(argv: string[]): DockerInvocation {
   const [command = 'help', ...rest] = argv.slice(i)
   if (command === 'run') return {...common, command, request: parseRunArgs(rest)}
   if (command === 'build') return {...common, command, request: parseBuildArgs(rest)}
+  if (command === 'exec') return {...common, command, request: parseExecArgs(rest)}
+  if (command === 'logs') return {...common, json: common.json || rest.includes('--json'), command, request: parseLogsArgs(rest)}
   const {values, positionals} = parseRest(rest, command === 'rm')
   const json = common.json || (values.json ?? false)
   const account = values.account ?? common.account
@@ -108,6 +115,8 @@ export function dockerHelpText(): string {
     DOCKER_COMMANDS,
     ['run accepts only these flags:', ...RUN_FLAGS.map((f) => `  ${f}`)],
     ['build accepts only these flags (FROM and COPY --from name images offered here or yours):', ...BUILD_FLAGS.map((f) => `  ${f}`)],
+    ['exec accepts only these flags (the command runs as the container does: as you):', ...EXEC_FLAGS.map((f) => `  ${f}`)],
+    ['logs accepts only these flags:', ...LOGS_FLAGS.map((f) => `  ${f}`)],
     [
       'Names are yours alone: NAME (lower-case letters and digits) is the container <account>-NAME, reachable at http://<account>-NAME.<domain>/.',
       'Exit codes: 0 ok, 1 failure, 2 usage, 5 engine failed, 6 refused by a rule.',

@@ -2,7 +2,8 @@ import {buildImage, type BuildResult} from './build.js'
 import {DOCKER_COMMANDS, dockerHelpText, type DockerInvocation} from './cli.js'
 import {buildDockerContext, type DockerContext, type DockerDeps} from './context.js'
 import {describeImages, listImages, removeImage} from './images.js'
-import {attachContainer, describeAction, describePs, psContainers, removeContainer, startContainer, stopContainer} from './lifecycle.js'
+import {attachContainer, describeAction, describePs, execInContainer, psContainers, removeContainer, startContainer, stopContainer} from './lifecycle.js'
+import {containerLogs} from './logs.js'
 import {runContainer, type RunResult} from './run.js'
 
 /** ie-docker's protocol number (`version`): `shien container` checks it; raise it on incompatible changes. */
@@ -48,6 +49,14 @@ async function dispatch(inv: Exclude<DockerInvocation, {command: 'help' | 'versi
       return out(await removeImage(ctx, inv.image), (r) => `${r.name}: removed`)
     case 'attach': {
       const r = await attachContainer(ctx, inv.name)
+      return {result: r, text: '', exitCode: r.exitCode || undefined}
+    }
+    case 'exec': {
+      const r = await execInContainer(ctx, inv.request)
+      return {result: r, text: '', exitCode: r.exitCode || undefined}
+    }
+    case 'logs': {
+      const r = await containerLogs(ctx, inv.request, {json: inv.json})
       return {result: r, text: '', exitCode: r.exitCode || undefined}
     }
   }

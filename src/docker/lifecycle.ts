@@ -1,5 +1,6 @@
 import {ShienError} from '../errors.js'
 import {withAccountLock} from '../privileged/lock.js'
+import type {ExecRequest} from '../protocol/ie-docker-exec.js'
 import type {DockerContext} from './context.js'
 import {findOwn, listOwn, type ContainerInfo} from './own.js'
 import {changePorts} from './published.js'
@@ -96,6 +97,26 @@ export async function attachContainer(ctx: DockerContext, raw: string): Promise<
   }
   const attached = await ctx.engine.attached(['attach', container], {signal: ctx.signal})
   return {name: raw, container, exitCode: attached === 0 ? await exitCodeOf(ctx, container) : attached}
+}
+
+/**
+ * Runs a command in one of the owner's running containers, on this terminal: in the
+ * container's namespaces, its user namespace included, so the process is the owner on the blade
+ * as the container's main process is. Only exec's allow-listed flags get here (parseExecArgs).
+ */
+export async function execInContainer(ctx: DockerContext, req: ExecRequest): Promise<{name: string; container: string; exitCode: number}> {
+  const {container, status} = await findOwn(ctx, req.name)
+  if (status !== 'running') {
+    throw new ShienError(`Container "${req.name}" is not running (${status}).`, {code: 'NOT_RUNNING', exit: 'refused', suggestions: [`Start it first: ie-docker start ${req.name}`]})
+  }
+  const flags = [
+    ...(req.interactive ? ['--interactive'] : []),
+    ...(req.tty ? ['--tty'] : []),
+    ...req.env.flatMap((e) => ['--env', e]),
+    ...(req.workdir === undefined ? [] : ['--workdir', req.workdir]),
+  ]
+  const exitCode = await ctx.engine.attached(['exec', ...flags, container, ...req.command], {signal: ctx.signal})
+  return {name: req.name, container, exitCode}
 }
 
 /**

@@ -54,6 +54,21 @@ const REFUSED: Record<string, string> = {
   '--net': 'containers stay on their own network; ports are published from the pool',
   '--ipc': "containers keep their own IPC (the host's is refused)",
   '--userns': "containers keep their user namespace (the host's is refused)",
+  '--mount': 'folders are mounted with -v, from your storage folder only',
+  '-P': "give each port with -p; the host ports come from the pool",
+  '--publish-all': "give each port with -p; the host ports come from the pool",
+  '--volumes-from': "another container's volumes are not yours to take",
+}
+
+/** What `run` makes of a flag: a switch, a flag with a value, one refused for a known reason, or one it does not know. */
+export type FlagKind = 'switch' | 'value' | 'refused' | undefined
+
+export function runFlagKind(flag: string): FlagKind {
+  if (flag in SWITCHES) return 'switch'
+  if (flag in VALUE_FLAGS) return 'value'
+  if (flag in REFUSED) return 'refused'
+  if (/^-[a-zA-Z]{2,}$/.test(flag) && [...flag.slice(1)].every((c) => `-${c}` in SWITCHES)) return 'switch'
+  return undefined
 }
 
 export function refusedFlag(flag: string, why: string): ShienError {

@@ -12,10 +12,13 @@ export abstract class ShienCommand extends Command {
   static override enableJsonFlag = true
 
   protected readonly abort = new AbortController()
+  /** The command line as typed: parse() replaces this.argv with what it was given. */
+  private typed: string[] = []
   private readonly onSigint = () => this.abort.abort(new Error('interrupted'))
 
   public override async init(): Promise<void> {
     await super.init()
+    this.typed = [...this.argv]
     process.once('SIGINT', this.onSigint)
   }
 
@@ -34,6 +37,6 @@ export abstract class ShienCommand extends Command {
       })
     }
     // jsonEnabled() is false when parsing failed before --json was read, so look at the words too.
-    return reportCommandError(this, error, this.jsonEnabled() || wantsJson(this.argv))
+    return reportCommandError(this, error, this.jsonEnabled() || wantsJson(this.typed.length > 0 ? this.typed : this.argv))
   }
 }

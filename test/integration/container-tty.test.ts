@@ -123,7 +123,7 @@ describe('ie-docker on the blade, as a student through sudo, on a terminal', () 
 describe('shien container from the laptop, through an SSH terminal', () => {
   it('runs -it: a shell in the capped container, and shien exits with its exit code', async () => {
     const container = `${blade.account}-${NAMES.laptop}`
-    await open('laptop-run', shienOn(blade.laptopHome, ['container', 'run', '--host', blade.hostAlias, '--', '-it', '-m', '80m', '--name', NAMES.laptop, 'shien-test-busybox', '/bin/sh']))
+    await open('laptop-run', shienOn(blade.laptopHome, ['container', 'run', '-it', '-m', '80m', '--host', blade.hostAlias, '--name', NAMES.laptop, 'shien-test-busybox', '/bin/sh']))
     await typeUntilAnswered('laptop-run', 'laptop')
     expect(await inspect(container, '{{index .Config.Labels "shien.account"}} {{.State.Status}}')).toBe(`${blade.account} running`)
     expect(await cgroupMemoryLimit(container)).toBe(80 * 1024 ** 2)
@@ -133,7 +133,7 @@ describe('shien container from the laptop, through an SSH terminal', () => {
     expect(await inspect(container, '{{.State.Status}} {{.State.ExitCode}}')).toBe('exited 3')
   })
 
-  it('attaches to a running shell, leaves it running with Ctrl-P Ctrl-Q, and ends with its exit code', async () => {
+  it('attaches to a running shell, leaves it running with Ctrl-P Ctrl-Q, execs a second shell beside it, and ends with its exit code', async () => {
     const container = `${blade.account}-${NAMES.attach}`
     const ran = await runShien(['container', 'run', '--host', blade.hostAlias, '--json', '--', '-dit', '--name', NAMES.attach, 'shien-test-busybox', '/bin/sh'], {home: blade.laptopHome})
     expect(ran.exitCode, ran.stderr).toBe(0)
@@ -144,6 +144,14 @@ describe('shien container from the laptop, through an SSH terminal', () => {
     await typeUntilAnswered('laptop-attach', 'first')
     await detach('laptop-attach')
     expect(await exitStatus('laptop-attach')).toBe(0)
+    expect(await inspect(container, '{{.State.Status}}')).toBe('running')
+
+    // exec -it: a second shell in the running container, on this terminal; its exit code is shien's.
+    await open('laptop-exec', shienOn(blade.laptopHome, ['container', 'exec', '-it', '--host', blade.hostAlias, NAMES.attach, '/bin/sh']))
+    await typeUntilAnswered('laptop-exec', 'exec')
+    await tmux('send-keys', '-t', 'laptop-exec', '-l', 'exit 5')
+    await tmux('send-keys', '-t', 'laptop-exec', 'Enter')
+    expect(await exitStatus('laptop-exec')).toBe(5)
     expect(await inspect(container, '{{.State.Status}}')).toBe('running')
 
     await open('laptop-attach-again', attach)
@@ -186,10 +194,10 @@ describe('shien container from the laptop, through an SSH terminal', () => {
     expect(attach.stderr).toContain('Error (NOT_A_TERMINAL): container attach needs a terminal.')
 
     const name = `${tag}never`
-    const run = await shien(['run', '--host', blade.hostAlias, '--', '-it', '--name', name, 'shien-test-busybox', '/bin/sh'])
+    const run = await shien(['run', '--host', blade.hostAlias, '-it', '--name', name, 'shien-test-busybox', '/bin/sh'])
     expect(run.exitCode).toBe(2)
     expect(run.stderr).toContain('Error (NOT_A_TERMINAL): container run -t needs a terminal.')
-    expect(run.stderr).toContain('shien container run -- -d')
+    expect(run.stderr).toContain('shien container run -d --name NAME IMAGE')
 
     const neither = await shien(['run', '--host', blade.hostAlias, '--', '-i', '--name', name, 'shien-test-busybox', '/bin/sh'])
     expect(neither.exitCode).toBe(2)
@@ -198,6 +206,10 @@ describe('shien container from the laptop, through an SSH terminal', () => {
     const json = await shien(['run', '--host', blade.hostAlias, '--json', '--', '-it', '--name', name, 'shien-test-busybox'])
     expect(json.exitCode).toBe(2)
     expect(json.json.error.code).toBe('USAGE')
+
+    const exec = await shien(['exec', '-it', '--host', blade.hostAlias, NAMES.refused, '/bin/sh'])
+    expect(exec.exitCode).toBe(2)
+    expect(exec.stderr).toContain('Error (NOT_A_TERMINAL): container exec -t needs a terminal.')
     expect((await podman('container', 'exists', `${blade.account}-${name}`)).exitCode).toBe(1)
   })
 })

@@ -7,6 +7,7 @@ import {bladeAccess, jumpFlag} from '../../ui/host-key-prompt.js'
 import {planVm, type VmPlan} from '../vm/plan.js'
 import {attachConsole, requireTerminal, type Terminal} from '../vm/pty-console.js'
 import {onBlade} from '../vm/session.js'
+import {streamOnBlade, type StreamIo} from '../vm/stream-exec.js'
 
 /** Flags every `shien container` command takes (the same as `shien vm`). */
 export const containerFlags = {
@@ -42,6 +43,15 @@ export abstract class ContainerCommand extends ShienCommand {
     requireTerminal(tty, what, otherwise)
     const argv = ['sudo', '-n', 'ie-docker', ...this.globalArgs(flags), ...args]
     return this.onBlade(flags, (_blade, connection) => attachConsole(connection, argv, tty))
+  }
+
+  /**
+   * Runs `sudo -n ie-docker ARGS` (no --json) on the blade without a terminal, its output
+   * written here as it comes; resolves with its exit code (logs, exec without -t).
+   */
+  protected async streamed(flags: BladeFlags, args: string[], io: StreamIo): Promise<number> {
+    const argv = ['sudo', '-n', 'ie-docker', ...this.globalArgs(flags), ...args]
+    return this.onBlade(flags, (_blade, connection) => streamOnBlade(connection, argv, io, this.abort.signal))
   }
 
   // Global options go before the command: after `run`, arguments belong to the container.

@@ -9,22 +9,18 @@ import {parseRunArgs, type RunRequest} from '../../protocol/ie-docker-run.js'
 export type RunMode = 'reply' | 'terminal'
 
 /**
- * The mode for run's arguments (those after `--`). Arguments ie-docker would refuse are sent
- * as a `reply` run, so the refusal comes from the blade with its own code and exit status.
- * Neither -d nor -t is refused here: over SSH nothing else would carry the container's output.
+ * The mode for run's arguments (docker's, shien's own taken out). They are checked here first
+ * with ie-docker's own parser, so a flag it refuses is named, with the blade's code and exit
+ * status, before any connection; the blade checks them again. Neither -d nor -t is refused
+ * here: over SSH nothing else would carry the container's output.
  */
 export function runMode(args: readonly string[]): RunMode {
-  let req: RunRequest
-  try {
-    req = parseRunArgs(args)
-  } catch {
-    return 'reply'
-  }
+  const req: RunRequest = parseRunArgs(args)
   if (req.detach) return 'reply'
   if (req.tty) return 'terminal'
   throw new ShienError(`Over SSH, add -d to run the container in the background, or -it to use it from this terminal${req.interactive ? ' (-i needs -t here)' : ''}.`, {
     code: 'USAGE',
     exit: 'usage',
-    suggestions: ['In the background: shien container run -- -d --name web IMAGE', 'A shell in it: shien container run -- -it --name sh IMAGE /bin/sh'],
+    suggestions: ['In the background: shien container run -d --name web IMAGE', 'A shell in it: shien container run -it --name sh IMAGE /bin/sh'],
   })
 }

@@ -12,11 +12,13 @@ describe('runMode (shien container run over SSH)', () => {
     [['-it', '--name', 'sh', 'img', '/bin/sh'], 'terminal'],
     [['-t', '-i', 'img'], 'terminal'],
     [['--tty', 'img', 'ls', '-d'], 'terminal'],
-    // ie-docker's refusal comes back from the blade, with its own code.
-    [['-it', '--privileged', 'img'], 'reply'],
-    [['-it'], 'reply'],
   ])('%j goes as %s', (args, mode) => {
     expect(runMode(args)).toBe(mode)
+  })
+
+  it('refuses here what ie-docker refuses, with its code, before any connection', () => {
+    expect(() => runMode(['-it', '--privileged', 'img'])).toThrow(expect.objectContaining({code: 'FLAG_REFUSED', exitCode: 6, message: expect.stringMatching(/^--privileged is not allowed/)}))
+    expect(() => runMode(['-it'])).toThrow(expect.objectContaining({code: 'USAGE', message: 'run needs an IMAGE.'}))
   })
 
   it.each([[['img', 'ls', '-d']], [['-i', 'img', '/bin/sh']]])('says what to add to %j: -d or -it', (args) => {
