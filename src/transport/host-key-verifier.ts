@@ -44,7 +44,11 @@ export function hostKeyVerifier(opts: {
       return verify(false)
     }
     if (target.strictHostKeyChecking === 'yes') {
-      problem = unknownHostRefused(name, seen, 'StrictHostKeyChecking is yes for this host in your SSH configuration.')
+      problem = unknownHostRefused(name, seen, 'StrictHostKeyChecking is yes for this host in your SSH configuration, which --accept-new-host-key does not overrule.', [
+        'Compare the fingerprint with the one your admin published, then add the key to known_hosts',
+        `(for example: ssh -o StrictHostKeyChecking=ask ${target.alias} true, and answer yes),`,
+        'or set StrictHostKeyChecking accept-new for this host in ~/.ssh/config.',
+      ])
       return verify(false)
     }
     const accept = target.strictHostKeyChecking === 'accept-new' ? Promise.resolve(true) : opts.confirm({host: name, type: keyType(key), fingerprint: seen})
@@ -82,11 +86,11 @@ function hostKeyError(verdict: HostKeyVerdict, host: string, knownHosts: string,
   )
 }
 
-function unknownHostRefused(name: string, fp: string, why = ''): ShienError {
+function unknownHostRefused(name: string, fp: string, why = '', suggestions?: string[]): ShienError {
   return new ShienError(`The host key of ${name} (${fp}) is not in known_hosts and was not accepted.${why ? ' ' + why : ''}`, {
     code: 'HOST_KEY_UNKNOWN',
     exit: 'connection',
-    suggestions: [
+    suggestions: suggestions ?? [
       "Compare the fingerprint with the one your admin published, then run again on a terminal and answer yes,",
       'or pass --accept-new-host-key when not on a terminal.',
     ],

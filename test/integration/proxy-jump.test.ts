@@ -6,6 +6,7 @@ import {join} from 'node:path'
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import type {ShienError} from '../../src/errors.js'
 import {connect, type NewHostKey} from '../../src/transport/connect.js'
 import {remoteExec} from '../../src/transport/remote-exec.js'
 import {resolveSshTarget} from '../../src/transport/ssh-target.js'
@@ -109,7 +110,11 @@ describe('ProxyJump', () => {
     await expect(labOf(laptop({knownHosts: wrong}))).rejects.toMatchObject({code: 'HOST_KEY_CHANGED'})
     const known = lab.knownHosts.split('\n').filter((l) => !l.includes(`:${lab.gw2Port} `)).join('\n')
     const strict = laptop({knownHosts: known, extra: 'Host gw2\n  StrictHostKeyChecking yes\n'})
-    await expect(labOf(strict, 'blade', {confirmNewHostKey: async () => true})).rejects.toThrow(/StrictHostKeyChecking is yes/)
+    const refused = await labOf(strict, 'blade', {confirmNewHostKey: async () => true}).catch((error: unknown) => error as ShienError)
+    expect(refused).toMatchObject({code: 'HOST_KEY_UNKNOWN', message: expect.stringMatching(/StrictHostKeyChecking is yes .* which --accept-new-host-key does not overrule/)})
+    // What to do instead, and not the flag that does not help.
+    expect(refused.suggestions.join(' ')).toMatch(/add the key to known_hosts .*StrictHostKeyChecking accept-new/)
+    expect(refused.suggestions.join(' ')).not.toContain('--accept-new-host-key')
   })
 
   it('adds an unknown gateway key without asking under StrictHostKeyChecking accept-new', async () => {
