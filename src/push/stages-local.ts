@@ -5,7 +5,7 @@ import {relative} from 'node:path'
 import {inspectBox} from '../box/inspect.js'
 import {ShienError} from '../errors.js'
 import type {StageIO} from '../pipeline/runner.js'
-import {runTool} from '../process/run.js'
+import {runStreaming} from '../process/run.js'
 import type {PushStage} from './context.js'
 import {keptPaths, removeKept, removeKeptDelta} from './kept-box.js'
 import type {PushPlan} from './plan.js'
@@ -53,30 +53,60 @@ async function keptOrPackaged(plan: PushPlan, keepDir: string, io: StageIO): Pro
   }
   await removeKept(paths)
   await mkdir(keepDir, {recursive: true})
-  await vagrantPackage(plan, paths.packaging, io.signal)
+  await vagrantPackage(plan, paths.packaging, io)
   await rename(paths.packaging, paths.box)
   await removeKeptDelta(paths)
   return {path: paths.box, reused: false}
 }
 
-async function vagrantPackage(plan: PushPlan, output: string, signal: AbortSignal): Promise<string> {
+/**
+ * `vagrant package`, said first: it shuts the VM down (Vagrant halts it to export its disk) and
+ * leaves it off. What Vagrant prints is shown as it comes, indented under the stage.
+ */
+async function vagrantPackage(plan: PushPlan, output: string, io: StageIO): Promise<string> {
+  io.emit({type: 'note', stage: 'package', message: 'vagrant package shuts the VM down to export its disk; start it again afterwards with vagrant up'})
+  const lines = lineSplitter((line) => io.emit({type: 'note', stage: 'package', message: `  ${line}`}))
   // The student's own environment: Vagrant finds its providers (VirtualBox, VMware) through PATH.
-  const result = await runTool('vagrant', ['package', '--output', output], {env: 'user', cwd: plan.projectDir, signal, killAfterMs: 10_000})
-  if (!result.started) {
+  const result = await runStreaming('vagrant', ['package', '--output', output], {env: 'user', cwd: plan.projectDir, signal: io.signal, killAfterMs: 10_000, output: lines.push})
+  lines.flush()
+  if (result.exitCode === -1 && /ENOENT/.test(result.tail)) {
     throw new ShienError('vagrant is not installed, so there is no VM to package here.', {
       code: 'NO_VAGRANT',
       exit: 'usage',
       suggestions: ['Install Vagrant, or name an existing box: shien push my.box'],
     })
   }
-  if (result.exitCode !== 0) {
+  // Vagrant can also end well having written nothing ("Domain is not created. Please run `vagrant up` first.").
+  if (result.exitCode !== 0 || !existsSync(output)) {
     // Vagrant leaves a part-written box behind when it fails; the next run must not take it.
     await rm(output, {force: true})
-    throw new ShienError(`vagrant package failed: ${result.stderr.trim().split('\n').slice(-2).join(' ')}`, {
+    const said = result.tail.trim().split('\n').slice(-2).join(' ')
+    throw new ShienError(result.exitCode === 0 ? `vagrant package wrote no box: ${said || 'it said nothing'}` : `vagrant package failed: ${said}`, {
       code: 'VAGRANT_PACKAGE',
       exit: 'failure',
       suggestions: ['Check that the VM exists (vagrant status) and try vagrant package by hand.'],
     })
   }
   return output
+}
+
+/** Hands on whole lines of a child's output, without the blank ones and terminal colours. */
+function lineSplitter(each: (line: string) => void) {
+  let rest = ''
+  const emit = (line: string) => {
+    // eslint-disable-next-line no-control-regex
+    const clean = line.replace(/\x1b\[[0-9;]*m/g, '').trimEnd()
+    if (clean.trim() !== '') each(clean)
+  }
+  return {
+    push(text: string) {
+      const parts = (rest + text).split(/\r?\n/)
+      rest = parts.pop() ?? ''
+      for (const part of parts) emit(part)
+    },
+    flush() {
+      if (rest !== '') emit(rest)
+      rest = ''
+    },
+  }
 }

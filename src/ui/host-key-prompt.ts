@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import type {NewHostKey} from '../transport/connect.js'
 import type {AskPassphrase} from '../transport/ssh-auth.js'
+import {askOnTerminal} from './terminal-owner.js'
 
 /** `-J/--jump`, where a command takes `--host`: ProxyJump hops as `ssh -J` takes them. */
 export const jumpFlag = Flags.string({
@@ -17,10 +18,12 @@ export function hostKeyConfirmer(opts: {acceptNew: boolean; interactive: boolean
   return async (key: NewHostKey): Promise<boolean> => {
     if (opts.acceptNew) return true
     if (!opts.interactive) return false
-    process.stderr.write(`The authenticity of host ${key.host} can't be established.\n${key.type} key fingerprint is ${key.fingerprint}.\n`)
-    // Loaded only when a prompt is due: most runs never ask, and the library is slow to load.
-    const {confirm} = await import('@inquirer/prompts')
-    return confirm({message: 'Trust this host key and add it to known_hosts?', default: false}, {output: process.stderr})
+    return askOnTerminal(async () => {
+      process.stderr.write(`The authenticity of host ${key.host} can't be established.\n${key.type} key fingerprint is ${key.fingerprint}.\n`)
+      // Loaded only when a prompt is due: most runs never ask, and the library is slow to load.
+      const {confirm} = await import('@inquirer/prompts')
+      return confirm({message: 'Trust this host key and add it to known_hosts?', default: false}, {output: process.stderr})
+    })
   }
 }
 
@@ -40,7 +43,9 @@ export function bladeAccess(acceptNewHostKey: boolean): {confirmHostKey: (key: N
 
 /** Asks a key file's passphrase on the terminal, echoing nothing (not even a mask). */
 async function askPassphrase(file: string, attempt: number): Promise<string> {
-  const {password} = await import('@inquirer/prompts')
-  const again = attempt > 1 ? 'Wrong passphrase. ' : ''
-  return password({message: `${again}Enter passphrase for key '${file}':`}, {output: process.stderr})
+  return askOnTerminal(async () => {
+    const {password} = await import('@inquirer/prompts')
+    const again = attempt > 1 ? 'Wrong passphrase. ' : ''
+    return password({message: `${again}Enter passphrase for key '${file}':`}, {output: process.stderr})
+  })
 }

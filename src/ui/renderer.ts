@@ -1,9 +1,11 @@
 import {createRequire} from 'node:module'
 
 import type cliProgressModule from 'cli-progress'
+import ora, {type Ora} from 'ora'
 
 import type {PipelineEvent} from '../pipeline/events.js'
 import {formatElapsed, waitingText} from '../protocol/admission-events.js'
+import {drawOnTerminal} from './terminal-owner.js'
 
 export type Renderer = ((event: PipelineEvent) => void) & {stop(): void}
 
@@ -69,6 +71,11 @@ function plainRenderer(stream: NodeJS.WriteStream): Renderer {
 /** cli-progress is loaded by the first terminal renderer only: --json and piped runs never draw a bar. */
 const loadCliProgress = () => createRequire(import.meta.url)('cli-progress') as typeof cliProgressModule
 
+/**
+ * On a terminal: a spinner line per running stage with its elapsed time, a bar with rate and
+ * ETA once the stage reports bytes or percent, notes above them, and `Label done in 12.3 s`
+ * when it ends. A question (host key, passphrase) pauses the drawing while it is asked.
+ */
 function ttyRenderer(stream: NodeJS.WriteStream): Renderer {
   const cliProgress = loadCliProgress()
   const label = labels()
@@ -81,6 +88,7 @@ function ttyRenderer(stream: NodeJS.WriteStream): Renderer {
   }
   const startBar = (event: Progress & {total: number}): cliProgressModule.SingleBar => {
     stopBar()
+    spin.stop()
     barStage = event.stage
     bar = new cliProgress.SingleBar(
       {
@@ -94,15 +102,33 @@ function ttyRenderer(stream: NodeJS.WriteStream): Renderer {
     bar.start(event.total, event.bytes, {done: '', whole: '', speed: ''})
     return bar
   }
+  const spin = stageSpinner(stream)
   const wait = waitLine(stream)
+  /** Writes a whole line above whatever is being drawn. */
+  const above = (line: string) => {
+    if (bar) stopBar()
+    spin.clear()
+    stream.write(`${line}\n`)
+    spin.render()
+  }
   const render = (event: PipelineEvent) => {
     label.learn(event)
     if (event.type === 'waiting') {
       stopBar()
+      spin.stop()
       wait.show(event)
       return
     }
-    wait.end(event.type === 'admitted' ? event.waitedMs : undefined)
+    if (event.type === 'admitted') {
+      wait.end(event.waitedMs)
+      spin.start(event.stage, label.of(event.stage))
+      return
+    }
+    wait.end()
+    if (event.type === 'stage:start') {
+      stopBar()
+      spin.start(event.stage, `${label.of(event.stage)}${event.detail ? ` ${event.detail}` : ''}`)
+    }
     if (event.type === 'progress' && event.total) {
       const total = event.total
       const current = bar && barStage === event.stage ? bar : startBar({...event, total})
@@ -116,19 +142,63 @@ function ttyRenderer(stream: NodeJS.WriteStream): Renderer {
     }
     if (event.type === 'stage:end') {
       stopBar()
+      spin.stop()
       stream.write(`${label.of(event.stage).padEnd(8)} done in ${seconds(event.ms)}\n`)
     }
-    if (event.type === 'note') {
-      stopBar()
-      stream.write(`  ${event.message}\n`)
-    }
+    if (event.type === 'note') above(`  ${event.message}`)
   }
+  const release = drawOnTerminal({pause: () => spin.pause(), resume: () => spin.resume()})
   return Object.assign(render, {
     stop: () => {
+      release()
       wait.end()
       stopBar()
+      spin.stop()
     },
   })
+}
+
+/** The spinner line of the stage that runs: `⠋ Package (vagrant package) 12s`. */
+function stageSpinner(stream: NodeJS.WriteStream) {
+  let current: {stage: string; text: string; since: number; ora: Ora; timer: NodeJS.Timeout} | undefined
+  let paused: {stage: string; text: string; since: number} | undefined
+  const textOf = (c: {text: string; since: number}) => `${c.text} ${formatElapsed(performance.now() - c.since)}`
+  const begin = (stage: string, text: string, since: number) => {
+    const spinner = ora({text: '', stream, isEnabled: true, discardStdin: false})
+    const c = {stage, text, since, ora: spinner, timer: setInterval(() => (spinner.text = textOf(c)), 1000)}
+    // The spinner must never keep the process alive.
+    c.timer.unref()
+    spinner.start(textOf(c))
+    current = c
+  }
+  const end = () => {
+    if (!current) return
+    clearInterval(current.timer)
+    current.ora.stop()
+    current = undefined
+  }
+  return {
+    /** Starts the stage's line; the same stage again (after a wait) keeps its start time. */
+    start(stage: string, text: string) {
+      const since = current?.stage === stage ? current.since : performance.now()
+      end()
+      begin(stage, text, since)
+    },
+    stop() {
+      end()
+      paused = undefined
+    },
+    clear: () => current?.ora.clear(),
+    render: () => current?.ora.render(),
+    pause() {
+      if (current) paused = {stage: current.stage, text: current.text, since: current.since}
+      end()
+    },
+    resume() {
+      if (paused) begin(paused.stage, paused.text, paused.since)
+      paused = undefined
+    },
+  }
 }
 
 /**

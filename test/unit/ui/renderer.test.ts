@@ -15,6 +15,7 @@ import {Secret} from '../../../src/cloud/secret.js'
 import {DEFAULT_SETTINGS} from '../../../src/cloud/settings.js'
 import type {PipelineEvent} from '../../../src/pipeline/events.js'
 import {createRenderer} from '../../../src/ui/renderer.js'
+import {askOnTerminal} from '../../../src/ui/terminal-owner.js'
 import {makeBox, tempDir} from '../../support/make-box.js'
 
 /** A stream that keeps what is written, shaped like the terminal the renderer expects. */
@@ -116,17 +117,47 @@ describe('the wait for the blade\'s push queue', () => {
     const waiting = out.text()
     // Redrawn from the line's start each time, never a new line while waiting.
     expect(waiting).not.toContain('\n')
-    // The third: redrawn a second later with no report in between (6s; 5s if the timer ran a hair early).
-    expect(waiting.split('\r\x1b[2K').filter(Boolean)).toEqual([
+    // The stage's spinner line first, put away for the wait; the third: redrawn a second later
+    // with no report in between (6s; 5s if the timer ran a hair early).
+    const [spinner, ...lines] = waiting.split('\r\x1b[2K').filter(Boolean)
+    expect(spinner).toMatch(/Convert 0s/)
+    expect(lines).toEqual([
       '  waiting for the blade: 7 pushes ahead (0s)',
       '  waiting for the blade: 7 pushes ahead (5s)',
       expect.stringMatching(/^ {2}waiting for the blade: 7 pushes ahead \([56]s\)$/),
     ])
     for (const event of WAIT.slice(3)) render(event)
     render.stop()
-    expect(out.text().slice(waiting.length)).toBe(
-      '\r\x1b[2K  waiting for the blade: 1 push ahead (1m05s)\r\x1b[2K  waiting for the blade: next, 2 of 2 running (1m20s)\r\x1b[2K  waited 1m35s for the blade\nConvert  done in 120.0 s\n',
+    const after = out.text().slice(waiting.length)
+    expect(after).toContain(
+      '\r\x1b[2K  waiting for the blade: 1 push ahead (1m05s)\r\x1b[2K  waiting for the blade: next, 2 of 2 running (1m20s)\r\x1b[2K  waited 1m35s for the blade\n',
     )
+    // Then the stage's spinner again, until it ends.
+    expect(after.slice(after.indexOf('waited 1m35s'))).toMatch(/Convert \d+s[^]*Convert {2}done in 120\.0 s\n$/)
+  })
+
+  it('shows a spinner line with the elapsed time while a stage runs, put away while a question is asked', async () => {
+    const out = capture(true)
+    const render = createRenderer('tty', out.stream)
+    render({type: 'stage:start', stage: 'connect', label: 'Connect', detail: 'to blade'})
+    await new Promise((r) => setTimeout(r, 1100))
+    expect(out.text()).toMatch(/Connect to blade 1s/)
+    const before = out.text().length
+    const answer = await askOnTerminal(async () => {
+      const quiet = out.text().length
+      await new Promise((r) => setTimeout(r, 300))
+      // Nothing is drawn over the question while it waits for its answer.
+      expect(out.text().length).toBe(quiet)
+      return 'yes'
+    })
+    expect(answer).toBe('yes')
+    expect(out.text().length).toBeGreaterThan(before)
+    await new Promise((r) => setTimeout(r, 150))
+    // Drawn again afterwards, the time counting on from the stage's start.
+    expect(out.text().slice(before)).toMatch(/Connect to blade 1s/)
+    render({type: 'stage:end', stage: 'connect', ms: 1500})
+    render.stop()
+    expect(out.text()).toMatch(/Connect {2}done in 1\.5 s\n$/)
   })
 
   it('prints nothing under --json', () => {
