@@ -1,6 +1,7 @@
 import {lstat, readFile, rename, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import type {BoxLayout} from '../box/box-layout.js'
 import type {InstallResults} from '../protocol/blade-steps.js'
 import type {BladeContext} from './caller.js'
 import {incomingPaths} from './incoming.js'
@@ -83,4 +84,29 @@ export async function tidySlot(ctx: BladeContext, slot: string, boxName?: string
     await rm(incomingPaths(ctx, boxName, 'box').box, {force: true})
     await rm(incomingPaths(ctx, boxName, 'delta').box, {force: true})
   }
+}
+
+/**
+ * What a box declares about its machine, as the staged record keeps it from convert to harden:
+ * the architecture (Vagrant's name) and where it is declared, and the firmware.
+ */
+export interface DeclaredPlatform {
+  declaredArchitecture?: {architecture: string; source: string}
+  firmware?: 'bios' | 'efi'
+}
+
+export function declaredPlatform(layout: Pick<BoxLayout, 'architecture' | 'architectureClaims' | 'firmware'>): DeclaredPlatform {
+  const claim = layout.architectureClaims[0]
+  return {
+    ...(layout.architecture && claim ? {declaredArchitecture: {architecture: layout.architecture, source: claim.source}} : {}),
+    ...(layout.firmware ? {firmware: layout.firmware} : {}),
+  }
+}
+
+/** The declared platform a staged record holds, whatever else is in it (or nothing). */
+export function declaredIn(record: Record<string, unknown>): DeclaredPlatform {
+  const claim = record.declaredArchitecture as {architecture?: unknown; source?: unknown} | undefined
+  const declared = typeof claim?.architecture === 'string' && typeof claim.source === 'string' ? {architecture: claim.architecture, source: claim.source} : undefined
+  const firmware = record.firmware === 'bios' || record.firmware === 'efi' ? record.firmware : undefined
+  return {...(declared ? {declaredArchitecture: declared} : {}), ...(firmware ? {firmware} : {})}
 }

@@ -36,6 +36,16 @@ export function hostFacts(): HostFacts {
   }
 }
 
+/**
+ * The guest architecture a VM of Vagrant's architecture runs as (an i386 system runs on x86_64),
+ * or undefined for one ie-virsh has no template for (arm, ppc64le, ...).
+ */
+export function guestArchOf(vagrant: string): GuestArch | undefined {
+  if (vagrant === 'amd64' || vagrant === 'i386') return 'x86_64'
+  if (vagrant === 'arm64') return 'aarch64'
+  return undefined
+}
+
 export function isGuestArch(value: unknown): value is GuestArch {
   return typeof value === 'string' && (GUEST_ARCHES as readonly string[]).includes(value)
 }

@@ -1,5 +1,5 @@
 import {isGuestArch, type GuestArch} from '../config/blade-arch.js'
-import {badInput} from '../errors.js'
+import {badInput, ShienError} from '../errors.js'
 
 /** What an image boots as: its architecture and firmware, as the push recorded them. */
 export interface ImagePlatform {
@@ -27,7 +27,14 @@ export function imagePlatform(text: string | undefined, path: string): ImagePlat
   }
   if (typeof record !== 'object' || record === null || Array.isArray(record)) throw invalid(path, 'it is not a JSON object')
   const {architecture, firmware} = record as {architecture?: unknown; firmware?: unknown}
-  if (architecture !== undefined && !isGuestArch(architecture)) throw invalid(path, `"architecture" is ${JSON.stringify(architecture)}`)
+  if (architecture !== undefined && typeof architecture !== 'string') throw invalid(path, `"architecture" is ${JSON.stringify(architecture)}`)
+  if (architecture !== undefined && !isGuestArch(architecture)) {
+    throw new ShienError(`The image is an ${architecture} system; blades run x86_64 and aarch64 VMs only.`, {
+      code: 'BLADE_ARCH_UNSUPPORTED',
+      exit: 'refused',
+      suggestions: ['Use an amd64 or arm64 box.'],
+    })
+  }
   if (firmware !== undefined && firmware !== 'bios' && firmware !== 'efi') throw invalid(path, `"firmware" is ${JSON.stringify(firmware)}`)
   const arch = architecture ?? LEGACY_PLATFORM.arch
   // An Arm machine has no BIOS.
