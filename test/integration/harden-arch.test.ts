@@ -13,6 +13,8 @@ import {fileURLToPath} from 'node:url'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {auditImage} from '../../src/audit/audit-image.js'
+import {BUILTIN_WEAK_PASSWORDS} from '../../src/audit/config.js'
 import {hardenImage} from '../../src/harden/harden-image.js'
 import {buildGuestImages, makeKeyPair, readGuestImage, vagrantBox, type GuestEntry} from '../support/guest-image.js'
 
@@ -64,4 +66,14 @@ describe('harden checks the declared architecture against the guest\'s init', ()
     expect(guest.files['/home/vagrant/.ssh/authorized_keys']?.content?.toString()).toContain(publicKey.split(' ')[1])
     expect(guest.files['/etc/shadow']?.content?.toString()).toMatch(/^vagrant:\*:/m)
   }, 300_000)
+
+  it('audits arm64 images as any other: the unhardened one\'s weak password and insecure key are found, the hardened one\'s are gone', async () => {
+    const audit = (path: string) => auditImage({path, scope: {imagesDir: work, boxesDir: join(work, 'boxes')}}, {lists: {builtin: [...BUILTIN_WEAK_PASSWORDS], admin: []}, timeoutMs: 240_000})
+    const [before, after] = [await audit(labelledAmd64), await audit(declaredArm64)]
+    expect(before.report.status).toBe('audited')
+    expect(before.findings.map((f) => f.code)).toEqual(expect.arrayContaining(['weak-password', 'insecure-key']))
+    expect(after.report.status).toBe('audited')
+    expect(after.findings.map((f) => f.code)).not.toContain('weak-password')
+    expect(after.findings.map((f) => f.code)).not.toContain('insecure-key')
+  }, 600_000)
 })
