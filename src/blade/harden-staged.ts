@@ -3,8 +3,7 @@ import {hardenImage} from '../harden/harden-image.js'
 import type {HardenResult} from '../protocol/blade-steps.js'
 import type {BladeContext} from './caller.js'
 import {checkSlotName} from './convert.js'
-import {guestArchOf} from '../config/blade-arch.js'
-import {declaredIn, readStagedRecord, stagedImage, writeStagedRecord} from './slot-files.js'
+import {declaredIn, readStagedRecord, recordedPlatform, stagedImage, writeStagedRecord} from './slot-files.js'
 
 /**
  * Hardens the slot's staged image and writes what was done next to it. libguestfs runs as the
@@ -21,11 +20,7 @@ export async function hardenStaged(ctx: BladeContext, slot: string, publicKey: s
   const report = await hardenImage(stagedImage(ctx, slot), {publicKey, user: 'vagrant', signal, forceTcg, applianceMemMiB, appliance, declared: declaredArchitecture})
   // The base an overlay was made on (apply-delta) stays in the record, for shien audit.
   const {base} = staged
-  // What ie-virsh defines the VM as: the machine of the guest's init (checked against the
-  // declaration above), else the declaration, else x86_64 as before; an Arm machine boots UEFI.
-  const machine = report.architecture?.machine ?? declaredArchitecture?.architecture ?? 'amd64'
-  const architecture = guestArchOf(machine) ?? machine
-  const platform = {architecture, firmware: architecture === 'aarch64' ? 'efi' : (firmware ?? 'bios'), ...(declaredArchitecture ? {declaredArchitecture} : {})}
+  const platform = recordedPlatform(report.architecture?.machine, {declaredArchitecture, firmware})
   const record = {slot, hardenedAt: new Date().toISOString(), ...meta, ...(base === undefined ? {} : {base}), ...platform, harden: report}
   const recordPath = await writeStagedRecord(ctx, slot, record)
   return {record: recordPath, report}

@@ -2,6 +2,7 @@ import {lstat, readFile, rename, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import type {BoxLayout} from '../box/box-layout.js'
+import {guestArchOf} from '../config/blade-arch.js'
 import type {InstallResults} from '../protocol/blade-steps.js'
 import type {BladeContext} from './caller.js'
 import {incomingPaths} from './incoming.js'
@@ -109,4 +110,17 @@ export function declaredIn(record: Record<string, unknown>): DeclaredPlatform {
   const declared = typeof claim?.architecture === 'string' && typeof claim.source === 'string' ? {architecture: claim.architecture, source: claim.source} : undefined
   const firmware = record.firmware === 'bios' || record.firmware === 'efi' ? record.firmware : undefined
   return {...(declared ? {declaredArchitecture: declared} : {}), ...(firmware ? {firmware} : {})}
+}
+
+/**
+ * What the slot's record tells ie-virsh to define the VM as: the machine of the guest's init
+ * (harden checked it against the declaration), else the declaration, else x86_64 as before,
+ * in libvirt's names (`x86_64`, `aarch64`; another stays as Vagrant names it, and ie-virsh
+ * refuses it); the declared firmware, BIOS when none is declared, UEFI for any Arm machine.
+ */
+export function recordedPlatform(initMachine: string | undefined, declared: DeclaredPlatform): {architecture: string; firmware: 'bios' | 'efi'} & DeclaredPlatform {
+  const machine = initMachine ?? declared.declaredArchitecture?.architecture ?? 'amd64'
+  const architecture = guestArchOf(machine) ?? machine
+  const firmware = architecture === 'aarch64' ? 'efi' : (declared.firmware ?? 'bios')
+  return {architecture, firmware, ...(declared.declaredArchitecture ? {declaredArchitecture: declared.declaredArchitecture} : {})}
 }
