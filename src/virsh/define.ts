@@ -103,7 +103,7 @@ async function domainTypeFor(ctx: VirshContext, platform: ImagePlatform): Promis
 
 export function bladeArchUnsupported(ctx: Pick<VirshContext, 'arch' | 'hostname'>, arch: GuestArch): ShienError {
   const runs = [...ctx.arch.native, ...ctx.arch.emulated]
-  return new ShienError(`The image is ${arch}, and ${ctx.hostname} runs ${runs.length > 0 ? runs.join(' and ') : 'no'} VMs (its blade configuration's "arch").`, {
+  return new ShienError(`The VM is ${arch}, and ${ctx.hostname} runs ${runs.length > 0 ? runs.join(' and ') : 'no'} VMs (its blade configuration's "arch").`, {
     code: 'BLADE_ARCH_UNSUPPORTED',
     exit: 'refused',
     suggestions: [`Push to a blade that runs ${arch} VMs, or ask an admin to add ${arch} to "arch.emulated" in /etc/shien/config.json.`],

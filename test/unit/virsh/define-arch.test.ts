@@ -49,7 +49,7 @@ describe('ie-virsh define and start for each architecture (fake libvirt, the bla
     await h.writeConfig({arch: {native: [], emulated: ['x86_64']}})
     h.images.platforms['01'] = {arch: 'aarch64', firmware: 'efi'}
     expect(await h.run(['define', '01', '--json'])).toBe(ExitCode.refused)
-    expect(h.json().error).toMatchObject({code: 'BLADE_ARCH_UNSUPPORTED', message: expect.stringMatching(/aarch64.*blade1 runs x86_64/)})
+    expect(h.json().error).toMatchObject({code: 'BLADE_ARCH_UNSUPPORTED', message: 'The VM is aarch64, and blade1 runs x86_64 VMs (its blade configuration\'s "arch").'})
     expect(h.hv.calls).toEqual([])
     expect(await h.portFiles()).toEqual([])
     expect(h.nvram.calls).toEqual([])
@@ -60,5 +60,14 @@ describe('ie-virsh define and start for each architecture (fake libvirt, the bla
     expect(await h.run(['define', '01', '--json'])).toBe(ExitCode.refused)
     expect(h.json().error.code).toBe('BLADE_ARCH_UNSUPPORTED')
     expect(h.hv.calls).toEqual([])
+  })
+
+  it('does not start a VM of an architecture the blade stopped running since its define', async () => {
+    h.images.platforms['01'] = {arch: 'aarch64', firmware: 'efi'}
+    expect(await h.run(['define', '01'])).toBe(0)
+    await h.writeConfig({arch: {native: [], emulated: ['x86_64']}})
+    expect(await h.run(['start', '01', '--json'])).toBe(ExitCode.refused)
+    expect(h.json().error.code).toBe('BLADE_ARCH_UNSUPPORTED')
+    expect(h.hv.calls.filter((c) => c.startsWith('start'))).toEqual([])
   })
 })
