@@ -1,4 +1,5 @@
 import {BladeCommand} from '../../src/blade/blade-command.js'
+import {archSettings, hostFacts} from '../../src/config/blade-arch.js'
 import {bladeContext} from '../../src/blade/caller.js'
 import {packageInfo} from '../../src/package-info.js'
 import {BLADE_PROTOCOL, type HelloResult} from '../../src/protocol/blade-steps.js'
@@ -9,7 +10,10 @@ export default class BladeHello extends BladeCommand {
   async run() {
     const {flags} = await this.parse(BladeHello)
     const ctx = bladeContext()
-    const result: HelloResult = {version: packageInfo().version, protocol: BLADE_PROTOCOL, account: ctx.account, home: ctx.paths.home}
+    const result: HelloResult = {
+      version: packageInfo().version, protocol: BLADE_PROTOCOL, account: ctx.account, home: ctx.paths.home,
+      arch: archSettings(ctx.config, hostFacts()),
+    }
     // The version is reported before the check, so the laptop can name both in its error.
     if (flags.protocol === BLADE_PROTOCOL) return result
     this.checkProtocol(flags.protocol)

@@ -10,7 +10,7 @@ import type {ConvertResult} from '../protocol/blade-steps.js'
 import type {BladeContext} from './caller.js'
 import {extractBox} from './extract-box.js'
 import {incomingPaths} from './incoming.js'
-import {stagedImage, stagedRecord} from './slot-files.js'
+import {declaredPlatform, stagedImage, stagedRecord, writeStagedRecord} from './slot-files.js'
 
 export function checkSlotName(slot: string): string {
   return parseSlot(slot)
@@ -56,11 +56,14 @@ export async function convertBox(ctx: BladeContext, name: string, slot: string, 
       })
     })
     await rename(partial, target)
+    // What the box declares, for harden to check against the disk and record for ie-virsh.
+    await writeStagedRecord(ctx, slot, {slot, ...declaredPlatform(layout)})
     const [info] = await qemuImgInfo(target, {format: 'qcow2', signal})
     return {image: target, disk: boot.file, virtualSize: info.virtualSize, ignoredDisks: layout.disks.slice(1).map((d) => d.file)}
   } catch (error) {
     await rm(partial, {force: true})
     await rm(target, {force: true})
+    await rm(stagedRecord(ctx, slot), {force: true})
     throw error
   } finally {
     await rm(workDir, {recursive: true, force: true})

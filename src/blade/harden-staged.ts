@@ -3,7 +3,7 @@ import {hardenImage} from '../harden/harden-image.js'
 import type {HardenResult} from '../protocol/blade-steps.js'
 import type {BladeContext} from './caller.js'
 import {checkSlotName} from './convert.js'
-import {readStagedRecord, stagedImage, writeStagedRecord} from './slot-files.js'
+import {declaredIn, readStagedRecord, recordedPlatform, stagedImage, writeStagedRecord} from './slot-files.js'
 
 /**
  * Hardens the slot's staged image and writes what was done next to it. libguestfs runs as the
@@ -15,10 +15,13 @@ export async function hardenStaged(ctx: BladeContext, slot: string, publicKey: s
   checkSlotName(slot)
   const forceTcg = ctx.config.domainType === 'qemu'
   const {applianceMemMiB, appliance} = pushSettings(ctx.config)
-  const report = await hardenImage(stagedImage(ctx, slot), {publicKey, user: 'vagrant', signal, forceTcg, applianceMemMiB, appliance})
+  const staged = await readStagedRecord(ctx, slot)
+  const {declaredArchitecture, firmware} = declaredIn(staged)
+  const report = await hardenImage(stagedImage(ctx, slot), {publicKey, user: 'vagrant', signal, forceTcg, applianceMemMiB, appliance, declared: declaredArchitecture})
   // The base an overlay was made on (apply-delta) stays in the record, for shien audit.
-  const {base} = await readStagedRecord(ctx, slot)
-  const record = {slot, hardenedAt: new Date().toISOString(), ...meta, ...(base === undefined ? {} : {base}), harden: report}
+  const {base} = staged
+  const platform = recordedPlatform(report.architecture?.machine, {declaredArchitecture, firmware})
+  const record = {slot, hardenedAt: new Date().toISOString(), ...meta, ...(base === undefined ? {} : {base}), ...platform, harden: report}
   const recordPath = await writeStagedRecord(ctx, slot, record)
   return {record: recordPath, report}
 }

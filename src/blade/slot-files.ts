@@ -1,6 +1,8 @@
 import {lstat, readFile, rename, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import type {BoxLayout} from '../box/box-layout.js'
+import {guestArchOf} from '../config/blade-arch.js'
 import type {InstallResults} from '../protocol/blade-steps.js'
 import type {BladeContext} from './caller.js'
 import {incomingPaths} from './incoming.js'
@@ -83,4 +85,42 @@ export async function tidySlot(ctx: BladeContext, slot: string, boxName?: string
     await rm(incomingPaths(ctx, boxName, 'box').box, {force: true})
     await rm(incomingPaths(ctx, boxName, 'delta').box, {force: true})
   }
+}
+
+/**
+ * What a box declares about its machine, as the staged record keeps it from convert to harden:
+ * the architecture (Vagrant's name) and where it is declared, and the firmware.
+ */
+export interface DeclaredPlatform {
+  declaredArchitecture?: {architecture: string; source: string}
+  firmware?: 'bios' | 'efi'
+}
+
+export function declaredPlatform(layout: Pick<BoxLayout, 'architecture' | 'architectureClaims' | 'firmware'>): DeclaredPlatform {
+  const claim = layout.architectureClaims[0]
+  return {
+    ...(layout.architecture && claim ? {declaredArchitecture: {architecture: layout.architecture, source: claim.source}} : {}),
+    ...(layout.firmware ? {firmware: layout.firmware} : {}),
+  }
+}
+
+/** The declared platform a staged record holds, whatever else is in it (or nothing). */
+export function declaredIn(record: Record<string, unknown>): DeclaredPlatform {
+  const claim = record.declaredArchitecture as {architecture?: unknown; source?: unknown} | undefined
+  const declared = typeof claim?.architecture === 'string' && typeof claim.source === 'string' ? {architecture: claim.architecture, source: claim.source} : undefined
+  const firmware = record.firmware === 'bios' || record.firmware === 'efi' ? record.firmware : undefined
+  return {...(declared ? {declaredArchitecture: declared} : {}), ...(firmware ? {firmware} : {})}
+}
+
+/**
+ * What the slot's record tells ie-virsh to define the VM as: the machine of the guest's init
+ * (harden checked it against the declaration), else the declaration, else x86_64 as before,
+ * in libvirt's names (`x86_64`, `aarch64`; another stays as Vagrant names it, and ie-virsh
+ * refuses it); the declared firmware, BIOS when none is declared, UEFI for any Arm machine.
+ */
+export function recordedPlatform(initMachine: string | undefined, declared: DeclaredPlatform): {architecture: string; firmware: 'bios' | 'efi'} & DeclaredPlatform {
+  const machine = initMachine ?? declared.declaredArchitecture?.architecture ?? 'amd64'
+  const architecture = guestArchOf(machine) ?? machine
+  const firmware = architecture === 'aarch64' ? 'efi' : (declared.firmware ?? 'bios')
+  return {architecture, firmware, ...(declared.declaredArchitecture ? {declaredArchitecture: declared.declaredArchitecture} : {})}
 }

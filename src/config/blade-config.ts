@@ -2,6 +2,7 @@ import {readFileSync} from 'node:fs'
 import {availableParallelism, totalmem} from 'node:os'
 
 import {ShienError} from '../errors.js'
+import type {ArchSettings} from './blade-arch.js'
 
 /** Limits that apply to one account; LDAP groups map onto these (see the ie-virsh docs). */
 export interface Limits {
@@ -87,6 +88,12 @@ export interface BladeConfig {
   docker?: Partial<DockerSettings>
   /** The heavy steps of pushes (convert, delta apply, harden); absent fields take pushSettings' defaults. */
   push?: Partial<PushSettings>
+  /**
+   * Guest architectures this blade runs natively (KVM) and emulated (TCG), e.g.
+   * `{"native": ["x86_64"], "emulated": ["aarch64"]}`; absent lists take archSettings' defaults
+   * (blade-arch.ts), derived from `uname -m`, /dev/kvm and the installed qemu-system emulators.
+   */
+  arch?: Partial<ArchSettings>
 }
 
 /** How the blade runs the heavy steps of pushes; see docs/blade-capacity.md for the figures. */

@@ -11,6 +11,8 @@ export function userPaths(storageRoot: string, account: string) {
     images: join(home, 'images'),
     image: (slot: string) => join(home, 'images', `${slot}.qcow2`),
     record: (slot: string) => join(home, 'images', `${slot}.json`),
+    /** A UEFI VM's own variable store (ie-virsh makes it at define, as the account). */
+    nvram: (slot: string) => join(home, 'images', `${slot}.vars.fd`),
     lock: join(home, '.lock'),
     /** Block manifests the account's pushes computed for bases published without one (docs/delta.md). */
     manifestCache: join(home, 'cache', 'manifests'),

@@ -15,6 +15,7 @@ import {MAX_TEXT_BYTES, readRegular, rewrite, setOwnerMode, unsafe} from './gues
 import {GuestfishSession} from './guestfish.js'
 import {generateHostKeys, replaceHostKeys, type GeneratedKeys} from './host-keys.js'
 import {mountLinuxRoot} from './mount-root.js'
+import {checkArchitecture} from './guest-arch.js'
 import type {GuestState, HardenReport} from './report.js'
 
 export type {HostKeyInfo} from './host-keys.js'
@@ -32,6 +33,11 @@ export interface HardenOptions {
   applianceMemMiB?: number
   /** A fixed appliance's folder shared by every push (push.appliance); libguestfs' own per-user one when absent. */
   appliance?: string
+  /**
+   * The architecture the box declares (Vagrant's names: amd64, arm64, ...) and where it says so;
+   * the guest's init must be built for it, or the image is refused before any write.
+   */
+  declared?: {architecture: string; source: string}
 }
 
 const USER_NAME = /^[a-z_][a-z0-9_.-]{0,31}$/
@@ -59,10 +65,11 @@ export async function hardenImage(imagePath: string, opts: HardenOptions): Promi
         'Check that the box is a Linux VM and that the conversion to qcow2 succeeded',
       ])
     }
+    const architecture = await checkArchitecture(g, opts.declared)
     const done = await hardenMounted(g, user, key, hostKeys)
     await g.close()
     const durationMs = Math.round(performance.now() - started)
-    return {image, distro: mount.distro, user, ...done, durationMs, applianceLaunches: g.launches}
+    return {image, distro: mount.distro, user, architecture, ...done, durationMs, applianceLaunches: g.launches}
   } catch (error) {
     await g.kill()
     throw wrapError(error, image, opts.signal)
@@ -71,7 +78,7 @@ export async function hardenImage(imagePath: string, opts: HardenOptions): Promi
   }
 }
 
-type MountedReport = Omit<HardenReport, 'image' | 'distro' | 'user' | 'durationMs' | 'applianceLaunches'>
+type MountedReport = Omit<HardenReport, 'image' | 'distro' | 'user' | 'architecture' | 'durationMs' | 'applianceLaunches'>
 
 /** The hardening proper, on the mounted guest: reads and checks first, then the writes. */
 async function hardenMounted(g: GuestfishSession, user: string, key: PublicKey, hostKeys: Promise<GeneratedKeys>): Promise<MountedReport> {

@@ -7,6 +7,8 @@ export interface HardenReport {
   image: string
   distro: string
   user: string
+  /** The machine the guest's init is built for (Vagrant's names), and which file told; undefined when no init is an ELF program. */
+  architecture: {machine: string; init: string} | undefined
   /** authorized_keys files that held insecure keys, and how many lines were removed. */
   insecureKeysRemoved: {file: string; count: number}[]
   /** Symlinked or hard-linked .ssh / authorized_keys entries, removed without following them. */

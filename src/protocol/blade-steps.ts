@@ -12,6 +12,8 @@ export interface HelloResult {
   protocol: number
   account: string
   home: string
+  /** The guest architectures the blade runs natively (KVM) and emulated (TCG); absent from older blades. */
+  arch?: {native: Array<'x86_64' | 'aarch64'>; emulated: Array<'x86_64' | 'aarch64'>}
 }
 
 export interface PrepareResult {

@@ -5,6 +5,7 @@ import type {Connection, NewHostKey} from '../transport/connect.js'
 import type {UploadResult} from '../transport/sftp-upload.js'
 import type {PushPlan} from './plan.js'
 import type {AskPassphrase} from '../transport/ssh-auth.js'
+import type {ArchVerdict} from './arch-check.js'
 
 export type StageId = 'package' | 'connect' | 'upload' | 'convert' | 'harden' | 'define' | 'start'
 
@@ -41,7 +42,7 @@ export interface PushOutputs {
   /** `reused`: the box was kept from an earlier push that did not finish. */
   package: {boxPath: string; box: BoxInfo; publicKey?: string; reused: boolean}
   /** Set as soon as the connection is open, so the stage's cleanup closes it whatever comes next. */
-  connect: {connection: Connection; blade: BladeClient; publicKey: string}
+  connect: {connection: Connection; blade: BladeClient; publicKey: string; arch?: ArchVerdict}
   /** `delta` when a delta went instead of the whole box; else `wholeBox` says why, when a base was looked for. */
   upload: {slotState: SlotState; sent: UploadResult; delta?: DeltaSent; wholeBox?: string}
   convert: {image: string; disk: string; virtualSize: number}

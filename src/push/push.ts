@@ -23,6 +23,8 @@ export interface PushResult {
   /** Whether a delta against a course base box went instead of the whole box; if not, why, when a base was looked for. */
   delta: {used: true; base: string; version: string; bytes: number; changedBlocks: number; zeroedBlocks: number; virtualSize: number} | {used: false; reason?: string}
   image?: {record?: string; virtualSize?: number}
+  /** How the blade runs the VM's architecture, when the box declares one: natively (KVM) or emulated (TCG, several times slower). */
+  arch?: {name: string; mode: 'native' | 'emulated'}
   timings: Array<StageTiming<StageId>>
   /** How long the convert (or apply-delta) and harden steps waited for their turn on the blade (push.concurrent). */
   waitedMs: Partial<Record<'convert' | 'harden', number>>
@@ -77,6 +79,7 @@ function result(ctx: PushContext, timings: Array<StageTiming<StageId>>): PushRes
     },
     delta: deltaOf(ctx),
     image: {record: out.harden?.record, virtualSize: out.convert?.virtualSize},
+    ...(out.connect?.arch?.arch ? {arch: {name: out.connect.arch.arch, mode: out.connect.arch.mode as 'native' | 'emulated'}} : {}),
     // The --json timings list the stages that do the work; connecting takes a moment and is
     // left out, so scripts reading them see the same stages as before (making a delta is part
     // of the upload stage).

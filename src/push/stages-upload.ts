@@ -13,6 +13,7 @@ import {sftpCall} from '../transport/sftp-call.js'
 import {type UploadResult, uploadResumable} from '../transport/sftp-upload.js'
 import type {PushContext, PushStage, SlotState, VirshList} from './context.js'
 import {chooseUpload} from './delta-upload.js'
+import {checkBladeArch} from './arch-check.js'
 
 /** Connects to the blade and checks that both sides speak the same protocol. */
 export const connectStage: PushStage = {
@@ -29,7 +30,10 @@ export const connectStage: PushStage = {
     const blade = new BladeClient(connection, plan.bladeCommand)
     const publicKey = need(ctx.out, 'package').publicKey ?? connection.publicKey
     ctx.out.connect = {connection, blade, publicKey}
-    await blade.hello(io.signal)
+    const hello = await blade.hello(io.signal)
+    const verdict = checkBladeArch(need(ctx.out, 'package').box.architecture, hello.arch, plan.target.alias)
+    ctx.out.connect.arch = verdict
+    if (verdict.mode === 'emulated') io.emit({type: 'note', stage: 'connect', message: verdict.note})
   },
   async cleanup(ctx) {
     ctx.out.connect?.connection.close()

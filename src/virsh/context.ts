@@ -1,6 +1,7 @@
 import {join} from 'node:path'
 
 import type {Role} from '../directory/directory.js'
+import {archSettings, hostFacts, type ArchSettings, type HostFacts} from '../config/blade-arch.js'
 import type {BladeConfig, Limits} from '../config/blade-config.js'
 import {defaultPrivilegedDeps, resolvePrivilegedRun, type PrivilegedDeps} from '../privileged/context.js'
 import type {Caller} from '../privileged/caller.js'
@@ -12,6 +13,7 @@ import {admitToQemuState} from './owner-label.js'
 import {PortPool} from '../privileged/ports.js'
 import type {Owner} from '../privileged/standing.js'
 import {VirshHypervisor, type Hypervisor} from './virsh.js'
+import {OwnerNvram, type NvramStore} from './nvram.js'
 
 /** What `main` needs from the outside world; tests replace parts of it. */
 export interface VirshDeps extends PrivilegedDeps {
@@ -22,6 +24,10 @@ export interface VirshDeps extends PrivilegedDeps {
   admitQemu: (dir: string, owner: RunAs, o: {signal: AbortSignal}) => Promise<void>
   /** Whether stdin is a terminal: `console` needs one. */
   isTty: boolean
+  /** The host's architecture, /dev/kvm and emulators: the defaults of the config's `arch`. */
+  host: () => HostFacts
+  /** Makes and checks UEFI variable stores as the owner. */
+  nvram: (owner: RunAs) => NvramStore
 }
 
 export function defaultDeps(): VirshDeps {
@@ -32,6 +38,8 @@ export function defaultDeps(): VirshDeps {
     admitQemu: admitToQemuState,
     domainType: (setting, o) => resolveDomainType(setting, o),
     isTty: Boolean(process.stdin.isTTY),
+    host: hostFacts,
+    nvram: (owner) => new OwnerNvram(owner),
   }
 }
 
@@ -49,6 +57,9 @@ export interface VirshContext {
   lockPath: string
   hypervisor: Hypervisor
   images: ImageGate
+  /** The architectures this blade runs natively and emulated (config `arch`, defaults from the host). */
+  arch: ArchSettings
+  nvram: NvramStore
   ports: PortPool
   templateDirs: {admin: string; package: string}
   /** This blade's lock for starts: the memory of running VMs is counted under it. */
@@ -67,7 +78,7 @@ export interface VirshContext {
 export async function buildContext(deps: VirshDeps, signal: AbortSignal, account?: string): Promise<VirshContext> {
   const run = await resolvePrivilegedRun('ie-virsh', deps, signal, account)
   const {caller, config, root, paths, owner} = run
-  const scope: ImageScope = {uid: owner.uid, gid: owner.gid, home: paths.home, imagesDir: paths.images, boxesDir: join(root, 'boxes'), image: paths.image, record: paths.record}
+  const scope: ImageScope = {uid: owner.uid, gid: owner.gid, home: paths.home, imagesDir: paths.images, boxesDir: join(root, 'boxes'), image: paths.image, record: paths.record, nvram: paths.nvram}
   return {
     config,
     caller,
@@ -78,6 +89,8 @@ export async function buildContext(deps: VirshDeps, signal: AbortSignal, account
     lockPath: paths.lock,
     hypervisor: deps.hypervisor(config),
     images: deps.imageGate(scope, config),
+    arch: archSettings(config, deps.host()),
+    nvram: deps.nvram(owner),
     ports: new PortPool(join(root, 'ports', 'ssh'), config.sshPortPool, 'ssh'),
     templateDirs: {admin: config.templatesDir, package: deps.pkg.templatesDir},
     admitQemu: () => deps.admitQemu(config.qemuStateDir, owner, {signal}),

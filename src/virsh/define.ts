@@ -7,7 +7,10 @@ import {parseSlot} from './limits.js'
 import {withAccountLock} from '../privileged/lock.js'
 import {again} from './own-domain.js'
 import {sshFields, type SshFields} from './ssh-info.js'
-import {loadTemplate, renderDomainXml, usesSshPort} from './template.js'
+import {archMode, type GuestArch} from '../config/blade-arch.js'
+import {loaderOf, varsTemplateFor} from './firmware.js'
+import type {ImagePlatform} from './image-platform.js'
+import {loadTemplate, renderDomainXml, templateVariant, usesNvram, usesSshPort} from './template.js'
 
 /** The SSH fields are absent for templates without an SSH forward. */
 export interface DefineResult extends Partial<SshFields> {
@@ -15,6 +18,12 @@ export interface DefineResult extends Partial<SshFields> {
   slot: string
   state: 'shut off'
   domainType: 'kvm' | 'qemu'
+  /** The guest's architecture and firmware, from the image's record; `emulated` when it runs under TCG. */
+  arch: GuestArch
+  firmware: 'bios' | 'efi'
+  emulated: boolean
+  /** The VM's own UEFI variable store, for a UEFI domain. */
+  nvram?: string
   template: string
   image: {path: string; virtualSize: number; backingChain: string[]}
 }
@@ -33,8 +42,10 @@ export async function defineSlot(ctx: VirshContext, rawSlot: string, opts: {temp
     async () => {
       if ((await ctx.hypervisor.state(name, o)) !== undefined) throw slotDefined(name, slot)
       const image = await ctx.images.check(slot, o)
-      const template = await loadTemplate(templateName, ctx.templateDirs)
-      const domainType = await ctx.domainType()
+      const platform = await ctx.images.platform(slot, o)
+      const domainType = await domainTypeFor(ctx, platform)
+      const template = await loadTemplate(templateName, ctx.templateDirs, templateVariant(platform))
+      const nvramPath = usesNvram(template) ? ctx.scope.nvram(slot) : undefined
       const port = usesSshPort(template) ? await ctx.ports.allocate(name) : undefined
       try {
         const xml = renderDomainXml(template, {
@@ -48,7 +59,11 @@ export async function defineSlot(ctx: VirshContext, rawSlot: string, opts: {temp
           sshPort: port,
           listenAddress: ctx.config.listenAddress,
           owner: ctx.owner,
+          arch: platform.arch,
+          nvramPath,
         })
+        // A fresh store for a fresh definition: the old one's boot entries name the old disk.
+        if (nvramPath) await ctx.nvram.reset(nvramPath, await varsTemplateFor(loaderOf(xml) ?? ''), o)
         await ctx.hypervisor.define(xml, o)
       } catch (error) {
         // The domain does not exist, so nothing may keep its port.
@@ -61,6 +76,10 @@ export async function defineSlot(ctx: VirshContext, rawSlot: string, opts: {temp
         slot,
         state: 'shut off',
         domainType,
+        arch: platform.arch,
+        firmware: platform.firmware,
+        emulated: domainType === 'qemu',
+        ...(nvramPath ? {nvram: nvramPath} : {}),
         template: template.path,
         image: {path, virtualSize, backingChain},
         ...sshFields(ctx.sshHost, port),
@@ -68,6 +87,27 @@ export async function defineSlot(ctx: VirshContext, rawSlot: string, opts: {temp
     },
     o,
   )
+}
+
+/**
+ * The domain type for the image's architecture, checked here as root whatever the laptop said:
+ * KVM (or TCG, where the config or the probe says KVM does not work) for a native architecture,
+ * TCG for an emulated one; any other is refused before anything is written.
+ */
+async function domainTypeFor(ctx: VirshContext, platform: ImagePlatform): Promise<'kvm' | 'qemu'> {
+  const mode = archMode(ctx.arch, platform.arch)
+  if (mode === 'native') return ctx.domainType()
+  if (mode === 'emulated') return 'qemu'
+  throw bladeArchUnsupported(ctx, platform.arch)
+}
+
+export function bladeArchUnsupported(ctx: Pick<VirshContext, 'arch' | 'hostname'>, arch: GuestArch): ShienError {
+  const runs = [...ctx.arch.native, ...ctx.arch.emulated]
+  return new ShienError(`The VM is ${arch}, and ${ctx.hostname} runs ${runs.length > 0 ? runs.join(' and ') : 'no'} VMs (its blade configuration's "arch").`, {
+    code: 'BLADE_ARCH_UNSUPPORTED',
+    exit: 'refused',
+    suggestions: [`Push to a blade that runs ${arch} VMs, or ask an admin to add ${arch} to "arch.emulated" in /etc/shien/config.json.`],
+  })
 }
 
 /** The template, if the owner's groups allow it; anything else (a typo, `../x`) is refused. */
@@ -90,7 +130,8 @@ function slotDefined(name: string, slot: string): ShienError {
 
 export function describeDefine(r: DefineResult): string {
   const gib = (r.image.virtualSize / 2 ** 30).toFixed(1)
-  const lines = [`Defined ${r.name} from ${r.image.path} (${gib} GiB, ${r.domainType}).`]
+  const how = r.emulated ? `${r.arch}, emulated (TCG)` : `${r.arch}, ${r.domainType}`
+  const lines = [`Defined ${r.name} from ${r.image.path} (${gib} GiB, ${how}${r.firmware === 'efi' ? ', UEFI' : ''}).`]
   if (r.ssh) lines.push(`Once started, log in with: ${r.ssh}`)
   lines.push(`Start it with: sudo ie-virsh start ${r.slot}`)
   return lines.join('\n')

@@ -7,6 +7,7 @@ import {qemuBackingPath} from '../qemu-img/qcow2-backing.js'
 import {readQcow2Header} from '../privileged/qcow2-header.js'
 import {openExact, type OpenedPath} from '../privileged/safe-open.js'
 import {realpathAs} from '../privileged/as-owner.js'
+import {imagePlatform, type ImagePlatform} from './image-platform.js'
 
 /** An image ie-virsh has accepted for a slot, with what it read (not what it was told). */
 export interface CheckedImage {
@@ -24,8 +25,10 @@ export interface CheckedImage {
  */
 export interface ImageGate {
   check(slot: string, o: {signal: AbortSignal}): Promise<CheckedImage>
-  /** Deletes the slot's image and its `.json` record, as the owner; resolves with the paths removed. */
+  /** Deletes the slot's image, its `.json` record and its UEFI store, as the owner; resolves with the paths removed. */
   removeImage(slot: string, o: {signal: AbortSignal}): Promise<string[]>
+  /** The architecture and firmware the push recorded for the slot's image (`images/<slot>.json`), read as the owner. */
+  platform(slot: string, o: {signal: AbortSignal}): Promise<ImagePlatform>
 }
 
 /** Places in `check` where a test may act (swap a file) before the gate goes on. */
@@ -41,7 +44,11 @@ export interface ImageScope {
   boxesDir: string
   image(slot: string): string
   record(slot: string): string
+  nvram(slot: string): string
 }
+
+// A push's record is a few KiB.
+const RECORD_LIMIT = 1 << 20
 
 // A box on top of a box on top of a box is already unusual; a longer chain is refused.
 const MAX_CHAIN = 8
@@ -89,7 +96,7 @@ export class LocalImageGate implements ImageGate {
     // As the owner, by path: whatever the owner swapped into the path (a symlinked images
     // folder leading to another account's), the unlink reaches only what the owner could
     // delete anyway. rm -v names each file it removed, so the result says what really went.
-    const paths = [this.scope.image(slot), this.scope.record(slot)]
+    const paths = [this.scope.image(slot), this.scope.record(slot), this.scope.nvram(slot)]
     const r = await runTool('rm', ['-f', '-v', '--', ...paths], {as: this.owner, signal: o.signal, timeoutMs: 60_000})
     const removed = paths.filter((p) => r.stdout.includes(`'${p}'`))
     if (r.exitCode !== 0) {
@@ -100,6 +107,16 @@ export class LocalImageGate implements ImageGate {
       })
     }
     return removed
+  }
+
+  async platform(slot: string, o: {signal: AbortSignal}): Promise<ImagePlatform> {
+    // As the owner and bounded: the record is the owner's file, and could be a link to anything
+    // the owner can read, or to /dev/zero.
+    const path = this.scope.record(slot)
+    const r = await runTool('head', ['-c', String(RECORD_LIMIT + 1), '--', path], {as: this.owner, signal: o.signal, timeoutMs: 30_000})
+    if (r.exitCode !== 0) return imagePlatform(undefined, path)
+    if (r.stdout.length > RECORD_LIMIT) throw badInput('IMAGE_RECORD_INVALID', `${path} is larger than a push's record.`, ['Push the image again (shien push --replace).'])
+    return imagePlatform(r.stdout, path)
   }
 
   /**

@@ -6,6 +6,7 @@ import {XMLParser, XMLValidator} from 'fast-xml-parser'
 import {ShienError} from '../errors.js'
 import {TEMPLATE_NAME} from '../names.js'
 import type {RunAs} from '../process/run.js'
+import type {GuestArch} from '../config/blade-arch.js'
 import {withOwnerLabel} from './owner-label.js'
 
 /** Everything ie-virsh fills into a domain template; all of it computed, none of it typed in. */
@@ -23,6 +24,19 @@ export interface DomainValues {
   listenAddress: string
   /** Whose VM it is: its qemu runs as this uid and gid (owner-label.ts). */
   owner: RunAs
+  /** The guest's architecture, for `{{{cpu}}}`. */
+  arch: GuestArch
+  /** The VM's own UEFI variable store, in the owner's images folder; for templates that use {{nvramPath}}. */
+  nvramPath?: string
+}
+
+/**
+ * The template file for an image's platform: `NAME.xml` for x86_64 BIOS, `NAME.uefi.xml` for
+ * x86_64 UEFI, `NAME.aarch64.xml` for aarch64 (which boots UEFI only).
+ */
+export function templateVariant(platform: {arch: GuestArch; firmware: 'bios' | 'efi'}): string | undefined {
+  if (platform.arch === 'aarch64') return 'aarch64'
+  return platform.firmware === 'efi' ? 'uefi' : undefined
 }
 
 export interface DomainTemplate {
@@ -36,9 +50,10 @@ export interface DomainTemplate {
  * ie-virsh runs as root and the template decides what qemu runs, so a template must be owned
  * by root and writable by nobody else.
  */
-export async function loadTemplate(name: string, dirs: TemplateDirs): Promise<DomainTemplate> {
-  const found = await findTemplate(name, dirs)
-  if (found === undefined) throw templateError(`No template "${name}" in ${dirs.admin} or ${dirs.package}.`)
+export async function loadTemplate(name: string, dirs: TemplateDirs, variant?: string): Promise<DomainTemplate> {
+  const found = await findTemplate(name, dirs, variant)
+  const file = variant === undefined ? name : `${name}.${variant}`
+  if (found === undefined) throw templateError(`No template "${file}" in ${dirs.admin} or ${dirs.package}.`)
   return found
 }
 
@@ -48,10 +63,11 @@ export interface TemplateDirs {
 }
 
 /** Like loadTemplate, but undefined when neither folder has the template. */
-export async function findTemplate(name: string, dirs: TemplateDirs): Promise<DomainTemplate | undefined> {
+export async function findTemplate(name: string, dirs: TemplateDirs, variant?: string): Promise<DomainTemplate | undefined> {
   if (!TEMPLATE_NAME.test(name)) throw templateError(`"${name}" is not a valid template name.`)
+  const file = variant === undefined ? `${name}.xml` : `${name}.${variant}.xml`
   for (const dir of [dirs.admin, dirs.package]) {
-    const path = join(dir, `${name}.xml`)
+    const path = join(dir, file)
     const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return undefined
       throw templateError(`Cannot read the template ${path}: ${error.message}.`)
@@ -75,6 +91,21 @@ export function usesSshPort(template: DomainTemplate): boolean {
   return template.text.includes('{{sshPort}}')
 }
 
+export function usesNvram(template: DomainTemplate): boolean {
+  return template.text.includes('{{nvramPath}}')
+}
+
+/**
+ * The guest CPU for `{{{cpu}}}`. Under KVM the host's own (host-passthrough). Under TCG an aarch64
+ * guest gets a Cortex-A57 (Armv8.0): qemu's `max` adds pointer authentication, whose QARMA
+ * emulation makes TCG much slower; an x86_64 guest keeps libvirt's default model.
+ */
+export function cpuXml(arch: GuestArch, domainType: 'kvm' | 'qemu'): string {
+  if (domainType === 'kvm') return `<cpu mode='host-passthrough' check='none'/>`
+  if (arch === 'aarch64') return `<cpu mode='custom' match='exact' check='none'><model fallback='forbid'>cortex-a57</model></cpu>`
+  return ''
+}
+
 /**
  * Fills a template. `{{key}}` takes a value, XML-escaped; `{{{backingStore}}}` takes the one
  * fragment ie-virsh builds itself (from escaped values too). An unknown placeholder is an
@@ -94,14 +125,19 @@ export function renderDomainXml(template: DomainTemplate, v: DomainValues): stri
     diskPath: v.diskPath,
     sshPort: v.sshPort,
     listenAddress: v.listenAddress,
+    nvramPath: v.nvramPath,
   }
   const xml = template.text.replace(/\{\{\{(\w+)\}\}\}|\{\{(\w+)\}\}/g, (whole, fragment?: string, key?: string) => {
     if (fragment === 'backingStore') return backingStoreXml(v.backingChain)
+    if (fragment === 'cpu') return cpuXml(v.arch, v.domainType)
     const value = key === undefined ? undefined : values[key]
     if (value === undefined) throw templateError(`${template.path} uses an unknown placeholder ${whole}.`)
     return escapeXml(String(value))
   })
   checkRendered(template.path, xml, v.name)
+  // The architecture decides what the blade allows (native, emulated) and what qemu runs.
+  const arch = /<type\b[^>]*\barch=['"]([^'"]+)['"]/.exec(xml)?.[1]
+  if (arch !== undefined && arch !== v.arch) throw templateError(`${template.path} defines an ${arch} machine, but the image is ${v.arch}.`)
   return withOwnerLabel(xml, v.owner)
 }
 

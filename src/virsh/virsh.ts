@@ -101,7 +101,9 @@ export class VirshHypervisor implements Hypervisor {
   }
 
   async undefine(name: string, o: HypervisorCallOptions): Promise<void> {
-    await this.ok(['undefine', name], `undefine ${name}`, o)
+    // libvirt refuses to undefine a UEFI domain unless told what to do with its variable store,
+    // and would unlink it as root: it stays, and goes as the owner with the image (removeImage).
+    await this.ok(['undefine', '--keep-nvram', name], `undefine ${name}`, o)
   }
 
   async dumpXml(name: string, o: HypervisorCallOptions & DumpOptions): Promise<string> {

@@ -7,7 +7,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {BladeContext} from '../../../src/blade/caller.js'
 import {convertBox} from '../../../src/blade/convert.js'
-import {stagedImage} from '../../../src/blade/slot-files.js'
+import {readStagedRecord, stagedImage} from '../../../src/blade/slot-files.js'
 import {DEFAULT_BLADE_CONFIG} from '../../../src/config/blade-config.js'
 import {userPaths} from '../../../src/config/storage-layout.js'
 import {ShienError} from '../../../src/errors.js'
@@ -66,12 +66,17 @@ describe('convertBox turns every provider\'s box into a qcow2 holding the same d
     const result = await convert(box, 'split')
     expect(result).toMatchObject({disk: 'disk.vmdk', virtualSize: 2201 * 1024 * 1024, ignoredDisks: []})
     await expectSameDisk(result.image, big)
+    // What the box declares goes to harden, which checks it against the disk, in the staged record.
+    expect(await readStagedRecord(ctx, '01')).toEqual({
+      slot: '01', declaredArchitecture: {architecture: 'arm64', source: 'metadata.json ("architecture": "arm64")'}, firmware: 'efi',
+    })
   })
 
   it('VMware, monolithicSparse VMDK', async () => {
     const files = await convertRaw(raw, await formatDir(), 'disk.vmdk', 'vmdk', 'monolithicSparse')
     const box = await providerBox(dir, 'mono.box', {provider: 'vmware_desktop'}, [{name: 'debian12.vmx', body: vmx({guestOS: 'debian12-64', disk: 'disk.vmdk'})}, ...asEntries(files)])
     await expectSameDisk((await convert(box, 'mono')).image, raw)
+    expect((await readStagedRecord(ctx, '01')).declaredArchitecture).toMatchObject({architecture: 'amd64'})
   })
 
   it('Parallels (qemu-img -f parallels on the image the descriptor names)', async () => {

@@ -6,7 +6,10 @@ import type {Readable} from 'node:stream'
 import type {AccountStanding, Directory, DirectoryAccount} from '../../../src/directory/directory.js'
 import {roleOf} from '../../../src/directory/directory.js'
 import {ShienError} from '../../../src/errors.js'
+import type {HostFacts} from '../../../src/config/blade-arch.js'
 import type {CheckedImage, ImageGate} from '../../../src/virsh/image-check.js'
+import type {ImagePlatform} from '../../../src/virsh/image-platform.js'
+import type {NvramStore} from '../../../src/virsh/nvram.js'
 import {main, type MainDeps} from '../../../src/virsh/main.js'
 import type {DomainState, DumpOptions, Hypervisor} from '../../../src/virsh/virsh.js'
 
@@ -73,6 +76,22 @@ export class FakeImages implements ImageGate {
     this.removed.push(slot)
     return [`/storage/users/e195701/images/${slot}.qcow2`]
   }
+  /** What each slot's record says; x86_64 BIOS when unset. */
+  platforms: Record<string, ImagePlatform> = {}
+  async platform(slot: string): Promise<ImagePlatform> {
+    return this.platforms[slot] ?? {arch: 'x86_64', firmware: 'bios'}
+  }
+}
+
+/** UEFI stores in memory: which paths were made fresh and which were checked before a start. */
+export class FakeNvram implements NvramStore {
+  calls: string[] = []
+  async reset(path: string, template: string) {
+    this.calls.push(`reset ${path} ${template}`)
+  }
+  async ensure(path: string, template: string) {
+    this.calls.push(`ensure ${path} ${template}`)
+  }
 }
 
 /** A directory in memory, with the role rules of the real ones. */
@@ -111,6 +130,9 @@ export class Harness {
   root = ''
   hv = new FakeHypervisor()
   images = new FakeImages()
+  nvram = new FakeNvram()
+  /** An x86_64 blade without KVM, with both emulators, unless a test says otherwise. */
+  host: HostFacts = {machine: 'x86_64', kvm: false, emulator: () => true}
   directory = defaultDirectory()
   isTty = true
   /** The uids let through libvirt's state folder, in order. */
@@ -122,6 +144,8 @@ export class Harness {
   async setUp(config: Record<string, unknown> = {}): Promise<void> {
     this.hv = new FakeHypervisor()
     this.images = new FakeImages()
+    this.nvram = new FakeNvram()
+    this.host = {machine: 'x86_64', kvm: false, emulator: () => true}
     this.directory = defaultDirectory()
     this.isTty = true
     this.admitted = []
@@ -162,6 +186,8 @@ export class Harness {
       directory: () => this.directory,
       hypervisor: () => this.hv,
       imageGate: () => this.images,
+      nvram: () => this.nvram,
+      host: () => this.host,
       domainType: async () => 'qemu',
       admitQemu: async (_dir, owner) => {
         this.admitted.push(owner.uid)

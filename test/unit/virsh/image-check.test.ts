@@ -40,6 +40,7 @@ describe('image rules on real files and qemu-img', () => {
       boxesDir: join(root, 'boxes'),
       image: (slot) => join(home, 'images', `${slot}.qcow2`),
       record: (slot) => join(home, 'images', `${slot}.json`),
+      nvram: (slot) => join(home, 'images', `${slot}.vars.fd`),
     }
     gate = new LocalImageGate(scope)
   })
@@ -166,12 +167,14 @@ describe('image rules on real files and qemu-img', () => {
     expect(execFileSync('ls', [theirs], {encoding: 'utf8'}).trim()).toBe('01.qcow2')
   })
 
-  it('removes the image and its record, and nothing else', async () => {
+  it('removes the image, its record and its UEFI store, and nothing else', async () => {
     await create(scope.image('01'))
     await create(scope.image('02'))
     await writeFile(scope.record('01'), '{}')
     await chown(scope.record('01'), STUDENT, STUDENT)
-    expect(await gate.removeImage('01', {signal})).toEqual([scope.image('01'), scope.record('01')])
+    await writeFile(scope.nvram('01'), 'vars')
+    await chown(scope.nvram('01'), STUDENT, STUDENT)
+    expect(await gate.removeImage('01', {signal})).toEqual([scope.image('01'), scope.record('01'), scope.nvram('01')])
     expect(await gate.removeImage('01', {signal})).toEqual([])
     expect(execFileSync('ls', [scope.imagesDir], {encoding: 'utf8'}).trim()).toBe('02.qcow2')
   })

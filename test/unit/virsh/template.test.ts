@@ -27,6 +27,7 @@ const values: DomainValues = {
   sshPort: 22007,
   listenAddress: '127.0.0.1',
   owner: {uid: 1001, gid: 1100},
+  arch: 'x86_64',
 }
 
 const parse = (xml: string) => new XMLParser({ignoreAttributes: false, parseTagValue: false}).parse(xml)
