@@ -17,6 +17,7 @@ import BladeHarden from './blade/harden.js'
 import BladeHash from './blade/hash.js'
 import BladeHello from './blade/hello.js'
 import BladeInstall from './blade/install.js'
+import BladeLock from './blade/lock.js'
 import BladePrepare from './blade/prepare.js'
 import BoxBuild from './box/build.js'
 import BoxInspect from './box/inspect.js'
@@ -64,6 +65,7 @@ export default {
   'blade:hash': BladeHash,
   'blade:hello': BladeHello,
   'blade:install': BladeInstall,
+  'blade:lock': BladeLock,
   'blade:prepare': BladePrepare,
   'box:build': BoxBuild,
   'box:inspect': BoxInspect,

@@ -2,7 +2,7 @@ import {ShienError} from '../errors.js'
 import {matchBladeSuggestions} from '../install-commands.js'
 import {packageInfo} from '../package-info.js'
 import {type BladeEvent, parseBladeEvent} from '../protocol/blade-events.js'
-import {BLADE_PROTOCOL, type BladeStep, type HelloResult, stepArgs, type StepFlags, type StepResult} from '../protocol/blade-steps.js'
+import {BLADE_PROTOCOL, type BladeStep, type HelloResult, type SlotHolder, stepArgs, type StepFlags, type StepResult} from '../protocol/blade-steps.js'
 import {connect, type Connection, type ConnectOptions} from '../transport/connect.js'
 import {type ExecResult, remoteExec} from '../transport/remote-exec.js'
 
@@ -54,6 +54,39 @@ export class BladeClient {
     return this.run<T>(['sudo', '-n', 'ie-docker', '--json', ...args], {what: `ie-docker ${args.find((a) => !a.startsWith('-')) ?? ''}`.trim(), command: 'ie-docker'}, opts)
   }
 
+  /**
+   * Takes the slot's push lock on the blade (`shien blade lock`, refused with SLOT_BUSY while
+   * another push holds it) and keeps it until `release`, or until this connection goes.
+   */
+  async lockSlot(slot: string, host: string, signal?: AbortSignal): Promise<SlotLock> {
+    const ends = new AbortController()
+    let held: (holder: SlotHolder) => void = () => undefined
+    const locked = new Promise<SlotHolder>((resolve) => (held = resolve))
+    // Its stdin stays open while it holds; ending it (`ends`) is what lets the slot go.
+    const step = this.call('lock', {slot, host}, {
+      signal: ends.signal,
+      stdin: '',
+      abortGraceMs: 5000,
+      onEvent: (event) => event.type === 'locked' && held(event.holder),
+    })
+    const release = async () => {
+      ends.abort()
+      await step.catch(() => undefined)
+    }
+    const onAbort = () => void release()
+    signal?.addEventListener('abort', onAbort, {once: true})
+    try {
+      const ended = step.then(() => Promise.reject(new Error('Internal error: shien blade lock ended without holding the slot.')))
+      const holder = await Promise.race([locked, ended])
+      return {holder, release}
+    } catch (error) {
+      await release()
+      throw signal?.aborted ? signal.reason : error
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
   /** Checks that the blade speaks our protocol; a mismatch names both versions. */
   async hello(signal?: AbortSignal): Promise<HelloResult> {
     const hello = await this.call('hello', {}, {signal})
@@ -79,6 +112,13 @@ export class BladeClient {
     })
     return parseReply<T>(result, who)
   }
+}
+
+/** A slot's push lock, held on the blade for as long as the push runs. */
+export interface SlotLock {
+  holder: SlotHolder
+  /** Lets the slot go (the lock step's stdin ends) and waits, briefly, for the step to end. */
+  release(): Promise<void>
 }
 
 /** Which blade program answered, for messages: `what` names the call, `command` the program. */

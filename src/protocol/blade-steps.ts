@@ -5,7 +5,7 @@
  * Bump BLADE_PROTOCOL when a step's flags or result change shape; both ends refuse a peer that
  * speaks another number.
  */
-export const BLADE_PROTOCOL = 2
+export const BLADE_PROTOCOL = 3
 
 export interface HelloResult {
   version: string
@@ -71,11 +71,35 @@ export interface CloudPushResult {
   timings: Array<{step: 'convert' | 'create' | 'upload' | 'wait'; ms: number}>
 }
 
+/** Who holds a slot's push lock, as written into it (`images/.<slot>.lock`). */
+export interface SlotHolder {
+  slot: string
+  /** When the holding push took the lock (ISO, the blade's clock). */
+  startedAt: string
+  /** The laptop's host name, as the laptop named itself. */
+  host?: string
+  /** The address the push's connection came from (sshd's SSH_CLIENT). */
+  from?: string
+  pid: number
+}
+
+/** What `lock` reports when it lets the slot go (its stdin ended). */
+export interface LockResult {
+  slot: string
+  startedAt: string
+  heldMs: number
+}
+
 export type UploadKind = 'box' | 'delta'
 
 /** Each step's flags (as `--name value` on the command line) and its JSON result. */
 export interface BladeSteps {
   hello: {flags: Record<string, never>; result: HelloResult}
+  /**
+   * Holds the slot's push lock from the moment it prints a `locked` event until its stdin ends;
+   * refused at once with SLOT_BUSY while another push holds it.
+   */
+  lock: {flags: {slot: string; host?: string}; result: LockResult}
   /** `kind` names what is uploaded: a whole box (`<name>.box`) or a delta (`<name>.delta`). */
   prepare: {flags: {name: string; size: number; kind?: UploadKind}; result: PrepareResult}
   hash: {flags: {name: string; prefix: number; 'block-size': number; kind?: UploadKind; complete?: boolean}; result: HashResult}

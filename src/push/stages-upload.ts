@@ -1,5 +1,6 @@
 import {createHash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
+import {hostname} from 'node:os'
 import type {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 
@@ -14,7 +15,10 @@ import {type UploadResult, uploadResumable} from '../transport/sftp-upload.js'
 import type {PushContext, PushStage, SlotState, VirshList} from './context.js'
 import {chooseUpload} from './delta-upload.js'
 
-/** Connects to the blade and checks that both sides speak the same protocol. */
+/**
+ * Connects to the blade, checks that both sides speak the same protocol, and takes the slot's
+ * push lock (SLOT_BUSY while another push has it), held until the last cleanup has run.
+ */
 export const connectStage: PushStage = {
   id: 'connect',
   async run(ctx, io) {
@@ -30,8 +34,11 @@ export const connectStage: PushStage = {
     const publicKey = need(ctx.out, 'package').publicKey ?? connection.publicKey
     ctx.out.connect = {connection, blade, publicKey}
     await blade.hello(io.signal)
+    ctx.out.connect.slotLock = await blade.lockSlot(plan.slot, hostname(), io.signal)
   },
   async cleanup(ctx) {
+    // The cleanups of the later stages (a rollback, the tidy) ran first, under the lock.
+    await ctx.out.connect?.slotLock?.release()
     ctx.out.connect?.connection.close()
   },
 }
