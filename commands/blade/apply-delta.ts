@@ -4,6 +4,8 @@ import {BladeCommand} from '../../src/blade/blade-command.js'
 import type {StepFlags, StepResult} from '../../src/protocol/blade-steps.js'
 import {admittedStep} from '../../src/blade/admission.js'
 import {bladeContext} from '../../src/blade/caller.js'
+import {checkSlotName} from '../../src/blade/convert.js'
+import {removingStagedOnFailure} from '../../src/blade/slot-files.js'
 import {applyDelta} from '../../src/blade/apply-delta.js'
 
 export default class BladeApplyDelta extends BladeCommand {
@@ -24,6 +26,7 @@ export default class BladeApplyDelta extends BladeCommand {
     const {name, slot, box, version, sha256} = flags
     const ctx = bladeContext()
     const signal = this.abort.signal
-    return admittedStep(ctx, 'apply-delta', slot, signal, () => applyDelta(ctx, {name, slot, box, version, sha256}, {signal}))
+    checkSlotName(slot)
+    return removingStagedOnFailure(ctx, slot, () => admittedStep(ctx, 'apply-delta', slot, signal, () => applyDelta(ctx, {name, slot, box, version, sha256}, {signal})))
   }
 }

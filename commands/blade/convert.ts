@@ -4,7 +4,8 @@ import {BladeCommand} from '../../src/blade/blade-command.js'
 import type {StepFlags, StepResult} from '../../src/protocol/blade-steps.js'
 import {admittedStep} from '../../src/blade/admission.js'
 import {bladeContext} from '../../src/blade/caller.js'
-import {convertBox} from '../../src/blade/convert.js'
+import {removingStagedOnFailure} from '../../src/blade/slot-files.js'
+import {checkSlotName, convertBox} from '../../src/blade/convert.js'
 
 export default class BladeConvert extends BladeCommand {
   static override description = 'Check an uploaded box\'s disk and convert it to qcow2 for a slot (not yet installed), once the blade\'s push queue admits it.'
@@ -21,6 +22,7 @@ export default class BladeConvert extends BladeCommand {
     flags satisfies StepFlags<'convert'>
     const ctx = bladeContext()
     const signal = this.abort.signal
-    return admittedStep(ctx, 'convert', flags.slot, signal, () => convertBox(ctx, flags.name, flags.slot, {sha256: flags.sha256, signal}))
+    const slot = checkSlotName(flags.slot)
+    return removingStagedOnFailure(ctx, slot, () => admittedStep(ctx, 'convert', slot, signal, () => convertBox(ctx, flags.name, slot, {sha256: flags.sha256, signal})))
   }
 }

@@ -142,7 +142,21 @@ export function parseReply<T>(result: ExecResult, who: Who): T {
   const parsed = parseJson(result.stdout)
   if (parsed && typeof parsed === 'object' && 'error' in parsed) throw remoteError(who.what, (parsed as {error: RemoteErrorBody}).error)
   if (result.code === 0 && parsed !== undefined) return parsed as T
+  // A channel closes with neither an exit status nor a signal only when the connection went
+  // under it (cut, sshd's session killed, keepalives unanswered): not the blade's fault.
+  if ((result.code === undefined || result.code === null) && !result.signal) throw connectionLost(who)
   throw notRunnable(who, result.code, result.stderr)
+}
+
+function connectionLost(who: Who): ShienError {
+  return new ShienError(`The connection to the blade was lost during ${who.what}: run the same command to resume.`, {
+    code: 'CONNECTION_LOST',
+    exit: 'connection',
+    suggestions: [
+      'Run the same command again: the upload is not sent again, and a step the blade finished is not done again.',
+      'A silent link is noticed after 45 to 60 s (keepalives every 15 s, three unanswered); on Wi-Fi, a wired network or staying in range helps.',
+    ],
+  })
 }
 
 function parseJson(text: string): unknown {
