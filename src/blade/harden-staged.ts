@@ -3,6 +3,7 @@ import {hardenImage} from '../harden/harden-image.js'
 import type {HardenResult} from '../protocol/blade-steps.js'
 import type {BladeContext} from './caller.js'
 import {checkSlotName} from './convert.js'
+import {publicKeySha256} from './kept-harden.js'
 import {readStagedRecord, stagedImage, writeStagedRecord} from './slot-files.js'
 
 /**
@@ -18,7 +19,8 @@ export async function hardenStaged(ctx: BladeContext, slot: string, publicKey: s
   const report = await hardenImage(stagedImage(ctx, slot), {publicKey, user: 'vagrant', signal, forceTcg, applianceMemMiB, appliance})
   // The base an overlay was made on (apply-delta) stays in the record, for shien audit.
   const {base} = await readStagedRecord(ctx, slot)
-  const record = {slot, hardenedAt: new Date().toISOString(), ...meta, ...(base === undefined ? {} : {base}), harden: report}
+  // The upload's sha256 (in meta) and the key's let a re-run pick this result up (kept-harden.ts).
+  const record = {slot, hardenedAt: new Date().toISOString(), ...meta, publicKeySha256: publicKeySha256(publicKey), ...(base === undefined ? {} : {base}), harden: report}
   const recordPath = await writeStagedRecord(ctx, slot, record)
   return {record: recordPath, report}
 }

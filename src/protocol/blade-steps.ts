@@ -40,6 +40,11 @@ export interface ConvertResult {
   disk: string
   virtualSize: number
   ignoredDisks: string[]
+  /**
+   * The image is the hardened result of this same upload and key, finished on the blade by a
+   * push whose connection went: nothing was converted, and harden has nothing left to do.
+   */
+  hardened?: HardenResult
 }
 
 export interface HardenResult {
@@ -104,10 +109,11 @@ export interface BladeSteps {
   prepare: {flags: {name: string; size: number; kind?: UploadKind}; result: PrepareResult}
   hash: {flags: {name: string; prefix: number; 'block-size': number; kind?: UploadKind; complete?: boolean}; result: HashResult}
   commit: {flags: {name: string; size: number; kind?: UploadKind}; result: CommitResult}
-  convert: {flags: {name: string; slot: string; sha256?: string}; result: ConvertResult}
+  /** With `sha256` and `public-key`, a hardened result of the same upload and key already staged is given back as it is. */
+  convert: {flags: {name: string; slot: string; sha256?: string; 'public-key'?: string}; result: ConvertResult}
   base: {flags: {box: string; version: string}; result: BaseResult}
   /** Makes the slot's staged image a qcow2 overlay of the base with the delta's blocks; then harden as after convert. */
-  'apply-delta': {flags: {name: string; slot: string; box: string; version: string; sha256?: string}; result: ConvertResult}
+  'apply-delta': {flags: {name: string; slot: string; box: string; version: string; sha256?: string; 'public-key'?: string}; result: ConvertResult}
   harden: {flags: {slot: string; 'public-key': string; box?: string; sha256?: string}; result: HardenResult}
   install: {
     flags: {slot: string; action: keyof InstallResults; installed?: boolean; name?: string}

@@ -44,7 +44,8 @@ export interface PushOutputs {
   connect: {connection: Connection; blade: BladeClient; publicKey: string; slotLock?: SlotLock}
   /** `delta` when a delta went instead of the whole box; else `wholeBox` says why, when a base was looked for. */
   upload: {slotState: SlotState; sent: UploadResult; delta?: DeltaSent; wholeBox?: string}
-  convert: {image: string; disk: string; virtualSize: number}
+  /** `hardened`: the blade gave back a harden it finished for this upload and key on the last try. */
+  convert: {image: string; disk: string; virtualSize: number; hardened?: PushOutputs['harden']}
   harden: {record: string; report: unknown}
   start: {domain: string; sshPort?: number; state?: string}
 }
