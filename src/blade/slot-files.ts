@@ -4,6 +4,7 @@ import {join} from 'node:path'
 import type {InstallResults} from '../protocol/blade-steps.js'
 import type {BladeContext} from './caller.js'
 import {incomingPaths} from './incoming.js'
+import {removeUploadsOfSlot, slotNotePath} from './incoming-tidy.js'
 
 /** The image being built for a slot, invisible to ie-virsh until installed. */
 export const stagedImage = (ctx: BladeContext, slot: string) => join(ctx.paths.images, `.${slot}.new.qcow2`)
@@ -95,12 +96,18 @@ export async function rollbackSlot(ctx: BladeContext, slot: string, installed: b
   return {restored: true}
 }
 
-/** After a good push: the previous image and the upload (a box or a delta) are no longer needed. */
+/**
+ * After a good push: the previous image and the upload (a box or a delta) are no longer needed,
+ * nor is any other upload made for this slot, whatever its name.
+ */
 export async function tidySlot(ctx: BladeContext, slot: string, boxName?: string): Promise<void> {
   await rm(oldImage(ctx, slot), {force: true})
   await rm(oldRecord(ctx, slot), {force: true})
   if (boxName) {
-    await rm(incomingPaths(ctx, boxName, 'box').box, {force: true})
-    await rm(incomingPaths(ctx, boxName, 'delta').box, {force: true})
+    for (const kind of ['box', 'delta'] as const) {
+      await rm(incomingPaths(ctx, boxName, kind).box, {force: true})
+      await rm(slotNotePath(ctx, boxName, kind), {force: true})
+    }
   }
+  await removeUploadsOfSlot(ctx, slot)
 }

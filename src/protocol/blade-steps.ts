@@ -21,6 +21,8 @@ export interface PrepareResult {
   /** Size of a complete upload of that name already in place (a push that failed after its upload); 0 when none. */
   boxSize: number
   freeBytes: number
+  /** The caller's uploads removed from incoming/ for being older than push.keepIncomingDays. */
+  removedOld: string[]
 }
 
 export interface HashResult {
@@ -106,7 +108,7 @@ export interface BladeSteps {
    */
   lock: {flags: {slot: string; host?: string}; result: LockResult}
   /** `kind` names what is uploaded: a whole box (`<name>.box`) or a delta (`<name>.delta`). */
-  prepare: {flags: {name: string; size: number; kind?: UploadKind}; result: PrepareResult}
+  prepare: {flags: {name: string; size: number; kind?: UploadKind; slot?: string}; result: PrepareResult}
   hash: {flags: {name: string; prefix: number; 'block-size': number; kind?: UploadKind; complete?: boolean}; result: HashResult}
   commit: {flags: {name: string; size: number; kind?: UploadKind}; result: CommitResult}
   /** With `sha256` and `public-key`, a hardened result of the same upload and key already staged is given back as it is. */

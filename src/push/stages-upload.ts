@@ -86,7 +86,10 @@ export const uploadStage: PushStage = {
     // A whole box goes without `kind`, as it always did.
     const kind = choice.kind === 'delta' ? 'delta' : undefined
     const open = () => (choice.kind === 'delta' ? createReadStream(choice.path) : choice.payload.open())
-    const prepared = await blade.call('prepare', {name: plan.name, size, kind}, {signal: io.signal})
+    const prepared = await blade.call('prepare', {name: plan.name, size, kind, slot: plan.slot}, {signal: io.signal})
+    if (prepared.removedOld.length > 0) {
+      io.emit({type: 'note', stage: 'upload', message: `removed from incoming/ on the blade, older than the blade keeps uploads: ${prepared.removedOld.join(', ')}`})
+    }
     // A push that failed after its upload left the whole upload in place: when it is this one,
     // byte for byte, nothing is sent again.
     const kept = prepared.boxSize === size ? await keptUpload(blade, {name: plan.name, size, kind}, open, io.signal) : undefined

@@ -43,7 +43,7 @@ class FakeBlade {
     switch (step) {
       case 'base': return this.base as T
       case 'hash': return (flags.complete ? {prefix: sha(this.files.get(file)!), blocks: []} : {}) as T
-      case 'prepare': return {partPath: `${file}.part`, boxPath: file, partSize: 0, boxSize: this.files.get(file)?.length ?? 0, freeBytes: 1e12} as T
+      case 'prepare': return {partPath: `${file}.part`, boxPath: file, partSize: 0, boxSize: this.files.get(file)?.length ?? 0, freeBytes: 1e12, removedOld: []} as T
       case 'commit': {
         this.files.set(file, this.files.get(`${file}.part`)!)
         this.files.delete(`${file}.part`)
