@@ -2,6 +2,7 @@
 // oclif reads this object to find the commands, and oclif.manifest.json lists them in its order.
 import type {Command} from '@oclif/core'
 
+import AdminCleanIncoming from './admin/clean-incoming.js'
 import AdminProvision from './admin/provision.js'
 import AdminPushes from './admin/pushes.js'
 import Audit from './audit.js'
@@ -50,6 +51,7 @@ import VmTemplates from './vm/templates.js'
 import VmUndefine from './vm/undefine.js'
 
 export default {
+  'admin:clean-incoming': AdminCleanIncoming,
   'admin:provision': AdminProvision,
   'admin:pushes': AdminPushes,
   'audit': Audit,
