@@ -69,19 +69,19 @@ export class BladeClient {
       abortGraceMs: 5000,
       onEvent: (event) => event.type === 'locked' && held(event.holder),
     })
+    // How the step ended, never a rejection: it may end (the connection lost) while nobody waits on it.
+    const ended = step.then(() => ({error: undefined}), (error: unknown) => ({error}))
     const release = async () => {
       ends.abort()
-      await step.catch(() => undefined)
+      await ended
     }
     const onAbort = () => void release()
     signal?.addEventListener('abort', onAbort, {once: true})
     try {
-      const ended = step.then(() => Promise.reject(new Error('Internal error: shien blade lock ended without holding the slot.')))
-      const holder = await Promise.race([locked, ended])
-      return {holder, release}
-    } catch (error) {
-      await release()
-      throw signal?.aborted ? signal.reason : error
+      const first = await Promise.race([locked.then((holder) => ({holder})), ended])
+      if ('holder' in first) return {holder: first.holder, release}
+      if (signal?.aborted) throw signal.reason
+      throw first.error ?? new Error('Internal error: shien blade lock ended without holding the slot.')
     } finally {
       signal?.removeEventListener('abort', onAbort)
     }

@@ -60,3 +60,22 @@ describe('the laptop\'s hold on a slot\'s push lock', () => {
     expect(error).toMatchObject({code: 'SLOT_BUSY', exitCode: 6, message: expect.stringContaining('from the laptop "mbp"')})
   })
 })
+
+describe('the laptop\'s hold when the connection goes under it', () => {
+  it('lets nothing go unhandled, and release still returns', async () => {
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown) => unhandled.push(reason)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      const {client, channels} = blade((c) => c.stderr.emit('data', Buffer.from(`@shien ${JSON.stringify({type: 'locked', holder})}\n`)))
+      const lock = await client.lockSlot('01', 'mbp')
+      // The connection goes: the channel closes with no exit status.
+      channels[0].emit('close')
+      await new Promise((f) => setTimeout(f, 50))
+      await lock.release()
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
+  })
+})
