@@ -37,7 +37,7 @@ export async function prepareUpload(ctx: BladeContext, name: string, size: numbe
   const note = slotNotePath(ctx, name, kind)
   // The caller's old uploads go first (push.keepIncomingDays), this one's files aside.
   const removedOld = await removeOldUploads(ctx, pushSettings(ctx.config).keepIncomingDays, [box, part, note].map((p) => basename(p)))
-  if (slot !== undefined) await noteUploadSlot(ctx, name, kind, parseSlot(slot))
+  const forSlot = slot === undefined ? undefined : parseSlot(slot)
   const partSize = await regularFileSize(part)
   const boxSize = await regularFileSize(box)
   const fs = await statfs(ctx.paths.incoming)
@@ -51,6 +51,8 @@ export async function prepareUpload(ctx: BladeContext, name: string, size: numbe
       {code: 'BLADE_DISK_FULL', exit: 'remote', suggestions: ['Remove old boxes from incoming/ or images you no longer need, or ask an admin for more space.']},
     )
   }
+  // Noted once the upload may go: a refused one leaves nothing of its own behind.
+  if (forSlot !== undefined) await noteUploadSlot(ctx, name, kind, forSlot)
   return {partPath: part, boxPath: box, partSize, boxSize, freeBytes, removedOld}
 }
 

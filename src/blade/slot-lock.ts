@@ -1,5 +1,5 @@
 /**
- * One push per slot at a time. Every push holds its slot's lock, `images/.<slot>.lock`, from
+ * One push per slot at a time. Every push holds its slot's lock, `<home>/.push-<slot>.lock`, from
  * before its first step that writes anything (the upload) until its last cleanup: the laptop
  * runs `shien blade lock` over its SSH connection and keeps it running for the whole push.
  * The lock is a flock(2) taken as the student on the student's own file, so a student can only
@@ -7,8 +7,8 @@
  * whose laptop vanished leaves nothing to clean: the next one takes it over.
  */
 import {constants} from 'node:fs'
-import {mkdir, open, type FileHandle} from 'node:fs/promises'
-import {join} from 'node:path'
+import {open, type FileHandle} from 'node:fs/promises'
+import {dirname, join} from 'node:path'
 
 import {ShienError} from '../errors.js'
 import {parseSlot} from '../names.js'
@@ -16,7 +16,12 @@ import {flockDescriptor} from '../process/flock.js'
 import type {LockResult, SlotHolder} from '../protocol/blade-steps.js'
 import type {BladeContext} from './caller.js'
 
-export const slotLockPath = (ctx: BladeContext, slot: string) => join(ctx.paths.images, `.${slot}.lock`)
+/**
+ * In the student's folder, beside images/ rather than in it: the file stays once made (removing
+ * a lock file others may have opened would let two pushes hold two files), and images/ holds
+ * only images and their records.
+ */
+export const slotLockPath = (ctx: BladeContext, slot: string) => join(ctx.paths.home, `.push-${slot}.lock`)
 
 export interface HoldOptions {
   /** The laptop's host name, as it names itself. */
@@ -35,7 +40,6 @@ export interface HoldOptions {
  */
 export async function holdSlotLock(ctx: BladeContext, rawSlot: string, o: HoldOptions): Promise<LockResult> {
   const slot = parseSlot(rawSlot)
-  await mkdir(ctx.paths.images, {recursive: true, mode: 0o700})
   const path = slotLockPath(ctx, slot)
   const handle = await openLockFile(path)
   try {
@@ -63,6 +67,9 @@ async function openLockFile(path: string): Promise<FileHandle> {
     handle = await open(path, c.O_RDWR | c.O_CREAT | c.O_NOFOLLOW | c.O_NONBLOCK | c.O_NOCTTY, 0o600)
   } catch (error) {
     const e = error as NodeJS.ErrnoException
+    if (e.code === 'ENOENT') {
+      throw new ShienError(`Your folder ${dirname(path)} does not exist on the storage.`, {code: 'NO_ACCOUNT_DIR', exit: 'refused', suggestions: ['Ask an admin to provision your account on the blades.']})
+    }
     const what = e.code === 'ELOOP' ? 'it is a symlink' : e.message
     throw new ShienError(`Cannot open the slot's lock ${path}: ${what}.`, {code: 'LOCK_FAILED', exit: 'remote', cause: error, suggestions: [`Remove it: rm ${path}`]})
   }

@@ -78,7 +78,7 @@ export interface CloudPushResult {
   timings: Array<{step: 'convert' | 'create' | 'upload' | 'wait'; ms: number}>
 }
 
-/** Who holds a slot's push lock, as written into it (`images/.<slot>.lock`). */
+/** Who holds a slot's push lock, as written into it (`.push-<slot>.lock` in your folder). */
 export interface SlotHolder {
   slot: string
   /** When the holding push took the lock (ISO, the blade's clock). */

@@ -19,6 +19,7 @@ beforeAll(async () => {
   holderJs = join(dir, 'slot-lock-holder.mjs')
   await execa(join(REPO_ROOT, 'node_modules/.bin/rolldown'), ['test/support/slot-lock-holder.ts', '--platform', 'node', '--format', 'esm', '--inlineDynamicImports', '--file', holderJs], {cwd: REPO_ROOT})
   storage = join(dir, 'storage')
+  mkdirSync(join(storage, 'users', 'e195701'), {recursive: true})
 }, 60_000)
 
 afterAll(() => {
@@ -44,7 +45,7 @@ function locked(child: Holder): Promise<{slot: string; startedAt: string; host: 
   })
 }
 
-const lockFile = (slot: string, account = 'e195701') => join(storage, 'users', account, 'images', `.${slot}.lock`)
+const lockFile = (slot: string, account = 'e195701') => join(storage, 'users', account, `.push-${slot}.lock`)
 
 describe('a slot\'s push lock', () => {
   it('refuses a second holder at once, naming when and from which laptop the first started', async () => {
@@ -99,10 +100,15 @@ describe('a slot\'s push lock', () => {
     await next
   }, 60_000)
 
+  it('says so when the account has no folder on the storage', async () => {
+    const r = await startHolder('01', 'a', 'e195799')
+    expect(r.exitCode).toBe(6)
+    expect(JSON.parse(String(r.stdout)).error.code).toBe('NO_ACCOUNT_DIR')
+  }, 60_000)
+
   it('never opens its lock through a symlink', async () => {
     const target = join(dir, 'elsewhere')
     writeFileSync(target, 'keep\n')
-    mkdirSync(join(storage, 'users', 'e195701', 'images'), {recursive: true})
     symlinkSync(target, lockFile('05'))
     const r = await startHolder('05', 'a')
     expect(r.exitCode).toBe(5)

@@ -4,7 +4,7 @@
  * step's flags), the laptop side the real BladeClient. A second hold is refused with SLOT_BUSY
  * naming the first; the first's session killed frees the slot for the next at once.
  */
-import {chmodSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -28,6 +28,7 @@ beforeAll(async () => {
   command = join(dir, 'shien')
   writeFileSync(command, `#!/bin/sh\nshift 5\nexec node ${holder} ${join(dir, 'storage')} e195701 "$2" "$4"\n`)
   chmodSync(command, 0o755)
+  mkdirSync(join(dir, 'storage', 'users', 'e195701'), {recursive: true})
   sshd = await startOwnSshd()
 }, 120_000)
 
