@@ -2,6 +2,7 @@
 // oclif reads this object to find the commands, and oclif.manifest.json lists them in its order.
 import type {Command} from '@oclif/core'
 
+import AdminCleanIncoming from './admin/clean-incoming.js'
 import AdminProvision from './admin/provision.js'
 import AdminPushes from './admin/pushes.js'
 import Audit from './audit.js'
@@ -17,6 +18,7 @@ import BladeHarden from './blade/harden.js'
 import BladeHash from './blade/hash.js'
 import BladeHello from './blade/hello.js'
 import BladeInstall from './blade/install.js'
+import BladeLock from './blade/lock.js'
 import BladePrepare from './blade/prepare.js'
 import BoxBuild from './box/build.js'
 import BoxInspect from './box/inspect.js'
@@ -51,6 +53,7 @@ import VmTemplates from './vm/templates.js'
 import VmUndefine from './vm/undefine.js'
 
 export default {
+  'admin:clean-incoming': AdminCleanIncoming,
   'admin:provision': AdminProvision,
   'admin:pushes': AdminPushes,
   'audit': Audit,
@@ -66,6 +69,7 @@ export default {
   'blade:hash': BladeHash,
   'blade:hello': BladeHello,
   'blade:install': BladeInstall,
+  'blade:lock': BladeLock,
   'blade:prepare': BladePrepare,
   'box:build': BoxBuild,
   'box:inspect': BoxInspect,

@@ -13,7 +13,10 @@ export const ExitCode = {
   connection: 4,
   /** The blade refused or failed a step (permission, full disk, conversion). */
   remote: 5,
-  /** A limit or a rule stopped it (slot in use, quota, not allowed). */
+  /**
+   * A limit or a rule stopped it (slot in use, quota, not allowed), or the slot is being pushed
+   * by another push right now (SLOT_BUSY).
+   */
   refused: 6,
   /** Interrupted (Ctrl-C); what was already on the blade is kept for a resume. */
   cancelled: 130,

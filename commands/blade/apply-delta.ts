@@ -4,6 +4,9 @@ import {BladeCommand} from '../../src/blade/blade-command.js'
 import type {StepFlags, StepResult} from '../../src/protocol/blade-steps.js'
 import {admittedStep} from '../../src/blade/admission.js'
 import {bladeContext} from '../../src/blade/caller.js'
+import {checkSlotName} from '../../src/blade/convert.js'
+import {keptHardened} from '../../src/blade/kept-harden.js'
+import {removingStagedOnFailure} from '../../src/blade/slot-files.js'
 import {applyDelta} from '../../src/blade/apply-delta.js'
 
 export default class BladeApplyDelta extends BladeCommand {
@@ -14,6 +17,7 @@ export default class BladeApplyDelta extends BladeCommand {
     slot: Flags.string({required: true, description: 'Slot the image is for (01, 02, ...).'}),
     box: Flags.string({required: true, description: 'Catalog box the delta was made against, ORG/NAME.'}),
     version: Flags.string({required: true, description: 'Version of that box.'}),
+    'public-key': Flags.string({description: 'The key harden will install: with sha256, a hardened image of the same upload and key already staged is given back as it is.'}),
     sha256: Flags.string({description: 'sha256 the laptop computed while sending; the delta must match it.'}),
   }
 
@@ -24,6 +28,9 @@ export default class BladeApplyDelta extends BladeCommand {
     const {name, slot, box, version, sha256} = flags
     const ctx = bladeContext()
     const signal = this.abort.signal
-    return admittedStep(ctx, 'apply-delta', slot, signal, () => applyDelta(ctx, {name, slot, box, version, sha256}, {signal}))
+    checkSlotName(slot)
+    const kept = await keptHardened(ctx, slot, {sha256, publicKey: flags['public-key']})
+    if (kept) return kept
+    return removingStagedOnFailure(ctx, slot, () => admittedStep(ctx, 'apply-delta', slot, signal, () => applyDelta(ctx, {name, slot, box, version, sha256}, {signal})))
   }
 }

@@ -4,6 +4,8 @@ import {BladeCommand} from '../../src/blade/blade-command.js'
 import type {StepFlags, StepResult} from '../../src/protocol/blade-steps.js'
 import {admittedStep} from '../../src/blade/admission.js'
 import {bladeContext} from '../../src/blade/caller.js'
+import {checkSlotName} from '../../src/blade/convert.js'
+import {removingStagedOnFailure} from '../../src/blade/slot-files.js'
 import {hardenStaged} from '../../src/blade/harden-staged.js'
 
 export default class BladeHarden extends BladeCommand {
@@ -23,6 +25,7 @@ export default class BladeHarden extends BladeCommand {
     const meta = {box: flags.box, boxSha256: flags.sha256}
     const ctx = bladeContext()
     const signal = this.abort.signal
-    return admittedStep(ctx, 'harden', flags.slot, signal, () => hardenStaged(ctx, flags.slot, flags['public-key'], meta, signal))
+    const slot = checkSlotName(flags.slot)
+    return removingStagedOnFailure(ctx, slot, () => admittedStep(ctx, 'harden', slot, signal, () => hardenStaged(ctx, slot, flags['public-key'], meta, signal)))
   }
 }

@@ -12,12 +12,13 @@ export default class BladePrepare extends BladeCommand {
     name: Flags.string({required: true, description: 'Upload name in incoming/.'}),
     kind: Flags.option({options: ['box', 'delta'] as const, default: 'box', description: 'A whole box (<name>.box) or a delta push (<name>.delta).'})(),
     size: Flags.integer({required: true, min: 0, description: 'Bytes that will be uploaded.'}),
+    slot: Flags.string({description: 'The slot the upload is for: a good push of that slot removes it, whatever its name.'}),
   }
 
   async run(): Promise<StepResult<'prepare'>> {
     const {flags} = await this.parse(BladePrepare)
     this.checkProtocol(flags.protocol)
     flags satisfies StepFlags<'prepare'>
-    return prepareUpload(bladeContext(), flags.name, flags.size, flags.kind)
+    return prepareUpload(bladeContext(), flags.name, flags.size, flags.kind, flags.slot)
   }
 }

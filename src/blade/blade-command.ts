@@ -5,6 +5,7 @@ import {matchBladeSuggestions} from '../install-commands.js'
 import {packageInfo} from '../package-info.js'
 import {BLADE_PROTOCOL} from '../protocol/blade-steps.js'
 import {ShienCommand} from '../ui/base-command.js'
+import {abortWhenInputEnds} from './laptop-gone.js'
 
 /**
  * The blade side of a push, run by the laptop over SSH as the student. Every call names the
@@ -21,11 +22,8 @@ export abstract class BladeCommand extends ShienCommand {
   }
 
   /**
-   * Whether the laptop's end closing stops the step. The laptop never closes a step's stdin
-   * while it waits for it (a step that reads stdin, cloud-push, opts out), so its end is the SSH
-   * connection's: when the laptop dies or the network drops, sshd closes it, and the step stops
-   * as on Ctrl-C, its appliance and queue place with it, and removes what it half made. Without
-   * this it would run to the end alone (sshd signals no process of a session without a pty).
+   * Whether the laptop's end closing stops the step (laptop-gone.ts). A step that reads its
+   * stdin (cloud-push) opts out: its end is how the laptop asks it to stop.
    */
   protected stopsWhenLaptopGoes(): boolean {
     return true
@@ -33,15 +31,7 @@ export abstract class BladeCommand extends ShienCommand {
 
   public override async init(): Promise<void> {
     await super.init()
-    if (!this.stopsWhenLaptopGoes() || process.stdin.isTTY) return
-    const gone = () => this.abort.abort(new Error('the connection to the laptop was lost'))
-    process.stdin.once('end', gone)
-    process.stdin.once('error', gone)
-    // Nothing is expected on it; what comes is dropped, and the stream must flow to see its end.
-    process.stdin.on('data', () => undefined)
-    process.stdin.resume()
-    // Watching it must not keep the step alive once its work is done.
-    ;(process.stdin as {unref?: () => void}).unref?.()
+    if (this.stopsWhenLaptopGoes()) abortWhenInputEnds(process.stdin, this.abort)
   }
 
   protected checkProtocol(protocol: number): void {

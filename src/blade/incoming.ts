@@ -1,14 +1,15 @@
 import {createHash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
 import {lstat, mkdir, rename, statfs} from 'node:fs/promises'
-import {join} from 'node:path'
+import {basename, join} from 'node:path'
 import {pipeline} from 'node:stream/promises'
 
 import {formatBytes} from '../box/format-info.js'
 import {pushSettings, storageReserveBytes} from '../config/blade-config.js'
 import {badInput, ShienError} from '../errors.js'
 import type {BladeContext} from './caller.js'
-import {checkBoxName} from '../names.js'
+import {checkBoxName, parseSlot} from '../names.js'
+import {noteUploadSlot, removeOldUploads, slotNotePath} from './incoming-tidy.js'
 import type {CommitResult, HashResult, PrepareResult, UploadKind} from '../protocol/blade-steps.js'
 
 /** What an upload can be, and the file extension it gets in incoming/. */
@@ -26,11 +27,17 @@ export function incomingPaths(ctx: BladeContext, name: string, kind: UploadKind 
 
 /**
  * Makes sure incoming/ exists and there is room for the upload, with the storage's reserve
- * (push.reserveGiB) still free after it; reports what a resume can use.
+ * (push.reserveGiB) still free after it; reports what a resume can use. The caller's uploads
+ * older than push.keepIncomingDays are removed first, and the slot the upload is for is noted
+ * (incoming-tidy.ts).
  */
-export async function prepareUpload(ctx: BladeContext, name: string, size: number, kind: UploadKind = 'box'): Promise<PrepareResult> {
+export async function prepareUpload(ctx: BladeContext, name: string, size: number, kind: UploadKind = 'box', slot?: string): Promise<PrepareResult> {
   await mkdir(ctx.paths.incoming, {recursive: true, mode: 0o700})
   const {box, part} = incomingPaths(ctx, name, kind)
+  const note = slotNotePath(ctx, name, kind)
+  // The caller's old uploads go first (push.keepIncomingDays), this one's files aside.
+  const removedOld = await removeOldUploads(ctx, pushSettings(ctx.config).keepIncomingDays, [box, part, note].map((p) => basename(p)))
+  const forSlot = slot === undefined ? undefined : parseSlot(slot)
   const partSize = await regularFileSize(part)
   const boxSize = await regularFileSize(box)
   const fs = await statfs(ctx.paths.incoming)
@@ -44,7 +51,9 @@ export async function prepareUpload(ctx: BladeContext, name: string, size: numbe
       {code: 'BLADE_DISK_FULL', exit: 'remote', suggestions: ['Remove old boxes from incoming/ or images you no longer need, or ask an admin for more space.']},
     )
   }
-  return {partPath: part, boxPath: box, partSize, boxSize, freeBytes}
+  // Noted once the upload may go: a refused one leaves nothing of its own behind.
+  if (forSlot !== undefined) await noteUploadSlot(ctx, name, kind, forSlot)
+  return {partPath: part, boxPath: box, partSize, boxSize, freeBytes, removedOld}
 }
 
 /**

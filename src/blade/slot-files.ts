@@ -6,6 +6,7 @@ import {guestArchOf} from '../config/blade-arch.js'
 import type {InstallResults} from '../protocol/blade-steps.js'
 import type {BladeContext} from './caller.js'
 import {incomingPaths} from './incoming.js'
+import {removeUploadsOfSlot, slotNotePath} from './incoming-tidy.js'
 
 /** The image being built for a slot, invisible to ie-virsh until installed. */
 export const stagedImage = (ctx: BladeContext, slot: string) => join(ctx.paths.images, `.${slot}.new.qcow2`)
@@ -58,14 +59,34 @@ export async function installStaged(ctx: BladeContext, slot: string): Promise<In
   return {image, record, previous}
 }
 
+/** The image being built for a slot and its record go; the slot's installed image is not touched. */
+export async function removeStaged(ctx: BladeContext, slot: string): Promise<void> {
+  await rm(stagedImage(ctx, slot), {force: true})
+  await rm(`${stagedImage(ctx, slot)}.part`, {force: true})
+  await rm(stagedRecord(ctx, slot), {force: true})
+}
+
+/**
+ * Runs a step that makes or changes the slot's staged image (convert, apply-delta, harden). When
+ * it fails or is stopped (Ctrl-C, or the laptop's connection gone: laptop-gone.ts), the staged
+ * files go with it, so nothing half made waits in images/ for a laptop that may not come back.
+ * The slot's lock (slot-lock.ts) makes the staged files this push's alone.
+ */
+export async function removingStagedOnFailure<T>(ctx: BladeContext, slot: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work()
+  } catch (error) {
+    await removeStaged(ctx, slot)
+    throw error
+  }
+}
+
 /**
  * Undoes a half-done push: staged files go, and when the new image was already installed the
  * slot gets its previous image back (or is emptied again if it had none).
  */
 export async function rollbackSlot(ctx: BladeContext, slot: string, installed: boolean): Promise<InstallResults['rollback']> {
-  await rm(stagedImage(ctx, slot), {force: true})
-  await rm(`${stagedImage(ctx, slot)}.part`, {force: true})
-  await rm(stagedRecord(ctx, slot), {force: true})
+  await removeStaged(ctx, slot)
   if (!installed) return {restored: false}
   if (!(await exists(oldImage(ctx, slot)))) {
     await rm(ctx.paths.image(slot), {force: true})
@@ -77,14 +98,20 @@ export async function rollbackSlot(ctx: BladeContext, slot: string, installed: b
   return {restored: true}
 }
 
-/** After a good push: the previous image and the upload (a box or a delta) are no longer needed. */
+/**
+ * After a good push: the previous image and the upload (a box or a delta) are no longer needed,
+ * nor is any other upload made for this slot, whatever its name.
+ */
 export async function tidySlot(ctx: BladeContext, slot: string, boxName?: string): Promise<void> {
   await rm(oldImage(ctx, slot), {force: true})
   await rm(oldRecord(ctx, slot), {force: true})
   if (boxName) {
-    await rm(incomingPaths(ctx, boxName, 'box').box, {force: true})
-    await rm(incomingPaths(ctx, boxName, 'delta').box, {force: true})
+    for (const kind of ['box', 'delta'] as const) {
+      await rm(incomingPaths(ctx, boxName, kind).box, {force: true})
+      await rm(slotNotePath(ctx, boxName, kind), {force: true})
+    }
   }
+  await removeUploadsOfSlot(ctx, slot)
 }
 
 /**

@@ -2,7 +2,7 @@ import {ShienError} from '../errors.js'
 import {matchBladeSuggestions} from '../install-commands.js'
 import {packageInfo} from '../package-info.js'
 import {type BladeEvent, parseBladeEvent} from '../protocol/blade-events.js'
-import {BLADE_PROTOCOL, type BladeStep, type HelloResult, stepArgs, type StepFlags, type StepResult} from '../protocol/blade-steps.js'
+import {BLADE_PROTOCOL, type BladeStep, type HelloResult, type SlotHolder, stepArgs, type StepFlags, type StepResult} from '../protocol/blade-steps.js'
 import {connect, type Connection, type ConnectOptions} from '../transport/connect.js'
 import {type ExecResult, remoteExec} from '../transport/remote-exec.js'
 
@@ -54,6 +54,39 @@ export class BladeClient {
     return this.run<T>(['sudo', '-n', 'ie-docker', '--json', ...args], {what: `ie-docker ${args.find((a) => !a.startsWith('-')) ?? ''}`.trim(), command: 'ie-docker'}, opts)
   }
 
+  /**
+   * Takes the slot's push lock on the blade (`shien blade lock`, refused with SLOT_BUSY while
+   * another push holds it) and keeps it until `release`, or until this connection goes.
+   */
+  async lockSlot(slot: string, host: string, signal?: AbortSignal): Promise<SlotLock> {
+    const ends = new AbortController()
+    let held: (holder: SlotHolder) => void = () => undefined
+    const locked = new Promise<SlotHolder>((resolve) => (held = resolve))
+    // Its stdin stays open while it holds; ending it (`ends`) is what lets the slot go.
+    const step = this.call('lock', {slot, host}, {
+      signal: ends.signal,
+      stdin: '',
+      abortGraceMs: 5000,
+      onEvent: (event) => event.type === 'locked' && held(event.holder),
+    })
+    // How the step ended, never a rejection: it may end (the connection lost) while nobody waits on it.
+    const ended = step.then(() => ({error: undefined}), (error: unknown) => ({error}))
+    const release = async () => {
+      ends.abort()
+      await ended
+    }
+    const onAbort = () => void release()
+    signal?.addEventListener('abort', onAbort, {once: true})
+    try {
+      const first = await Promise.race([locked.then((holder) => ({holder})), ended])
+      if ('holder' in first) return {holder: first.holder, release}
+      if (signal?.aborted) throw signal.reason
+      throw first.error ?? new Error('Internal error: shien blade lock ended without holding the slot.')
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
+    }
+  }
+
   /** Checks that the blade speaks our protocol; a mismatch names both versions. */
   async hello(signal?: AbortSignal): Promise<HelloResult> {
     const hello = await this.call('hello', {}, {signal})
@@ -81,6 +114,13 @@ export class BladeClient {
   }
 }
 
+/** A slot's push lock, held on the blade for as long as the push runs. */
+export interface SlotLock {
+  holder: SlotHolder
+  /** Lets the slot go (the lock step's stdin ends) and waits, briefly, for the step to end. */
+  release(): Promise<void>
+}
+
 /** Which blade program answered, for messages: `what` names the call, `command` the program. */
 export interface Who {
   what: string
@@ -102,7 +142,21 @@ export function parseReply<T>(result: ExecResult, who: Who): T {
   const parsed = parseJson(result.stdout)
   if (parsed && typeof parsed === 'object' && 'error' in parsed) throw remoteError(who.what, (parsed as {error: RemoteErrorBody}).error)
   if (result.code === 0 && parsed !== undefined) return parsed as T
+  // A channel closes with neither an exit status nor a signal only when the connection went
+  // under it (cut, sshd's session killed, keepalives unanswered): not the blade's fault.
+  if ((result.code === undefined || result.code === null) && !result.signal) throw connectionLost(who)
   throw notRunnable(who, result.code, result.stderr)
+}
+
+function connectionLost(who: Who): ShienError {
+  return new ShienError(`The connection to the blade was lost during ${who.what}: run the same command to resume.`, {
+    code: 'CONNECTION_LOST',
+    exit: 'connection',
+    suggestions: [
+      'Run the same command again: the upload is not sent again, and a step the blade finished is not done again.',
+      'A silent link is noticed after 45 to 60 s (keepalives every 15 s, three unanswered); on Wi-Fi, a wired network or staying in range helps.',
+    ],
+  })
 }
 
 function parseJson(text: string): unknown {

@@ -120,6 +120,11 @@ export interface PushSettings {
    * every harden boots; without it each student's libguestfs builds its own on first use.
    */
   appliance?: string
+  /**
+   * Days an upload may wait in a student's incoming/ (a box, a delta, a part): older ones are
+   * removed by that student's next push, and by `shien admin clean-incoming` for everyone.
+   */
+  keepIncomingDays: number
 }
 
 /**
@@ -151,6 +156,7 @@ export function pushSettings(config: Pick<BladeConfig, 'push'>): PushSettings {
     applianceMemMiB: DEFAULT_APPLIANCE_MEM_MIB,
     convertCache: 'none',
     maxHoldMinutes: 60,
+    keepIncomingDays: 7,
     ...config.push,
   }
 }

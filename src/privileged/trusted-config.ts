@@ -59,6 +59,7 @@ function checkPush(push: NonNullable<BladeConfig['push']>): void {
   // libguestfs silently falls back to its default (1280 MiB) below 256: that would lift the bound.
   if (!whole(push.applianceMemMiB, 256)) throw configInvalid('push.applianceMemMiB must be a whole number of MiB, at least 256.')
   if (!whole(push.maxHoldMinutes, 1)) throw configInvalid('push.maxHoldMinutes must be a whole number, at least 1.')
+  if (!whole(push.keepIncomingDays, 1)) throw configInvalid('push.keepIncomingDays must be a whole number of days, at least 1.')
   if (push.reserveGiB !== undefined && !(typeof push.reserveGiB === 'number' && push.reserveGiB >= 0 && Number.isFinite(push.reserveGiB))) {
     throw configInvalid('push.reserveGiB must be a number of GiB, at least 0.')
   }

@@ -1,4 +1,5 @@
 import type {AdmissionEvent} from './admission-events.js'
+import type {SlotHolder} from './blade-steps.js'
 
 /** Progress and notes travel on the blade step's stderr, one per line, after this marker. */
 export const EVENT_MARKER = '@shien '
@@ -6,6 +7,8 @@ export const EVENT_MARKER = '@shien '
 export type BladeEvent =
   | {type: 'progress'; step: string; done: number; total: number}
   | {type: 'note'; message: string}
+  /** `shien blade lock` holds the slot's push lock (and keeps it until its stdin ends). */
+  | {type: 'locked'; holder: SlotHolder}
   /**
    * A heavy step's place in the blade's push queue, as the queue's helper reported it: counts
    * and times only (`waiting` as it changes, then `admitted` with the whole wait).

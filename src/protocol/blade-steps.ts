@@ -5,7 +5,7 @@
  * Bump BLADE_PROTOCOL when a step's flags or result change shape; both ends refuse a peer that
  * speaks another number.
  */
-export const BLADE_PROTOCOL = 2
+export const BLADE_PROTOCOL = 3
 
 export interface HelloResult {
   version: string
@@ -23,6 +23,8 @@ export interface PrepareResult {
   /** Size of a complete upload of that name already in place (a push that failed after its upload); 0 when none. */
   boxSize: number
   freeBytes: number
+  /** The caller's uploads removed from incoming/ for being older than push.keepIncomingDays. */
+  removedOld: string[]
 }
 
 export interface HashResult {
@@ -42,6 +44,11 @@ export interface ConvertResult {
   disk: string
   virtualSize: number
   ignoredDisks: string[]
+  /**
+   * The image is the hardened result of this same upload and key, finished on the blade by a
+   * push whose connection went: nothing was converted, and harden has nothing left to do.
+   */
+  hardened?: HardenResult
 }
 
 export interface HardenResult {
@@ -73,19 +80,44 @@ export interface CloudPushResult {
   timings: Array<{step: 'convert' | 'create' | 'upload' | 'wait'; ms: number}>
 }
 
+/** Who holds a slot's push lock, as written into it (`.push-<slot>.lock` in your folder). */
+export interface SlotHolder {
+  slot: string
+  /** When the holding push took the lock (ISO, the blade's clock). */
+  startedAt: string
+  /** The laptop's host name, as the laptop named itself. */
+  host?: string
+  /** The address the push's connection came from (sshd's SSH_CLIENT). */
+  from?: string
+  pid: number
+}
+
+/** What `lock` reports when it lets the slot go (its stdin ended). */
+export interface LockResult {
+  slot: string
+  startedAt: string
+  heldMs: number
+}
+
 export type UploadKind = 'box' | 'delta'
 
 /** Each step's flags (as `--name value` on the command line) and its JSON result. */
 export interface BladeSteps {
   hello: {flags: Record<string, never>; result: HelloResult}
+  /**
+   * Holds the slot's push lock from the moment it prints a `locked` event until its stdin ends;
+   * refused at once with SLOT_BUSY while another push holds it.
+   */
+  lock: {flags: {slot: string; host?: string}; result: LockResult}
   /** `kind` names what is uploaded: a whole box (`<name>.box`) or a delta (`<name>.delta`). */
-  prepare: {flags: {name: string; size: number; kind?: UploadKind}; result: PrepareResult}
+  prepare: {flags: {name: string; size: number; kind?: UploadKind; slot?: string}; result: PrepareResult}
   hash: {flags: {name: string; prefix: number; 'block-size': number; kind?: UploadKind; complete?: boolean}; result: HashResult}
   commit: {flags: {name: string; size: number; kind?: UploadKind}; result: CommitResult}
-  convert: {flags: {name: string; slot: string; sha256?: string}; result: ConvertResult}
+  /** With `sha256` and `public-key`, a hardened result of the same upload and key already staged is given back as it is. */
+  convert: {flags: {name: string; slot: string; sha256?: string; 'public-key'?: string}; result: ConvertResult}
   base: {flags: {box: string; version: string}; result: BaseResult}
   /** Makes the slot's staged image a qcow2 overlay of the base with the delta's blocks; then harden as after convert. */
-  'apply-delta': {flags: {name: string; slot: string; box: string; version: string; sha256?: string}; result: ConvertResult}
+  'apply-delta': {flags: {name: string; slot: string; box: string; version: string; sha256?: string; 'public-key'?: string}; result: ConvertResult}
   harden: {flags: {slot: string; 'public-key': string; box?: string; sha256?: string}; result: HardenResult}
   install: {
     flags: {slot: string; action: keyof InstallResults; installed?: boolean; name?: string}

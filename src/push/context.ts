@@ -1,5 +1,5 @@
 import type {BoxInfo} from '../box/inspect.js'
-import type {BladeClient} from '../client/blade-client.js'
+import type {BladeClient, SlotLock} from '../client/blade-client.js'
 import type {Stage} from '../pipeline/runner.js'
 import type {Connection, NewHostKey} from '../transport/connect.js'
 import type {UploadResult} from '../transport/sftp-upload.js'
@@ -42,10 +42,11 @@ export interface PushOutputs {
   /** `reused`: the box was kept from an earlier push that did not finish. */
   package: {boxPath: string; box: BoxInfo; publicKey?: string; reused: boolean}
   /** Set as soon as the connection is open, so the stage's cleanup closes it whatever comes next. */
-  connect: {connection: Connection; blade: BladeClient; publicKey: string; arch?: ArchVerdict}
+  connect: {connection: Connection; blade: BladeClient; publicKey: string; arch?: ArchVerdict; slotLock?: SlotLock}
   /** `delta` when a delta went instead of the whole box; else `wholeBox` says why, when a base was looked for. */
   upload: {slotState: SlotState; sent: UploadResult; delta?: DeltaSent; wholeBox?: string}
-  convert: {image: string; disk: string; virtualSize: number}
+  /** `hardened`: the blade gave back a harden it finished for this upload and key on the last try. */
+  convert: {image: string; disk: string; virtualSize: number; hardened?: PushOutputs['harden']}
   harden: {record: string; report: unknown}
   start: {domain: string; sshPort?: number; state?: string}
 }

@@ -26,13 +26,18 @@ function bladeEvents(ctx: PushContext, stage: 'convert' | 'harden', io: StageIO)
 export const convertStage: PushStage = {
   id: 'convert',
   async run(ctx, io) {
-    const {blade} = need(ctx.out, 'connect')
+    const {blade, publicKey} = need(ctx.out, 'connect')
     const {sent, delta} = need(ctx.out, 'upload')
     const {name, slot} = ctx.plan
     const opts = {signal: io.signal, onEvent: bladeEvents(ctx, 'convert', io)}
+    // With the key, the blade gives back a harden it finished for this upload while the laptop was gone.
+    const common = {name, slot, sha256: sent.sha256, 'public-key': publicKey}
     ctx.out.convert = delta
-      ? await blade.call('apply-delta', {name, slot, box: delta.box, version: delta.version, sha256: sent.sha256}, opts)
-      : await blade.call('convert', {name, slot, sha256: sent.sha256}, opts)
+      ? await blade.call('apply-delta', {...common, box: delta.box, version: delta.version}, opts)
+      : await blade.call('convert', common, opts)
+    if (ctx.out.convert.hardened) {
+      io.emit({type: 'note', stage: 'convert', message: 'the blade finished converting and hardening this upload on the last try: using it'})
+    }
   },
   async cleanup(ctx, outcome) {
     if (outcome !== 'ok' && !ctx.made.installed) await ctx.out.connect?.blade.call('install', {slot: ctx.plan.slot, action: 'rollback'})
@@ -43,6 +48,11 @@ export const hardenStage: PushStage = {
   id: 'harden',
   async run(ctx, io) {
     const {blade, publicKey} = need(ctx.out, 'connect')
+    const kept = need(ctx.out, 'convert').hardened
+    if (kept) {
+      ctx.out.harden = kept
+      return
+    }
     ctx.out.harden = await blade.call('harden', {
       slot: ctx.plan.slot,
       'public-key': publicKey,

@@ -1,5 +1,6 @@
 import {createHash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
+import {hostname} from 'node:os'
 import type {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 
@@ -15,7 +16,10 @@ import type {PushContext, PushStage, SlotState, VirshList} from './context.js'
 import {chooseUpload} from './delta-upload.js'
 import {checkBladeArch} from './arch-check.js'
 
-/** Connects to the blade and checks that both sides speak the same protocol. */
+/**
+ * Connects to the blade, checks that both sides speak the same protocol, and takes the slot's
+ * push lock (SLOT_BUSY while another push has it), held until the last cleanup has run.
+ */
 export const connectStage: PushStage = {
   id: 'connect',
   async run(ctx, io) {
@@ -34,8 +38,11 @@ export const connectStage: PushStage = {
     const verdict = checkBladeArch(need(ctx.out, 'package').box.architecture, hello.arch, plan.target.alias)
     ctx.out.connect.arch = verdict
     if (verdict.mode === 'emulated') io.emit({type: 'note', stage: 'connect', message: verdict.note})
+    ctx.out.connect.slotLock = await blade.lockSlot(plan.slot, hostname(), io.signal)
   },
   async cleanup(ctx) {
+    // The cleanups of the later stages (a rollback, the tidy) ran first, under the lock.
+    await ctx.out.connect?.slotLock?.release()
     ctx.out.connect?.connection.close()
   },
 }
@@ -83,7 +90,10 @@ export const uploadStage: PushStage = {
     // A whole box goes without `kind`, as it always did.
     const kind = choice.kind === 'delta' ? 'delta' : undefined
     const open = () => (choice.kind === 'delta' ? createReadStream(choice.path) : choice.payload.open())
-    const prepared = await blade.call('prepare', {name: plan.name, size, kind}, {signal: io.signal})
+    const prepared = await blade.call('prepare', {name: plan.name, size, kind, slot: plan.slot}, {signal: io.signal})
+    if (prepared.removedOld.length > 0) {
+      io.emit({type: 'note', stage: 'upload', message: `removed from incoming/ on the blade, older than the blade keeps uploads: ${prepared.removedOld.join(', ')}`})
+    }
     // A push that failed after its upload left the whole upload in place: when it is this one,
     // byte for byte, nothing is sent again.
     const kept = prepared.boxSize === size ? await keptUpload(blade, {name: plan.name, size, kind}, open, io.signal) : undefined

@@ -146,6 +146,9 @@ async function openHop(target: SshTarget, sock: Duplex | undefined, opts: Connec
     client.once('ready', () => {
       clock.stop()
       opts.signal?.removeEventListener('abort', onAbort)
+      // From here a lost connection (reset, keepalives unanswered) shows as the channels in use
+      // closing, which each caller reports (CONNECTION_LOST); an error event must not crash.
+      client.on('error', () => undefined)
       resolve()
     })
     client.once('error', (error: Error & {level?: string}) => {

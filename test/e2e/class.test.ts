@@ -98,7 +98,7 @@ describe('a class of six pushing at once, two heavy steps at a time', () => {
       else expect(r.exitCode, `${how}: ${r.stderr}`).not.toBe(0)
       // Nothing of the push on the blade but its upload, and nothing of it still running.
       expect(images.filter((f) => f.includes(SLOT)), `${how}: ${account}`).toEqual([])
-      expect(readdirSync(userDir(account, 'incoming')).filter((f) => !/^class\.(delta|box)(\.part)?$/.test(f)), how).toEqual([])
+      expect(readdirSync(userDir(account, 'incoming')).filter((f) => !/^(class\.(delta|box)(\.part)?|\.class\.(delta|box)\.slot)$/.test(f)), how).toEqual([])
       expect(domains, how).not.toContain(`${account}-${SLOT}`)
       const left = await execa('pgrep', ['-u', account, '-a', '-f', 'shien|guestfish|qemu'], {reject: false})
       expect(left.stdout, how).toBe('')

@@ -32,6 +32,16 @@ describe('parseReply: one reader for shien blade, ie-virsh and ie-docker', () =>
     }
   })
 
+  it('reads a channel closed with neither exit status nor signal as the connection lost (exit 4), not a blade fault', () => {
+    const lost = refusal(() => parseReply({stdout: '', stderr: '', code: undefined as unknown as null}, {what: 'shien blade harden', command: 'shien'}))
+    expect(lost.code).toBe('CONNECTION_LOST')
+    expect(lost.exitCode).toBe(4)
+    expect(lost.message).toBe('The connection to the blade was lost during shien blade harden: run the same command to resume.')
+    // A step killed by a signal on the blade is the blade's matter.
+    const killed = refusal(() => parseReply({stdout: '', stderr: '', code: null, signal: 'KILL'}, virsh))
+    expect(killed.code).toBe('REMOTE_FAILED')
+  })
+
   it('reports any other blade failure as a remote one (exit 5)', () => {
     const body = {error: {code: 'LIBVIRT', message: 'boom', exitCode: 1}}
     const error = refusal(() => parseReply({stdout: JSON.stringify(body), stderr: '', code: 1}, virsh))

@@ -15,7 +15,7 @@ describe('commands/index.ts', () => {
     const ids = Object.keys(commands)
     expect(ids).toEqual([...ids].sort())
     expect(ids).toEqual(expect.arrayContaining(['push', 'init', 'audit', 'vm:list', 'blade:convert', 'blade:cloud-push', 'box:publish', 'box:unpublish', 'container:rmi', 'admin:pushes', 'help', 'version', 'commands', 'autocomplete', 'autocomplete:create', 'autocomplete:script']))
-    expect(ids).toHaveLength(47)
+    expect(ids).toHaveLength(49)
     expect(commands['blade:convert'].hidden).toBe(true)
   })
 

@@ -43,7 +43,7 @@ class FakeBlade {
     switch (step) {
       case 'base': return this.base as T
       case 'hash': return (flags.complete ? {prefix: sha(this.files.get(file)!), blocks: []} : {}) as T
-      case 'prepare': return {partPath: `${file}.part`, boxPath: file, partSize: 0, boxSize: this.files.get(file)?.length ?? 0, freeBytes: 1e12} as T
+      case 'prepare': return {partPath: `${file}.part`, boxPath: file, partSize: 0, boxSize: this.files.get(file)?.length ?? 0, freeBytes: 1e12, removedOld: []} as T
       case 'commit': {
         this.files.set(file, this.files.get(`${file}.part`)!)
         this.files.delete(`${file}.part`)
@@ -185,7 +185,7 @@ describe('a delta push, over a fake blade', () => {
     expect((await applyDelta(base, copy)).disk.equals(student)).toBe(true)
     expect(result.box).toMatchObject({sha256: sha(arrived), size: arrived.length, sent: arrived.length, reused: false})
     expect(blade.flags.get('base')).toEqual({box: 'os101/debian12', version: '2026.1.0'})
-    expect(blade.flags.get('apply-delta')).toEqual({name: 'web', slot: '01', box: 'os101/debian12', version: '2026.1.0', sha256: sha(arrived)})
+    expect(blade.flags.get('apply-delta')).toEqual({name: 'web', slot: '01', box: 'os101/debian12', version: '2026.1.0', sha256: sha(arrived), 'public-key': expect.stringMatching(/^ssh-/)})
     expect(result.delta).toEqual({used: true, base: 'os101/debian12', version: '2026.1.0', bytes: arrived.length, changedBlocks: 3, zeroedBlocks: 1, virtualSize: base.length})
     expect(notes).toContainEqual(expect.stringMatching(/^delta against os101\/debian12 2026\.1\.0: \d+ KiB of 10 MiB to send \(the whole box is \d+ KiB\)$/))
     expect(events).toContainEqual(expect.objectContaining({type: 'progress', stage: 'delta', bytes: base.length, total: base.length}))

@@ -13,6 +13,9 @@ class FakeBlade {
   failOn?: string
   restored = true
 
+  /** Convert answers with a harden the blade finished on the last try. */
+  keptHarden = false
+
   /** What the heavy steps print on stderr before their work: their place in the blade's push queue. */
   queue: BladeEvent[] = []
 
@@ -21,6 +24,7 @@ class FakeBlade {
     this.calls.push(line)
     if (step === 'convert' || step === 'harden') for (const e of this.queue) opts.onEvent?.(e)
     if (this.failOn === line) throw new Error(`${line} failed`)
+    if (step === 'convert' && this.keptHarden) return {image: '/x/.01.new.qcow2', disk: '', virtualSize: 1, hardened: {record: '/x/.01.new.json', report: {kept: true}}} as T
     if (step === 'convert') return {image: '/x/.01.new.qcow2', disk: 'box-disk001.vmdk', virtualSize: 1} as T
     if (step === 'harden') return {record: '/x/.01.json', report: {}} as T
     if (step === 'install' && flags.action === 'rollback') return {restored: this.restored} as T
@@ -62,6 +66,17 @@ describe('the blade stages of a push, over a fake blade', () => {
       'blade convert', 'blade harden', 'blade install install', 'ie-virsh define 01', 'ie-virsh start 01', 'ie-virsh list', 'blade install tidy',
     ])
     expect(ctx.out.start).toEqual({domain: 'e195701-01', sshPort: 22000, state: 'running'})
+  })
+
+  it('goes straight to define when the blade gives back a harden it finished for this upload and key on the last try', async () => {
+    const blade = new FakeBlade()
+    blade.keptHarden = true
+    const ctx = contextFor(blade, {defined: false, running: false})
+    const events: PipelineEvent[] = []
+    await runStages(STAGES, ctx, {signal: new AbortController().signal, onEvent: (e) => events.push(e)})
+    expect(blade.calls).toEqual(['blade convert', 'blade install install', 'ie-virsh define 01', 'ie-virsh start 01', 'ie-virsh list', 'blade install tidy'])
+    expect(ctx.out.harden).toEqual({record: '/x/.01.new.json', report: {kept: true}})
+    expect(events).toContainEqual({type: 'note', stage: 'convert', message: 'the blade finished converting and hardening this upload on the last try: using it'})
   })
 
   it('with --no-start, defines the VM and leaves it shut off', async () => {
