@@ -50,7 +50,7 @@ function received(value: unknown): string {
 
 /** Checks a parsed file against its schema; a wrong type or unknown key is CONFIG_INVALID naming file and fields. */
 export function checkConfig<S extends z.ZodType>(schema: S, value: unknown, file: string, suggestions: string[]): z.output<S> {
-  const result = schema.safeParse(value)
+  const result = schema.safeParse(value, {reportInput: true})
   if (result.success) return result.data
   const problems = result.error.issues.map((issue) => describeIssue(issue))
   const message = problems.length === 1
