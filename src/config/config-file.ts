@@ -29,7 +29,7 @@ export function describeIssue(issue: z.core.$ZodIssue): string {
       return issue.keys.map((key) => `${dottedPath([...issue.path, key])}: not a known setting`).join('; ')
     }
     case 'invalid_type': {
-      return `${at}: expected ${issue.expected}, got ${received(issue.input)}`
+      return issue.input === undefined ? `${at}: missing, expected ${issue.expected}` : `${at}: expected ${issue.expected}, got ${received(issue.input)}`
     }
     case 'invalid_value': {
       return `${at}: expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${JSON.stringify(issue.input)}`
@@ -41,7 +41,6 @@ export function describeIssue(issue: z.core.$ZodIssue): string {
 }
 
 function received(value: unknown): string {
-  if (value === undefined) return 'nothing'
   if (value === null) return 'null'
   if (Array.isArray(value)) return 'a list'
   if (typeof value === 'object') return 'an object'

@@ -72,11 +72,19 @@ function defaultOf(node: JsonSchema): string | undefined {
   return typeof value === 'string' && node.computedDefault !== undefined && node.type !== 'string' ? value : JSON.stringify(value)
 }
 
-/** The schema's key matching a dotted path (`<name>` matches any one segment), or undefined. */
+/**
+ * The schema's key matching a dotted path (`<name>` matches any one segment), or undefined. A
+ * path to an object of settings (`sshPortPool`) is a setting too, of type `object`, given as JSON.
+ */
 export function findSettingKey(keys: readonly SettingKey[], dotted: string): SettingKey | undefined {
   const parts = dotted.split('.')
-  return keys.find((k) => {
+  const matches = (k: SettingKey, exact: boolean) => {
     const want = k.key.split('.')
-    return want.length === parts.length && want.every((w, i) => w === '<name>' ? parts[i] !== '' : w === parts[i])
-  })
+    if (exact ? want.length !== parts.length : want.length <= parts.length) return false
+    return parts.every((p, i) => (want[i] === '<name>' ? p !== '' : want[i] === p))
+  }
+  const leaf = keys.find((k) => matches(k, true))
+  if (leaf) return leaf
+  const inside = keys.find((k) => matches(k, false))
+  return inside ? {key: dotted, type: 'object', description: inside.description} : undefined
 }
