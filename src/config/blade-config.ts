@@ -1,6 +1,7 @@
 import {z} from 'zod'
 
-import {checkConfig, configError, readConfigJson} from './config-file.js'
+import {configError} from '../errors.js'
+import {checkConfig, readConfigJson} from './config-file.js'
 import {bladeConfigSchema, ldapSchema, limitsSchema, pushSettingsSchema, portPoolSchema} from './blade-schema.js'
 
 export {DEFAULT_APPLIANCE_MEM_MIB, HEAVY_STEP_MIB, defaultConcurrent} from './blade-schema.js'

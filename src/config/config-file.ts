@@ -2,19 +2,12 @@ import {readFileSync} from 'node:fs'
 
 import {z} from 'zod'
 
-import {ShienError} from '../errors.js'
+import {configError} from '../errors.js'
 
 /**
  * Reading and checking shien's JSON config files against their schemas (zod): one error shape
  * for all of them, naming the file, each field as a dotted path, and what it should be.
  */
-
-export type ConfigErrorCode = 'CONFIG_INVALID' | 'CONFIG_MISSING' | 'CONFIG_UNREADABLE'
-
-/** Every config problem is input refused as malformed (exit 3), whichever file it is. */
-export function configError(code: ConfigErrorCode, message: string, suggestions: string[], cause?: unknown): ShienError {
-  return new ShienError(message, {code, exit: 'badInput', suggestions, cause})
-}
 
 /** `limits.groups.os101.vms` for the path zod reports; `(top level)` for the file itself. */
 export function dottedPath(path: readonly PropertyKey[]): string {

@@ -3,7 +3,7 @@ import {isAbsolute} from 'node:path'
 import {isIP} from 'node:net'
 
 import {parseConfigFilter} from '../directory/ldap-directory.js'
-import {configError} from '../config/config-file.js'
+import {configError} from '../errors.js'
 import {loadBladeConfig, type BladeConfig, type Limits} from '../config/blade-config.js'
 import {ACCOUNT_PATTERN, TEMPLATE_NAME} from '../names.js'
 
