@@ -8,7 +8,9 @@ import {withoutDefaults} from './config-file.js'
  * The schema of the blade's `/etc/shien/config.json`: every key the file may hold, its type,
  * its default and what it means. A key the schema does not name is an error. To add a key, add
  * one line to the object it belongs in (a top-level key to `bladeConfigSchema`, a push setting
- * to `pushSettingsSchema`); the types, the checks and docs/config.md follow from here
+ * to `pushSettingsSchema`), with `.default(...)` and `.describe(...)` (a default computed on the
+ * blade takes `.meta({description, computedDefault: 'in words'})` instead, so the docs do not
+ * show this machine's value); the types, the checks and docs/config.md follow from here
  * (`npm run docs:config` rewrites the docs' tables; a unit test fails while they differ).
  * What types cannot say (absolute paths, IP addresses, ranges) is checked by
  * privileged/trusted-config.ts and docker/settings.ts.
@@ -60,12 +62,10 @@ export const ldapSchema = z.strictObject({
 export const pushSettingsSchema = z.strictObject({
   concurrent: count().default(() => defaultConcurrent(Math.floor(totalmem() / 1024 ** 2), availableParallelism()))
     .meta({description: 'Heavy steps running at once on this blade.', computedDefault: 'one per core, all within a fifth of the memory'}),
-  applianceMemMiB: count().default(DEFAULT_APPLIANCE_MEM_MIB).meta({description: 'Memory of the harden step\'s libguestfs appliance, in MiB (at least 256).', computedDefault: DEFAULT_APPLIANCE_MEM_MIB}),
-  convertCache: z.enum(['none', 'writeback']).default('none').meta({
-    description: 'qemu-img\'s host cache for the converted image: `none` (O_DIRECT) keeps a convert\'s dirty pages out of the blade\'s memory; `writeback` is faster on storage without O_DIRECT.',
-    computedDefault: 'none',
-  }),
-  maxHoldMinutes: count().default(60).meta({description: 'The longest a push may hold its place in the queue, in minutes.', computedDefault: 60}),
+  applianceMemMiB: count().default(DEFAULT_APPLIANCE_MEM_MIB).describe('Memory of the harden step\'s libguestfs appliance, in MiB (at least 256).'),
+  convertCache: z.enum(['none', 'writeback']).default('none')
+    .describe('qemu-img\'s host cache for the converted image: `none` (O_DIRECT) keeps a convert\'s dirty pages out of the blade\'s memory; `writeback` is faster on storage without O_DIRECT.'),
+  maxHoldMinutes: count().default(60).describe('The longest a push may hold its place in the queue, in minutes.'),
   reserveGiB: count().optional().meta({description: 'Space an upload must leave free on the storage, in GiB.', computedDefault: '5% of the storage, at most 20 GiB'}),
   appliance: text().optional().describe('A fixed libguestfs appliance folder (`libguestfs-make-fixed-appliance DIR`, root\'s) every harden boots.'),
 })
@@ -137,7 +137,7 @@ export const bladeConfigSchema = z.strictObject({
     .meta({description: 'The most memory all running VMs on one blade may have together, in MiB.', computedDefault: '80% of the blade\'s memory'}),
   limits: z.strictObject({
     default: limitsSchema.prefault({}).describe('Every account\'s limits.'),
-    groups: z.record(z.string(), withoutDefaults(limitsSchema)).default({}).describe('Limits by group; an account gets the most generous of its groups\' for each field.'),
+    groups: z.record(z.string(), withoutDefaults(limitsSchema, {documentDefaults: false})).default({}).describe('Limits by group; an account gets the most generous of its groups\' for each field.'),
   }).prefault({}),
   adminGroup: text().default('shien-admin').describe('Members of this Unix/LDAP group may act on any account with --account.'),
   ldap: ldapSchema.optional().describe('Accounts, groups and roles from LDAP; absent: every account gets the default limits and admins are the Unix group `adminGroup`.'),
@@ -146,6 +146,6 @@ export const bladeConfigSchema = z.strictObject({
   qemuUser: text().default('libvirt-qemu').describe('The user libvirt runs other qemus as (students\' VMs run as their owners).'),
   qemuStateDir: text().default('/var/lib/libvirt/qemu').describe('libvirt\'s folder of running domains; each VM\'s owner may traverse it.'),
   docker: dockerSectionSchema.optional().describe('ie-docker\'s settings (docs/ie-docker.md).'),
-  push: withoutDefaults(pushSettingsSchema).optional().describe('The heavy steps of pushes (docs/blade-capacity.md).'),
+  push: withoutDefaults(pushSettingsSchema, {documentDefaults: true}).optional().describe('The heavy steps of pushes (docs/blade-capacity.md).'),
   audit: auditSectionSchema.optional().describe('`shien audit`\'s settings (docs/audit.md).'),
 })

@@ -69,15 +69,18 @@ export function readConfigJson(file: string, suggestions: string[]): unknown {
 
 /**
  * The same object schema with every default dropped and every field optional: what a section
- * of a file may say, where the defaults are filled in later (e.g. a group's limits over the
- * default limits).
+ * of a file may say, where the defaults are filled in later (`documentDefaults`: the docs show
+ * them, as for `push`) or never (a group's limits, which only raise the default limits).
  */
-export function withoutDefaults<T extends z.ZodRawShape>(schema: z.ZodObject<T>) {
+export function withoutDefaults<T extends z.ZodRawShape>(schema: z.ZodObject<T>, o: {documentDefaults: boolean}) {
   const shape: Record<string, z.ZodType> = {}
   for (const [key, field] of Object.entries(schema.shape)) {
     const inner = field instanceof z.ZodDefault || field instanceof z.ZodPrefault ? (field.unwrap() as z.ZodType) : (field as z.ZodType)
-    const meta = z.globalRegistry.get(field as z.ZodType)
-    shape[key] = meta ? inner.optional().meta(meta) : inner.optional()
+    const meta: Record<string, unknown> = {...z.globalRegistry.get(field as z.ZodType)}
+    // The docs still show the default the section's reader fills in (a computed one says so in words).
+    if (o.documentDefaults && field instanceof z.ZodDefault && meta.computedDefault === undefined) meta.computedDefault = field._zod.def.defaultValue
+    if (!o.documentDefaults) delete meta.computedDefault
+    shape[key] = Object.keys(meta).length > 0 ? inner.optional().meta(meta) : inner.optional()
   }
   return z.strictObject(shape) as unknown as z.ZodObject<{[K in keyof T]: z.ZodOptional<Unwrapped<T[K]>>}, z.core.$strict>
 }
