@@ -57,7 +57,7 @@ Exit status: 0 nothing high, 10 high-severity findings, 11 some targets could no
       root = plan.root
       result = await auditImages(plan, {signal: this.abort.signal, onEvent})
     }
-    if (!this.jsonEnabled()) this.log(renderAudit(result, root))
+    if (!this.jsonEnabled()) this.log(renderAudit(result, root, process.stdout.isTTY ? process.stdout.columns : undefined))
     // Set, not thrown: the result (table or JSON) is printed in full either way.
     process.exitCode = result.exitCode
     return result

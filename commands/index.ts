@@ -27,6 +27,11 @@ import BoxUnpublish from './box/unpublish.js'
 import BoxVerify from './box/verify.js'
 import CloudPush from './cloud/push.js'
 import Commands from './commands.js'
+import ConfigGet from './config/get.js'
+import ConfigList from './config/list.js'
+import ConfigPath from './config/path.js'
+import ConfigSet from './config/set.js'
+import ConfigUnset from './config/unset.js'
 import ContainerAttach from './container/attach.js'
 import ContainerBuild from './container/build.js'
 import ContainerExec from './container/exec.js'
@@ -78,6 +83,11 @@ export default {
   'box:verify': BoxVerify,
   'cloud:push': CloudPush,
   'commands': Commands,
+  'config:get': ConfigGet,
+  'config:list': ConfigList,
+  'config:path': ConfigPath,
+  'config:set': ConfigSet,
+  'config:unset': ConfigUnset,
   'container:attach': ContainerAttach,
   'container:build': ContainerBuild,
   'container:exec': ContainerExec,

@@ -60,6 +60,17 @@ export function badInput(code: string, message: string, suggestions: string[] = 
   return new ShienError(message, {code, exit: 'badInput', suggestions})
 }
 
+/**
+ * The config files' errors (docs/config.md): CONFIG_INVALID (a wrong type, an unknown key, not
+ * JSON; the message names the file and the field), CONFIG_UNREADABLE, CONFIG_MISSING (the blade
+ * config, for ie-virsh and ie-docker). All are input refused as malformed (exit 3), whichever file.
+ */
+export type ConfigErrorCode = 'CONFIG_INVALID' | 'CONFIG_MISSING' | 'CONFIG_UNREADABLE'
+
+export function configError(code: ConfigErrorCode, message: string, suggestions: string[], cause?: unknown): ShienError {
+  return new ShienError(message, {code, exit: 'badInput', suggestions, cause})
+}
+
 export function isShienError(error: unknown): error is ShienError {
   return error instanceof ShienError
 }

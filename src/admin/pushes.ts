@@ -10,6 +10,7 @@ import {openQueueStore} from '../admission/queue-store.js'
 import {getentLookup, type AccountLookup} from '../privileged/caller.js'
 import {loadTrustedConfig} from '../privileged/trusted-config.js'
 import {formatElapsed, type HeavyStep} from '../protocol/admission-events.js'
+import {renderTable} from '../text-table.js'
 
 /** One place in the queue. */
 export interface PushPlace {
@@ -83,17 +84,15 @@ export function pushesReport(state: QueueState, bound: number, names: ReadonlyMa
 export function describePushes(report: PushesReport): string {
   const head = `Pushes on this blade: ${report.running} of ${report.bound} running (push.concurrent), ${report.waiting} waiting.`
   if (report.places.length === 0) return `${head}\nNo heavy step is running or waiting.`
-  const rows = [
+  const table = renderTable(
     ['STATE', 'ACCOUNT', 'SLOT', 'STEP', 'TIME'],
-    ...report.places.map((p) => [
+    report.places.map((p) => [
       p.state === 'waiting' ? `waiting ${p.position}` : 'running',
       p.account,
       p.slot,
       p.step,
       formatElapsed(p.elapsedMs) + (p.waitedMs ? ` (waited ${formatElapsed(p.waitedMs)})` : ''),
     ]),
-  ]
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)))
-  const table = rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  '))
-  return [head, ...table].join('\n')
+  )
+  return `${head}\n${table}`
 }

@@ -2,16 +2,20 @@
  * The human form of an audit: one table row per finding (account, slot, image or VM, severity,
  * finding, how to fix), what could not be audited, and a summary that matches the exit status.
  */
+import {renderTable} from '../text-table.js'
 import type {AuditResult, Finding} from './types.js'
 import {AUDIT_EXIT} from './outcome.js'
 
 const HEADERS = ['ACCOUNT', 'SLOT', 'TARGET', 'SEVERITY', 'FINDING', 'HOW TO FIX']
 
-/** `root` shortens image paths under the storage root to what follows `users/`. */
-export function renderAudit(r: AuditResult, root?: string): string {
+/**
+ * `root` shortens image paths under the storage root to what follows `users/`; with `width`
+ * (the terminal's), the finding and how to fix it wrap within their columns.
+ */
+export function renderAudit(r: AuditResult, root?: string, width?: number): string {
   const lines: string[] = []
   if (r.findings.length === 0) lines.push('No findings.')
-  else lines.push(table(r.findings.map((f) => row(f, root))))
+  else lines.push(renderTable(HEADERS, r.findings.map((f) => row(f, root)), {width, wrap: [4, 5]}))
   const problems = [
     ...(r.images ?? []).filter((i) => i.status === 'failed').map((i) => `  ${i.path}: ${i.error?.message ?? 'failed'}`),
     ...(r.boxes ?? []).filter((b) => b.status === 'failed').map((b) => `  box ${b.path}: ${b.error?.message ?? 'failed'}`),
@@ -26,13 +30,6 @@ function row(f: Finding, root?: string): string[] {
   const target = f.domain ?? (f.image && root && f.image.startsWith(`${root}/users/`) ? f.image.slice(root.length + 7) : f.image ?? '-')
   const what = f.user && !f.message.includes(f.user) ? `${f.user}: ${f.message}` : f.message
   return [f.account ?? '-', f.slot ?? '-', target, f.severity, what, f.fix]
-}
-
-function table(rows: string[][]): string {
-  const all = [HEADERS, ...rows]
-  const widths = HEADERS.map((_, i) => Math.max(...all.map((r) => r[i].length)))
-  // The last two columns are free text: pad only the short ones before them.
-  return all.map((r) => r.map((cell, i) => (i < 4 ? cell.padEnd(widths[i]) : cell)).join('  ').trimEnd()).join('\n')
 }
 
 function summaryLine(r: AuditResult): string {

@@ -3,12 +3,13 @@ import {isAbsolute} from 'node:path'
 import {isIP} from 'node:net'
 
 import {parseConfigFilter} from '../directory/ldap-directory.js'
-import {ShienError} from '../errors.js'
+import {configError} from '../errors.js'
 import {loadBladeConfig, type BladeConfig, type Limits} from '../config/blade-config.js'
 import {ACCOUNT_PATTERN, TEMPLATE_NAME} from '../names.js'
 
 /**
- * Loads the blade configuration and refuses one a non-root user could have written: it
+ * Loads the blade configuration and refuses one that is missing, unreadable, not as the schema
+ * says (config/blade-schema.ts), or that a non-root user could have written: it
  * decides which files ie-virsh and ie-docker, as root, touch. Values that end up in setfacl
  * or qemu arguments are checked too, since a comma or colon there would add options.
  */
@@ -23,7 +24,7 @@ export function loadTrustedConfig(path: string): BladeConfig {
   if (info && (!info.isFile() || info.uid !== 0 || (info.mode & 0o022) !== 0)) {
     throw configInvalid(`${path} must be a file owned by root and writable only by root.`)
   }
-  const config = loadBladeConfig(path)
+  const config = loadBladeConfig(path, {missing: 'refuse'})
   if (!isAbsolute(config.storageRoot)) throw configInvalid(`storageRoot "${config.storageRoot}" is not an absolute path.`)
   if (isIP(config.listenAddress) === 0) throw configInvalid(`listenAddress "${config.listenAddress}" is not an IP address.`)
   if (!Number.isInteger(config.bladeMemoryMiB) || config.bladeMemoryMiB <= 0) throw configInvalid(`bladeMemoryMiB must be a positive whole number of MiB.`)
@@ -85,9 +86,6 @@ function checkLdap(ldap: NonNullable<BladeConfig['ldap']>): void {
   parseConfigFilter('groupFilter', ldap.groupFilter)
 }
 
-export function configInvalid(message: string): ShienError {
-  return new ShienError(`The blade configuration is invalid: ${message}`, {
-    code: 'CONFIG_INVALID',
-    suggestions: ['Ask an admin to fix /etc/shien/config.json.'],
-  })
+export function configInvalid(message: string): ReturnType<typeof configError> {
+  return configError('CONFIG_INVALID', `The blade configuration is invalid: ${message}`, ['Ask an admin to fix /etc/shien/config.json.'])
 }

@@ -16,6 +16,8 @@ export interface PushPlan {
   /** The .box to send; undefined means `vagrant package` in `projectDir` makes one. */
   boxPath?: string
   projectDir: string
+  /** The `.shien.json` the settings came from (the cwd's or a parent's), if any. */
+  projectFile?: string
   name: string
   slot: string
   target: SshTarget
@@ -62,20 +64,22 @@ export interface PushInputs {
 export function planPush(input: PushInputs): PushPlan {
   const problems: string[] = []
   const config = loadProjectConfig(input.cwd, input.env)
+  // The folder of the .shien.json found in the cwd or a parent (as Vagrant finds its Vagrantfile).
+  const projectDir = config.projectDir
   const home = input.env.HOME || homedir()
   const boxArg = input.box ?? config.box
   const boxPath = boxArg ? resolve(input.cwd, boxArg) : undefined
   if (boxPath && !(existsSync(boxPath) && statSync(boxPath).isFile())) problems.push(`${boxArg} is not a file.`)
-  if (!boxPath && !existsSync(join(input.cwd, 'Vagrantfile'))) {
+  if (!boxPath && !existsSync(join(projectDir, 'Vagrantfile'))) {
     problems.push('No box given and no Vagrantfile here: name a .box file, or run shien push in your Vagrant project.')
   }
   const slot = normalizeSlot(input.slot ?? config.slot ?? '01')
   if (!SLOT_PATTERN.test(slot)) problems.push(`Slot "${input.slot ?? config.slot}" is not a two-digit slot such as 01.`)
   const host = bladeHost(input, config)
   if (!host) problems.push('No blade named: pass --host, or run shien init in your project.')
-  const name = input.name ?? config.name ?? defaultName(boxPath, input.cwd)
+  const name = input.name ?? config.name ?? defaultName(boxPath, projectDir)
   if (!isBoxName(name)) problems.push(`"${name}" cannot name a box on the blade: use letters, digits, ".", "_" and "-" (--name).`)
-  const base = chooseBase({base: input.base, full: input.full, configBase: config.base, packaging: !boxPath, projectDir: input.cwd, env: input.env}, problems)
+  const base = chooseBase({base: input.base, full: input.full, configBase: config.base, packaging: !boxPath, projectDir, env: input.env}, problems)
   if (input.publicKey && !existsSync(input.publicKey)) problems.push(`Public key file ${input.publicKey} does not exist.`)
   let target: SshTarget | undefined
   if (host) {
@@ -94,7 +98,8 @@ export function planPush(input: PushInputs): PushPlan {
   }
   return {
     boxPath,
-    projectDir: input.cwd,
+    projectDir,
+    projectFile: config.projectFile,
     name,
     slot,
     target,
@@ -103,7 +108,7 @@ export function planPush(input: PushInputs): PushPlan {
     bladeCommand: config.bladeCommand ?? 'shien',
     acceptNewHostKey: input.acceptNewHostKey ?? false,
     base,
-    keepDir: boxPath ? undefined : join(vagrantDotDir(input.cwd, input.env), 'shien'),
+    keepDir: boxPath ? undefined : join(vagrantDotDir(projectDir, input.env), 'shien'),
     repackage: input.repackage ?? false,
     start: input.start ?? true,
   }

@@ -7,6 +7,7 @@ import {slotOfDomain} from './limits.js'
 import {INACTIVE} from './own-domain.js'
 import {sshFields, type SshFields} from './ssh-info.js'
 import type {DomainState} from './virsh.js'
+import {renderTable} from '../text-table.js'
 
 /** One of the owner's VMs; the SSH fields are absent when its domain has no forward. */
 export interface ListedDomain extends Partial<SshFields> {
@@ -51,11 +52,9 @@ export async function listDomains(ctx: VirshContext): Promise<ListResult> {
 
 export function describeList(r: ListResult): string {
   if (r.domains.length === 0) return `No VMs defined for ${r.account}. Define one with: sudo ie-virsh define 01`
-  const rows = [
+  return renderTable(
     ['SLOT', 'NAME', 'STATE', 'DEBUG', 'SSH'],
-    ...r.domains.map((d) => [d.slot, d.name, d.state, d.debugSocket === undefined ? '-' : d.debugSocket, d.ssh ?? '-']),
-  ]
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)))
-  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).join('\n')
+    r.domains.map((d) => [d.slot, d.name, d.state, d.debugSocket === undefined ? '-' : d.debugSocket, d.ssh ?? '-']),
+  )
 }
 

@@ -45,7 +45,6 @@ describe('accounts, groups and roles from LDAP (real slapd)', () => {
       domainType: 'qemu',
       listenAddress: '127.0.0.1',
       sshPortPool: {from: 42640, to: 42649},
-      debugPortPool: {from: 42650, to: 42651},
       adminGroup: 'shien-admin',
       limits: {default: {vms: 2, vcpus: 1, memoryMiB: 64, debug: false}, groups: {'os-course': {vms: 4, debug: true}}},
       ...(ldapConfig ? {ldap: {...ldap, ...ldapConfig}} : {}),

@@ -46,10 +46,23 @@ describe('renderAudit', () => {
       boxes: [],
     }
     expect(renderAudit(r, '/r').split('\n')).toEqual([
-      'ACCOUNT  SLOT  TARGET                   SEVERITY  FINDING  HOW TO FIX',
+      'ACCOUNT  SLOT  TARGET                   SEVERITY  FINDING    HOW TO FIX',
       'e195701  01    e195701/images/01.qcow2  high      m-e195701  f',
       '', 'Not (fully) audited:', '  /r/x.qcow2: too slow', '',
       'Audited 2 image(s) (1 audited, 0 refused, 1 failed), 0 published box(es) compared in 1.5 s: 1 high, 0 medium, 0 low; exit 10: high-severity findings.',
     ])
+  })
+
+  it('wraps the finding and how to fix it within their columns to the terminal\'s width', () => {
+    const long = {...finding('high', 'e195701'), message: 'The Vagrant insecure public key is in /home/vagrant/.ssh/authorized_keys', fix: 'Remove it and push again with shien push --replace'}
+    const r: AuditResult = {
+      mode: 'images', startedAt: '', durationMs: 1500, exitCode: 10, findings: [long],
+      summary: {high: 1, medium: 0, low: 0, incomplete: 0, outcome: 'high'}, images: [image('/r/users/e195701/images/01.qcow2', [])], boxes: [],
+    }
+    const table = renderAudit(r, '/r', 90).split('\n\n')[0].split('\n')
+    expect(table.length).toBeGreaterThan(2)
+    for (const line of table) expect(line.length).toBeLessThanOrEqual(90)
+    expect(table[1]).toMatch(/^e195701  01    e195701\/images\/01\.qcow2  high      The Vagrant/)
+    expect(renderAudit(r, '/r').split('\n')[1]).toContain(`${long.message}  ${long.fix}`)
   })
 })

@@ -73,8 +73,13 @@ describe('which base a push is a delta against', () => {
     expect(usageError(() => planPush({cwd: dir, env, base: 'os101/debian12@1', full: true})).message).toContain('--full and --base')
     const bad = project({shien: {base: 'debian12'}})
     expect(usageError(() => planPush({cwd: bad.dir, env: bad.env})).message).toContain('The base in .shien.json')
+  })
+
+  it('refuses a .shien.json base that is not a string as an invalid config naming the file and field', () => {
     const notString = project({shien: {base: 12}})
-    expect(usageError(() => planPush({cwd: notString.dir, env: notString.env})).message).toContain('not a string')
+    expect(() => planPush({cwd: notString.dir, env: notString.env})).toThrow(expect.objectContaining({
+      code: 'CONFIG_INVALID', exitCode: 3, message: expect.stringMatching(/\.shien\.json is not valid: base: expected string, got number 12/),
+    }))
   })
 
   it('reports a bad base together with the plan\'s other problems', () => {

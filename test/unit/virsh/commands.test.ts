@@ -175,7 +175,7 @@ describe('ie-virsh commands (fake libvirt and image checks)', () => {
   it('refuses a configuration that others can write', async () => {
     await writeFile(join(root, 'config.json'), '{}', {mode: 0o666})
     await chmod(join(root, 'config.json'), 0o666)
-    expect(await run(['list', '--json'])).toBe(ExitCode.failure)
+    expect(await run(['list', '--json'])).toBe(ExitCode.badInput)
     expect(json().error).toMatchObject({code: 'CONFIG_INVALID'})
   })
 
