@@ -53,7 +53,8 @@ export function checkHostKey(text: string, name: string, keyBlob: Buffer): HostK
   return changed ?? {status: 'unknown'}
 }
 
-function hostMatches(patterns: string, name: string): boolean {
+/** Whether a known_hosts line's names (a hashed `|1|` name, or patterns with `!` negations) match `name`. */
+export function hostMatches(patterns: string, name: string): boolean {
   if (patterns.startsWith('|1|')) {
     const [, , salt, hash] = patterns.split('|')
     if (!salt || !hash) return false
