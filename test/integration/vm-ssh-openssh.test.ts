@@ -7,6 +7,7 @@ import {afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi} fr
 import {recordVmHostKeys} from '../../src/client/vm/vm-host-keys.js'
 import {bladeNaming, vmLogin, type VmAddress} from '../../src/client/vm/vm-login.js'
 import {runVmSshCommand, type VmLoginPlan} from '../../src/client/vm/vm-ssh.js'
+import {BLADE_PROTOCOL} from '../../src/protocol/blade-steps.js'
 import {resolveSshTarget} from '../../src/transport/ssh-target.js'
 import {assertBuildIsCurrent, shien} from '../support/run-command.js'
 import {startVmLab, type VmLab} from '../support/vm-lab.js'
@@ -121,7 +122,7 @@ describe('shien vm ssh-config, ssh and stop against the lab blade', () => {
       text: [`Host ${alias}`, '  HostName 127.0.0.1', `  Port ${lab.vmPorts[1]}`, '  User vagrant', '  ProxyJump labblade', `  HostKeyAlias ${alias}`,
         `  UserKnownHostsFile ${knownHosts}`, '  StrictHostKeyChecking yes', `  IdentityFile ${lab.clientKey}`, '  IdentitiesOnly yes', ''].join('\n'),
     })
-    expect(lab.commands().slice(before)).toEqual(['sudo -n ie-virsh list --json', 'shien blade host-keys --json --protocol 3 --slot 01'])
+    expect(lab.commands().slice(before)).toEqual(['sudo -n ie-virsh list --json', `shien blade host-keys --json --protocol ${BLADE_PROTOCOL} --slot 01`])
     expect(readFileSync(knownHosts, 'utf8')).toBe(`${lab.bladeKnownHost}\n${UNRELATED}\n${alias} ${lab.vmHostKeys[1]}\n`)
     // Keys known: the blade is not asked again, and nothing is rewritten.
     const again = lab.commands().length
