@@ -78,6 +78,19 @@ function globMatch(pattern: string, name: string): boolean {
   return new RegExp(`^${regex}$`, 'i').test(name)
 }
 
+/**
+ * Whether known_hosts text has an entry (not a `@` marker line) that names `name` itself: hashed,
+ * or in its list of names. A wildcard pattern that happens to match is not an entry for it.
+ */
+export function hasHostEntry(text: string, name: string): boolean {
+  return text.split('\n').some((line) => {
+    const [names = '', ...rest] = line.trim().split(/\s+/)
+    if (rest.length < 2 || names.startsWith('#') || names.startsWith('@')) return false
+    if (names.startsWith('|1|')) return hostMatches(names, name)
+    return names.toLowerCase().split(',').includes(name.toLowerCase())
+  })
+}
+
 /** Reads known_hosts; a missing file is empty. */
 export async function readKnownHosts(path: string): Promise<string> {
   try {

@@ -1,5 +1,4 @@
-import {checkHostKeyFiles, readKnownHostsFiles} from '../../transport/known-hosts.js'
-import {parseHostPublicKey, recordHostKeys} from '../../transport/known-hosts-writer.js'
+import {recordHostKeys} from '../../transport/known-hosts-writer.js'
 import type {SshTarget} from '../../transport/ssh-target.js'
 import {type BladeNaming, knownHostsFileFor, vmHostKeyAlias} from './vm-login.js'
 
@@ -20,16 +19,6 @@ export async function recordVmHostKeys(target: SshTarget, naming: BladeNaming, v
   const alias = vmHostKeyAlias(vm.account, vm.slot, target)
   const done = await recordHostKeys(knownHostsFileFor(target, naming), alias, keys, {hash: target.hashKnownHosts})
   return {alias, path: done.path, keys: done.added, replaced: done.removed}
-}
-
-/**
- * Whether the known_hosts files OpenSSH reads for the VM (the file shien records in, then the
- * blade's GlobalKnownHostsFile) already hold every one of `keys` under `alias`: then nothing
- * needs to be written.
- */
-export async function vmHostKeysKnown(target: SshTarget, naming: BladeNaming, alias: string, keys: string[]): Promise<boolean> {
-  const files = await readKnownHostsFiles([knownHostsFileFor(target, naming), ...target.globalKnownHostsFiles])
-  return keys.length > 0 && keys.every((line) => checkHostKeyFiles(files, alias, Buffer.from(parseHostPublicKey(line).blob, 'base64')).status === 'known')
 }
 
 /** What a push did with the new VM's host keys: recorded under the alias, or why not. */

@@ -1,13 +1,13 @@
 import {ShienError} from '../../errors.js'
 import {parseSlot} from '../../names.js'
 import {runAttached, runTool} from '../../process/run.js'
-import {hostMatches, readKnownHostsFiles} from '../../transport/known-hosts.js'
+import {hasHostEntry, readKnownHostsFiles} from '../../transport/known-hosts.js'
 import type {BladeClient} from '../blade-client.js'
 import {ieVirshArgs, type VmPlan} from './plan.js'
 import {onBlade, type VmDeps} from './session.js'
 import {recordVmHostKeys} from './vm-host-keys.js'
 import {resolveSshTarget} from '../../transport/ssh-target.js'
-import {knownHostsFileFor, sshArgv, type VmAddress, vmLogin, type VmLogin} from './vm-login.js'
+import {sshArgv, type VmAddress, vmLogin, type VmLogin} from './vm-login.js'
 
 /** What `ie-virsh list --json` says of the caller's VMs (the fields a login needs). */
 interface VmList {
@@ -52,7 +52,7 @@ export async function planVmLogin(plan: VmPlan, rawSlot: string, deps: VmDeps, o
       })
     }
     const login = vmLogin(plan.target, plan.naming, address)
-    const hostKeys = await ensureHostKeys(plan, blade, address, deps.signal)
+    const hostKeys = await ensureHostKeys(plan, blade, login, address, deps.signal)
     return {vm: domain.name, slot, state: domain.state, login, hostKeys}
   })
 }
@@ -68,10 +68,9 @@ function addressOf(account: string, slot: string, domain: VmList['domains'][numb
   return {account, slot, host, port: domain.sshPort}
 }
 
-async function ensureHostKeys(plan: VmPlan, blade: BladeClient, vm: VmAddress, signal: AbortSignal): Promise<VmLoginPlan['hostKeys']> {
-  const login = vmLogin(plan.target, plan.naming, vm)
-  const files = await readKnownHostsFiles([knownHostsFileFor(plan.target, plan.naming), ...plan.target.globalKnownHostsFiles])
-  const known = files.find((f) => hasEntry(f.text, login.hostKeyAlias))
+async function ensureHostKeys(plan: VmPlan, blade: BladeClient, login: VmLogin, vm: VmAddress, signal: AbortSignal): Promise<VmLoginPlan['hostKeys']> {
+  const files = await readKnownHostsFiles([login.userKnownHostsFile, ...plan.target.globalKnownHostsFiles])
+  const known = files.find((f) => hasHostEntry(f.text, login.hostKeyAlias))
   if (known) return {alias: login.hostKeyAlias, path: known.path, status: 'known'}
   const {hostKeys} = await blade.call('host-keys', {slot: vm.slot}, {signal})
   if (hostKeys.length === 0) {
@@ -81,14 +80,6 @@ async function ensureHostKeys(plan: VmPlan, blade: BladeClient, vm: VmAddress, s
   }
   const done = await recordVmHostKeys(plan.target, plan.naming, vm, hostKeys)
   return {alias: done.alias, path: done.path, status: 'recorded'}
-}
-
-/** Whether known_hosts text has any entry (not a marker line) naming `alias`. */
-function hasEntry(text: string, alias: string): boolean {
-  return text.split('\n').some((line) => {
-    const fields = line.trim().split(/\s+/)
-    return fields.length >= 3 && !fields[0].startsWith('#') && !fields[0].startsWith('@') && hostMatches(fields[0], alias)
-  })
 }
 
 /**

@@ -6,7 +6,7 @@ import ssh2 from 'ssh2'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {hostKeyVerifier} from '../../../src/transport/host-key-verifier.js'
-import {checkHostKey, hashedName, readKnownHostsFiles} from '../../../src/transport/known-hosts.js'
+import {checkHostKey, hasHostEntry, hashedName, readKnownHostsFiles} from '../../../src/transport/known-hosts.js'
 import {parseHostPublicKey, recordHostKeys, replaceHostEntries} from '../../../src/transport/known-hosts-writer.js'
 import type {SshTarget} from '../../../src/transport/ssh-target.js'
 
@@ -135,5 +135,15 @@ describe('known_hosts: replacing the keys of one alias', () => {
     const known = [{path: file, text: await readFile(file, 'utf8')}]
     const accepted = await new Promise<boolean>((resolve) => hostKeyVerifier({target, name: ALIAS, known, confirm: async () => false}).verify(attacker.blob, resolve))
     expect(accepted).toBe(true)
+  })
+})
+
+describe('known_hosts: whether a name has entries of its own', () => {
+  it('counts plain and hashed entries naming it, not wildcards or marker lines', () => {
+    expect(hasHostEntry(`${ALIAS} ${newEd.line}\n`, ALIAS)).toBe(true)
+    expect(hasHostEntry(`10.0.0.9,${ALIAS.toUpperCase()} ${newEd.line}\n`, ALIAS)).toBe(true)
+    expect(hasHostEntry(`${hashedName(ALIAS)} ${newEd.line}\n`, ALIAS)).toBe(true)
+    expect(hasHostEntry(`*.blade1 ${newEd.line}\nshien-* ${newEd.line}\n@revoked ${ALIAS} ${newEd.line}\n# ${ALIAS} ${newEd.line}\n`, ALIAS)).toBe(false)
+    expect(hasHostEntry(`${hashedName('blade1')} ${newEd.line}\n${ALIAS}\n`, ALIAS)).toBe(false)
   })
 })
