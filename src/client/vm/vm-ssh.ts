@@ -72,7 +72,8 @@ async function ensureHostKeys(plan: VmPlan, blade: BladeClient, login: VmLogin, 
   const files = await readKnownHostsFiles([login.userKnownHostsFile, ...plan.target.globalKnownHostsFiles])
   const known = files.find((f) => hasHostEntry(f.text, login.hostKeyAlias))
   if (known) return {alias: login.hostKeyAlias, path: known.path, status: 'known'}
-  const {hostKeys} = await blade.call('host-keys', {slot: vm.slot}, {signal})
+  // The blade step reads the caller's own records: an admin's --account would get the admin's keys.
+  const {hostKeys} = plan.account === undefined ? await blade.call('host-keys', {slot: vm.slot}, {signal}) : {hostKeys: []}
   if (hostKeys.length === 0) {
     throw new ShienError(`The blade has no record of ${vm.account}-${vm.slot}'s host keys, so its first login could not be checked.`, {
       code: 'HOST_KEYS_UNKNOWN', exit: 'refused', suggestions: [`Push the VM again (shien push --slot ${vm.slot} --replace): the push records its host keys.`],
