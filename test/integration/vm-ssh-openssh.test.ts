@@ -130,6 +130,16 @@ describe('shien vm ssh-config, ssh and stop against the lab blade', () => {
     expect(lab.commands().slice(again)).toEqual(['sudo -n ie-virsh list --json'])
   })
 
+  it("never records keys from an admin's own records for another account's VM", async () => {
+    lab.answer('ie-virsh list', {...list('running'), account: 'e195702'})
+    lab.answer('blade host-keys', {slot: '01', hostKeys: [lab.vmHostKeys[1]]})
+    const before = lab.commands().length
+    const r = await shien(['vm', 'ssh-config', '01', '--account', 'e195702', '--host', 'labblade', '--json'])
+    expect(r.json.error).toMatchObject({code: 'HOST_KEYS_UNKNOWN', exitCode: 6})
+    expect(lab.commands().slice(before)).toEqual(['sudo -n ie-virsh list --account e195702 --json'])
+    expect(readFileSync(knownHosts, 'utf8')).toBe(`${lab.bladeKnownHost}\n${UNRELATED}\n`)
+  })
+
   it('refuses a VM that is not running, a slot without a VM, and --json without a command', async () => {
     lab.answer('ie-virsh list', list('shut off'))
     const stopped = await shien(['vm', 'ssh', '01', '--host', 'labblade', '--json', '--', 'id'])
