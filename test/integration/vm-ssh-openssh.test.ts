@@ -9,6 +9,7 @@ import {bladeNaming, vmLogin, type VmAddress} from '../../src/client/vm/vm-login
 import {runVmSshCommand, type VmLoginPlan} from '../../src/client/vm/vm-ssh.js'
 import {BLADE_PROTOCOL} from '../../src/protocol/blade-steps.js'
 import {resolveSshTarget} from '../../src/transport/ssh-target.js'
+import {runShien} from '../support/cli.js'
 import {assertBuildIsCurrent, shien} from '../support/run-command.js'
 import {startVmLab, type VmLab} from '../support/vm-lab.js'
 
@@ -128,6 +129,22 @@ describe('shien vm ssh-config, ssh and stop against the lab blade', () => {
     const again = lab.commands().length
     expect((await shien(['vm', 'ssh-config', '--host', 'labblade'])).stdout).toContain(`Host ${alias}\n`)
     expect(lab.commands().slice(again)).toEqual(['sudo -n ie-virsh list --json'])
+  })
+
+  it('vm ssh runs OpenSSH on the terminal it was given: the host key passes, then the login as vagrant is what fails here', async () => {
+    // The lab VMs have no vagrant account, so the login itself is refused; what comes before
+    // it (the jump, the recorded keys under the alias) is what this shows, from ssh's own words.
+    lab.answer('ie-virsh list', list('running'))
+    await recordVmHostKeys(resolveSshTarget('labblade', {home}), bladeNaming('labblade', undefined, home), {account: 'e195701', slot: '01'}, [lab.vmHostKeys[1]])
+    const r = await runShien(['vm', 'ssh', '01', '--host', 'labblade', '--', 'id'], {home})
+    expect(r.exitCode).toBe(255)
+    expect(r.stderr).toMatch(/^vagrant@127\.0\.0\.1: Permission denied \(publickey\)/m)
+    expect(r.stderr).not.toMatch(/authenticity|warning|changed/i)
+    writeFileSync(knownHosts, readFileSync(knownHosts, 'utf8').replace(lab.vmHostKeys[1], lab.vmHostKeys[0]))
+    const tampered = await runShien(['vm', 'ssh', '01', '--host', 'labblade', '--', 'id'], {home})
+    expect(tampered.exitCode).toBe(255)
+    expect(tampered.stderr).toMatch(/REMOTE HOST IDENTIFICATION HAS CHANGED/)
+    expect(tampered.stderr).not.toMatch(/Permission denied/)
   })
 
   it("never records keys from an admin's own records for another account's VM", async () => {
