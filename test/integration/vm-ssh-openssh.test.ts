@@ -177,8 +177,10 @@ describe('shien vm ssh-config, ssh and stop against the lab blade', () => {
     const r = await shien(['vm', 'stop', '01', '--timeout', '5', '--host', 'labblade', '--json'])
     expect(r.json).toMatchObject({outcome: 'shutdown', state: 'shut off'})
     expect(lab.commands().slice(before)).toEqual(['sudo -n ie-virsh shutdown 01 --timeout 5 --json'])
-    const text = await shien(['vm', 'stop', '01', '--timeout', '5', '--host', 'labblade'])
+    // Without a slot: .shien.json's, else 01; the timeout 60 s unless given.
+    const text = await shien(['vm', 'stop', '--host', 'labblade'])
     expect(text.stdout).toBe('Shut e195701-01 down (it powered off after 2.3 s).\n')
+    expect(lab.commands().at(-1)).toBe('sudo -n ie-virsh shutdown 01 --timeout 60 --json')
     const zero = await shien(['vm', 'stop', '01', '--timeout', '0', '--host', 'labblade', '--json'])
     expect(zero.json.error).toMatchObject({code: 'USAGE', exitCode: 2})
   })

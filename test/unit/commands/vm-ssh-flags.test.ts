@@ -40,7 +40,7 @@ describe('shien vm ssh, ssh-config and stop: the command line', () => {
     ['a timeout below 1 s', ['vm', 'stop', '01', '--timeout', '0', '--host', 'blade1', '--json'], 'USAGE', 2],
     ['a timeout above 600 s', ['vm', 'stop', '01', '--timeout', '601', '--host', 'blade1', '--json'], 'USAGE', 2],
     ['a timeout that is not a number', ['vm', 'stop', '01', '--timeout', 'soon', '--host', 'blade1', '--json'], 'USAGE', 2],
-    ['stop without a slot', ['vm', 'stop', '--host', 'blade1', '--json'], 'USAGE', 2],
+    ['stop with two slots', ['vm', 'stop', '01', '02', '--host', 'blade1', '--json'], 'USAGE', 2],
   ])('%s is refused with the error envelope', async (_what, args, code, exitCode) => {
     const r = await shien(args)
     expect(r.exitCode).toBe(exitCode)
