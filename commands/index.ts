@@ -17,6 +17,7 @@ import BladeConvert from './blade/convert.js'
 import BladeHarden from './blade/harden.js'
 import BladeHash from './blade/hash.js'
 import BladeHello from './blade/hello.js'
+import BladeHostKeys from './blade/host-keys.js'
 import BladeInstall from './blade/install.js'
 import BladeLock from './blade/lock.js'
 import BladePrepare from './blade/prepare.js'
@@ -53,7 +54,10 @@ import VmDefine from './vm/define.js'
 import VmDestroy from './vm/destroy.js'
 import VmDumpxml from './vm/dumpxml.js'
 import VmList from './vm/list.js'
+import VmSsh from './vm/ssh.js'
+import VmSshConfig from './vm/ssh-config.js'
 import VmStart from './vm/start.js'
+import VmStop from './vm/stop.js'
 import VmTemplates from './vm/templates.js'
 import VmUndefine from './vm/undefine.js'
 
@@ -73,6 +77,7 @@ export default {
   'blade:harden': BladeHarden,
   'blade:hash': BladeHash,
   'blade:hello': BladeHello,
+  'blade:host-keys': BladeHostKeys,
   'blade:install': BladeInstall,
   'blade:lock': BladeLock,
   'blade:prepare': BladePrepare,
@@ -109,7 +114,10 @@ export default {
   'vm:destroy': VmDestroy,
   'vm:dumpxml': VmDumpxml,
   'vm:list': VmList,
+  'vm:ssh': VmSsh,
+  'vm:ssh-config': VmSshConfig,
   'vm:start': VmStart,
+  'vm:stop': VmStop,
   'vm:templates': VmTemplates,
   'vm:undefine': VmUndefine,
 } satisfies Record<string, Command.Class>

@@ -94,7 +94,11 @@ from ~/.ssh/known_hosts.`
 
   private printResult(result: PushResult): void {
     this.log(`${result.vm} is ${result.state ?? 'defined'} on ${result.host}.`)
-    if (result.ssh) this.log(`Log in with: ${result.ssh}`)
+    if (result.login) this.log(`Log in with: ${result.login}`)
+    if (result.ssh) this.log(`  or with OpenSSH: ${result.ssh}`)
+    const keys = result.hostKeys
+    if (keys?.recorded) this.log(`Its host keys are in ${keys.path} as ${keys.alias} (${keys.keys} keys${keys.replaced > 0 ? `, ${keys.replaced} old ones replaced` : ''}).`)
+    else if (keys) this.warn(`The VM's host keys were not recorded (${keys.reason}). Remove the old ones (ssh-keygen -R ${keys.alias ?? 'ALIAS'}); shien vm ssh ${result.slot} then records them from the blade.`)
     this.log(`Stages: ${result.timings.map((t) => `${t.stage} ${(t.ms / 1000).toFixed(1)} s`).join(', ')}`)
   }
 }

@@ -2,7 +2,7 @@ import {Args} from '@oclif/core'
 
 import {configGet, type EffectiveSetting} from '../../src/client/user-config.js'
 import {ShienCommand} from '../../src/ui/base-command.js'
-import {settingsHelp} from '../../src/ui/config-help.js'
+import {settingsHelp} from '../../src/client/config-help.js'
 
 export default class ConfigGet extends ShienCommand {
   static override summary = 'Print one setting in effect here, and with --json the file it came from.'

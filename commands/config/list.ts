@@ -1,6 +1,6 @@
 import {configList, type ConfigListResult} from '../../src/client/user-config.js'
 import {ShienCommand} from '../../src/ui/base-command.js'
-import {formatConfigList} from '../../src/ui/config-help.js'
+import {formatConfigList} from '../../src/client/config-help.js'
 
 export default class ConfigList extends ShienCommand {
   static override summary = 'List every setting in effect here and the file each came from.'

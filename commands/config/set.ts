@@ -2,7 +2,7 @@ import {Args} from '@oclif/core'
 
 import {configSet, type ConfigEditResult} from '../../src/client/user-config.js'
 import {ShienCommand} from '../../src/ui/base-command.js'
-import {settingsHelp} from '../../src/ui/config-help.js'
+import {settingsHelp} from '../../src/client/config-help.js'
 
 export default class ConfigSet extends ShienCommand {
   static override summary = 'Set a setting in your user config, for every project.'

@@ -10,7 +10,7 @@ export default class VmList extends VmCommand {
   async run(): Promise<ListResult> {
     const {flags} = await this.parse(VmList)
     const plan = this.plan(flags)
-    const result = withLaptopSsh(await this.ieVirsh<ListResult>(plan, ['list']), plan.target.alias)
+    const result = withLaptopSsh(await this.ieVirsh<ListResult>(plan, ['list']), plan)
     if (!this.jsonEnabled()) this.log(describeList(result))
     return result
   }

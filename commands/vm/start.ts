@@ -11,7 +11,7 @@ export default class VmStart extends VmCommand {
   async run(): Promise<StartResult> {
     const {args, flags} = await this.parse(VmStart)
     const plan = this.plan(flags)
-    const result = withLaptopSsh(await this.ieVirsh<StartResult>(plan, ['start', args.slot]), plan.target.alias)
+    const result = withLaptopSsh(await this.ieVirsh<StartResult>(plan, ['start', args.slot]), plan)
     if (!this.jsonEnabled()) this.log(describeStart(result))
     return result
   }

@@ -3,6 +3,7 @@ import {hardenImage} from '../harden/harden-image.js'
 import type {HardenResult} from '../protocol/blade-steps.js'
 import type {BladeContext} from './caller.js'
 import {checkSlotName} from './convert.js'
+import {newHostKeys} from './slot-host-keys.js'
 import {publicKeySha256} from './kept-harden.js'
 import {declaredIn, readStagedRecord, recordedPlatform, stagedImage, writeStagedRecord} from './slot-files.js'
 
@@ -25,5 +26,6 @@ export async function hardenStaged(ctx: BladeContext, slot: string, publicKey: s
   // The upload's sha256 (in meta) and the key's let a re-run pick this result up (kept-harden.ts).
   const record = {slot, hardenedAt: new Date().toISOString(), ...meta, publicKeySha256: publicKeySha256(publicKey), ...(base === undefined ? {} : {base}), ...platform, harden: report}
   const recordPath = await writeStagedRecord(ctx, slot, record)
-  return {record: recordPath, report}
+  const hostKeys = newHostKeys(report)
+  return {record: recordPath, report, hostKeys}
 }

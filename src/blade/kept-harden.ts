@@ -17,6 +17,7 @@ import {qemuImgInfo} from '../qemu-img/qemu-img.js'
 import type {ConvertResult} from '../protocol/blade-steps.js'
 import type {BladeContext} from './caller.js'
 import {readStagedRecord, stagedImage, stagedRecord} from './slot-files.js'
+import {newHostKeys} from './slot-host-keys.js'
 
 /** What the harden record keeps of the key it installed: the line's sha256, not the line. */
 export function publicKeySha256(publicKey: string): string {
@@ -40,5 +41,5 @@ export async function keptHardened(ctx: BladeContext, slot: string, want: {sha25
   if (!same || typeof record.harden !== 'object' || record.harden === null) return undefined
   const [info] = await qemuImgInfo(image, {format: 'qcow2'}).catch(() => [undefined])
   if (!info) return undefined
-  return {image, disk: '', virtualSize: info.virtualSize, ignoredDisks: [], hardened: {record: recordPath, report: record.harden}}
+  return {image, disk: '', virtualSize: info.virtualSize, ignoredDisks: [], hardened: {record: recordPath, report: record.harden, hostKeys: newHostKeys(record.harden)}}
 }

@@ -19,6 +19,8 @@ export interface HostKeyInfo {
   file: string
   type: string
   fingerprint: string
+  /** `TYPE BASE64` of a key harden made: the laptop records it in known_hosts (the old keys have none). */
+  publicKey?: string
 }
 
 export interface GeneratedKeys {
@@ -36,9 +38,11 @@ export async function generateHostKeys(signal?: AbortSignal): Promise<GeneratedK
       // An empty comment: the default would write the student's account and blade name into the guest.
       const made = await runTool('ssh-keygen', ['-q', '-N', '', '-C', '', '-t', type, '-f', local], {signal})
       if (made.exitCode !== 0) throw new Error(`ssh-keygen could not make ${name}: ${firstErrorLine(made.stderr)}`)
-      const info = fingerprint(await readFile(`${local}.pub`, 'utf8'))
+      const pub = await readFile(`${local}.pub`, 'utf8')
+      const info = fingerprint(pub)
       if (!info) throw new Error(`ssh-keygen wrote an unreadable ${name}.pub`)
-      return {name, local, info: {file: `/etc/ssh/${name}.pub`, ...info}}
+      const publicKey = pub.trim().split(/\s+/).slice(0, 2).join(' ')
+      return {name, local, info: {file: `/etc/ssh/${name}.pub`, ...info, publicKey}}
     }))
     return {dir, keys}
   } catch (error) {

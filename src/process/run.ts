@@ -123,12 +123,12 @@ export function firstErrorLine(stderr: string): string {
 
 /**
  * Runs a program on this process's own terminal (stdin, stdout and stderr inherited), for
- * `virsh console`, with the same clean environment. Resolves with the exit code, or 128 plus
+ * `virsh console` (the clean environment) and `shien vm ssh`'s OpenSSH (the user's). Resolves with the exit code, or 128 plus
  * the signal number when a signal ended it (as shells report it).
  */
-export function runAttached(file: string, args: string[], o: {signal?: AbortSignal}): Promise<number> {
+export function runAttached(file: string, args: string[], o: Pick<ProcessOptions, 'signal' | 'env' | 'cwd'>): Promise<number> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, {env: CLEAN_ENV, stdio: 'inherit', cwd: '/', signal: o.signal})
+    const child = spawn(file, args, {env: environment(o), stdio: 'inherit', cwd: o.cwd ?? '/', signal: o.signal})
     child.once('error', reject)
     child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)))
   })

@@ -5,7 +5,7 @@
  * Bump BLADE_PROTOCOL when a step's flags or result change shape; both ends refuse a peer that
  * speaks another number.
  */
-export const BLADE_PROTOCOL = 3
+export const BLADE_PROTOCOL = 4
 
 export interface HelloResult {
   version: string
@@ -55,6 +55,17 @@ export interface HardenResult {
   /** Where the record of what was done is kept, next to the image. */
   record: string
   report: object
+  /**
+   * The public halves of the host keys harden made for the guest (`TYPE BASE64`, one per key
+   * type): the laptop records them in known_hosts under the VM's alias, so a first login asks nothing.
+   */
+  hostKeys: string[]
+}
+
+/** The public host keys harden made for a slot's VM, from the slot's record (empty when it holds none). */
+export interface HostKeysResult {
+  slot: string
+  hostKeys: string[]
 }
 
 /**
@@ -119,6 +130,7 @@ export interface BladeSteps {
   /** Makes the slot's staged image a qcow2 overlay of the base with the delta's blocks; then harden as after convert. */
   'apply-delta': {flags: {name: string; slot: string; box: string; version: string; sha256?: string; 'public-key'?: string}; result: ConvertResult}
   harden: {flags: {slot: string; 'public-key': string; box?: string; sha256?: string}; result: HardenResult}
+  'host-keys': {flags: {slot: string}; result: HostKeysResult}
   install: {
     flags: {slot: string; action: keyof InstallResults; installed?: boolean; name?: string}
     result: InstallResults[keyof InstallResults]

@@ -13,8 +13,9 @@ export type PushStage = Stage<PushContext, StageId>
 
 /** What `ie-virsh list --json` returns (the fields the laptop reads). */
 export interface VirshList {
+  account?: string
   limits?: {vms?: number}
-  domains?: Array<{slot: string; name: string; state: string; sshPort?: number}>
+  domains?: Array<{slot: string; name: string; state: string; sshPort?: number; ssh?: string}>
 }
 
 /** A delta sent instead of the whole box: against which base, and how much of the disk. */
@@ -47,8 +48,9 @@ export interface PushOutputs {
   upload: {slotState: SlotState; sent: UploadResult; delta?: DeltaSent; wholeBox?: string}
   /** `hardened`: the blade gave back a harden it finished for this upload and key on the last try. */
   convert: {image: string; disk: string; virtualSize: number; hardened?: PushOutputs['harden']}
-  harden: {record: string; report: unknown}
-  start: {domain: string; sshPort?: number; state?: string}
+  harden: {record: string; report: unknown; hostKeys: string[]}
+  /** `ssh`: the login as the blade prints it (`ssh -p PORT vagrant@HOST`). */
+  start: {domain: string; account: string; sshPort?: number; ssh?: string; state?: string}
 }
 
 /** The state a push carries from stage to stage. */

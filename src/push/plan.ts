@@ -8,6 +8,7 @@ import {resolveSshTarget, type SshTarget} from '../transport/ssh-target.js'
 import {loadProjectConfig} from '../client/project-config.js'
 import {checkBoxName, isBoxName} from '../names.js'
 import {bladeHost} from '../client/find-blade.js'
+import {bladeNaming, type BladeNaming} from '../client/vm/vm-login.js'
 import {type BaseChoice, chooseBase} from './base-choice.js'
 import {vagrantDotDir} from './vagrant-box-meta.js'
 
@@ -21,6 +22,8 @@ export interface PushPlan {
   name: string
   slot: string
   target: SshTarget
+  /** How the blade was named, for the OpenSSH login to the VM the push reports. */
+  naming: BladeNaming
   replace: boolean
   publicKeyFile?: string
   bladeCommand: string
@@ -89,7 +92,7 @@ export function planPush(input: PushInputs): PushPlan {
       problems.push((error as Error).message)
     }
   }
-  if (problems.length > 0 || !target) {
+  if (problems.length > 0 || !target || !host) {
     throw new ShienError(problems.length === 1 ? problems[0] : `The push cannot start:\n  - ${problems.join('\n  - ')}`, {
       code: 'BAD_PUSH',
       exit: 'usage',
@@ -103,6 +106,7 @@ export function planPush(input: PushInputs): PushPlan {
     name,
     slot,
     target,
+    naming: bladeNaming(host, input.jump, home),
     replace: input.replace ?? false,
     publicKeyFile: input.publicKey ? resolve(input.cwd, input.publicKey) : undefined,
     bladeCommand: config.bladeCommand ?? 'shien',

@@ -7,6 +7,8 @@ import {convertStage, defineStage, hardenStage, startStage} from './stages-blade
 import {packageStage} from './stages-local.js'
 import {connectStage, uploadStage} from './stages-upload.js'
 import type {AskPassphrase} from '../transport/ssh-auth.js'
+import {recordPushedHostKeys, type PushedHostKeys} from '../client/vm/vm-host-keys.js'
+import {loginCommand, vmLogin} from '../client/vm/vm-login.js'
 
 export const pushStages: PushStage[] = [packageStage, connectStage, uploadStage, convertStage, hardenStage, defineStage, startStage]
 
@@ -16,8 +18,12 @@ export interface PushResult {
   slot: string
   host: string
   state?: string
-  /** How to log in, when the blade forwards a port to the VM's sshd. */
+  /** How to log in with OpenSSH, when the blade forwards a port to the VM's sshd: through the blade, under the VM's host key alias. */
   ssh?: string
+  /** The same with shien: `shien vm ssh SLOT`. */
+  login?: string
+  /** The VM's host keys (made by harden), recorded in known_hosts under its alias; or why not. */
+  hostKeys?: PushedHostKeys
   /** `sha256`, `size`, `sent`: of what was uploaded (the delta, after a delta push). `reused`: a box kept from a push that did not finish. */
   box: {name: string; sha256?: string; size?: number; sent: number; resumedFrom: number; privateKeysLeftOut: string[]; reused: boolean}
   /** Whether a delta against a course base box went instead of the whole box; if not, why, when a base was looked for. */
@@ -54,20 +60,31 @@ export async function push(plan: PushPlan, deps: PushDeps): Promise<PushResult> 
     made: {},
   }
   const timings = await runStages(deps.stages ?? pushStages, ctx, {signal: deps.signal, onEvent: deps.onEvent})
-  return result(ctx, timings)
+  // Only once every stage passed: a failed push leaves the slot's old VM, and its keys, as they were.
+  const account = ctx.out.start?.account ?? plan.target.user
+  const hostKeys = await recordPushedHostKeys(plan.target, plan.naming, {account, slot: plan.slot}, ctx.out.harden?.hostKeys)
+  return {...result(ctx, timings), ...loginOf(ctx, account), hostKeys}
+}
+
+/** How to log in to the pushed VM: with shien, and with OpenSSH under the VM's alias. */
+function loginOf(ctx: PushContext, account: string): Pick<PushResult, 'ssh' | 'login'> {
+  const {plan} = ctx
+  const port = ctx.out.start?.sshPort
+  const host = /@(\S+)$/.exec(ctx.out.start?.ssh ?? '')?.[1] ?? '127.0.0.1'
+  if (port === undefined) return {}
+  const login = vmLogin(plan.target, plan.naming, {account, slot: plan.slot, host, port})
+  return {ssh: loginCommand(login, plan.naming.home), login: `shien vm ssh ${plan.slot}`}
 }
 
 function result(ctx: PushContext, timings: Array<StageTiming<StageId>>): PushResult {
   const {plan, out} = ctx
   const vm = out.start
   const sent = out.upload?.sent
-  const port = vm?.sshPort
   return {
     vm: vm?.domain ?? `${plan.target.user}-${plan.slot}`,
     slot: plan.slot,
     host: plan.target.alias,
     state: vm?.state,
-    ssh: port ? `ssh -J ${plan.target.alias} -p ${port} vagrant@127.0.0.1` : undefined,
     box: {
       name: plan.name,
       sha256: sent?.sha256,

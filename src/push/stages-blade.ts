@@ -102,7 +102,8 @@ export const startStage: PushStage = {
     if (ctx.plan.start) await blade.virsh(['start', ctx.plan.slot], {signal: io.signal})
     const list = await blade.virsh<VirshList>(['list'], {signal: io.signal})
     const domain = list.domains?.find((d) => d.slot === ctx.plan.slot)
-    ctx.out.start = {domain: domain?.name ?? `${ctx.plan.target.user}-${ctx.plan.slot}`, sshPort: domain?.sshPort, state: domain?.state}
+    const account = list.account ?? ctx.plan.target.user
+    ctx.out.start = {domain: domain?.name ?? `${account}-${ctx.plan.slot}`, account, sshPort: domain?.sshPort, ssh: domain?.ssh, state: domain?.state}
   },
   async cleanup(ctx, outcome) {
     if (outcome === 'ok') await ctx.out.connect?.blade.call('install', {slot: ctx.plan.slot, action: 'tidy', name: ctx.plan.name})

@@ -53,7 +53,8 @@ export function checkHostKey(text: string, name: string, keyBlob: Buffer): HostK
   return changed ?? {status: 'unknown'}
 }
 
-function hostMatches(patterns: string, name: string): boolean {
+/** Whether a known_hosts line's names (a hashed `|1|` name, or patterns with `!` negations) match `name`. */
+export function hostMatches(patterns: string, name: string): boolean {
   if (patterns.startsWith('|1|')) {
     const [, , salt, hash] = patterns.split('|')
     if (!salt || !hash) return false
@@ -75,6 +76,19 @@ function hostMatches(patterns: string, name: string): boolean {
 function globMatch(pattern: string, name: string): boolean {
   const regex = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replaceAll('*', '.*').replaceAll('?', '.')
   return new RegExp(`^${regex}$`, 'i').test(name)
+}
+
+/**
+ * Whether known_hosts text has an entry (not a `@` marker line) that names `name` itself: hashed,
+ * or in its list of names. A wildcard pattern that happens to match is not an entry for it.
+ */
+export function hasHostEntry(text: string, name: string): boolean {
+  return text.split('\n').some((line) => {
+    const [names = '', ...rest] = line.trim().split(/\s+/)
+    if (rest.length < 2 || names.startsWith('#') || names.startsWith('@')) return false
+    if (names.startsWith('|1|')) return hostMatches(names, name)
+    return names.toLowerCase().split(',').includes(name.toLowerCase())
+  })
 }
 
 /** Reads known_hosts; a missing file is empty. */

@@ -141,9 +141,10 @@ function sshG(hop: HopSpec, env: SshEnv): Map<string, string[]> {
 
 /**
  * Which file `ssh -G` reads: the account's own files when shien's home is the account's, else
- * (a HOME of its own) that home's `.ssh/config` alone.
+ * (a HOME of its own) that home's `.ssh/config` alone. Undefined means OpenSSH's own choice; an
+ * `ssh` shien starts is given the same `-F`.
  */
-function configFileFor(env: SshEnv): string | undefined {
+export function configFileFor(env: SshEnv): string | undefined {
   if (env.configFile !== undefined) return env.configFile
   if (env.home === undefined || env.home === userInfo().homedir) return undefined
   const file = join(env.home, '.ssh', 'config')

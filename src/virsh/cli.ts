@@ -2,7 +2,7 @@ import type {ShienError} from '../errors.js'
 import {parseToolArgs, toolHelp, usageError} from '../privileged/usage.js'
 
 /** Commands that act on one of the caller's slots. */
-export type SlotCommand = 'define' | 'start' | 'destroy' | 'undefine' | 'dumpxml' | 'console' | 'debug'
+export type SlotCommand = 'define' | 'start' | 'shutdown' | 'destroy' | 'undefine' | 'dumpxml' | 'console' | 'debug'
 
 interface Common {
   json: boolean
@@ -16,17 +16,19 @@ export type Invocation =
   | (Common & {command: 'start' | 'destroy' | 'dumpxml' | 'console'; slot: string})
   | (Common & {command: 'undefine'; slot: string; removeImage: boolean})
   | (Common & {command: 'debug'; slot: string; stop: boolean})
+  | (Common & {command: 'shutdown'; slot: string; timeoutSeconds: number})
   | (Common & {command: 'list' | 'templates'})
   | {command: 'version'; json: boolean}
   | {command: 'help'; json: boolean}
 
-const WITH_SLOT: readonly string[] = ['define', 'start', 'destroy', 'undefine', 'dumpxml', 'console', 'debug']
+const WITH_SLOT: readonly string[] = ['define', 'start', 'shutdown', 'destroy', 'undefine', 'dumpxml', 'console', 'debug']
 const WITHOUT_SLOT: readonly string[] = ['list', 'templates', 'version', 'help']
 
 /** The commands and what they do, for `help` (the thesis's table 2.1, plus console and templates). */
 export const COMMANDS = [
   {usage: 'define SLOT [--template NAME]', description: 'Create the domain <account>-SLOT from your image images/SLOT.qcow2'},
   {usage: 'start SLOT', description: 'Boot the VM in SLOT'},
+  {usage: 'shutdown SLOT [--timeout SECONDS]', description: 'Shut the VM in SLOT down (ACPI); power it off if it is still running after the timeout (60 s)'},
   {usage: 'destroy SLOT', description: 'Power the VM in SLOT off at once'},
   {usage: 'undefine SLOT [--remove-image]', description: 'Delete the domain (and with --remove-image its image)'},
   {usage: 'list', description: 'Show your VMs, running or not, and how to reach them over SSH'},
@@ -40,7 +42,10 @@ export const COMMANDS = [
 ] as const
 
 /** Flags and the one command each belongs to (--account and --json go with any). */
-const FLAG_COMMAND = {'remove-image': 'undefine', template: 'define', stop: 'debug'} as const
+const FLAG_COMMAND = {'remove-image': 'undefine', template: 'define', stop: 'debug', timeout: 'shutdown'} as const
+
+/** shutdown's wait: ie-virsh holds the account's lock meanwhile, so it is bounded. */
+export const SHUTDOWN_TIMEOUT = {default: 60, max: 600} as const
 
 /** `--json` is looked for by hand too, so that even a command line that fails to parse gets JSON. */
 export function wantsJson(argv: string[]): boolean {
@@ -77,6 +82,7 @@ export function parseInvocation(argv: string[]): Invocation {
   const slot = rest[0]
   if (command === 'undefine') return {command, slot, removeImage: values['remove-image'] ?? false, json, ...account}
   if (command === 'debug') return {command, slot, stop: values.stop ?? false, json, ...account}
+  if (command === 'shutdown') return {command, slot, timeoutSeconds: timeoutOf(values.timeout), json, ...account}
   if (command === 'define') return {command, slot, json, ...account, ...(values.template === undefined ? {} : {template: values.template})}
   return {command: command as 'start' | 'destroy' | 'dumpxml' | 'console', slot, json, ...account}
 }
@@ -87,9 +93,18 @@ function parse(argv: string[]) {
     'remove-image': {type: 'boolean'},
     stop: {type: 'boolean'},
     template: {type: 'string'},
+    timeout: {type: 'string'},
     account: {type: 'string'},
     help: {type: 'boolean', short: 'h'},
   })
+}
+
+/** `--timeout SECONDS`: whole seconds, 1 to SHUTDOWN_TIMEOUT.max. */
+function timeoutOf(raw: string | undefined): number {
+  if (raw === undefined) return SHUTDOWN_TIMEOUT.default
+  const seconds = /^\d{1,4}$/.test(raw) ? Number(raw) : Number.NaN
+  if (!(seconds >= 1 && seconds <= SHUTDOWN_TIMEOUT.max)) throw usage(`--timeout takes whole seconds from 1 to ${SHUTDOWN_TIMEOUT.max}, not "${raw}".`)
+  return seconds
 }
 
 function usage(message: string, cause?: unknown): ShienError {

@@ -4,7 +4,7 @@ import {buildContext, type VirshContext, type VirshDeps} from './context.js'
 import {debugSlot, describeDebug} from './debug.js'
 import {defineSlot, describeDefine} from './define.js'
 import {consoleSlot, describeTemplates, dumpXmlSlot, listTemplates} from './inspect.js'
-import {describeDestroy, describeStart, describeUndefine, destroySlot, startSlot, undefineSlot} from './lifecycle.js'
+import {describeDestroy, describeShutdown, describeStart, describeUndefine, destroySlot, shutdownSlot, startSlot, undefineSlot} from './lifecycle.js'
 import {describeList, listDomains} from './list.js'
 
 /**
@@ -47,6 +47,8 @@ async function dispatch(inv: ContextInvocation, ctx: VirshContext): Promise<Outc
       return out(await defineSlot(ctx, inv.slot, {template: inv.template}), describeDefine)
     case 'start':
       return out(await startSlot(ctx, inv.slot), describeStart)
+    case 'shutdown':
+      return out(await shutdownSlot(ctx, inv.slot, {timeoutSeconds: inv.timeoutSeconds}), describeShutdown)
     case 'destroy':
       return out(await destroySlot(ctx, inv.slot), describeDestroy)
     case 'undefine':

@@ -1,3 +1,5 @@
+import {setTimeout as sleep} from 'node:timers/promises'
+
 import {ShienError} from '../errors.js'
 import type {VirshContext} from './context.js'
 import {sshForwardOf} from './domain-xml.js'
@@ -22,6 +24,20 @@ export interface DestroyResult {
   state: DomainState
   /** False when the domain was already off and nothing was done. */
   wasRunning: boolean
+}
+
+export interface ShutdownResult {
+  name: string
+  slot: string
+  state: DomainState
+  /**
+   * `shutdown`: the guest shut itself down after the ACPI request; `destroyed`: it was still
+   * running after the timeout and was powered off; `not-running`: it was already off.
+   */
+  outcome: 'shutdown' | 'destroyed' | 'not-running'
+  /** How long the guest was given, and how long it took (until shut off, or the timeout). */
+  timeoutSeconds: number
+  waitedMs: number
 }
 
 export interface UndefineResult {
@@ -61,6 +77,34 @@ export function destroySlot(ctx: VirshContext, rawSlot: string): Promise<Destroy
     if (wasRunning) await ctx.hypervisor.destroy(name, o)
     const state = (await ctx.hypervisor.state(name, o)) ?? 'unknown'
     return {name, slot, state, wasRunning}
+  })
+}
+
+// How often the state is read while a guest shuts down.
+const SHUTDOWN_POLL_MS = 500
+
+/**
+ * `ie-virsh shutdown SLOT [--timeout SECONDS]`: the ACPI power button, then a wait for the guest
+ * to power itself off; still running after the timeout, it is destroyed. Same ownership rules
+ * as destroy: the domain is the owner's, by name, under the owner's lock.
+ */
+export function shutdownSlot(ctx: VirshContext, rawSlot: string, opts: {timeoutSeconds: number}): Promise<ShutdownResult> {
+  const o = {signal: ctx.signal}
+  return onOwnDomain(ctx, rawSlot, async (name, slot, before) => {
+    const base = {name, slot, timeoutSeconds: opts.timeoutSeconds}
+    if (INACTIVE.includes(before)) return {...base, state: before, outcome: 'not-running', waitedMs: 0}
+    const started = Date.now()
+    await ctx.hypervisor.shutdown(name, o)
+    const deadline = started + opts.timeoutSeconds * 1000
+    let state = await ctx.hypervisor.state(name, o)
+    while (state !== undefined && !INACTIVE.includes(state) && Date.now() < deadline) {
+      await sleep(Math.min(SHUTDOWN_POLL_MS, deadline - Date.now()), undefined, o)
+      state = await ctx.hypervisor.state(name, o)
+    }
+    const waitedMs = Date.now() - started
+    if (state !== undefined && INACTIVE.includes(state)) return {...base, state, outcome: 'shutdown', waitedMs}
+    await ctx.hypervisor.destroy(name, o)
+    return {...base, state: (await ctx.hypervisor.state(name, o)) ?? 'unknown', outcome: 'destroyed', waitedMs}
   })
 }
 
@@ -106,6 +150,13 @@ export function describeStart(r: StartResult): string {
 
 export function describeDestroy(r: DestroyResult): string {
   return r.wasRunning ? `Stopped ${r.name} (powered off).` : `${r.name} was not running.`
+}
+
+export function describeShutdown(r: ShutdownResult): string {
+  if (r.outcome === 'not-running') return `${r.name} was not running.`
+  const seconds = (r.waitedMs / 1000).toFixed(1)
+  if (r.outcome === 'shutdown') return `Shut ${r.name} down (it powered off after ${seconds} s).`
+  return `${r.name} did not shut down within ${r.timeoutSeconds} s, so it was powered off (destroyed).`
 }
 
 export function describeUndefine(r: UndefineResult): string {

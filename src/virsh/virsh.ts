@@ -41,6 +41,8 @@ export interface Hypervisor {
   define(xml: string, o: HypervisorCallOptions): Promise<{domain: string}>
   /** Boots the domain; `paused` leaves its CPUs stopped before the first instruction. */
   start(name: string, o: HypervisorCallOptions & {paused?: boolean}): Promise<void>
+  /** Asks the guest to shut down (the ACPI power button); returns at once, the guest takes its time. */
+  shutdown(name: string, o: HypervisorCallOptions): Promise<void>
   /** Powers the domain off at once, like pulling the plug. */
   destroy(name: string, o: HypervisorCallOptions): Promise<void>
   undefine(name: string, o: HypervisorCallOptions): Promise<void>
@@ -94,6 +96,10 @@ export class VirshHypervisor implements Hypervisor {
 
   async start(name: string, o: HypervisorCallOptions & {paused?: boolean}): Promise<void> {
     await this.ok(['start', ...(o.paused ? ['--paused'] : []), name], `start ${name}`, o)
+  }
+
+  async shutdown(name: string, o: HypervisorCallOptions): Promise<void> {
+    await this.ok(['shutdown', '--mode', 'acpi', name], `shut ${name} down`, o)
   }
 
   async destroy(name: string, o: HypervisorCallOptions): Promise<void> {

@@ -92,14 +92,14 @@ describe('a push whose connection goes during harden', () => {
 
   it('takes the hardened image the blade finished while the laptop was gone, sending nothing again', async () => {
     const child = startShien(['push', box, '--host', 'blade', '--slot', '04', '--name', 'vanished', '--no-start'], {home: blade.laptopHome})
-    let stopped = false
+    let hardening = false
     child.stderr?.on('data', (chunk: Buffer) => {
-      // The laptop vanishes without a word (suspended): its connection stays open, the blade goes on.
-      if (!stopped && chunk.toString().includes('Harden...')) {
-        stopped = true
-        child.kill('SIGSTOP')
-      }
+      if (chunk.toString().includes('Harden...')) hardening = true
     })
+    // The laptop vanishes without a word (suspended) once the blade's harden runs: its
+    // connection stays open, the blade goes on.
+    await until('the blade runs harden', async () => hardening && (await studentProcesses('blade harden')) !== '', 300_000)
+    child.kill('SIGSTOP')
     const record = join(images(), '.04.new.json')
     await until('the blade finishes harden alone', async () => {
       const hardened = existsSync(record) && readFileSync(record, 'utf8').includes('"harden"')

@@ -93,13 +93,14 @@ describe('shien vm through the local blade (real sshd, sudo and ie-virsh)', () =
       name: domain,
       state: 'shut off',
       sshPort: port,
-      ssh: `ssh -J ${blade.hostAlias} -p ${port} vagrant@127.0.0.1`,
+      // Through the blade, under the VM's host key alias (never [127.0.0.1]:PORT, a port other VMs reuse).
+      ssh: `ssh -F ${blade.sshConfig} -J ${blade.hostAlias} -p ${port} -o HostKeyAlias=shien-${blade.account}-${SLOT}.${blade.host}-${blade.port} -i ${blade.identityFile} vagrant@127.0.0.1`,
     })
     const started = await vm(['start', SLOT])
     expect(started.json).toMatchObject({name: domain, state: 'running', alreadyRunning: false})
     expect(await stateOf(domain)).toBe('running')
     const text = await runShien(['vm', 'list', '--host', blade.hostAlias], {home: blade.laptopHome})
-    expect(text.stdout).toMatch(new RegExp(`${SLOT}\\s+${domain}\\s+running\\s+-\\s+ssh -J ${blade.hostAlias}`))
+    expect(text.stdout).toMatch(new RegExp(`${SLOT}\\s+${domain}\\s+running\\s+-\\s+ssh -F \\S+ -J ${blade.hostAlias} `))
   })
 
   it('prints the domain XML', async () => {

@@ -1,26 +1,39 @@
+import type {VmPlan} from './plan.js'
+import {loginCommand, vmLogin} from './vm-login.js'
+
 /**
  * ie-virsh prints addresses as seen on the blade. Forwarded ports there usually listen on the
- * blade's loopback, so from a laptop they are reached through the blade: ssh's -J for the
+ * blade's loopback, so from a laptop they are reached through the blade: ProxyJump for the
  * guest's sshd, an ssh -L tunnel from a local port to a gdb stub's socket.
  */
-const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/
-
-/** `ssh -p PORT vagrant@127.0.0.1` as typed on a laptop: through the blade with -J. */
-export function sshFromLaptop(ssh: string | undefined, alias: string): string | undefined {
-  const match = ssh === undefined ? null : /^ssh -p (\d+) (\S+)@(\S+)$/.exec(ssh)
-  if (!match || !LOOPBACK.test(match[3])) return ssh
-  return `ssh -J ${alias} -p ${match[1]} ${match[2]}@${match[3]}`
-}
 
 /** How to reach a gdb stub's socket on the blade from a laptop: a tunnel, then gdb on the local end. */
 export function gdbFromLaptop(socket: string, port: number, alias: string): {tunnel: string; gdb: string} {
   return {tunnel: `ssh -N -L ${port}:${socket} ${alias}`, gdb: `gdb -ex 'target remote localhost:${port}'`}
 }
 
-/** Rewrites the `ssh` fields of a result (start, list) for the laptop. */
-export function withLaptopSsh<T extends object>(result: T, alias: string): T {
-  const rewrite = (o: Record<string, unknown>) => ('ssh' in o ? {...o, ssh: sshFromLaptop(o.ssh as string, alias)} : o)
-  const r = rewrite(result as Record<string, unknown>)
-  if (Array.isArray(r.domains)) r.domains = r.domains.map((d) => rewrite(d as Record<string, unknown>))
+interface WithSsh {
+  slot?: string
+  name?: string
+  sshPort?: number
+  ssh?: string
+}
+
+/**
+ * Rewrites the `ssh` fields of a result (start, list) for the laptop: `ssh -p PORT vagrant@HOST`
+ * becomes the OpenSSH login through the blade under the VM's host key alias (loginCommand).
+ */
+export function withLaptopSsh<T extends object>(result: T, plan: Pick<VmPlan, 'target' | 'naming'>): T {
+  const owner = (result as {account?: unknown}).account
+  const rewrite = (o: WithSsh): WithSsh => {
+    const host = /^ssh -p \d+ \S+@(\S+)$/.exec(o.ssh ?? '')?.[1]
+    if (host === undefined || o.sshPort === undefined || o.slot === undefined) return o
+    const account = typeof owner === 'string' ? owner : o.name?.slice(0, -(o.slot.length + 1))
+    if (account === undefined) return o
+    const login = vmLogin(plan.target, plan.naming, {account, slot: o.slot, host, port: o.sshPort})
+    return {...o, ssh: loginCommand(login, plan.naming.home)}
+  }
+  const r = rewrite(result as WithSsh) as Record<string, unknown>
+  if (Array.isArray(r.domains)) r.domains = r.domains.map((d) => rewrite(d as WithSsh))
   return r as T
 }

@@ -1,6 +1,10 @@
+import {homedir} from 'node:os'
+
 import {ShienError} from '../../errors.js'
 import type {SshTarget} from '../../transport/ssh-target.js'
-import {findBlade} from '../find-blade.js'
+import {bladeHost, findBlade} from '../find-blade.js'
+import {loadProjectConfig} from '../project-config.js'
+import {bladeNaming, type BladeNaming} from './vm-login.js'
 
 /** Which blade `shien vm` talks to, and how its host key is checked. */
 export interface VmPlan {
@@ -8,6 +12,8 @@ export interface VmPlan {
   acceptNewHostKey: boolean
   /** An admin acting on another account's VMs. */
   account?: string
+  /** How the blade was named: what an OpenSSH `ssh` is given to reach it too. */
+  naming: BladeNaming
 }
 
 export interface VmInputs {
@@ -25,8 +31,10 @@ export interface VmInputs {
  * the current folder (or the user's shien config), through ~/.ssh/config.
  */
 export function planVm(input: VmInputs): VmPlan {
-  const blade = findBlade(input)
-  if (!blade) {
+  const config = loadProjectConfig(input.cwd, input.env)
+  const blade = findBlade(input, config)
+  const spec = bladeHost(input, config)
+  if (!blade || spec === undefined) {
     throw new ShienError('No blade named.', {
       code: 'BAD_HOST',
       exit: 'usage',
@@ -37,6 +45,7 @@ export function planVm(input: VmInputs): VmPlan {
     target: blade.target,
     acceptNewHostKey: input.acceptNewHostKey ?? false,
     account: input.account,
+    naming: bladeNaming(spec, input.jump, input.env.HOME || homedir()),
   }
 }
 

@@ -2,6 +2,7 @@ import {Args, Flags} from '@oclif/core'
 
 import {ShienCommand} from '../../ui/base-command.js'
 import {bladeAccess, jumpFlag} from '../../ui/host-key-prompt.js'
+import {loadProjectConfig} from '../project-config.js'
 import {planVm, type VmPlan} from './plan.js'
 import {callIeVirsh, type VmDeps} from './session.js'
 
@@ -11,6 +12,11 @@ export const vmFlags = {
   jump: jumpFlag,
   'accept-new-host-key': Flags.boolean({description: 'Trust an unknown blade host key without asking (a changed key is still refused).'}),
   account: Flags.string({description: "Admins only: act on this account's VMs."}),
+}
+
+/** The slot a command acts on when none is given: `.shien.json`'s (or the user config's), else 01. */
+export function defaultSlot(cwd = process.cwd(), env = process.env): string {
+  return loadProjectConfig(cwd, env).slot ?? '01'
 }
 
 export const slotArg = {

@@ -38,8 +38,14 @@ describe('a harden the blade finished while the laptop was gone', () => {
   it('is given back for the same upload and key, with the image\'s size and the record', async () => {
     await stageHardened()
     expect(await keptHardened(ctx, '01', {sha256: SHA, publicKey: `  ${KEY}\n`})).toEqual({
-      image, disk: '', virtualSize: 32 * 2 ** 20, ignoredDisks: [], hardened: {record, report: {user: 'vagrant'}},
+      image, disk: '', virtualSize: 32 * 2 ** 20, ignoredDisks: [], hardened: {record, report: {user: 'vagrant'}, hostKeys: []},
     })
+  })
+
+  it("gives back the host keys that harden made, from the record, for the laptop's known_hosts", async () => {
+    const hostKeys = {old: [], new: [{file: '/etc/ssh/ssh_host_ed25519_key.pub', type: 'ssh-ed25519', fingerprint: 'SHA256:x', publicKey: 'ssh-ed25519 AAAA'}]}
+    await stageHardened({harden: {user: 'vagrant', hostKeys}})
+    expect((await keptHardened(ctx, '01', {sha256: SHA, publicKey: KEY}))?.hardened?.hostKeys).toEqual(['ssh-ed25519 AAAA'])
   })
 
   it('is not taken for another upload, another key, another slot, or without both', async () => {

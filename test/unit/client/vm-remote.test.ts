@@ -3,7 +3,7 @@ import {EventEmitter} from 'node:events'
 import {describe, expect, it} from 'vitest'
 
 import type {Connection} from '../../../src/transport/connect.js'
-import {gdbFromLaptop, sshFromLaptop, withLaptopSsh} from '../../../src/client/vm/laptop-view.js'
+import {gdbFromLaptop, withLaptopSsh} from '../../../src/client/vm/laptop-view.js'
 import {ieVirshArgs} from '../../../src/client/vm/plan.js'
 import {attachConsole} from '../../../src/client/vm/pty-console.js'
 
@@ -76,20 +76,25 @@ describe('shien vm on the laptop side', () => {
     await expect(attachConsole({} as Connection, ['true'], tty)).rejects.toMatchObject({code: 'NOT_A_TERMINAL'})
   })
 
-  it('shows ssh and gdb commands as typed on the laptop when the blade forwards on its loopback', () => {
-    expect(sshFromLaptop('ssh -p 22001 vagrant@127.0.0.1', 'blade1')).toBe('ssh -J blade1 -p 22001 vagrant@127.0.0.1')
-    expect(sshFromLaptop('ssh -p 22001 vagrant@blade1.ie.example', 'blade1')).toBe('ssh -p 22001 vagrant@blade1.ie.example')
+  it('shows ssh and gdb commands as typed on the laptop, the login under the VM\'s host key alias', () => {
+    const target = {alias: 'blade1', hostName: 'Blade1.IE.example', port: 22, userKnownHostsFiles: ['/home/s/.ssh/known_hosts'], identityFiles: ['/home/s/.ssh/id_ed25519'], identitiesOnly: false, identityAgent: 'SSH_AUTH_SOCK'} as never
+    const plan = {target, naming: {bladeSpec: 'blade1', home: '/home/s'}}
+    const alias = 'shien-e195701-01.blade1.ie.example'
+    const login = `ssh -J blade1 -p 22001 -o HostKeyAlias=${alias} -i /home/s/.ssh/id_ed25519 vagrant@127.0.0.1`
+    // ie-virsh list: the account is the list's; start: the account is the domain name's.
+    expect(withLaptopSsh({account: 'e195701', domains: [{slot: '01', name: 'e195701-01', sshPort: 22001, ssh: 'ssh -p 22001 vagrant@127.0.0.1'}, {slot: '02'}]}, plan)).toEqual({
+      account: 'e195701',
+      domains: [{slot: '01', name: 'e195701-01', sshPort: 22001, ssh: login}, {slot: '02'}],
+    })
+    expect(withLaptopSsh({slot: '01', name: 'e195701-01', sshPort: 22001, ssh: 'ssh -p 22001 vagrant@127.0.0.1'}, plan).ssh).toBe(login)
     expect(gdbFromLaptop('/run/shien/debug/e195701/01.sock', 1234, 'blade1')).toEqual({
       tunnel: 'ssh -N -L 1234:/run/shien/debug/e195701/01.sock blade1',
       gdb: "gdb -ex 'target remote localhost:1234'",
     })
-    expect(withLaptopSsh({domains: [{slot: '01', ssh: 'ssh -p 1 vagrant@127.0.0.1'}, {slot: '02'}]}, 'b')).toEqual({
-      domains: [{slot: '01', ssh: 'ssh -J b -p 1 vagrant@127.0.0.1'}, {slot: '02'}],
-    })
   })
 
   it('passes an admin\'s --account on to ie-virsh', () => {
-    const plan = {target: {} as never, knownHostsPath: '', acceptNewHostKey: false}
+    const plan = {target: {} as never, naming: {bladeSpec: 'blade1', home: '/home/s'}, acceptNewHostKey: false}
     expect(ieVirshArgs(plan, ['start', '01'])).toEqual(['start', '01'])
     expect(ieVirshArgs({...plan, account: 'e195701'}, ['start', '01'])).toEqual(['start', '01', '--account', 'e195701'])
   })

@@ -51,7 +51,7 @@ class FakeBlade {
       }
       case 'convert':
       case 'apply-delta': return {image: '/x/.01.new.qcow2', disk: 'box-disk001.vmdk', virtualSize: 1, ignoredDisks: []} as T
-      case 'harden': return {record: '/x/.01.json', report: {}} as T
+      case 'harden': return {record: '/x/.01.json', report: {}, hostKeys: [VM_HOST_KEY]} as T
       case 'install': return (flags.action === 'rollback' ? {restored: false} : {}) as T
       default: return {} as T
     }
@@ -59,7 +59,8 @@ class FakeBlade {
 
   async virsh<T>(args: string[]): Promise<T> {
     this.calls.push(`ie-virsh ${args.join(' ')}`)
-    return (args[0] === 'list' ? {limits: {vms: 4}, domains: this.calls.includes('ie-virsh start 01') ? [{slot: '01', name: 'e195701-01', state: 'running'}] : []} : {}) as T
+    const running = {slot: '01', name: 'e195701-01', state: 'running', sshPort: 22001, ssh: 'ssh -p 22001 vagrant@127.0.0.1'}
+    return (args[0] === 'list' ? {account: 'e195701', limits: {vms: 4}, domains: this.calls.includes('ie-virsh start 01') ? [running] : []} : {}) as T
   }
 
   /** One SFTP channel over `files`: what uploadResumable uses of ssh2's SFTPWrapper. */
@@ -133,10 +134,14 @@ beforeEach(async () => {
   project = await mkdtemp(join(dir, 'project-'))
   process.env.PATH = `${join(dir, 'bin')}:${savedPath}`
   await rm(join(dir, 'vagrant-runs'), {force: true})
+  await rm(join(dir, 'known_hosts'), {force: true})
 })
 afterEach(() => {
   process.env.PATH = savedPath
 })
+
+// The public half of the host key harden made for the VM, as the blade's reply carries it.
+const VM_HOST_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAWhHpLPd4VmqxU2Hb1z0tLTm2NnYfJ0xQ4ryi3kG7t3'
 
 const OS101: BaseChoice = {kind: 'base', box: 'os101/debian12', version: '2026.1.0', from: 'box_meta'}
 
@@ -146,7 +151,8 @@ function planFor(o: {base?: BaseChoice; boxPath?: string; repackage?: boolean} =
     projectDir: project,
     name: 'web',
     slot: '01',
-    target: {user: 'e195701', alias: 'blade'} as PushPlan['target'],
+    target: {user: 'e195701', alias: 'blade', hostName: 'blade1.example', port: 22, userKnownHostsFiles: [join(dir, 'known_hosts')], identityFiles: [], hashKnownHosts: false} as unknown as PushPlan['target'],
+    naming: {bladeSpec: 'blade', home: dir},
     knownHostsPath: '/dev/null',
     replace: false,
     bladeCommand: 'shien',
@@ -190,6 +196,12 @@ describe('a delta push, over a fake blade', () => {
     expect(notes).toContainEqual(expect.stringMatching(/^delta against os101\/debian12 2026\.1\.0: \d+ KiB of 10 MiB to send \(the whole box is \d+ KiB\)$/))
     expect(events).toContainEqual(expect.objectContaining({type: 'progress', stage: 'delta', bytes: base.length, total: base.length}))
     expect(result.timings.map((t) => t.stage)).toEqual(['package', 'upload', 'convert', 'harden', 'define', 'start'])
+    // The VM's new host keys are recorded under its alias, and the login names that alias.
+    const alias = 'shien-e195701-01.blade1.example'
+    expect(result.hostKeys).toEqual({recorded: true, alias, path: join(dir, 'known_hosts'), keys: 1, replaced: 0})
+    expect(readFileSync(join(dir, 'known_hosts'), 'utf8')).toBe(`${alias} ${VM_HOST_KEY}\n`)
+    expect(result.login).toBe('shien vm ssh 01')
+    expect(result.ssh).toBe(`ssh -J blade -p 22001 -o HostKeyAlias=${alias} -o UserKnownHostsFile=${join(dir, 'known_hosts')} vagrant@127.0.0.1`)
     // A push that succeeded leaves nothing in the project.
     expect(existsSync(join(project, '.vagrant', 'shien'))).toBe(false)
   })

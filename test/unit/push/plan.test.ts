@@ -23,6 +23,9 @@ describe('planPush', () => {
     expect(plan).toMatchObject({slot: '02', name: 'os101', boxPath: undefined, replace: false})
     expect(plan.target).toMatchObject({hostName: '127.0.0.1', port: 2222, user: 'e195701'})
     expect(plan.target.userKnownHostsFiles[0]).toBe(join(env.HOME, '.ssh', 'known_hosts'))
+    // How the blade was named, for the OpenSSH login to the VM: as given, with the -F that ssh -G got.
+    expect(plan.naming).toEqual({bladeSpec: 'blade', home: env.HOME, sshConfigFile: join(env.HOME, '.ssh', 'config')})
+    expect(planPush({cwd: dir, env, host: 'e195701@blade:2200', jump: 'gw1'}).naming).toMatchObject({bladeSpec: 'e195701@blade:2200', jump: 'gw1'})
   })
 
   it('reports every problem at once', () => {

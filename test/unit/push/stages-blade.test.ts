@@ -65,7 +65,7 @@ describe('the blade stages of a push, over a fake blade', () => {
     expect(blade.calls).toEqual([
       'blade convert', 'blade harden', 'blade install install', 'ie-virsh define 01', 'ie-virsh start 01', 'ie-virsh list', 'blade install tidy',
     ])
-    expect(ctx.out.start).toEqual({domain: 'e195701-01', sshPort: 22000, state: 'running'})
+    expect(ctx.out.start).toEqual({domain: 'e195701-01', account: 'e195701', sshPort: 22000, state: 'running'})
   })
 
   it('goes straight to define when the blade gives back a harden it finished for this upload and key on the last try', async () => {

@@ -21,6 +21,8 @@ export class FakeHypervisor implements Hypervisor {
   calls: string[] = []
   failDefine = false
   failStart = false
+  /** Whether a guest obeys the ACPI power button (a guest without acpid, or hung, does not). */
+  obeysShutdown = true
 
   async listNames() {
     return [...this.domains.keys()]
@@ -42,6 +44,10 @@ export class FakeHypervisor implements Hypervisor {
     this.calls.push(`start ${name}${o.paused ? ' --paused' : ''}`)
     if (this.failStart) throw new ShienError('libvirt could not start it', {code: 'VIRSH_FAILED', exit: 'remote'})
     this.domains.get(name)!.state = o.paused ? 'paused' : 'running'
+  }
+  async shutdown(name: string) {
+    this.calls.push(`shutdown ${name}`)
+    if (this.obeysShutdown) this.domains.get(name)!.state = 'shut off'
   }
   async destroy(name: string) {
     this.calls.push(`destroy ${name}`)

@@ -1,6 +1,6 @@
 import {projectConfigSchema} from '../config/project-schema.js'
 import {settingKeys} from '../config/schema-keys.js'
-import type {ConfigListResult} from '../client/user-config.js'
+import type {ConfigListResult} from './user-config.js'
 import {renderTable} from '../text-table.js'
 
 /** The settings of .shien.json and the user config, for `shien config` help, from the schema. */
