@@ -41,7 +41,7 @@ boxes, and renamed to --output only then. An interrupted or failed build leaves 
     )
     if (!this.jsonEnabled()) {
       this.log(result.output
-        ? `Built ${result.output} in ${result.seconds} s (${result.bytes} bytes, sha256 ${result.sha256}).`
+        ? `Built ${result.output} in ${result.seconds} s (${result.architecture ?? 'architecture not declared'}, ${result.firmware?.toUpperCase() ?? 'firmware not declared'}, ${result.bytes} bytes, sha256 ${result.sha256}).`
         : `This machine can build ${result.recipe}.`)
     }
     return result
