@@ -214,16 +214,22 @@ in_root() { "${in_root_cmd[@]}" "$@"; }
 step "building $BOX_NAME box into $output (work directory $workdir)"
 
 # ---- 1. Minimal Debian tree ------------------------------------------------------------
-# In two stages, so that the tree is set up before its arm64 maintainer scripts run (slowly,
-# under emulation): dpkg leaves documentation out, the kernel's initramfs holds only the
-# listed drivers, and openssh-server finds host keys and makes none.
+# In two stages, so that the box's files are in the tree before its arm64 maintainer scripts
+# run (slowly, under emulation): dpkg leaves documentation out, the kernel's initramfs is made
+# once, with only the listed drivers, and openssh-server finds host keys and makes none. The
+# second stage configures with --force-confold, so the files the box has in place of a
+# package's configuration file (the initramfs driver list) stay; they are copied again after
+# it all the same, since debootstrap writes its own sources.list.
+put_box_files() {
+  cp -r --no-preserve=mode,ownership "$base_dir/rootfs/." "$root/"
+  cp -r --no-preserve=mode,ownership "$recipe_dir/rootfs/." "$root/"
+  chmod 0440 "$root/etc/sudoers.d/vagrant"
+}
 step "debootstrap --foreign --arch=$ARCH --variant=minbase $SUITE from $mirror"
 db_args=(--foreign "--arch=$ARCH" --variant=minbase "--include=$PACKAGES")
 [[ -z $deb_cache ]] || db_args+=("--cache-dir=$deb_cache")
 run_logged debootstrap debootstrap "${db_args[@]}" "$SUITE" "$root" "$mirror"
-for f in etc/dpkg/dpkg.cfg.d/01-nodoc etc/initramfs-tools/conf.d/virt.conf; do
-  install -D -m 0644 "$base_dir/rootfs/$f" "$root/$f"
-done
+put_box_files
 # The build machine's ssh-keygen: arm64's, emulated, takes a while for RSA.
 mkdir -p "$root/etc/ssh"
 for t in rsa ecdsa ed25519; do
@@ -231,6 +237,9 @@ for t in rsa ecdsa ed25519; do
 done
 step "debootstrap --second-stage (arm64 maintainer scripts through qemu-user-static)"
 run_logged debootstrap-second-stage "${in_root_cmd[@]}" /debootstrap/debootstrap --second-stage
+put_box_files
+# The packages' own versions of the files kept above.
+find "$root/etc" -name '*.dpkg-dist' -delete
 kver=$(ls "$root/usr/lib/modules")
 [[ $kver =~ ^[0-9][^[:space:]]*-arm64$ ]] || die "expected one arm64 kernel in the tree, found: $kver"
 step "debootstrap done (kernel $kver)"
@@ -255,9 +264,6 @@ sha256sum --quiet -c <<<"$grub_sha256  $grub_deb" || die "$grub_path does not ha
 
 # ---- 2. Base box conventions -----------------------------------------------------------
 step "configuring: network, users, sudo, ssh, boot"
-cp -r --no-preserve=mode,ownership "$base_dir/rootfs/." "$root/"
-cp -r --no-preserve=mode,ownership "$recipe_dir/rootfs/." "$root/"
-chmod 0440 "$root/etc/sudoers.d/vagrant"
 
 echo "$GUEST_HOSTNAME" >"$root/etc/hostname"
 cat >"$root/etc/hosts" <<EOF
@@ -311,9 +317,13 @@ mkdir -p "$root/run/sshd"
 run_logged sshd-check "${in_root_cmd[@]}" /usr/sbin/sshd -t
 rm -rf "$root/run/sshd"
 
-step "update-initramfs (MODULES=list)"
-run_logged update-initramfs "${in_root_cmd[@]}" update-initramfs -u -k "$kver"
-initrd_list=$(in_root lsinitramfs "/boot/initrd.img-$kver")
+# The initramfs the kernel's installation made: read on the build machine when it has
+# lsinitramfs (the arm64 one runs emulated).
+if command -v lsinitramfs >/dev/null; then
+  initrd_list=$(lsinitramfs "$root/boot/initrd.img-$kver")
+else
+  initrd_list=$(in_root lsinitramfs "/boot/initrd.img-$kver")
+fi
 for mod in virtio_blk virtio_pci ahci nvme ext4; do
   grep -q "/$mod\.ko" <<<"$initrd_list" || grep -q "/$mod\.ko" "$root/usr/lib/modules/$kver/modules.builtin" ||
     die "$mod is neither in the initramfs nor built into the kernel"
