@@ -1,32 +1,43 @@
 #!/usr/bin/env bash
-# Print the path of the real Vagrant base box the end-to-end tests use,
-# $SHIEN_CACHE/boxes/debian-12-<recipe hash>.box (SHIEN_CACHE defaults to /var/cache/shien,
-# outside the clone, so every clone on this machine shares it), building it first with shien
-# itself (`shien box build boxes/debian-12`, as root; needs `npm run build`) when there is no box
-# for the recipe as it is now, or with --rebuild.
+# Print the path of a real Vagrant base box the tests use, $SHIEN_CACHE/boxes/<name>-<recipe
+# hash>.box (SHIEN_CACHE defaults to /var/cache/shien, outside the clone, so every clone on this
+# machine shares it), building it first with shien itself (`shien box build boxes/<name>`, as
+# root; needs `npm run build`) when there is no box for the recipe as it is now, or with
+# --rebuild. The amd64 box is boxes/debian-12, the arm64 one boxes/debian-12-arm64.
 #
-# Usage: scripts/test-box.sh [--rebuild]
+# Usage: scripts/test-box.sh [--arch amd64|arm64] [--rebuild]
 #   stdout: the box's absolute path, and nothing else; build progress goes to stderr.
 #
-# The recipe hash is the sha256 of every file under boxes/debian-12, the insecure key pair the
-# box authorizes and the list of Vagrant's insecure public keys it is checked against, so a changed recipe gets a new box and an unchanged one is never rebuilt.
+# The recipe hash is the sha256 of every file the recipe reads (for debian-12-arm64, also the
+# rootfs/ and Vagrantfile.in it shares with debian-12), the insecure key pair the box authorizes
+# and the list of Vagrant's insecure public keys it is checked against, so a changed recipe gets
+# a new box and an unchanged one is never rebuilt.
 # A build goes to a temporary name and is renamed into place only when complete; a lock file
 # keeps two callers from building at once; boxes of older recipes are removed after a build.
 # Downloaded .deb files are kept in $SHIEN_CACHE/debs. What `shien box build` reported (time,
 # size, sha256) is kept in <box>.built.
 set -euo pipefail
 
+usage='usage: scripts/test-box.sh [--arch amd64|arm64] [--rebuild]'
 rebuild=false
-for arg in "$@"; do
-  case $arg in
+arch=amd64
+while (($#)); do
+  case $1 in
     --rebuild) rebuild=true ;;
-    -h | --help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "test-box.sh: unknown argument $arg (usage: scripts/test-box.sh [--rebuild])" >&2; exit 2 ;;
+    --arch) (($# >= 2)) || { echo "test-box.sh: --arch needs amd64 or arm64 ($usage)" >&2; exit 2; }; arch=$2; shift ;;
+    --arch=*) arch=${1#*=} ;;
+    -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "test-box.sh: unknown argument $1 ($usage)" >&2; exit 2 ;;
   esac
+  shift
 done
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-name=debian-12
+case $arch in
+  amd64) name=debian-12; recipe_files=(boxes/debian-12) ;;
+  arm64) name=debian-12-arm64; recipe_files=(boxes/debian-12-arm64 boxes/debian-12/rootfs boxes/debian-12/Vagrantfile.in) ;;
+  *) echo "test-box.sh: no test box for the architecture $arch ($usage)" >&2; exit 2 ;;
+esac
 recipe=boxes/$name
 cache_root=${SHIEN_CACHE:-/var/cache/shien}
 cache=$cache_root/boxes
@@ -35,9 +46,10 @@ shien=$repo/bin/shien.js
 recipe_sum() {
   (
     cd "$repo"
-    find "$recipe" test/fixtures/vagrant-insecure templates -type f \
-      \( -path "$recipe/*" -o -name 'vagrant.key.*' -o -name 'vagrant-insecure-keys.pub' \) -print0 |
-      LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
+    {
+      find "${recipe_files[@]}" -type f -print0
+      find test/fixtures/vagrant-insecure templates -type f \( -name 'vagrant.key.*' -o -name 'vagrant-insecure-keys.pub' \) -print0
+    } | LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1
   )
 }
 
@@ -110,7 +122,8 @@ cat "$built_file.tmp.$$" >&2
 rm -f "$built_file"
 mv -f "$tmp" "$box"
 mv -f "$built_file.tmp.$$" "$built_file"
+# Only this recipe's boxes: debian-12-arm64-<hash>.box is not an old debian-12 box.
 for old in "$cache/$name"-*.box; do
-  [[ $old == "$box" ]] || rm -f -- "$old" "$old.built"
+  if [[ ${old##*/} =~ ^$name-[0-9a-f]{16}\.box$ && $old != "$box" ]]; then rm -f -- "$old" "$old.built"; fi
 done
 echo "$box"

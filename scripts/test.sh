@@ -9,7 +9,8 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 npm run build
-# The test box is real and slow to build: scripts/test-box.sh keeps it in /var/cache/shien, by recipe hash.
+# The test boxes are real and slow to build: scripts/test-box.sh keeps them in /var/cache/shien, by recipe hash.
 bash scripts/test-box.sh >/dev/null
+bash scripts/test-box.sh --arch arm64 >/dev/null
 bash scripts/local-blade.sh up
 npx vitest run "$@"

@@ -17,6 +17,7 @@ boxes, and renamed to --output only then. An interrupted or failed build leaves 
 
   static override examples = [
     {description: 'Build the course base box:', command: 'sudo <%= config.bin %> <%= command.id %> boxes/debian-12 --output debian12.box'},
+    {description: 'Build the arm64 box for VirtualBox on Apple Silicon Macs (on an ordinary Linux machine):', command: 'sudo <%= config.bin %> <%= command.id %> boxes/debian-12-arm64 --output debian12-arm64.box'},
     {description: 'Keep downloaded packages for the next build:', command: 'sudo <%= config.bin %> <%= command.id %> boxes/debian-12 --output debian12.box --deb-cache /var/cache/shien-debs'},
     {description: 'Check that this machine can build it:', command: '<%= config.bin %> <%= command.id %> boxes/debian-12 --check'},
   ]
@@ -41,7 +42,7 @@ boxes, and renamed to --output only then. An interrupted or failed build leaves 
     )
     if (!this.jsonEnabled()) {
       this.log(result.output
-        ? `Built ${result.output} in ${result.seconds} s (${result.bytes} bytes, sha256 ${result.sha256}).`
+        ? `Built ${result.output} in ${result.seconds} s (${result.architecture ?? 'architecture not declared'}, ${result.firmware?.toUpperCase() ?? 'firmware not declared'}, ${result.bytes} bytes, sha256 ${result.sha256}).`
         : `This machine can build ${result.recipe}.`)
     }
     return result

@@ -8,10 +8,12 @@ import {pushSettings} from '../../src/config/blade-config.js'
 import {qemuImgConvert} from '../../src/qemu-img/qemu-img.js'
 
 const BOXES = '/var/cache/shien/boxes'
+// The amd64 box only: debian-12-arm64-<hash>.box lives in the same folder.
+const AMD64_BOX = /^debian-12-[0-9a-f]{16}\.box$/
 
 /** box-disk001.vmdk of the cached test box, extracted into `dir`. */
 export async function testBoxVmdk(dir: string): Promise<string> {
-  const box = (await readdir(BOXES)).find((n) => n.endsWith('.box'))
+  const box = (await readdir(BOXES)).find((n) => AMD64_BOX.test(n))
   if (!box) throw new Error(`No test box in ${BOXES}: run scripts/test-box.sh first.`)
   execFileSync('tar', ['-xf', join(BOXES, box), '-C', dir, 'box-disk001.vmdk'])
   return join(dir, 'box-disk001.vmdk')

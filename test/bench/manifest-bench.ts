@@ -129,7 +129,7 @@ async function main(): Promise<void> {
   console.log(`idle node process with the same modules: peak RSS ${mib((await child('idle', '')).maxRssKiB)}`)
   const dir = await mkdtemp(join(tmpdir(), 'shien-manifest-bench-'))
   try {
-    const box = existsSync(BOXES) ? readdirSync(BOXES).filter((n) => n.endsWith('.box')).map((n) => join(BOXES, n))[0] : undefined
+    const box = existsSync(BOXES) ? readdirSync(BOXES).filter((n) => /^debian-12-[0-9a-f]{16}\.box$/.test(n)).map((n) => join(BOXES, n))[0] : undefined
     if (box) {
       await run('tar', ['-xf', box, '-C', dir, 'box-disk001.vmdk'])
       await row(`test box ${box}`, join(dir, 'box-disk001.vmdk'), dir, box)

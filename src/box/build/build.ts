@@ -30,6 +30,9 @@ export interface BuildResult {
   sha256?: string
   compression?: Compression
   provider?: string
+  /** The architecture the box declares (metadata.json, OVF), when it declares one. */
+  architecture?: string
+  firmware?: 'bios' | 'efi'
   disks?: Array<{entry: string; capacityBytes: number}>
   seconds: number
   steps: Array<{seconds: number; message: string}>
@@ -57,6 +60,7 @@ export async function buildBox(input: BuildInput, opts: {signal?: AbortSignal; o
     await rename(partial, output)
     return {
       recipe: recipe.dir, output, bytes: info.bytes, sha256, compression: info.compression, provider: info.provider,
+      architecture: info.architecture, firmware: info.firmware,
       disks: info.disks.map((d) => ({entry: d.entry, capacityBytes: d.capacityBytes})),
       seconds: Math.round((performance.now() - started) / 1000), steps,
     }

@@ -75,9 +75,17 @@ describe('buildBox', () => {
     const result = await buildBox({recipe: r.dir, output: r.out, gzip: true, debCache: '/var/cache/debs', cwd: dir}, {onEvent: (e) => events.push(e)})
     expect(result.steps).toEqual([{seconds: 0, message: 'first step'}, {seconds: 3, message: 'packing'}])
     expect(events).toContainEqual({type: 'output', line: expect.stringMatching(/^args: .*\.out\.box\.building-\d+ --gzip --deb-cache \/var\/cache\/debs$/)})
-    expect(result).toMatchObject({output: r.out, provider: 'virtualbox', compression: 'none', disks: [{entry: 'box-disk001.vmdk', capacityBytes: 1048576}]})
+    expect(result).toMatchObject({output: r.out, provider: 'virtualbox', firmware: 'bios', compression: 'none', disks: [{entry: 'box-disk001.vmdk', capacityBytes: 1048576}]})
     expect(result.sha256).toBe(createHash('sha256').update(readFileSync(sample)).digest('hex'))
     expect(readdirSync(join(r.out, '..'))).toEqual(['my-box', 'out.box'])
+  })
+
+  it('reports the architecture and firmware the box declares (an arm64 box for VirtualBox 7.1)', async () => {
+    const ovf = readFileSync(join(import.meta.dirname, '../../fixtures/vbox71/box-arm64.ovf'), 'utf8')
+    const arm64 = await makeBox(dir, 'arm64.box', {ovf, metadata: {provider: 'virtualbox', architecture: 'arm64'}})
+    const r = recipe(`cp ${arm64} "$out"`)
+    const result = await buildBox({recipe: r.dir, output: r.out, cwd: dir})
+    expect(result).toMatchObject({provider: 'virtualbox', architecture: 'arm64', firmware: 'efi'})
   })
 
   it('refuses to replace an existing box unless --force', async () => {
