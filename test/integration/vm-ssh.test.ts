@@ -1,5 +1,4 @@
 import {readFileSync, writeFileSync} from 'node:fs'
-import {connect as tcpConnect} from 'node:net'
 
 import {execa} from 'execa'
 import ssh2 from 'ssh2'
@@ -9,6 +8,7 @@ import {runShien} from '../support/cli.js'
 import {ensureLocalBlade, type LocalBlade} from '../support/local-blade.js'
 import {testBoxPath} from '../support/test-box.js'
 import {clearSlot} from '../support/virsh.js'
+import {waitForBanner} from '../support/ssh-banner.js'
 
 // shien vm ssh and vm stop on one VM of the real test box, pushed to the local blade and booted
 // under TCG (slow: one push, one push with --replace, one boot each). The VM's host keys are the
@@ -26,34 +26,6 @@ const shien = (args: string[]) => runShien([...args, '--host', blade.hostAlias],
 const aliasLines = () => readFileSync(blade.knownHosts, 'utf8').split('\n').filter((l) => l.startsWith(`${alias} `))
 const otherLines = () => readFileSync(blade.knownHosts, 'utf8').split('\n').filter((l) => !l.startsWith(`${alias} `))
 const domstate = async () => (await execa('virsh', ['-c', 'qemu:///system', 'domstate', `${blade.account}-${SLOT}`], {reject: false})).stdout.trim()
-
-/**
- * Waits until the VM's sshd sends its banner on the forwarded port (qemu's user network accepts
- * connections before the guest answers them), without logging in: the first login is the test's.
- */
-async function waitForBanner(port: number): Promise<void> {
-  const deadline = Date.now() + BOOT_MS
-  while (Date.now() < deadline) {
-    const banner = await new Promise<string>((resolve) => {
-      let seen = ''
-      const socket = tcpConnect(port, '127.0.0.1')
-      const done = () => {
-        socket.destroy()
-        resolve(seen)
-      }
-      socket.setTimeout(5000, done)
-      socket.on('data', (chunk) => {
-        seen += chunk.toString()
-        if (seen.includes('\n')) done()
-      })
-      socket.on('error', done)
-      socket.on('close', done)
-    })
-    if (banner.startsWith('SSH-2.0-')) return
-    await new Promise((f) => setTimeout(f, 3000))
-  }
-  throw new Error(`the VM's sshd on port ${port} did not answer within ${BOOT_MS / 1000} s`)
-}
 
 async function push(replace: boolean): Promise<{sshPort: number; result: any}> {
   const r = await runShien(['push', box, '--host', blade.hostAlias, '--slot', SLOT, '--name', 'vmssh', '--json', ...(replace ? ['--replace'] : [])], {home: blade.laptopHome})
@@ -93,7 +65,7 @@ describe('shien vm ssh and vm stop on a pushed VM (local blade)', () => {
     expect(result.ssh).not.toContain('[127.0.0.1]')
     expect(aliasLines()).toHaveLength(3)
     expect(otherLines()).toEqual(others)
-    await waitForBanner(sshPort)
+    await waitForBanner(sshPort, BOOT_MS)
     const r = await loginId()
     expect(r.exitCode, r.stderr).toBe(0)
     expect(r.stdout.trim()).toBe('vagrant')
@@ -112,7 +84,7 @@ describe('shien vm ssh and vm stop on a pushed VM (local blade)', () => {
     expect(after).toHaveLength(3)
     expect(after.filter((l) => before.includes(l))).toEqual([])
     expect(otherLines()).toEqual(others)
-    await waitForBanner(sshPort)
+    await waitForBanner(sshPort, BOOT_MS)
     const r = await loginId()
     expect(r.exitCode, r.stderr).toBe(0)
     expect(r.stdout.trim()).toBe('vagrant')
