@@ -1,5 +1,5 @@
 import {createHash} from 'node:crypto'
-import {createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync} from 'node:fs'
+import {createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {pipeline} from 'node:stream/promises'
@@ -24,6 +24,8 @@ let boxSha: string
 let domain: string
 let sshPort: number
 let keyDir: string
+let alias: string
+let savedKnownHosts: string
 /** Bytes on the blade after the last interruption. */
 let partSize = 0
 /** The uploader's request size: a resume re-sends at most one partly written chunk. */
@@ -121,6 +123,8 @@ beforeAll(async () => {
   box = await testBoxPath()
   boxSha = await sha256(box)
   domain = `${blade.account}-${SLOT}`
+  alias = `shien-${blade.account}-${SLOT}.${blade.host}-${blade.port}`
+  savedKnownHosts = readFileSync(blade.knownHosts, 'utf8')
   keyDir = mkdtempSync(join(tmpdir(), 'keys-'))
   for (const name of ['vagrant.key.rsa', 'vagrant.key.ed25519']) {
     await execa('install', ['-m', '0600', join(INSECURE, name), join(keyDir, name)])
@@ -130,8 +134,15 @@ beforeAll(async () => {
 }, 900_000)
 
 afterAll(async () => {
-  if (blade) await clearSlot(blade.account, SLOT)
+  if (!blade) return
+  await clearSlot(blade.account, SLOT)
+  writeFileSync(blade.knownHosts, savedKnownHosts)
 })
+
+const aliasLines = () => readFileSync(blade.knownHosts, 'utf8').split('\n').filter((l) => l.startsWith(`${alias} `))
+const otherLines = () => readFileSync(blade.knownHosts, 'utf8').split('\n').filter((l) => !l.startsWith(`${alias} `))
+/** `shien vm ssh SLOT -- id -un` as a student types it (no --json), stdin not a terminal. */
+const vmSsh = () => runShien(['vm', 'ssh', SLOT, '--host', 'blade', '--', 'id', '-un'], {home: blade.laptopHome})
 
 describe('shien push, end to end on the local blade', () => {
   it('resumes after three interruptions and never defines a partial image', async () => {
@@ -147,7 +158,8 @@ describe('shien push, end to end on the local blade', () => {
     }
   }, 600_000)
 
-  it('pushes the real box through every stage and starts the VM', async () => {
+  it('pushes the real box through every stage, starts the VM and records its new host keys under its alias', async () => {
+    const others = otherLines()
     const run = await runShien(['push', box, '--host', 'blade', '--slot', SLOT, '--name', 'e2e', '--json'], {home: blade.laptopHome})
     expect(run.exitCode, run.stderr + run.stdout).toBe(0)
     const result = run.json
@@ -160,6 +172,13 @@ describe('shien push, end to end on the local blade', () => {
     sshPort = Number(/-p (\d+)/.exec(result.ssh)![1])
     const record = JSON.parse(readFileSync(join(blade.storageRoot, 'users', blade.account, 'images', `${SLOT}.json`), 'utf8'))
     expect(record.boxSha256).toBe(boxSha)
+    // The keys harden made, in known_hosts under the VM's own alias, no other line touched.
+    expect(result.hostKeys).toMatchObject({recorded: true, alias, path: blade.knownHosts, keys: 3})
+    expect(result.login).toBe(`shien vm ssh ${SLOT}`)
+    expect(result.ssh).toContain(`HostKeyAlias=${alias}`)
+    expect(result.ssh).not.toContain('[127.0.0.1]')
+    expect(aliasLines()).toHaveLength(3)
+    expect(otherLines()).toEqual(others)
   }, 900_000)
 
   it('lets the student in with their own key and nothing else', async () => {
@@ -175,6 +194,29 @@ describe('shien push, end to end on the local blade', () => {
     expect(await passwordLogin('root', 'vagrant')).toBe('refused')
     expect(await hostKeyOf(sshPort)).not.toBe(await boxHostKey())
   }, 600_000)
+
+  it('logs in through shien vm ssh with no question and no warning, and refuses a tampered entry for the alias', async () => {
+    const r = await vmSsh()
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(r.stdout.trim()).toBe('vagrant')
+    expect(r.stderr).not.toMatch(/authenticity|warning|changed|added/i)
+    const block = await runShien(['vm', 'ssh-config', SLOT, '--host', 'blade', '--json'], {home: blade.laptopHome})
+    expect(block.json).toMatchObject({host: alias, hostKeyAlias: alias, port: sshPort, user: 'vagrant', proxyJump: 'blade', userKnownHostsFile: blade.knownHosts})
+
+    const good = readFileSync(blade.knownHosts, 'utf8')
+    const {public: attacker} = ssh2.utils.generateKeyPairSync('ed25519')
+    writeFileSync(blade.knownHosts, [...otherLines().filter((l) => l.length > 0), `${alias} ${attacker.split(' ').slice(0, 2).join(' ')}`, ''].join('\n'))
+    try {
+      const tampered = await vmSsh()
+      expect(tampered.exitCode).toBe(255)
+      expect(tampered.stdout).toBe('')
+      expect(tampered.stderr).toMatch(/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/)
+      // The entry that was there is not replaced behind the student's back.
+      expect(aliasLines()).toHaveLength(1)
+    } finally {
+      writeFileSync(blade.knownHosts, good)
+    }
+  }, 120_000)
 
   it('refuses a second push to the slot without --replace, and changes nothing', async () => {
     const before = slotFiles()
@@ -201,5 +243,14 @@ describe('shien push, end to end on the local blade', () => {
     const list = JSON.parse(String((await ieVirshAs(blade.account, ['list', '--json'])).stdout))
     expect(list.domains.find((d: {slot: string}) => d.slot === SLOT)?.state).toBe('running')
     await waitForSsh(blade.identityFile, 60_000)
+  }, 300_000)
+
+  it('shuts the VM down with shien vm stop (ACPI), without destroying it', async () => {
+    const r = await runShien(['vm', 'stop', SLOT, '--host', 'blade', '--timeout', '180', '--json'], {home: blade.laptopHome})
+    expect(r.exitCode, r.stderr).toBe(0)
+    expect(r.json).toMatchObject({name: domain, slot: SLOT, state: 'shut off', outcome: 'shutdown', timeoutSeconds: 180})
+    expect((await execa('virsh', ['-c', 'qemu:///system', 'domstate', domain])).stdout.trim()).toBe('shut off')
+    const again = await runShien(['vm', 'stop', SLOT, '--host', 'blade', '--json'], {home: blade.laptopHome})
+    expect(again.json).toMatchObject({outcome: 'not-running'})
   }, 300_000)
 })
