@@ -154,7 +154,7 @@ function connectionLost(who: Who): ShienError {
     exit: 'connection',
     suggestions: [
       'Run the same command again: the upload is not sent again, and a step the blade finished is not done again.',
-      'A silent link is noticed after 45 to 60 s (keepalives every 15 s, three unanswered); on Wi-Fi, a wired network or staying in range helps.',
+      'A silent link is noticed after about 60 s (keepalives every 15 s, three unanswered); on Wi-Fi, a wired network or staying in range helps.',
     ],
   })
 }
