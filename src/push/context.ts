@@ -6,6 +6,7 @@ import type {UploadResult} from '../transport/sftp-upload.js'
 import type {PushPlan} from './plan.js'
 import type {AskPassphrase} from '../transport/ssh-auth.js'
 import type {ArchVerdict} from './arch-check.js'
+import type {ArchSettings} from '../config/blade-arch.js'
 
 export type StageId = 'package' | 'connect' | 'upload' | 'convert' | 'harden' | 'define' | 'start'
 
@@ -41,9 +42,13 @@ export interface SlotState {
 /** What each stage hands on, under its own id; later stages read it with `need`. */
 export interface PushOutputs {
   /** `reused`: the box was kept from an earlier push that did not finish. */
-  package: {boxPath: string; box: BoxInfo; publicKey?: string; reused: boolean}
-  /** Set as soon as the connection is open, so the stage's cleanup closes it whatever comes next. */
-  connect: {connection: Connection; blade: BladeClient; publicKey: string; arch?: ArchVerdict; slotLock?: SlotLock}
+  package: {boxPath: string; box: BoxInfo; reused: boolean}
+  /**
+   * Set as soon as the connection is open, so the stage's cleanup closes it whatever comes next.
+   * `publicKey`: the key harden puts in (--public-key's, or the one that logged in). `bladeArch`:
+   * what the blade runs, for the upload's check of the box; `arch`: that check's verdict.
+   */
+  connect: {connection: Connection; blade: BladeClient; publicKey: string; bladeArch?: ArchSettings; arch?: ArchVerdict; slotLock?: SlotLock; slotState?: SlotState}
   /** `delta` when a delta went instead of the whole box; else `wholeBox` says why, when a base was looked for. */
   upload: {slotState: SlotState; sent: UploadResult; delta?: DeltaSent; wholeBox?: string}
   /** `hardened`: the blade gave back a harden it finished for this upload and key on the last try. */

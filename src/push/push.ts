@@ -10,7 +10,8 @@ import type {AskPassphrase} from '../transport/ssh-auth.js'
 import {recordPushedHostKeys, type PushedHostKeys} from '../client/vm/vm-host-keys.js'
 import {loginCommand, vmLogin} from '../client/vm/vm-login.js'
 
-export const pushStages: PushStage[] = [packageStage, connectStage, uploadStage, convertStage, hardenStage, defineStage, startStage]
+/** The fast checks (connect) come first: `vagrant package` shuts the VM down, so nothing that could refuse the push waits behind it. */
+export const pushStages: PushStage[] = [connectStage, packageStage, uploadStage, convertStage, hardenStage, defineStage, startStage]
 
 /** What `shien push` reports (and prints as its --json object). */
 export interface PushResult {

@@ -1,5 +1,5 @@
 import {existsSync, statSync} from 'node:fs'
-import {mkdir, readFile, rename, rm} from 'node:fs/promises'
+import {mkdir, rename, rm} from 'node:fs/promises'
 import {relative} from 'node:path'
 
 import {inspectBox} from '../box/inspect.js'
@@ -33,8 +33,7 @@ export const packageStage: PushStage = {
     if (box.privateKeys.length > 0) {
       io.emit({type: 'note', stage: 'package', message: `leaving out ${box.privateKeys.join(', ')} (never sent)`})
     }
-    const publicKey = plan.publicKeyFile ? (await readFile(plan.publicKeyFile, 'utf8')).trim().split('\n')[0] : undefined
-    ctx.out.package = {boxPath, box, publicKey, reused: kept?.reused ?? false}
+    ctx.out.package = {boxPath, box, reused: kept?.reused ?? false}
   },
   async cleanup(ctx, outcome) {
     if (ctx.made.tempDir) await rm(ctx.made.tempDir, {recursive: true, force: true})

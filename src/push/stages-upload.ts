@@ -1,5 +1,6 @@
 import {createHash} from 'node:crypto'
 import {createReadStream} from 'node:fs'
+import {readFile} from 'node:fs/promises'
 import {hostname} from 'node:os'
 import type {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
@@ -17,8 +18,11 @@ import {chooseUpload} from './delta-upload.js'
 import {checkBladeArch} from './arch-check.js'
 
 /**
- * Connects to the blade, checks that both sides speak the same protocol, and takes the slot's
- * push lock (SLOT_BUSY while another push has it), held until the last cleanup has run.
+ * The checks that can fail fast, before anything is packaged or sent: connects to the blade
+ * (host key, login), checks that both sides speak the same protocol, takes the slot's push lock
+ * (SLOT_BUSY while another push has it, held until the last cleanup has run) and checks the slot
+ * (BAD_SLOT, SLOT_DEFINED without --replace). It runs before `vagrant package`, which shuts the
+ * VM down for minutes: a push that would be refused is refused before that.
  */
 export const connectStage: PushStage = {
   id: 'connect',
@@ -32,13 +36,14 @@ export const connectStage: PushStage = {
       signal: io.signal,
     })
     const blade = new BladeClient(connection, plan.bladeCommand)
-    const publicKey = need(ctx.out, 'package').publicKey ?? connection.publicKey
+    const publicKey = plan.publicKeyFile ? (await readFile(plan.publicKeyFile, 'utf8')).trim().split('\n')[0] : connection.publicKey
     ctx.out.connect = {connection, blade, publicKey}
     const hello = await blade.hello(io.signal)
-    const verdict = checkBladeArch(need(ctx.out, 'package').box.architecture, hello.arch, plan.target.alias)
-    ctx.out.connect.arch = verdict
-    if (verdict.mode === 'emulated') io.emit({type: 'note', stage: 'connect', message: verdict.note})
+    ctx.out.connect.bladeArch = hello.arch
     ctx.out.connect.slotLock = await blade.lockSlot(plan.slot, hostname(), io.signal)
+    const state = await slotState(blade, plan.slot, io.signal)
+    checkSlot(ctx, state)
+    ctx.out.connect.slotState = state
   },
   async cleanup(ctx) {
     // The cleanups of the later stages (a rollback, the tidy) ran first, under the lock.
@@ -75,16 +80,18 @@ function checkSlot(ctx: PushContext, state: SlotState): void {
 }
 
 /**
- * Checks the slot, then streams into incoming/ (resumable) either a delta against the course
- * base the blade has, or the whole box.
+ * Checks the box's architecture against what the blade runs, then streams into incoming/
+ * (resumable) either a delta against the course base the blade has, or the whole box.
  */
 export const uploadStage: PushStage = {
   id: 'upload',
   async run(ctx, io) {
     const {plan} = ctx
-    const {connection, blade} = need(ctx.out, 'connect')
-    const state = await slotState(blade, plan.slot, io.signal)
-    checkSlot(ctx, state)
+    const {connection, blade, slotState: state, bladeArch} = need(ctx.out, 'connect')
+    if (state === undefined) throw new Error('Internal error: the upload ran before the slot was checked.')
+    const verdict = checkBladeArch(need(ctx.out, 'package').box.architecture, bladeArch, plan.target.alias)
+    need(ctx.out, 'connect').arch = verdict
+    if (verdict.mode === 'emulated') io.emit({type: 'note', stage: 'upload', message: verdict.note})
     const choice = await chooseUpload(ctx, io)
     const {size} = choice
     // A whole box goes without `kind`, as it always did.

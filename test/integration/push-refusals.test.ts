@@ -75,6 +75,18 @@ describe('requests the blade must refuse, before any upload', () => {
     expect(listing()).toEqual(before)
   })
 
+  it('a wrong slot before vagrant package, which would shut the VM down, runs', async () => {
+    const project = mkdtempSync(join(tmpdir(), 'fast-checks-'))
+    writeFileSync(join(project, 'Vagrantfile'), 'Vagrant.configure("2") do |config|\n  config.vm.box = "os101/debian12"\nend\n')
+    // A vagrant that only notes it was run: it must not be.
+    const bin = mkdtempSync(join(tmpdir(), 'fast-checks-bin-'))
+    writeFileSync(join(bin, 'vagrant'), `#!/bin/sh\necho "$@" >> ${bin}/ran\n`, {mode: 0o755})
+    const run = await runShien(['push', '--host', 'blade', '--slot', '05', '--json'], {home: blade.laptopHome, cwd: project, env: {PATH: `${bin}:${process.env.PATH}`}})
+    expect(run.exitCode).toBe(3)
+    expect(run.json.error.message).toMatch(/Slot 05 is outside your slots 01 to 04/)
+    expect(readdirSync(bin)).toEqual(['vagrant'])
+  })
+
   it('an unreachable host', async () => {
     const box = await makeBox(dir, 'unreachable.box', {})
     const run = await runShien(['push', box, '--host', 'e195701@127.0.0.1:1', '--json'], {home: blade.laptopHome})

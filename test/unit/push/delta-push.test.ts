@@ -99,7 +99,7 @@ function fakeConnect(blade: FakeBlade): PushStage {
     id: 'connect',
     async run(ctx) {
       const connection = {client: {sftp: (cb: (e: Error | null, s: unknown) => void) => cb(null, blade.sftp())}, close: () => undefined}
-      ctx.out.connect = {connection, blade: blade as unknown as BladeClient, publicKey: 'ssh-ed25519 AAAA student'} as never
+      ctx.out.connect = {connection, blade: blade as unknown as BladeClient, publicKey: 'ssh-ed25519 AAAA student', slotState: {limit: 4, defined: false, running: false}} as never
     },
   }
 }
@@ -166,7 +166,7 @@ function planFor(o: {base?: BaseChoice; boxPath?: string; repackage?: boolean} =
 
 async function pushWith(blade: FakeBlade, plan: PushPlan) {
   const events: PipelineEvent[] = []
-  const stages = [packageStage, fakeConnect(blade), uploadStage, convertStage, hardenStage, defineStage, startStage]
+  const stages = [fakeConnect(blade), packageStage, uploadStage, convertStage, hardenStage, defineStage, startStage]
   const run = push(plan, {signal: new AbortController().signal, onEvent: (e) => events.push(e), confirmHostKey: async () => false, channels: 2, stages})
   const notes = () => events.flatMap((e) => (e.type === 'note' ? [e.message] : []))
   return {result: await run.catch((error: unknown) => ({error})), notes: notes(), events}
@@ -181,7 +181,7 @@ describe('a delta push, over a fake blade', () => {
     const {result, notes, events} = await pushWith(blade, planFor())
     if ('error' in result) throw result.error
     expect(blade.calls).toEqual([
-      'ie-virsh list', 'blade base', 'blade prepare delta', 'blade commit delta',
+      'blade base', 'blade prepare delta', 'blade commit delta',
       'blade apply-delta', 'blade harden', 'blade install install', 'ie-virsh define 01', 'ie-virsh start 01', 'ie-virsh list', 'blade install tidy',
     ])
     // What arrived on the blade is a delta that turns the base into the student's disk.
@@ -217,7 +217,7 @@ describe('a delta push, over a fake blade', () => {
     const {result, notes} = await pushWith(blade, planFor())
     if ('error' in result) throw result.error
     const arrived = blade.files.get('/blade/incoming/web.delta')!
-    expect(blade.calls.slice(0, 5)).toEqual(['ie-virsh list', 'blade base', 'blade prepare delta', 'blade hash delta', 'blade apply-delta'])
+    expect(blade.calls.slice(0, 4)).toEqual(['blade base', 'blade prepare delta', 'blade hash delta', 'blade apply-delta'])
     expect(blade.flags.get('hash')).toMatchObject({name: 'web', kind: 'delta', complete: true, prefix: arrived.length})
     expect(result.box).toMatchObject({sha256: sha(arrived), size: arrived.length, sent: 0, resumedFrom: arrived.length})
     expect(notes).toContain('the blade has this delta from the last try: nothing to send')
@@ -228,7 +228,7 @@ describe('a delta push, over a fake blade', () => {
     const {result, notes} = await pushWith(blade, planFor())
     if ('error' in result) throw result.error
     expect(notes).toContain('sending the whole box: the blade has no os101/debian12 2026.1.0')
-    expect(blade.calls.slice(0, 5)).toEqual(['ie-virsh list', 'blade base', 'blade prepare', 'blade commit', 'blade convert'])
+    expect(blade.calls.slice(0, 4)).toEqual(['blade base', 'blade prepare', 'blade commit', 'blade convert'])
     expect(blade.files.get('/blade/incoming/web.box')!.equals(studentBox)).toBe(true)
     expect(result.delta).toEqual({used: false, reason: 'the blade has no os101/debian12 2026.1.0'})
   })
