@@ -44,7 +44,8 @@ export async function convertBox(ctx: BladeContext, name: string, slot: string, 
     await qemuImgConvert({
       src: join(root, boot.entry), srcFormat: boot.format, dest: partial, destFormat: 'qcow2', options: ['compat=1.1'], signal,
       cache: {target: pushSettings(ctx.config).convertCache},
-      onPercent: (percent) => emitBladeEvent({type: 'progress', step: 'convert', done: percent, total: 100}),
+      // In bytes of the disk, so the laptop shows MiB and a rate: qemu-img reports only percent.
+      onPercent: (percent) => emitBladeEvent({type: 'progress', step: 'convert', done: Math.round((percent / 100) * boot.capacityBytes), total: boot.capacityBytes, unit: 'bytes'}),
     }).catch((error: unknown) => {
       if (!(error instanceof QemuImgError)) throw error
       signal?.throwIfAborted()

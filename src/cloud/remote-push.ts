@@ -110,7 +110,7 @@ function forward(event: BladeEvent, emit: Emit): void {
   // The blade's conversion waits for its place in the push queue, as a push's convert does.
   else if (event.type === 'waiting' || event.type === 'admitted') emit({...event, stage: 'push'})
   else if (event.type !== 'progress') return
-  else if (event.step === 'convert') emit({type: 'progress', stage: 'convert', bytes: event.done, total: event.total, unit: 'percent'})
+  else if (event.step === 'convert') emit({type: 'progress', stage: 'convert', bytes: event.done, total: event.total, unit: event.unit ?? 'percent'})
   else emit({type: 'progress', stage: 'upload', bytes: event.done, total: event.total})
 }
 

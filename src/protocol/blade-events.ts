@@ -5,7 +5,8 @@ import type {SlotHolder} from './blade-steps.js'
 export const EVENT_MARKER = '@shien '
 
 export type BladeEvent =
-  | {type: 'progress'; step: string; done: number; total: number}
+  /** `done` of `total`: bytes of the disk when `unit` says so (convert), else percent. */
+  | {type: 'progress'; step: string; done: number; total: number; unit?: 'bytes'}
   | {type: 'note'; message: string}
   /** `shien blade lock` holds the slot's push lock (and keeps it until its stdin ends). */
   | {type: 'locked'; holder: SlotHolder}

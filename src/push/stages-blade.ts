@@ -9,7 +9,7 @@ import type {PushContext, PushStage, VirshList} from './context.js'
  */
 function bladeEvents(ctx: PushContext, stage: 'convert' | 'harden', io: StageIO) {
   return (event: BladeEvent) => {
-    if (event.type === 'progress') io.emit({type: 'progress', stage, bytes: event.done, total: event.total, unit: 'percent'})
+    if (event.type === 'progress') io.emit({type: 'progress', stage, bytes: event.done, total: event.total, unit: event.unit ?? 'percent'})
     else if (event.type === 'note') io.emit({type: 'note', stage, message: event.message})
     else if (event.type === 'waiting') io.emit({...event, stage})
     else if (event.type === 'admitted') {

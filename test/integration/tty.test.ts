@@ -48,4 +48,19 @@ describe('on a terminal', () => {
     await waitFor(/Error \(BAD_SLOT\): Slot 05 is outside your slots 01 to 04/)
     expect(readFileSync(join(home, '.ssh', 'known_hosts'), 'utf8')).toMatch(/^\[127\.0\.0\.1\]:2222 ssh-ed25519 /)
   }, 120_000)
+
+  it('shows each stage as it runs: a spinner line with its elapsed time, then how long it took', async () => {
+    const session = `${SESSION}-stages`
+    const command = ['env', `HOME=${blade.laptopHome}`, 'SSH_AUTH_SOCK=', 'node', SHIEN_BIN, 'push', box, '--host', 'blade', '--slot', '02', '--name', 'tty']
+    await tmux(['new-session', '-d', '-s', session, '-x', '150', '-y', '30', ...command, ';', 'set-option', '-t', session, 'remain-on-exit', 'on'])
+    const {waitFor: waitOn} = tmuxTerminal(session)
+    // The box's disk has no operating system: harden's appliance runs a while, then refuses it.
+    const running = await waitOn(/Harden \S* ?\d+s/, 120_000)
+    expect(running).toMatch(/^Upload {3}done in \d+\.\d s$/m)
+    expect(running).toMatch(/^Convert {2}done in \d+\.\d s$/m)
+    // The spinner's line is the last one, rewritten in place, never a new line per second.
+    expect(running.trimEnd().split('\n').at(-1)).toMatch(/Harden/)
+    expect(running.match(/Harden/g)).toHaveLength(1)
+    await waitOn(/Error \(HARDEN_NO_OS\)/, 300_000)
+  }, 420_000)
 })

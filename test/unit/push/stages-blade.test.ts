@@ -93,6 +93,7 @@ describe('the blade stages of a push, over a fake blade', () => {
       {type: 'waiting', ahead: 0, running: 2, bound: 2, elapsedMs: 5000},
       {type: 'admitted', waitedMs: 6500},
       {type: 'progress', step: 'convert', done: 50, total: 100},
+      {type: 'progress', step: 'convert', done: 512 * 2 ** 20, total: 2 ** 30, unit: 'bytes'},
     ]
     const ctx = contextFor(blade, {defined: false, running: false})
     const events: PipelineEvent[] = []
@@ -103,6 +104,8 @@ describe('the blade stages of a push, over a fake blade', () => {
       {type: 'waiting', stage: 'convert', ahead: 0, running: 2, bound: 2, elapsedMs: 5000},
       {type: 'admitted', stage: 'convert', waitedMs: 6500},
       {type: 'progress', stage: 'convert', bytes: 50, total: 100, unit: 'percent'},
+      // The blade's convert says how far it is in bytes of the disk: the laptop shows MiB and a rate.
+      {type: 'progress', stage: 'convert', bytes: 512 * 2 ** 20, total: 2 ** 30, unit: 'bytes'},
     ])
     expect(events.filter((e) => e.stage === 'harden' && e.type === 'admitted')).toHaveLength(1)
     expect(ctx.waitedMs).toEqual({convert: 6500, harden: 6500})
