@@ -1,12 +1,13 @@
 /**
- * One push per slot, and a push whose laptop or session goes during harden, on the local blade:
+ * One push per slot, and a push whose laptop or session goes during convert or harden, or that
+ * is stopped with Ctrl-C while vagrant package runs, on the local blade:
  * two pushes to one slot started together (one refused with SLOT_BUSY naming the other); the
  * student's sshd session killed during harden (the blade's harden and its appliance gone within
  * seconds, the staged files removed, the slot as it was); and a laptop that vanished while the
  * blade finished harden (the re-run sends nothing and takes the hardened image as it is).
  */
-import {existsSync, readdirSync, readFileSync} from 'node:fs'
-import {hostname} from 'node:os'
+import {existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {hostname, tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {execa} from 'execa'
@@ -64,6 +65,49 @@ describe('one push per slot', () => {
     // The lock went with the push that held it.
     expect(await studentProcesses('blade lock')).toBe('')
   }, 600_000)
+})
+
+describe('a push whose connection goes during convert', () => {
+  it('stops the blade\'s convert within seconds when the student\'s sshd session is killed, and leaves nothing staged', async () => {
+    const child = startShien(['push', box, '--host', 'blade', '--slot', '04', '--name', 'gone-convert'], {home: blade.laptopHome})
+    let converting = false
+    child.stderr?.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('Convert...')) converting = true
+    })
+    await until('the blade runs convert', async () => converting && (await studentProcesses('blade convert')) !== '', 300_000)
+    const killedAt = Date.now()
+    await execa('pkill', ['-KILL', '-u', blade.account, '-x', 'sshd'], {reject: false})
+    const result = await child
+    expect(result.exitCode, String(result.stderr)).toBe(4)
+    expect(String(result.stderr)).toContain('Error (CONNECTION_LOST)')
+    await until('the blade\'s convert and its qemu-img are gone', async () => (await studentProcesses('blade convert|qemu-img')) === '', 15_000)
+    expect(Date.now() - killedAt).toBeLessThan(20_000)
+    expect(readdirSync(images()).filter((f) => f.includes('04'))).toEqual([])
+    expect(await definedDomains()).not.toContain(`${blade.account}-04`)
+  }, 600_000)
+})
+
+describe('Ctrl-C while vagrant package runs', () => {
+  it('ends with CANCELLED and 130, vagrant stopped, and nothing sent', async () => {
+    const project = mkdtempSync(join(tmpdir(), 'cancel-package-'))
+    writeFileSync(join(project, 'Vagrantfile'), 'Vagrant.configure("2") do |config|\n  config.vm.box = "os101/debian12"\nend\n')
+    // A vagrant that takes its time, as exporting a disk does, and notes when it is stopped.
+    const bin = mkdtempSync(join(tmpdir(), 'cancel-package-bin-'))
+    writeFileSync(join(bin, 'vagrant'), `#!/bin/sh\ntrap 'echo stopped > ${bin}/stopped; exit 130' INT TERM\necho "==> default: Exporting VM..."\nsleep 60 & wait\n`, {mode: 0o755})
+    const child = startShien(['push', '--host', 'blade', '--slot', '04', '--name', 'cancel-package'], {home: blade.laptopHome, cwd: project, env: {PATH: `${bin}:${process.env.PATH}`}})
+    let exporting = false
+    child.stderr?.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('Exporting VM')) exporting = true
+    })
+    await until('vagrant package runs', () => exporting, 120_000)
+    child.kill('SIGINT')
+    const result = await child
+    expect(result.exitCode).toBe(130)
+    expect(String(result.stderr)).toMatch(/Error \(CANCELLED\)/)
+    await until('vagrant was stopped', () => existsSync(join(bin, 'stopped')), 15_000)
+    expect(readdirSync(join(blade.storageRoot, 'users', blade.account, 'incoming')).filter((f) => f.startsWith('cancel-package'))).toEqual([])
+    expect(await studentProcesses('blade lock')).toBe('')
+  }, 300_000)
 })
 
 describe('a push whose connection goes during harden', () => {
