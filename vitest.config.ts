@@ -1,9 +1,10 @@
 import {defineConfig} from 'vitest/config'
 
 /**
- * Integration and end-to-end tests that need neither the local blade nor much CPU: each brings
- * its own sshd (or none) and mostly waits (keepalives, timeouts, handshakes). They run beside
- * the blade's tests, with the unit tests, one file at a time.
+ * Integration tests that need no local blade: some bring their own sshd (or none) and mostly
+ * wait (keepalives, timeouts, handshakes); the libguestfs ones work on images of their own, each
+ * appliance one TCG qemu, one core. They run beside the blade's tests, with the unit tests, one
+ * file at a time: the two streams keep both cores busy.
  */
 const ALONGSIDE = [
   'test/integration/connection-stall.test.ts',
@@ -13,6 +14,13 @@ const ALONGSIDE = [
   'test/integration/ssh-agent.test.ts',
   'test/integration/install.test.ts',
   'test/integration/arm64-box.test.ts',
+  'test/integration/harden.test.ts',
+  'test/integration/harden-roots.test.ts',
+  'test/integration/harden-arch.test.ts',
+  'test/integration/guestfish-files.test.ts',
+  'test/integration/delta-harden.test.ts',
+  'test/integration/delta-apply.test.ts',
+  'test/integration/delta-blocks.test.ts',
 ]
 
 const timeouts = {testTimeout: 60_000, hookTimeout: 600_000}
