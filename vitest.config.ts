@@ -28,7 +28,8 @@ const timeouts = {testTimeout: 60_000, hookTimeout: 600_000}
 export default defineConfig({
   test: {
     ...timeouts,
-    // Two files at most at once, on a 2-core machine: one of each project.
+    // Two files at once, one of each project (vitest's default pool is one worker on 2 cores).
+    maxWorkers: 2,
     projects: [
       {
         test: {
