@@ -119,6 +119,9 @@ async function sniff(input: Readable): Promise<{compression: Compression; stream
 /** Gives the handler its own PassThrough so a handler that stops reading cannot stall or kill the archive. */
 async function deliver(entry: BoxEntry, body: AsyncIterable<Buffer>, onEntry: EntryHandler): Promise<void> {
   const pass = new PassThrough()
+  // A broken archive destroys `pass` with its error, maybe after the handler stopped reading:
+  // the error reaches the caller through the pump, never as an unhandled 'error' event.
+  pass.on('error', () => {})
   const state: PumpState = {}
   const pumping = pump(body, pass, state)
   pumping.catch(() => {})

@@ -1,3 +1,4 @@
+import {randomBytes} from 'node:crypto'
 import {readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {Readable} from 'node:stream'
@@ -171,6 +172,25 @@ describe('readBoxEntries refusals', () => {
     const error = await rejection(readAll(path))
     expect(error.code).toBe('BOX_TRUNCATED')
     expect(error.message).toContain('the box file is incomplete: download or package it again'.replace(/^t/, 'T'))
+  })
+
+  it('reports a gzip box cut inside an entry its handler was done with as incomplete, with no stray error event after', async () => {
+    // An entry of 4 MiB that does not compress, so the cut falls inside it.
+    const bytes = gzipSync(await packTar([{name: 'box-disk001.vmdk', body: randomBytes(4 * 2 ** 20)}]))
+    const path = join(dir, 'cut-late.box')
+    await writeFile(path, bytes.subarray(0, Math.floor(bytes.length / 2)))
+    const stray: unknown[] = []
+    const onStray = (error: unknown) => stray.push(error)
+    process.on('uncaughtException', onStray)
+    try {
+      // The handler is done with the entry before the archive breaks inside it.
+      const error = await rejection(readBoxEntries(path, {onEntry: async () => undefined}))
+      expect(error.code).toBe('BOX_TRUNCATED')
+      await new Promise((resolve) => setTimeout(resolve, 200))
+      expect(stray).toEqual([])
+    } finally {
+      process.off('uncaughtException', onStray)
+    }
   })
 
   it('calls a plain tar cut inside an entry, or cut cleanly between entries, incomplete', async () => {
