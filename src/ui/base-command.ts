@@ -14,12 +14,20 @@ export abstract class ShienCommand extends Command {
   protected readonly abort = new AbortController()
   /** The command line as typed: parse() replaces this.argv with what it was given. */
   private typed: string[] = []
-  private readonly onSigint = () => this.abort.abort(new Error('interrupted'))
+  /**
+   * Ctrl-C stops the work cleanly (the abort); a second one ends the process at once. The
+   * listener stays for the whole command: with none left, the signal-exit handler that execa
+   * installs for its children would re-raise SIGINT and kill the process before the cleanups.
+   */
+  private readonly onSigint = () => {
+    if (this.abort.signal.aborted) process.exit(130)
+    this.abort.abort(new Error('interrupted'))
+  }
 
   public override async init(): Promise<void> {
     await super.init()
     this.typed = [...this.argv]
-    process.once('SIGINT', this.onSigint)
+    process.on('SIGINT', this.onSigint)
   }
 
   protected override async finally(error: Error | undefined): Promise<unknown> {
