@@ -52,8 +52,10 @@ describe('on a terminal', () => {
   it('shows each stage as it runs: a spinner line with its elapsed time, then how long it took', async () => {
     const session = `${SESSION}-stages`
     const command = ['env', `HOME=${blade.laptopHome}`, 'SSH_AUTH_SOCK=', 'node', SHIEN_BIN, 'push', box, '--host', 'blade', '--slot', '02', '--name', 'tty']
-    await tmux(['new-session', '-d', '-s', session, '-x', '150', '-y', '30', ...command, ';', 'set-option', '-t', session, 'remain-on-exit', 'on'])
-    const {waitFor: waitOn} = tmuxTerminal(session)
+    // A tmux server of its own (tmuxTerminal names the server after the session).
+    const stages = tmuxTerminal(session)
+    const waitOn = stages.waitFor
+    await stages.tmux(['new-session', '-d', '-s', session, '-x', '150', '-y', '30', ...command, ';', 'set-option', '-t', session, 'remain-on-exit', 'on'])
     // The box's disk has no operating system: harden's appliance runs a while, then refuses it.
     const running = await waitOn(/Harden \S* ?\d+s/, 120_000)
     expect(running).toMatch(/^Upload {3}done in \d+\.\d s$/m)
@@ -62,5 +64,6 @@ describe('on a terminal', () => {
     expect(running.trimEnd().split('\n').at(-1)).toMatch(/Harden/)
     expect(running.match(/Harden/g)).toHaveLength(1)
     await waitOn(/Error \(HARDEN_NO_OS\)/, 300_000)
+    await stages.tmux(['kill-server'])
   }, 420_000)
 })
