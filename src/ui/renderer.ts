@@ -165,7 +165,9 @@ function stageSpinner(stream: NodeJS.WriteStream) {
   const textOf = (c: {text: string; since: number}) => `${c.text} ${formatElapsed(performance.now() - c.since)}`
   const begin = (stage: string, text: string, since: number) => {
     const spinner = ora({text: '', stream, isEnabled: true, discardStdin: false})
-    const c = {stage, text, since, ora: spinner, timer: setInterval(() => (spinner.text = textOf(c)), 1000)}
+    // Refreshed four times a second: a once-a-second timer can fire a hair before the second
+    // is full on performance.now's clock and leave the line a second behind.
+    const c = {stage, text, since, ora: spinner, timer: setInterval(() => (spinner.text = textOf(c)), 250)}
     // The spinner must never keep the process alive.
     c.timer.unref()
     spinner.start(textOf(c))

@@ -4,7 +4,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {PassThrough} from 'node:stream'
 
-import {describe, expect, it} from 'vitest'
+import {describe, expect, it, vi} from 'vitest'
 
 import {planPublish} from '../../../src/box/publish/plan.js'
 import {publishBox} from '../../../src/box/publish/publish.js'
@@ -137,27 +137,36 @@ describe('the wait for the blade\'s push queue', () => {
   })
 
   it('shows a spinner line with the elapsed time while a stage runs, put away while a question is asked', async () => {
-    const out = capture(true)
-    const render = createRenderer('tty', out.stream)
-    render({type: 'stage:start', stage: 'connect', label: 'Connect', detail: 'to blade'})
-    await new Promise((r) => setTimeout(r, 1100))
-    expect(out.text()).toMatch(/Connect to blade 1s/)
-    const before = out.text().length
-    const answer = await askOnTerminal(async () => {
-      const quiet = out.text().length
-      await new Promise((r) => setTimeout(r, 300))
-      // Nothing is drawn over the question while it waits for its answer.
-      expect(out.text().length).toBe(quiet)
-      return 'yes'
-    })
-    expect(answer).toBe('yes')
-    expect(out.text().length).toBeGreaterThan(before)
-    await new Promise((r) => setTimeout(r, 150))
-    // Drawn again afterwards, the time counting on from the stage's start.
-    expect(out.text().slice(before)).toMatch(/Connect to blade 1s/)
-    render({type: 'stage:end', stage: 'connect', ms: 1500})
-    render.stop()
-    expect(out.text()).toMatch(/Connect {2}done in 1\.5 s\n$/)
+    // The spinner's frames, its clock and the waits below all run on the test's own timers.
+    vi.useFakeTimers({toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'performance']})
+    try {
+      const out = capture(true)
+      const render = createRenderer('tty', out.stream)
+      render({type: 'stage:start', stage: 'connect', label: 'Connect', detail: 'to blade'})
+      await vi.advanceTimersByTimeAsync(900)
+      expect(out.text()).toMatch(/Connect to blade 0s/)
+      expect(out.text()).not.toMatch(/Connect to blade 1s/)
+      await vi.advanceTimersByTimeAsync(200)
+      expect(out.text()).toMatch(/Connect to blade 1s/)
+      const before = out.text().length
+      const answer = await askOnTerminal(async () => {
+        const quiet = out.text().length
+        await vi.advanceTimersByTimeAsync(300)
+        // Nothing is drawn over the question while it waits for its answer.
+        expect(out.text().length).toBe(quiet)
+        return 'yes'
+      })
+      expect(answer).toBe('yes')
+      expect(out.text().length).toBeGreaterThan(before)
+      await vi.advanceTimersByTimeAsync(150)
+      // Drawn again afterwards, the time counting on from the stage's start.
+      expect(out.text().slice(before)).toMatch(/Connect to blade 1s/)
+      render({type: 'stage:end', stage: 'connect', ms: 1500})
+      render.stop()
+      expect(out.text()).toMatch(/Connect {2}done in 1\.5 s\n$/)
+    } finally {
+      vi.useRealTimers()
+    }
   })
 
   it('prints nothing under --json', () => {
