@@ -13,4 +13,22 @@ npm run build
 bash scripts/test-box.sh >/dev/null
 bash scripts/test-box.sh --arch arm64 >/dev/null
 bash scripts/local-blade.sh up
-npx vitest run "$@"
+
+# The blade's tests and the rest run side by side, each project a file at a time (vitest runs the
+# projects of one process one after the other). Arguments (file filters, -t) go to both; each
+# line says which project printed it.
+run_project() {
+  local name=$1
+  shift
+  npx vitest run --project "$name" --passWithNoTests "$@" 2>&1 | sed -u "s/^/[$name] /"
+  return "${PIPESTATUS[0]}"
+}
+run_project blade "$@" &
+blade=$!
+run_project local "$@" &
+local_=$!
+status=0
+wait "$blade" || status=1
+wait "$local_" || status=1
+[ "$status" -eq 0 ] && echo "npm test: both projects passed" || echo "npm test: a project failed (search the log for FAIL)"
+exit "$status"
