@@ -1,6 +1,7 @@
 import {BladeCommand} from '../../src/blade/blade-command.js'
 import {archSettings, hostFacts} from '../../src/config/blade-arch.js'
 import {bladeContext} from '../../src/blade/caller.js'
+import {storageSpace} from '../../src/blade/incoming.js'
 import {packageInfo} from '../../src/package-info.js'
 import {BLADE_PROTOCOL, type HelloResult} from '../../src/protocol/blade-steps.js'
 
@@ -13,6 +14,8 @@ export default class BladeHello extends BladeCommand {
     const result: HelloResult = {
       version: packageInfo().version, protocol: BLADE_PROTOCOL, account: ctx.account, home: ctx.paths.home,
       arch: archSettings(ctx.config, hostFacts()),
+      // A folder not made yet (an account never provisioned) has no room to report.
+      space: await storageSpace(ctx).catch(() => undefined),
     }
     // The version is reported before the check, so the laptop can name both in its error.
     if (flags.protocol === BLADE_PROTOCOL) return result

@@ -10,7 +10,7 @@ import {badInput, ShienError} from '../errors.js'
 import type {BladeContext} from './caller.js'
 import {checkBoxName, parseSlot} from '../names.js'
 import {noteUploadSlot, removeOldUploads, slotNotePath} from './incoming-tidy.js'
-import type {CommitResult, HashResult, PrepareResult, UploadKind} from '../protocol/blade-steps.js'
+import type {CommitResult, HashResult, PrepareResult, StorageSpace, UploadKind} from '../protocol/blade-steps.js'
 
 /** What an upload can be, and the file extension it gets in incoming/. */
 export const UPLOAD_KINDS: readonly UploadKind[] = ['box', 'delta']
@@ -40,10 +40,8 @@ export async function prepareUpload(ctx: BladeContext, name: string, size: numbe
   const forSlot = slot === undefined ? undefined : parseSlot(slot)
   const partSize = await regularFileSize(part)
   const boxSize = await regularFileSize(box)
-  const fs = await statfs(ctx.paths.incoming)
-  const freeBytes = fs.bavail * fs.bsize
+  const {freeBytes, reserveBytes: reserve} = await storageSpace(ctx, ctx.paths.incoming)
   const needed = size - partSize
-  const reserve = storageReserveBytes(pushSettings(ctx.config), fs.blocks * fs.bsize)
   if (freeBytes < needed + reserve) {
     const why = freeBytes < needed ? '' : `, and ${formatBytes(reserve)} must stay free for everyone's VMs`
     throw new ShienError(
@@ -54,6 +52,15 @@ export async function prepareUpload(ctx: BladeContext, name: string, size: numbe
   // Noted once the upload may go: a refused one leaves nothing of its own behind.
   if (forSlot !== undefined) await noteUploadSlot(ctx, name, kind, forSlot)
   return {partPath: part, boxPath: box, partSize, boxSize, freeBytes, removedOld}
+}
+
+/**
+ * The room on the storage that holds `dir` (the caller's folder by default): bytes free to the
+ * caller, and the part of them (push.reserveGiB) that must stay free for everyone's VMs.
+ */
+export async function storageSpace(ctx: BladeContext, dir = ctx.paths.home): Promise<StorageSpace> {
+  const fs = await statfs(dir)
+  return {freeBytes: fs.bavail * fs.bsize, reserveBytes: storageReserveBytes(pushSettings(ctx.config), fs.blocks * fs.bsize)}
 }
 
 /**

@@ -14,6 +14,15 @@ export interface HelloResult {
   home: string
   /** The guest architectures the blade runs natively (KVM) and emulated (TCG); absent from older blades. */
   arch?: {native: Array<'x86_64' | 'aarch64'>; emulated: Array<'x86_64' | 'aarch64'>}
+  /** The room on the storage of the caller's folder, so a push can be refused before `vagrant package`; absent from older blades. */
+  space?: StorageSpace
+}
+
+export interface StorageSpace {
+  /** Bytes free to the caller. */
+  freeBytes: number
+  /** The part of them that must stay free for everyone's VMs (push.reserveGiB). */
+  reserveBytes: number
 }
 
 export interface PrepareResult {

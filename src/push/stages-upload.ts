@@ -16,12 +16,15 @@ import {type UploadResult, uploadResumable} from '../transport/sftp-upload.js'
 import type {PushContext, PushStage, SlotState, VirshList} from './context.js'
 import {chooseUpload} from './delta-upload.js'
 import {checkBladeArch} from './arch-check.js'
+import {checkRoomBeforePackage} from './room-check.js'
+import {formatBytes} from '../box/format-info.js'
 
 /**
  * The checks that can fail fast, before anything is packaged or sent: connects to the blade
  * (host key, login), checks that both sides speak the same protocol, takes the slot's push lock
  * (SLOT_BUSY while another push has it, held until the last cleanup has run) and checks the slot
- * (BAD_SLOT, SLOT_DEFINED without --replace). It runs before `vagrant package`, which shuts the
+ * (BAD_SLOT, SLOT_DEFINED without --replace) and the blade's room for the VM's disks when they are
+ * about to be packaged (BLADE_DISK_FULL). It runs before `vagrant package`, which shuts the
  * VM down for minutes: a push that would be refused is refused before that.
  */
 export const connectStage: PushStage = {
@@ -44,6 +47,10 @@ export const connectStage: PushStage = {
     const state = await slotState(blade, plan.slot, io.signal)
     checkSlot(ctx, state)
     ctx.out.connect.slotState = state
+    const disks = checkRoomBeforePackage(plan, hello.space)
+    if (disks?.known && hello.space) {
+      io.emit({type: 'note', stage: 'connect', message: `the blade has room for the VM's disks: ${formatBytes(disks.bytes)}, with ${formatBytes(hello.space.freeBytes)} free`})
+    }
   },
   async cleanup(ctx) {
     // The cleanups of the later stages (a rollback, the tidy) ran first, under the lock.

@@ -1,4 +1,4 @@
-import {copyFileSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -85,6 +85,29 @@ describe('requests the blade must refuse, before any upload', () => {
     expect(run.exitCode).toBe(3)
     expect(run.json.error.message).toMatch(/Slot 05 is outside your slots 01 to 04/)
     expect(readdirSync(bin)).toEqual(['vagrant'])
+  })
+
+  it('a VM whose disks the blade has no room for, before vagrant package runs', async () => {
+    const project = mkdtempSync(join(tmpdir(), 'fast-room-'))
+    writeFileSync(join(project, 'Vagrantfile'), 'Vagrant.configure("2") do |config|\n  config.vm.box = "os101/debian12"\nend\n')
+    // The VirtualBox VM Vagrant made for the project: registered in VirtualBox.xml, with an 8 TiB (sparse) disk.
+    const uuid = '5d2f3c1a-8e1b-4c7e-9a55-0b6a1c2d3e4f'
+    mkdirSync(join(project, '.vagrant', 'machines', 'default', 'virtualbox'), {recursive: true})
+    writeFileSync(join(project, '.vagrant', 'machines', 'default', 'virtualbox', 'id'), uuid)
+    const vbox = join(project, 'vbox')
+    mkdirSync(join(vbox, 'vm'), {recursive: true})
+    writeFileSync(join(vbox, 'VirtualBox.xml'), `<VirtualBox xmlns="http://www.virtualbox.org/" version="1.19-linux"><Global><MachineRegistry><MachineEntry uuid="{${uuid}}" src="vm/vm.vbox"/></MachineRegistry></Global></VirtualBox>`)
+    writeFileSync(join(vbox, 'vm', 'vm.vbox'), `<VirtualBox xmlns="http://www.virtualbox.org/" version="1.19-linux"><Machine uuid="{${uuid}}" name="vm"><MediaRegistry><HardDisks><HardDisk uuid="{7f0d9a7c-aaaa-bbbb-cccc-ddddeeeeffff}" location="disk.vdi" format="VDI" type="Normal"/></HardDisks></MediaRegistry></Machine></VirtualBox>`)
+    writeFileSync(join(vbox, 'vm', 'disk.vdi'), '')
+    truncateSync(join(vbox, 'vm', 'disk.vdi'), 8 * 2 ** 40)
+    const bin = mkdtempSync(join(tmpdir(), 'fast-room-bin-'))
+    writeFileSync(join(bin, 'vagrant'), `#!/bin/sh\necho "$@" >> ${bin}/ran\n`, {mode: 0o755})
+    const before = listing()
+    const run = await runShien(['push', '--host', 'blade', '--slot', '02', '--full', '--json'], {home: blade.laptopHome, cwd: project, env: {PATH: `${bin}:${process.env.PATH}`, VBOX_USER_HOME: vbox}})
+    expect(run.exitCode, run.stdout + run.stderr).toBe(5)
+    expect(run.json.error).toMatchObject({code: 'BLADE_DISK_FULL', message: expect.stringMatching(/^Not enough space on blade for this VM: its disks hold 8 TiB \(virtualbox, 1 file\), and the blade has .* free for you.*Nothing was packaged; the VM was not shut down\.$/)})
+    expect(readdirSync(bin)).toEqual(['vagrant'])
+    expect(listing()).toEqual(before)
   })
 
   it('an unreachable host', async () => {
