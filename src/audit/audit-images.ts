@@ -9,7 +9,7 @@ import {readBoxes} from './boxes.js'
 import type {AuditConfig} from './config.js'
 import {hostKeyFindings} from './host-keys.js'
 import {sortFindings, summarize} from './outcome.js'
-import {runPool} from './pool.js'
+import pMap from 'p-map'
 import {describeTarget, publishedBoxes, type ImageTarget} from './targets.js'
 import type {AuditResult, BoxReport, ImageReport} from './types.js'
 
@@ -46,7 +46,7 @@ export async function auditImages(plan: ImagesPlan, o: AuditRunOptions = {}): Pr
   const tasks: Task[] = [...targets.map((target) => ({kind: 'image' as const, target})), ...(boxes.length > 0 ? [{kind: 'boxes' as const, paths: boxes}] : [])]
   const audits: ImageAudit[] = []
   let boxReports: BoxReport[] = []
-  await runPool(tasks, plan.config.concurrency, async (task) => {
+  await pMap(tasks, async (task) => {
     o.signal?.throwIfAborted()
     if (task.kind === 'boxes') {
       // Only worth a launch when some image may have host keys to compare.

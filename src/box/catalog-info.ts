@@ -3,6 +3,7 @@ import {open} from 'node:fs/promises'
 import {isUrl, loadCatalog} from './catalog-fetch.js'
 import {compareVersions} from './catalog-version.js'
 import {latestVersion} from './catalog.js'
+import {renderTable} from '../text-table.js'
 
 /** What `shien box inspect` reports for a catalog. */
 export interface CatalogInfo {
@@ -66,8 +67,7 @@ export function formatCatalogInfo(info: CatalogInfo): string {
     v.version, p.name, `${p.architecture ?? '-'}${p.defaultArchitecture ? ' (default)' : ''}`, p.checksumType ? `${p.checksumType}:${p.checksum?.slice(0, 12)}…` : 'none', p.url,
   ]))
   const head = ['VERSION', 'PROVIDER', 'ARCH', 'CHECKSUM', 'URL']
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
-  for (const row of [head, ...rows]) lines.push(row.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd())
+  lines.push(renderTable(head, rows))
   lines.push('', `Add it with: vagrant box add ${info.url}`)
   return lines.join('\n')
 }

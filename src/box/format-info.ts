@@ -1,3 +1,4 @@
+import {renderTable} from '../text-table.js'
 import type {BoxInfo} from './inspect.js'
 
 /** Human summary of an inspected box: a few lines about the VM, then a table of its disks. */
@@ -18,7 +19,7 @@ export function formatBoxInfo(info: BoxInfo): string {
   if (info.privateKeys.length > 0) {
     lines.push(`Keys      ${info.privateKeys.join(', ')}: a private key; shien leaves it out of the upload`)
   }
-  lines.push('', ...table(
+  lines.push('', renderTable(
     ['DISK', 'ENTRY', 'SIZE', 'FORMAT', 'CONTROLLER'],
     info.disks.map((disk) => [
       disk.diskId,
@@ -30,12 +31,6 @@ export function formatBoxInfo(info: BoxInfo): string {
   ))
   if (info.warnings.length > 0) lines.push('', ...info.warnings.map((warning) => `Warning: ${warning}`))
   return lines.join('\n')
-}
-
-function table(head: string[], rows: string[][]): string[] {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)))
-  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd()
-  return [line(head), ...rows.map(line)]
 }
 
 /** Binary units, one decimal: disk sizes are powers of two. */

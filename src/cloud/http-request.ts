@@ -1,6 +1,6 @@
-import http from 'node:http'
-import https from 'node:https'
 import {rootCertificates} from 'node:tls'
+
+import {Agent, request} from 'undici'
 
 export interface HttpRequest {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE'
@@ -30,26 +30,36 @@ export class NoResponseError extends Error {
   }
 }
 
-/** One HTTP(S) request with the certificate checked against the system's CAs plus `caPem`. */
-export function httpRequest(req: HttpRequest): Promise<HttpResponse> {
-  const secure = req.url.protocol === 'https:'
-  // A fresh connection per request: a kept-alive one the server has quietly closed during a
-  // long upload would fail the next call with ECONNRESET. Requests are few (at most 5 a second).
-  const options: https.RequestOptions = {method: req.method, headers: req.headers, signal: req.signal, timeout: req.timeoutMs, agent: false}
-  if (secure && req.caPem) options.ca = [...rootCertificates, req.caPem]
-  return new Promise((resolve, reject) => {
-    const request = (secure ? https : http).request(req.url, options, (response) => {
-      const chunks: Buffer[] = []
-      response.on('data', (chunk: Buffer) => chunks.push(chunk))
-      response.on('error', (error) => reject(wrap(error)))
-      response.on('end', () => resolve({status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8')}))
-    })
-    request.on('timeout', () => request.destroy(Object.assign(new Error(`no answer in ${req.timeoutMs / 1000} s`), {code: 'ETIMEDOUT'})))
-    request.on('error', (error) => reject(req.signal?.aborted ? req.signal.reason : wrap(error)))
-    request.end(req.body)
+/**
+ * One HTTP(S) request through undici, with the certificate checked against the system's CAs
+ * plus `caPem`. A dispatcher of its own per request: a kept-alive connection the server has
+ * quietly closed during a long upload would fail the next call with ECONNRESET, and requests
+ * are few (at most 5 a second).
+ */
+export async function httpRequest(req: HttpRequest): Promise<HttpResponse> {
+  const dispatcher = new Agent({
+    connect: req.caPem ? {ca: [...rootCertificates, req.caPem]} : {},
+    connectTimeout: req.timeoutMs,
+    headersTimeout: req.timeoutMs,
+    bodyTimeout: req.timeoutMs,
+    pipelining: 0,
   })
+  try {
+    const response = await request(req.url, {method: req.method, headers: req.headers, body: req.body, signal: req.signal, dispatcher})
+    return {status: response.statusCode, body: await response.body.text()}
+  } catch (error) {
+    if (req.signal?.aborted) throw req.signal.reason
+    throw noResponse(error as Error & {code?: string; cause?: unknown}, req.timeoutMs)
+  } finally {
+    await dispatcher.destroy().catch(() => undefined)
+  }
 }
 
-function wrap(error: Error & {code?: string}): NoResponseError {
-  return new NoResponseError(error.message, error.code, {cause: error})
+/** undici's error, or the socket's or TLS's under it, with the code that says which. */
+function noResponse(error: Error & {code?: string; cause?: unknown}, timeoutMs: number): NoResponseError {
+  const inner = error.cause instanceof Error ? (error.cause as Error & {code?: string}) : error
+  if (/^UND_ERR_(CONNECT|HEADERS|BODY)_TIMEOUT$/.test(error.code ?? '')) {
+    return new NoResponseError(`no answer in ${timeoutMs / 1000} s`, 'ETIMEDOUT', {cause: error})
+  }
+  return new NoResponseError(inner.message, inner.code ?? error.code, {cause: error})
 }

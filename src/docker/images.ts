@@ -1,6 +1,7 @@
 import {ShienError} from '../errors.js'
 import type {DockerContext} from './context.js'
 import {OWNER_LABEL, fullName, normalizeImage, parseImageRef} from './names.js'
+import {renderTable} from '../text-table.js'
 
 export interface ImageInfo {
   /** As the owner names it in run: `myimg:latest`, or a shared image as the admin listed it. */
@@ -62,6 +63,5 @@ async function ownerOf(ctx: DockerContext, image: string): Promise<string | unde
 
 export function describeImages(r: {images: ImageInfo[]}): string {
   if (r.images.length === 0) return 'No images you may run.'
-  const width = Math.max(...r.images.map((i) => i.name.length), 4)
-  return ['NAME'.padEnd(width) + '  ID            SIZE     ', ...r.images.map((i) => `${i.name.padEnd(width)}  ${i.id.slice(0, 12).padEnd(12)}  ${i.size}${i.shared ? '  (shared)' : ''}`)].join('\n')
+  return renderTable(['NAME', 'ID', 'SIZE', ''], r.images.map((i) => [i.name, i.id.slice(0, 12), i.size, i.shared ? '(shared)' : '']))
 }

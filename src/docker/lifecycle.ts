@@ -1,3 +1,5 @@
+import pRetry from 'p-retry'
+
 import {ShienError} from '../errors.js'
 import {withAccountLock} from '../privileged/lock.js'
 import type {ExecRequest} from '../protocol/ie-docker-exec.js'
@@ -5,6 +7,7 @@ import type {DockerContext} from './context.js'
 import {findOwn, listOwn, type ContainerInfo} from './own.js'
 import {changePorts} from './published.js'
 import {checkMountsAtStart} from './volumes.js'
+import {renderTable} from '../text-table.js'
 
 export interface ContainerAction {
   name: string
@@ -77,16 +80,17 @@ export async function removeContainer(ctx: DockerContext, raw: string, o: {force
  * done when the container is gone, and is tried again while it is not.
  */
 async function removeStopped(ctx: DockerContext, container: string): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await ctx.engine.exec(['rm', container], {signal: ctx.signal})
-      return
-    } catch (error) {
-      if (!(await ctx.engine.probe(['container', 'exists', container], {signal: ctx.signal})).ok) return
-      if (attempt >= 5) throw error
-      await new Promise((resolve) => setTimeout(resolve, 200 * attempt))
-    }
-  }
+  await pRetry(
+    async () => {
+      try {
+        await ctx.engine.exec(['rm', container], {signal: ctx.signal})
+      } catch (error) {
+        if ((await ctx.engine.probe(['container', 'exists', container], {signal: ctx.signal})).ok) throw error
+      }
+    },
+    // Five tries in about three seconds (waits of 0.2, 0.4, 0.8 and 1.6 s).
+    {retries: 4, minTimeout: 200, factor: 2, randomize: false, signal: ctx.signal},
+  )
 }
 
 /** Connects this terminal to a running container's main process. */
@@ -137,8 +141,5 @@ export function describeAction(r: ContainerAction): string {
 
 export function describePs(r: {containers: ContainerInfo[]}): string {
   if (r.containers.length === 0) return 'You have no containers.'
-  const rows = r.containers.map((c) => [c.name, c.image, c.status, c.ports.map((p) => p.host).join(',')])
-  const widths = [0, 1, 2].map((i) => Math.max(...[['NAME', 'IMAGE', 'STATUS'][i], ...rows.map((row) => row[i])].map((s) => s.length)))
-  const line = (row: string[]) => row.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]) : cell)).join('  ')
-  return [line(['NAME', 'IMAGE', 'STATUS', 'PORTS']), ...rows.map(line)].join('\n')
+  return renderTable(['NAME', 'IMAGE', 'STATUS', 'PORTS'], r.containers.map((c) => [c.name, c.image, c.status, c.ports.map((p) => p.host).join(',')]))
 }

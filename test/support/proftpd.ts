@@ -104,7 +104,7 @@ function handle(s: {stateDir: string; port: number; pki: Pki; files: AccountFile
   }
 }
 
-interface Pki {
+export interface Pki {
   caFile: string
   caPem: string
   certFile: string
@@ -121,7 +121,7 @@ interface Ids {
 }
 
 /** A CA (or the one in `caDir`, to sign a certificate it vouches for) and a server certificate. */
-async function makePki(dir: string, certName: string, caDir?: string): Promise<Pki> {
+export async function makePki(dir: string, certName: string, caDir?: string): Promise<Pki> {
   const p = (f: string) => join(dir, f)
   const ossl = (args: string[]) => execa('openssl', args, {cwd: dir})
   if (caDir) await Promise.all(['ca.key', 'ca.crt'].map((f) => copyFile(join(caDir, f), p(f))))

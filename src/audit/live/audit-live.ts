@@ -8,7 +8,7 @@ import type {BladeConfig} from '../../config/blade-config.js'
 import {weakPasswordList, type AuditConfig} from '../config.js'
 import {sortFindings, summarize} from '../outcome.js'
 import {candidatesFor} from '../passwords.js'
-import {runPool} from '../pool.js'
+import pMap from 'p-map'
 import type {AuditResult, DomainReport, Finding} from '../types.js'
 import {endpointFor, runningDomains, VirshLive, type Endpoint, type LiveDomain, type LiveHypervisor} from './domains.js'
 import {loginFindings, openPortFindings, passwordAuthFindings} from './live-findings.js'
@@ -27,7 +27,7 @@ export async function auditLive(plan: LivePlan, o: {signal?: AbortSignal; hyperv
   const hv = o.hypervisor ?? new VirshLive(plan.blade.libvirtUri)
   const lists = await weakPasswordList(plan.config)
   const domains = await runningDomains(hv, {signal: o.signal})
-  const audits = await runPool(domains, plan.config.live.concurrency, (d) => auditDomain(d, plan.config, lists, o.signal))
+  const audits = await pMap(domains, (d) => auditDomain(d, plan.config, lists, o.signal), {concurrency: Math.max(1, plan.config.live.concurrency)})
   const findings = sortFindings(audits.flatMap((a) => a.findings))
   const {summary, exitCode} = summarize(findings, audits.filter((a) => a.report.status !== 'audited').length)
   return {mode: 'live', startedAt, durationMs: Math.round(performance.now() - started), summary, domains: audits.map((a) => a.report), findings, exitCode}
