@@ -2,10 +2,11 @@ import {defineConfig} from 'vitest/config'
 
 /**
  * Two projects, run by scripts/test.sh as two processes side by side:
- * - `blade` (test/blade, test/e2e): tests on this machine's blade services, shared by all of them:
- *   the local blade (its sshd, storage and students), the system libvirtd and podman; a file at a time;
- * - `local` (test/unit, test/integration): tests that start what they need themselves (their own
- *   sshds, slapd, ProFTPD, temporary storage roots), a file at a time.
+ * - `blade` (test/blade, test/e2e): tests on the local blade that scripts/local-blade.sh sets up
+ *   (its sshd, students, storage and port pools), which they share; a file at a time;
+ * - `local` (test/unit, test/integration): everything else, a file at a time. Each test brings
+ *   its own servers (sshds, slapd, ProFTPD), storage root, accounts and port pool (42600 and up,
+ *   away from the blade's), so it may share the system libvirtd and podman with the blade's.
  * `npx vitest run --project blade` (or `local`) runs one of them alone.
  */
 export default defineConfig({

@@ -13,7 +13,7 @@ import {clearSlot, definedDomains} from '../support/virsh.js'
 
 // shien vm on the "laptop" through the local blade's real sshd, sudo rule and /opt/shien ie-virsh.
 const SLOT = '01'
-/** The serial echo boot sector of test/blade/ie-virsh-debug.test.ts (source there). */
+/** The serial echo boot sector of test/integration/ie-virsh-debug.test.ts (source there). */
 const ECHO_SECTOR =
   'fa31c08ed88ed0bc007cfcbafb03b003eebe4a7cac84c07405e81d00ebf6bafd03eca80174fbbaf803ec3c6172063c7a77022c20e80200ebe588c4bafd03eca82074fbbaf80388e0eec3736869656e2073657269616c206563686f2072656164790d0a00'
 const TMUX = ['-L', 'shien-vm-test']
