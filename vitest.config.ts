@@ -3,7 +3,8 @@ import {defineConfig} from 'vitest/config'
 /**
  * Two projects, run by scripts/test.sh as two processes side by side:
  * - `blade` (test/blade, test/e2e): tests on the local blade that scripts/local-blade.sh sets up
- *   (its sshd, students, storage and port pools), which they share; a file at a time;
+ *   (its sshd, students, storage and port pools), which they share, and tests that count every VM
+ *   on libvirtd (the blade-wide memory limit); a file at a time;
  * - `local` (test/unit, test/integration): everything else, a file at a time. Each test brings
  *   its own servers (sshds, slapd, ProFTPD), storage root, accounts and port pool (42600 and up,
  *   away from the blade's), so it may share the system libvirtd and podman with the blade's.

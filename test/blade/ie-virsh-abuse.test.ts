@@ -12,6 +12,8 @@ import {main} from '../../src/virsh/main.js'
 import {closedPort, ensureUser, virsh} from '../support/system.js'
 import {emptyVirshState} from '../support/virsh.js'
 
+// (With the blade's tests, one file at a time: the blade-wide memory limit below counts every
+// VM running on libvirtd, so no other test may start one meanwhile.)
 // What a student might try against ie-virsh, on the real libvirtd and qemu-img. Each attempt
 // must be refused with a reason, and leave libvirt's domains, their states and the port pools
 // exactly as they were.
@@ -56,7 +58,9 @@ describe('ie-virsh refuses abuse and changes nothing', () => {
 
   /** libvirt's domains with their states, and the port files: what must not change. */
   async function snapshot() {
-    const names = (await virsh('list', '--all', '--name')).stdout.split('\n').map((l) => l.trim()).filter(Boolean).sort()
+    // This test's accounts' domains: nothing else of theirs may change.
+    const ours = (n: string) => n.startsWith(`${ME}-`) || n.startsWith(`${OTHER}-`)
+    const names = (await virsh('list', '--all', '--name')).stdout.split('\n').map((l) => l.trim()).filter((n) => n !== '' && ours(n)).sort()
     const states = await Promise.all(names.map(async (n) => `${n}=${(await virsh('domstate', n)).stdout.trim()}`))
     const ports = async (pool: string) => (await readdir(join(root, 'ports', pool)).catch(() => [] as string[])).filter((f) => !f.startsWith('.')).sort()
     return {states, ssh: await ports('ssh')}
