@@ -1,0 +1,264 @@
+import {randomBytes} from 'node:crypto'
+import {chmod, chown, mkdtemp, readFile, readlink, rm, writeFile} from 'node:fs/promises'
+import {hostname} from 'node:os'
+import {join} from 'node:path'
+
+import {execa} from 'execa'
+import {afterAll, beforeAll, describe, expect, it} from 'vitest'
+
+import {startSecondLibvirtd, type SecondLibvirtd} from '../support/second-libvirtd.js'
+
+// Two blades on one machine: the system libvirtd (qemu:///system) and a second libvirtd in mount
+// and UTS namespaces of its own, both seeing one storage folder (the shared GFS2 volume's
+// stand-in). A tiny VM is live-migrated between them and moved while stopped. The host's
+// libvirtd is only used, never reconfigured; only this test's domain is touched on it.
+const HOST = 'qemu:///system'
+// The storage folder is on the machine's local file system, which libvirt does not know as
+// shared (it does know GFS2 as a cluster file system), hence --unsafe. The destination's
+// hostname (blade2, the host's) is what libvirt would give qemu to connect to: 127.0.0.1 is
+// given instead, as a blade's migration address would be.
+const LIVE = ['migrate', '--live', '--persistent', '--undefinesource', '--unsafe', '--migrateuri', 'tcp://127.0.0.1']
+
+/**
+ * A boot sector that prints a line on the first serial port, writes "hien" at 0x7e04, then
+ * halts until each interrupt and counts them in the word at 0x7e00 (the BIOS timer alone wakes it
+ * about 18 times a second). A halted TCG vCPU costs next to nothing. Source (GNU as, .code16):
+ *   cli; xor %ax,%ax; mov %ax,%ds; mov %ax,%ss; mov $0x7c00,%sp
+ *   movw $0,0x7e00; movl $0x6e656968,0x7e04; mov $msg,%si
+ *   1: lodsb; test %al,%al; jz 2f; mov %al,%ah; mov $0x3fd,%dx
+ *   3: in %dx,%al; test $0x20,%al; jz 3b; mov $0x3f8,%dx; mov %ah,%al; out %al,%dx; jmp 1b
+ *   2: sti; 4: hlt; incw 0x7e00; jmp 4b
+ *   msg: .asciz "shien tick counter at 0x7e00\r\n"
+ */
+const TICK_SECTOR =
+  'fa31c08ed88ed0bc007cc706007e000066c706047e6869656ebe3b7cac84c0741288c4bafd03eca82074fbbaf80388e0eeebe9fbf4ff06007eebf9736869656e207469636b20636f756e746572206174203078376530300d0a00'
+const MAGIC = 0x6e656968
+
+const virshOn = (uri: string, ...args: string[]) => execa('virsh', ['-c', uri, ...args], {reject: false})
+
+describe('live migration between two libvirtds on one machine', () => {
+  let blade2: SecondLibvirtd
+  let shared: string
+  const name = `shien-mig-${randomBytes(4).toString('hex')}`
+  const disk = () => join(shared, `${name}.qcow2`)
+
+  function domainXml(uuid?: string): string {
+    return `<domain type='qemu'>
+  <name>${name}</name>${uuid ? `\n  <uuid>${uuid}</uuid>` : ''}
+  <memory unit='MiB'>32</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='qcow2'/>
+      <!-- relabel='no' as in shien's template: neither blade chowns the shared image on start or stop. -->
+      <source file='${disk()}'><seclabel model='dac' relabel='no'/></source>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <serial type='pty'><target port='0'/></serial>
+    <memballoon model='none'/>
+  </devices>
+</domain>`
+  }
+
+  /** The domain's state on a daemon, or undefined when it has no such domain. */
+  async function stateOn(uri: string): Promise<string | undefined> {
+    const r = await virshOn(uri, 'domstate', name)
+    return r.exitCode === 0 ? String(r.stdout).trim() : undefined
+  }
+
+  async function persistentOn(uri: string): Promise<boolean> {
+    return /^Persistent:\s+yes$/m.test(String((await virshOn(uri, 'dominfo', name)).stdout))
+  }
+
+  /** The guest's interrupt counter and marker, read from its memory through qemu's monitor. */
+  async function guestMemory(uri: string): Promise<{counter: number; magic: number; at: number}> {
+    const r = await virshOn(uri, 'qemu-monitor-command', '--hmp', name, 'xp /2wx 0x7e00')
+    const at = Date.now()
+    const m = /7e00:\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)/.exec(String(r.stdout))
+    if (!m) throw new Error(`cannot read the guest's memory on ${uri}: ${r.stderr}${r.stdout}`)
+    return {counter: Number.parseInt(m[1], 16) & 0xffff, magic: Number.parseInt(m[2], 16), at}
+  }
+
+  /** Waits until the guest has counted past `above`: it is running, not just defined. */
+  async function counting(uri: string, above = 0): Promise<{counter: number; magic: number; at: number}> {
+    for (let i = 0; ; i++) {
+      const seen = await guestMemory(uri)
+      if (seen.magic === MAGIC && seen.counter > above) return seen
+      if (i > 100) throw new Error(`the guest on ${uri} does not count (counter ${seen.counter}, above ${above})`)
+      await new Promise((resolve) => setTimeout(resolve, 100))
+    }
+  }
+
+  /** The mount namespace of the qemu that runs the domain on a daemon whose run folder is `runDir`. */
+  async function qemuMountNamespace(runDir: string): Promise<string> {
+    const pid = (await readFile(join(runDir, 'qemu', `${name}.pid`), 'utf8')).trim()
+    return readlink(`/proc/${pid}/ns/mnt`)
+  }
+
+  /** libvirt's own account of the last migration, from the destination. */
+  async function completedJob(uri: string): Promise<{elapsedMs: number; downtimeMs: number}> {
+    const {stdout} = await virshOn(uri, 'domjobinfo', '--completed', name)
+    const field = (label: string) => Number(new RegExp(`^${label}:\\s+(\\d+)\\s+ms`, 'm').exec(String(stdout))?.[1])
+    return {elapsedMs: field('Time elapsed'), downtimeMs: field('Total downtime')}
+  }
+
+  async function removeEverywhere(): Promise<void> {
+    for (const uri of [HOST, blade2?.uri].filter(Boolean) as string[]) {
+      await virshOn(uri, 'destroy', name)
+      await virshOn(uri, 'undefine', name)
+    }
+  }
+
+  beforeAll(async () => {
+    blade2 = await startSecondLibvirtd()
+    // libvirt probes qemu's capabilities once per daemon, here rather than in the first test's time.
+    await blade2.virsh('capabilities')
+    shared = await mkdtemp('/tmp/shien-shared-')
+    await chmod(shared, 0o755)
+    const raw = join(shared, `${name}.raw`)
+    const sector = Buffer.alloc(1 << 20)
+    Buffer.from(TICK_SECTOR, 'hex').copy(sector)
+    sector.writeUInt16LE(0xaa55, 510)
+    await writeFile(raw, sector)
+    await execa('qemu-img', ['convert', '-q', '-f', 'raw', '-O', 'qcow2', raw, disk()])
+    await rm(raw)
+    // The image belongs to the user both blades run qemu as.
+    const qemuUid = Number((await execa('id', ['-u', 'libvirt-qemu'])).stdout)
+    const qemuGid = Number((await execa('id', ['-g', 'libvirt-qemu'])).stdout)
+    await chown(disk(), qemuUid, qemuGid)
+    const xml = join(shared, `${name}.xml`)
+    await writeFile(xml, domainXml())
+    expect((await virshOn(HOST, 'define', xml)).exitCode).toBe(0)
+    const started = await virshOn(HOST, 'start', name)
+    expect(started.exitCode, String(started.stderr)).toBe(0)
+    await counting(HOST)
+  })
+
+  afterAll(async () => {
+    await removeEverywhere()
+    await blade2?.stop()
+    if (shared) await rm(shared, {recursive: true, force: true})
+  })
+
+  it('is another host to libvirt: its own hostname, host UUID, state folders and domains', async () => {
+    expect(String((await blade2.virsh('hostname')).stdout).trim()).toBe(blade2.name)
+    expect(hostname()).not.toBe(blade2.name)
+    const uuidOf = async (uri: string) => /<host>\s*<uuid>([0-9a-f-]+)<\/uuid>/.exec(String((await virshOn(uri, 'capabilities')).stdout))?.[1]
+    const hostUuid = await uuidOf(HOST)
+    expect(await uuidOf(blade2.uri)).toBe(blade2.hostUuid)
+    expect(hostUuid).toBeTruthy()
+    expect(hostUuid).not.toBe(blade2.hostUuid)
+    expect(await stateOn(HOST)).toBe('running')
+    expect(await stateOn(blade2.uri)).toBeUndefined()
+  })
+
+  it('live-migrates the running VM to blade2: it keeps running there and is gone from the source', async () => {
+    const before = await counting(HOST)
+    const started = Date.now()
+    const moved = await virshOn(HOST, ...LIVE, name, blade2.uri)
+    const wallMs = Date.now() - started
+    expect(moved.exitCode, `${moved.stderr}\n${await blade2.logTail()}`).toBe(0)
+
+    expect(await stateOn(blade2.uri)).toBe('running')
+    expect(await persistentOn(blade2.uri)).toBe(true)
+    expect(await stateOn(HOST)).toBeUndefined()
+    // blade2's qemu runs in blade2's namespace, not the host's.
+    expect(await qemuMountNamespace(join(blade2.dir, 'run'))).not.toBe(await readlink('/proc/self/ns/mnt'))
+    // The same guest, not a new boot: its counter went on from where it was, and goes on.
+    const after = await counting(blade2.uri, before.counter)
+    expect(after.magic).toBe(MAGIC)
+    await counting(blade2.uri, after.counter)
+
+    const job = await completedJob(blade2.uri)
+    expect(job.downtimeMs).toBeGreaterThanOrEqual(0)
+    expect(job.downtimeMs).toBeLessThan(job.elapsedMs)
+    console.log(
+      `live migration host -> ${blade2.name}: virsh migrate took ${wallMs} ms; libvirt: ${job.elapsedMs} ms elapsed, ` +
+        `${job.downtimeMs} ms downtime; guest counter ${before.counter} -> ${after.counter}`,
+    )
+  })
+
+  it('live-migrates it back with --p2p: blade2 libvirtd itself connects to the host and drives the migration', async () => {
+    const before = await counting(blade2.uri)
+    const started = Date.now()
+    const moved = await virshOn(blade2.uri, ...LIVE, '--p2p', name, blade2.hostUri)
+    const wallMs = Date.now() - started
+    expect(moved.exitCode, `${moved.stderr}\n${await blade2.logTail()}`).toBe(0)
+
+    expect(await stateOn(HOST)).toBe('running')
+    expect(await persistentOn(HOST)).toBe(true)
+    expect(await stateOn(blade2.uri)).toBeUndefined()
+    const after = await counting(HOST, before.counter)
+    const job = await completedJob(HOST)
+    console.log(
+      `live migration ${blade2.name} -> host (--p2p): virsh migrate took ${wallMs} ms; libvirt: ${job.elapsedMs} ms elapsed, ` +
+        `${job.downtimeMs} ms downtime; guest counter ${before.counter} -> ${after.counter}`,
+    )
+  })
+
+  it('a destination that refuses (another domain of that name) leaves the VM running where it was', async () => {
+    const other = join(shared, `${name}-other.xml`)
+    await writeFile(other, domainXml('00000000-0000-4000-8000-00000000beef'))
+    expect((await blade2.virsh('define', other)).exitCode).toBe(0)
+    try {
+      const before = await counting(HOST)
+      const refused = await virshOn(HOST, ...LIVE, name, blade2.uri)
+      expect(refused.exitCode).not.toBe(0)
+      expect(String(refused.stderr)).toMatch(/already exists with uuid/)
+      expect(await stateOn(HOST)).toBe('running')
+      expect(await persistentOn(HOST)).toBe(true)
+      await counting(HOST, before.counter)
+      // blade2's own domain of that name is as it was: defined, not running.
+      expect(await stateOn(blade2.uri)).toBe('shut off')
+      expect(String((await blade2.virsh('domuuid', name)).stdout).trim()).toBe('00000000-0000-4000-8000-00000000beef')
+    } finally {
+      await blade2.virsh('undefine', name)
+    }
+  })
+
+  it('a copy of the running VM defined on blade2 cannot start: qemu holds the shared image locked', async () => {
+    const copy = join(shared, `${name}-copy.xml`)
+    await writeFile(copy, String((await virshOn(HOST, 'dumpxml', '--inactive', name)).stdout))
+    expect((await blade2.virsh('define', copy)).exitCode).toBe(0)
+    try {
+      const before = await counting(HOST)
+      const refused = await blade2.virsh('start', name)
+      expect(refused.exitCode).not.toBe(0)
+      expect(String(refused.stderr)).toMatch(/Failed to get "write" lock/)
+      expect(await stateOn(blade2.uri)).toBe('shut off')
+      await counting(HOST, before.counter)
+    } finally {
+      await blade2.virsh('undefine', name)
+    }
+  })
+
+  it('moves a stopped VM by defining its XML on the other daemon, and back', async () => {
+    for (const [from, to] of [[HOST, blade2.uri], [blade2.uri, HOST]]) {
+      expect((await virshOn(from, 'destroy', name)).exitCode).toBe(0)
+      const xml = join(shared, `${name}-moved.xml`)
+      await writeFile(xml, String((await virshOn(from, 'dumpxml', '--inactive', name)).stdout))
+      expect((await virshOn(from, 'undefine', name)).exitCode).toBe(0)
+      expect((await virshOn(to, 'define', xml)).exitCode).toBe(0)
+      const started = await virshOn(to, 'start', name)
+      expect(started.exitCode, String(started.stderr)).toBe(0)
+      expect(await stateOn(from)).toBeUndefined()
+      expect(await stateOn(to)).toBe('running')
+      await counting(to)
+    }
+  })
+
+  it('a migration to a blade that is down, or to no blade at all, leaves the VM running where it was', async () => {
+    const uri = blade2.uri
+    await blade2.stop()
+    for (const destination of [uri, 'qemu+unix:///system?socket=/nonexistent/libvirt-sock']) {
+      const before = await counting(HOST)
+      const refused = await virshOn(HOST, ...LIVE, name, destination)
+      expect(refused.exitCode).not.toBe(0)
+      expect(String(refused.stderr)).toMatch(/Failed to connect socket/)
+      expect(await stateOn(HOST)).toBe('running')
+      expect(await persistentOn(HOST)).toBe(true)
+      await counting(HOST, before.counter)
+    }
+  })
+})
