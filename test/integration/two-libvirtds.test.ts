@@ -1,4 +1,5 @@
 import {randomBytes} from 'node:crypto'
+import {existsSync} from 'node:fs'
 import {chmod, chown, mkdtemp, readFile, readlink, rm, writeFile} from 'node:fs/promises'
 import {hostname} from 'node:os'
 import {join} from 'node:path'
@@ -217,6 +218,25 @@ describe('live migration between two libvirtds on one machine', () => {
     }
   })
 
+  it('refuses without --unsafe (a local file system is not shared storage to libvirt) and without an address qemu can reach', async () => {
+    const base = ['migrate', '--live', '--persistent', '--undefinesource']
+    const refusals: Array<[string[], RegExp]> = [
+      [[...base, '--migrateuri', 'tcp://127.0.0.1'], /Migration without shared storage is unsafe/],
+      // blade2 started its qemu to receive, then the source could not resolve "blade2": libvirt
+      // stops blade2's qemu and the VM goes on at the source.
+      [[...base, '--unsafe'], new RegExp(`Unable to resolve address '${blade2.name}'`)],
+    ]
+    for (const [argv, reason] of refusals) {
+      const before = await counting(HOST)
+      const refused = await virshOn(HOST, ...argv, name, blade2.uri)
+      expect(refused.exitCode).not.toBe(0)
+      expect(String(refused.stderr)).toMatch(reason)
+      expect(await stateOn(HOST)).toBe('running')
+      expect(await stateOn(blade2.uri)).toBeUndefined()
+      await counting(HOST, before.counter)
+    }
+  })
+
   it('a copy of the running VM defined on blade2 cannot start: qemu holds the shared image locked', async () => {
     const copy = join(shared, `${name}-copy.xml`)
     await writeFile(copy, String((await virshOn(HOST, 'dumpxml', '--inactive', name)).stdout))
@@ -250,7 +270,11 @@ describe('live migration between two libvirtds on one machine', () => {
 
   it('a migration to a blade that is down, or to no blade at all, leaves the VM running where it was', async () => {
     const uri = blade2.uri
+    const pids = await Promise.all(['libvirtd', 'virtlogd'].map(async (d) => (await readFile(join(blade2.dir, `${d}.pid`), 'utf8')).trim()))
     await blade2.stop()
+    // Nothing of blade2 is left: its daemons are gone, and with them its namespaces and folders.
+    for (const pid of pids) expect(existsSync(`/proc/${pid}`)).toBe(false)
+    expect(existsSync(blade2.dir)).toBe(false)
     for (const destination of [uri, 'qemu+unix:///system?socket=/nonexistent/libvirt-sock']) {
       const before = await counting(HOST)
       const refused = await virshOn(HOST, ...LIVE, name, destination)

@@ -1,6 +1,6 @@
 import {spawn, type ChildProcess} from 'node:child_process'
 import {randomUUID} from 'node:crypto'
-import {existsSync, openSync, closeSync} from 'node:fs'
+import {openSync, closeSync} from 'node:fs'
 import {mkdir, mkdtemp, readdir, readFile, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
@@ -107,22 +107,28 @@ export async function startSecondLibvirtd(
     (await readFile(join(dir, 'log', 'libvirtd.log'), 'utf8').catch(() => '')).split('\n').slice(-lines).join('\n')
 
   let child: ChildProcess | undefined
+  let exited: Promise<unknown> = Promise.resolve()
   let stopped = false
   const stop = async () => {
     if (stopped) return
     stopped = true
+    try {
+      await stopDaemons()
+    } finally {
+      await rm(dir, {recursive: true, force: true})
+    }
+  }
+  const stopDaemons = async () => {
     if (child && child.exitCode === null && child.signalCode === null) {
       await destroyAll(virsh)
       await killLeftQemus(join(dir, 'run', 'qemu'))
-      const exited = new Promise((resolve) => child!.once('exit', resolve))
       const pid = Number((await readFile(join(dir, 'libvirtd.pid'), 'utf8').catch(() => '')).trim())
-      if (pid > 0) process.kill(pid, 'SIGTERM')
-      else child.kill('SIGTERM')
+      // libvirtd's end ends the namespace script, which stops virtlogd.
+      if (!(pid > 0 && signal(pid, 'SIGTERM'))) child.kill('SIGTERM')
       const timer = setTimeout(() => child!.kill('SIGKILL'), 20_000)
       await exited
       clearTimeout(timer)
     }
-    await rm(dir, {recursive: true, force: true})
   }
 
   try {
@@ -134,6 +140,7 @@ export async function startSecondLibvirtd(
     child = spawn('unshare', ['--mount', '--uts', '--propagation', 'private', '--', 'sh', '-c', NAMESPACE_SCRIPT, 'sh', dir, name], {
       stdio: ['ignore', out, out],
     })
+    exited = new Promise((resolve) => child!.once('exit', resolve))
     closeSync(out)
     await waitForAnswer(virsh, child, async () => {
       const namespaceLog = await readFile(join(dir, 'namespace.log'), 'utf8').catch(() => '')
@@ -160,11 +167,25 @@ async function destroyAll(virsh: SecondLibvirtd['virsh']): Promise<void> {
   for (const domain of String(stdout).split('\n').map((l) => l.trim()).filter(Boolean)) await virsh('destroy', domain)
 }
 
-/** A qemu that outlived `destroy` would keep the namespace (and the shared image) alive. */
+/**
+ * A qemu that outlived `destroy` would keep the namespace (and the shared image) alive. The
+ * folder also holds driver.pid, libvirtd's own: only a pid whose program is qemu is killed.
+ */
 async function killLeftQemus(pidDir: string): Promise<void> {
   for (const file of await readdir(pidDir).catch(() => [] as string[])) {
     if (!file.endsWith('.pid')) continue
     const pid = Number((await readFile(join(pidDir, file), 'utf8').catch(() => '')).trim())
-    if (pid > 0 && existsSync(`/proc/${pid}`)) process.kill(pid, 'SIGKILL')
+    const program = pid > 0 ? (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0')[0] : ''
+    if (/qemu-system-/.test(program)) process.kill(pid, 'SIGKILL')
+  }
+}
+
+/** Sends a signal; false when there is no such process any more. */
+function signal(pid: number, name: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, name)
+    return true
+  } catch {
+    return false
   }
 }
