@@ -273,6 +273,22 @@ describe('live migration between two libvirtds on one machine', () => {
     }
   })
 
+  it("refuses a destination that reports the source's host UUID: libvirt's same-host check, whatever the hostname", async () => {
+    const uuid = /<host>\s*<uuid>([0-9a-f-]+)<\/uuid>/.exec(String((await virshOn(HOST)('capabilities')).stdout))![1]
+    const twin = await startSecondLibvirtd({name: 'blade2-twin', migrationPorts: {from: 49600, to: 49663}, hostUuid: uuid})
+    try {
+      const before = await counting(virshOn(HOST), name)
+      const refused = await virshOn(HOST)(...LIVE, name, twin.uri)
+      expect(refused.exitCode).not.toBe(0)
+      expect(String(refused.stderr)).toContain(`Attempt to migrate guest to the same host ${uuid}`)
+      expect(await stateOn(HOST)).toBe('running')
+      expect((await twin.virsh('domstate', name)).exitCode).not.toBe(0)
+      await counting(virshOn(HOST), name, before)
+    } finally {
+      await twin.stop()
+    }
+  }, 120_000)
+
   it('a migration to a blade that is down, or to no blade at all, leaves the VM running where it was', async () => {
     const uri = blade2.uri
     const pids = await Promise.all(['libvirtd', 'virtlogd'].map(async (d) => (await readFile(join(blade2.dir, `${d}.pid`), 'utf8')).trim()))

@@ -93,11 +93,11 @@ function qemuConf(ports: {from: number; to: number}): string {
 }
 
 export async function startSecondLibvirtd(
-  o: {name?: string; migrationPorts?: {from: number; to: number}} = {},
+  o: {name?: string; migrationPorts?: {from: number; to: number}; hostUuid?: string} = {},
 ): Promise<SecondLibvirtd> {
   const name = o.name ?? 'blade2'
   const migrationPorts = o.migrationPorts ?? {from: 49400, to: 49463}
-  const hostUuid = randomUUID()
+  const hostUuid = o.hostUuid ?? randomUUID()
   // Short: the socket path must fit in sun_path (108 bytes).
   const dir = await mkdtemp('/tmp/shien-lvd-')
   const uri = `qemu+unix:///system?socket=${join(dir, 'run', 'libvirt-sock')}`
