@@ -40,6 +40,8 @@ export interface PublishedFileNames {
   base: string
   /** The base's block manifest (docs/delta.md). */
   manifest: string
+  /** What the base boots as, `{"architecture": "arm64", "firmware": "efi"}` (docs/delta.md). */
+  platform: string
 }
 
 /**
@@ -50,12 +52,15 @@ export interface PublishedFileNames {
  * architecture adds its name: `virtualbox-arm64.box`, `libvirt-arm64.qcow2`.
  */
 export function publishedFileNames(architecture: string): PublishedFileNames {
+  // The name goes into paths: only ever one of Vagrant's architecture names (checked before).
+  if (!/^[a-z0-9]+$/.test(architecture)) throw new Error(`Internal error: "${architecture}" is not an architecture name.`)
   const suffix = architecture === 'amd64' || architecture === 'unknown' ? '' : `-${architecture}`
   return {
     virtualbox: `virtualbox${suffix}.box`,
     libvirt: `libvirt${suffix}.box`,
     base: `libvirt${suffix}.qcow2`,
     manifest: `libvirt${suffix}.manifest`,
+    platform: `libvirt${suffix}.platform.json`,
   }
 }
 

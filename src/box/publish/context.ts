@@ -26,6 +26,8 @@ export interface PreparedFiles {
   base?: LocalFile
   /** The block manifest of `base`'s virtual disk. */
   manifest?: LocalFile
+  /** `base`'s architecture and firmware (BasePlatform, as JSON). */
+  platform?: LocalFile
   warnings: string[]
 }
 
@@ -52,7 +54,7 @@ export interface PublishOutputs {
     uncheckedImages?: string[]
   }
   checksum: Pick<PreparedFiles, 'virtualbox' | 'warnings'>
-  convert: Required<Pick<PreparedFiles, 'libvirt' | 'base' | 'manifest'>>
+  convert: Required<Pick<PreparedFiles, 'libvirt' | 'base' | 'manifest' | 'platform'>>
   copy: {placements: Placement[]}
   catalog: Catalog
 }

@@ -84,6 +84,7 @@ function filesFor(paths: ArchitectureFiles, files: PreparedFiles): Array<Omit<Pl
     [files.base, paths.base, 0o444],
     // After the base: copied later, so the blade can tell a manifest older than its base.
     [files.manifest, paths.manifest, 0o444],
+    [files.platform, paths.platform, 0o444],
   ]
   return list.filter((item): item is [LocalFile, string, number] => item[0] !== undefined)
     .map(([file, dest, mode]) => ({file, dest, mode}))

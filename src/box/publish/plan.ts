@@ -38,6 +38,8 @@ export interface ArchitectureFiles {
   base: string
   /** The base's block manifest (docs/delta.md), which delta pushes compare against. */
   manifest: string
+  /** The base's architecture and firmware, which a delta push's overlay boots as. */
+  platform: string
   urls: {virtualbox: string; libvirt: string}
 }
 
@@ -151,6 +153,7 @@ export function architectureFiles(plan: Pick<PublishPlan, 'layout' | 'baseUrl' |
     libvirt: at(names.libvirt),
     base: at(names.base),
     manifest: at(names.manifest),
+    platform: at(names.platform),
     urls: {virtualbox: urlOf(plan.baseUrl, org, box, plan.version, names.virtualbox), libvirt: urlOf(plan.baseUrl, org, box, plan.version, names.libvirt)},
   }
 }

@@ -6,6 +6,7 @@ import {join} from 'node:path'
 
 import {manifestOfImage} from '../../delta/image-manifest.js'
 import {encodeManifest} from '../../delta/manifest.js'
+import {basePlatformOf, formatBasePlatform} from '../../delta/base-platform.js'
 import {badInput} from '../../errors.js'
 import {need} from '../../pipeline/outputs.js'
 import {architectureNamed} from '../architecture.js'
@@ -76,13 +77,14 @@ export const checksumStage: PublishStage = {
 
 /**
  * Converts the box into a libvirt box and the qcow2 the blades base students' images on, and
- * computes that qcow2's block manifest (`libvirt.manifest`, docs/delta.md) for delta pushes.
+ * computes that qcow2's block manifest (`libvirt.manifest`, docs/delta.md) for delta pushes,
+ * and writes what it boots as (`libvirt.platform.json`): a delta push's overlay boots the same.
  */
 export const convertStage: PublishStage = {
   id: 'convert',
   label: 'Converting for libvirt (qcow2)',
   async run(ctx, io) {
-    const {info} = need(ctx.out, 'inspect')
+    const {info, architecture} = need(ctx.out, 'inspect')
     const work = need(ctx.made, 'workDir')
     const vmdk = join(work, 'disk.vmdk')
     const base = join(work, 'box.img')
@@ -97,10 +99,13 @@ export const convertStage: PublishStage = {
     io.emit({type: 'note', stage: 'convert', message: 'computing the block manifest of the base'})
     const manifestPath = join(work, 'libvirt.manifest')
     await writeFile(manifestPath, encodeManifest(await manifestOfImage(base, {format: 'qcow2', env: 'user', tmpDir: work, signal: io.signal})), {mode: 0o600})
+    const platformPath = join(work, 'libvirt.platform.json')
+    await writeFile(platformPath, formatBasePlatform(basePlatformOf(architecture, info.firmware)), {mode: 0o600})
     ctx.out.convert = {
       libvirt: {path: libvirtPath, bytes: (await stat(libvirtPath)).size, sha256, metadata},
       base: await hashFile(base, io.signal),
       manifest: await hashFile(manifestPath, io.signal),
+      platform: await hashFile(platformPath, io.signal),
     }
   },
 }

@@ -118,7 +118,7 @@ const lockStage: PublishStage = {
  * architecture, and a publish of another architecture must not write over it.
  */
 async function checkFilesFree(target: PublishTarget, files: ArchitectureFiles, pairs: PairCheck, plan: PublishPlan): Promise<void> {
-  const paths = pairs.added.flatMap((provider) => (provider === 'libvirt' ? [files.libvirt, files.base, files.manifest] : [files.virtualbox]))
+  const paths = pairs.added.flatMap((provider) => (provider === 'libvirt' ? [files.libvirt, files.base, files.manifest, files.platform] : [files.virtualbox]))
   const taken: string[] = []
   for (const path of paths) if (await target.exists(path)) taken.push(path)
   if (taken.length === 0) return

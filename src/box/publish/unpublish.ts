@@ -56,7 +56,7 @@ interface UnpublishContext {
 type UnpublishStage = Stage<UnpublishContext, UnpublishStageId>
 
 // Files publish writes (of any architecture), removed in the reverse of the order it placed them.
-const PUBLISHED_FILES = [/^libvirt(-[a-z0-9]+)?\.manifest$/, BASE_IMAGE_NAME, /^libvirt(-[a-z0-9]+)?\.box$/, /^virtualbox(-[a-z0-9]+)?\.box$/]
+const PUBLISHED_FILES = [/^libvirt(-[a-z0-9]+)?\.platform\.json$/, /^libvirt(-[a-z0-9]+)?\.manifest$/, BASE_IMAGE_NAME, /^libvirt(-[a-z0-9]+)?\.box$/, /^virtualbox(-[a-z0-9]+)?\.box$/]
 const removalRank = (name: string) => {
   const rank = PUBLISHED_FILES.findIndex((pattern) => pattern.test(name))
   return rank < 0 ? PUBLISHED_FILES.length : rank

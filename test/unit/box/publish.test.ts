@@ -13,7 +13,7 @@ import {manifestOfImage} from '../../../src/delta/image-manifest.js'
 import {parseManifest} from '../../../src/delta/manifest.js'
 import {ShienError} from '../../../src/errors.js'
 import type {PipelineEvent} from '../../../src/pipeline/events.js'
-import {makeBox, readTar, tempDir} from '../../support/make-box.js'
+import {makeBox, makeOvf, readTar, tempDir} from '../../support/make-box.js'
 
 let dir: string
 let cleanup: () => Promise<void>
@@ -72,8 +72,11 @@ describe('shien box publish to a folder', () => {
     expect(lv).toMatchObject({name: 'libvirt', url: `file://${versionDir}/libvirt.box`, checksum_type: 'sha256', architecture: 'amd64'})
     expect(lv.checksum).toBe(sha256(join(versionDir, 'libvirt.box')))
     expect(readFileSync(join(versionDir, 'virtualbox.box'))).toEqual(readFileSync(box))
-    expect(readdirSync(versionDir).sort()).toEqual(['libvirt.box', 'libvirt.manifest', 'libvirt.qcow2', 'virtualbox.box'])
+    expect(readdirSync(versionDir).sort()).toEqual(['libvirt.box', 'libvirt.manifest', 'libvirt.platform.json', 'libvirt.qcow2', 'virtualbox.box'])
     expect(statSync(join(versionDir, 'libvirt.qcow2')).mode & 0o777).toBe(0o444)
+    // What the base boots as, for delta pushes' overlays: the box declares no firmware, so BIOS.
+    expect(readFileSync(join(versionDir, 'libvirt.platform.json'), 'utf8')).toBe('{"architecture":"amd64","firmware":"bios"}\n')
+    expect(statSync(join(versionDir, 'libvirt.platform.json')).mode & 0o777).toBe(0o444)
     // The base's block manifest, for delta pushes: read-only like the base, and the base's own.
     expect(statSync(join(versionDir, 'libvirt.manifest')).mode & 0o777).toBe(0o444)
     const manifest = parseManifest(readFileSync(join(versionDir, 'libvirt.manifest')))
@@ -332,8 +335,11 @@ describe('one version with boxes of several architectures', () => {
     expect(result.architecture).toBe('arm64')
     expect(result.replaced).toBe(false)
     expect(readdirSync(versionDir).sort()).toEqual([
-      'libvirt-arm64.box', 'libvirt-arm64.manifest', 'libvirt-arm64.qcow2', 'libvirt.box', 'libvirt.manifest', 'libvirt.qcow2', 'virtualbox-arm64.box', 'virtualbox.box',
+      'libvirt-arm64.box', 'libvirt-arm64.manifest', 'libvirt-arm64.platform.json', 'libvirt-arm64.qcow2',
+      'libvirt.box', 'libvirt.manifest', 'libvirt.platform.json', 'libvirt.qcow2', 'virtualbox-arm64.box', 'virtualbox.box',
     ])
+    // Each base says what it boots as: an Arm machine boots with UEFI.
+    expect(JSON.parse(readFileSync(join(versionDir, 'libvirt-arm64.platform.json'), 'utf8'))).toEqual({architecture: 'arm64', firmware: 'efi'})
     // The amd64 files are the ones the first publish wrote, byte for byte.
     for (const [name, hash] of Object.entries(amd64Files)) expect(sha256(join(versionDir, name)), name).toBe(hash)
     expect(readFileSync(join(versionDir, 'virtualbox-arm64.box'))).toEqual(readFileSync(arm))
@@ -417,6 +423,13 @@ describe('one version with boxes of several architectures', () => {
     expect(error.code).toBe('BASE_IN_USE')
     expect(error.message).toContain(`its base ${join(versionDir, 'libvirt-arm64.qcow2')} (e195701 02)`)
     expect(tree(to)).toEqual(before)
+  })
+
+  it('records a UEFI box\'s base as UEFI, for the overlays delta pushes make on it', async () => {
+    const to = destination()
+    const efi = await makeBox(dir, 'efi.box', {ovf: makeOvf([{name: 'box-disk001.vmdk'}], {efi: true})})
+    await publishBox(planPublish({box: efi, name: 'os101/debian12', version: '2026.1.0', to, cwd: dir}))
+    expect(JSON.parse(readFileSync(join(to, 'os101/debian12/2026.1.0/libvirt.platform.json'), 'utf8'))).toEqual({architecture: 'amd64', firmware: 'efi'})
   })
 
   it('refuses a box of unknown architecture beside another one, and a name a version published before holds', async () => {
