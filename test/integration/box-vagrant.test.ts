@@ -107,6 +107,10 @@ describe('a catalog served over HTTP', () => {
     expect(readFileSync(join(stored, 'box.ovf'), 'utf8')).not.toContain('architecture="ARM"')
     expect(JSON.parse(readFileSync(join(stored, 'metadata.json'), 'utf8'))).toEqual({provider: 'virtualbox'})
 
+    const verify = await runShien(['box', 'verify', catalogUrl, '--json'], {home})
+    expect(verify.exitCode, verify.stderr).toBe(0)
+    expect(verify.json.boxes).toHaveLength(4)
+
     // Why the default entry comes last: with the amd64 entries first, Vagrant 2.3 takes the arm64 box.
     const catalog = JSON.parse(readFileSync(join(httpRoot(), 'os101/multiarch.json'), 'utf8'))
     catalog.name = 'os101/reversed'
