@@ -133,12 +133,12 @@ function resultOf(ctx: PublishContext): PublishResult {
   const {layout} = plan
   const catalog = need(out, 'catalog')
   const {architecture, files: paths} = need(out, 'inspect')
-  const {replaced, uncheckedImages} = need(out, 'lock')
+  const {replaced, pairs, uncheckedImages} = need(out, 'lock')
   const files = preparedFiles(out)
   const file = (provider: 'virtualbox' | 'libvirt', local: {bytes: number; sha256: string}): PublishedFile => ({provider, architecture, path: paths[provider], url: paths.urls[provider], bytes: local.bytes, sha256: local.sha256})
   const published = [file('virtualbox', files.virtualbox), ...(files.libvirt ? [file('libvirt', files.libvirt)] : [])]
   const warnings = [...files.warnings]
-  if (replaced && files.base) warnings.push(`${paths.base} was replaced: images based on the old one must be made again.`)
+  if (pairs.replaced.includes('libvirt') && files.base) warnings.push(`${paths.base} was replaced: images based on the old one must be made again.`)
   if (uncheckedImages?.length) warnings.push(`Could not check whether these images were overlays of the replaced base (no read access): ${uncheckedImages.join(', ')}.`)
   const entry = findVersion(catalog, plan.version)
   const olderGet = entry ? published.map((f) => ({provider: f.provider, gets: olderVagrantGets(entry, f.provider)})).filter((o) => o.gets !== architecture) : []

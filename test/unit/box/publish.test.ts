@@ -425,6 +425,31 @@ describe('one version with boxes of several architectures', () => {
     expect(tree(to)).toEqual(before)
   })
 
+  it('when an added architecture fails, takes away only its own files and leaves the version as it was', async () => {
+    const to = destination()
+    await publishBox(plan(to))
+    const before = tree(to)
+    const arm = await armBox('cancel-arm64.box')
+    const armPlan = () => planPublish({box: arm, name: 'os101/debian12', version: '2026.1.0', to, cwd: dir})
+    const abort = new AbortController()
+    const cancelled = publishBox(armPlan(), {
+      signal: abort.signal,
+      onEvent: (e) => {
+        if (e.type === 'progress' && e.stage === 'copy') abort.abort(new Error('interrupted'))
+      },
+    })
+    await expect(cancelled).rejects.toThrow('interrupted')
+    expect(tree(to)).toEqual(before)
+    // Failing at the catalog's rename, after the arm64 files were renamed into place.
+    const {target, log} = recordingTarget(to, {method: 'rename', path: /debian12\.json$/})
+    await expect(publishBox(armPlan(), {target})).rejects.toThrow('rename os101/debian12.json failed')
+    expect(log.filter((l) => l.startsWith('remove os101/debian12/'))).toEqual([
+      'remove os101/debian12/2026.1.0/virtualbox-arm64.box', 'remove os101/debian12/2026.1.0/libvirt-arm64.box', 'remove os101/debian12/2026.1.0/libvirt-arm64.qcow2',
+      'remove os101/debian12/2026.1.0/libvirt-arm64.manifest', 'remove os101/debian12/2026.1.0/libvirt-arm64.platform.json',
+    ])
+    expect(tree(to)).toEqual(before)
+  })
+
   it('records a UEFI box\'s base as UEFI, for the overlays delta pushes make on it', async () => {
     const to = destination()
     const efi = await makeBox(dir, 'efi.box', {ovf: makeOvf([{name: 'box-disk001.vmdk'}], {efi: true})})
