@@ -36,7 +36,7 @@ export interface DeltaSent {
 
 /** The box's platform as apply-delta takes it (flags `architecture`, `architecture-source`, `firmware`). */
 export interface DeltaPlatform {
-  /** Vagrant's name; left out for amd64 declared nowhere, the default. */
+  /** Vagrant's name, as the box declares it; apply-delta takes amd64's base without it. */
   architecture?: string
   /** Where the box declares it: harden checks the disk against it, as after a convert. */
   architectureSource?: string

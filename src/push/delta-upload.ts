@@ -92,11 +92,11 @@ async function askBase(ctx: PushContext, box: string, version: string, pushed: B
     return `the blade's manifest of ${label} does not match the disk it describes`
   }
   if (answer.architecture === undefined) return {manifest}
+  // The declared architecture also picks apply-delta's base: the one asked for here.
   const claim = pushed.architectureClaims[0]
   return {
     manifest,
     platform: {
-      ...(architecture === 'amd64' ? {} : {architecture}),
       ...(pushed.architecture && claim ? {architecture: pushed.architecture, architectureSource: claim.source} : {}),
       ...(pushed.firmware ? {firmware: pushed.firmware} : {}),
     },

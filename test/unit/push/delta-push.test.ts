@@ -355,5 +355,15 @@ describe('a delta push and the architecture and firmware of the box', () => {
     expect(blade.flags.get('base')).toEqual({box: 'os101/debian12', version: '2026.1.0', architecture: 'arm64'})
     expect(notes).toContain('sending the whole box: the blade answered with the amd64 base of os101/debian12 2026.1.0 when asked for the arm64 one')
     expect(blade.calls).toContain('blade convert')
+
+    // The arm64 base: the delta is applied on it, with the box's declaration.
+    const sized = ovf.replace('ovf:capacity="1048576"', `ovf:capacity="${student.length}"`)
+    const armStudent = await makeBox(project, 'arm64-student.box', {ovf: sized, metadata: {provider: 'virtualbox', architecture: 'arm64'}, disks: [{name: 'box-disk001.vmdk', bytes: vmdkOfRaw(student), capacityBytes: student.length}]})
+    const armBlade = new FakeBlade()
+    armBlade.base = {...available, architecture: 'arm64', firmware: 'efi'}
+    const delta = await pushWith(armBlade, planFor({boxPath: armStudent}))
+    if ('error' in delta.result) throw delta.result.error
+    expect(armBlade.calls).toContain('blade apply-delta')
+    expect(armBlade.flags.get('apply-delta')).toMatchObject({architecture: 'arm64', 'architecture-source': 'metadata.json ("architecture": "arm64")', firmware: 'efi'})
   })
 })
