@@ -15,9 +15,13 @@ and the blades, and writes into --to (a folder, or sftp://[user@]host/path):
   <org>/<name>/<version>/virtualbox.box       the box as given
   <org>/<name>/<version>/libvirt.box          box.img (qcow2), metadata.json, Vagrantfile
   <org>/<name>/<version>/libvirt.qcow2        read-only base for students' images on the blades
+  (and libvirt.manifest, libvirt.platform.json for delta pushes)
+A version holds one box per provider and architecture: an arm64 box published to a version
+that has the amd64 one is added beside it (virtualbox-arm64.box, libvirt-arm64.box, ...); the
+architecture published first stays the default, which Vagrant 2.3 and older take.
 Files are copied under temporary names and renamed into place, the catalog last, so Vagrant
-never reads half a file. Other versions stay listed; publishing an existing version again is
-refused unless --force.`
+never reads half a file. Other versions and architectures stay listed; publishing a version's
+architecture again is refused unless --force, which replaces that architecture's boxes only.`
 
   static override examples = [
     {description: 'Publish to the shared storage of the blades, served over https:', command: '<%= config.bin %> <%= command.id %> debian12.box --name os101/debian12 --version 2026.1.0 --to /gfs2/shien/boxes --base-url https://blade.example/boxes'},
@@ -35,9 +39,9 @@ refused unless --force.`
     to: Flags.string({required: true, description: 'Folder to publish into, or sftp://[user@]host/path.'}),
     'base-url': Flags.string({description: 'URL the --to folder is served at (default for a folder: its file:// URL).'}),
     description: Flags.string({description: 'Description of the box in the catalog.'}),
-    architecture: Flags.string({description: 'Architecture of the box, for Vagrant 2.4 and later (default: the one the box declares, else amd64).'}),
+    architecture: Flags.string({description: 'Architecture the catalog lists the box as, for Vagrant 2.4 and later, and that its files in the version are for (default: the one the box declares, else amd64).'}),
     libvirt: Flags.boolean({description: 'Also publish the libvirt box and the qcow2 base (--no-libvirt: VirtualBox only).', default: true, allowNo: true}),
-    force: Flags.boolean({description: 'Replace the version if it is already published.'}),
+    force: Flags.boolean({description: 'Replace the version\'s box of this architecture if it is already published (its other architectures stay).'}),
     'accept-new-host-key': Flags.boolean({description: 'Trust an unknown host key of an sftp:// destination (a changed key is still refused).'}),
   }
 

@@ -13,10 +13,10 @@ export default class BoxUnpublish extends ShienCommand {
   static override description = [
     'The reverse of "shien box publish", with the same --name and --to (a folder, or sftp://[user@]host/path). Under the catalog\'s lock, which a publish of the same box also takes:',
     '  1. <org>/<name>.json is written without the version under a temporary name and renamed over the old one, so Vagrant never sees a listed version whose box is gone;',
-    '  2. <org>/<name>/<version>/ is removed with everything in it (virtualbox.box, libvirt.box, libvirt.qcow2, libvirt.manifest), and <org>/<name>/ once no version is left.',
+    '  2. <org>/<name>/<version>/ is removed with everything in it (every architecture\'s virtualbox.box, libvirt.box, libvirt.qcow2, libvirt.manifest, libvirt.platform.json; arm64\'s as virtualbox-arm64.box, ...), and <org>/<name>/ once no version is left.',
     'After the last version the catalog stays, with an empty versions list: Vagrant still reads it ("vagrant box outdated" finds nothing newer, "vagrant box add" finds no version to add), and the next publish adds to it.',
     '',
-    'Refused with nothing changed while students\' images on the blade are qcow2 overlays of the version\'s libvirt.qcow2 (BASE_IN_USE, naming account and slot), and while some of their images cannot be read to tell (BASE_USERS_UNCHECKED): removing a base breaks every overlay of it for good. Students\' folders are private, so run it where they can be read: as root on the blade. A version the catalog does not list is refused too (VERSION_NOT_PUBLISHED).',
+    'Refused with nothing changed while students\' images on the blade are qcow2 overlays of one of the version\'s bases (BASE_IN_USE, naming account and slot), and while some of their images cannot be read to tell (BASE_USERS_UNCHECKED): removing a base breaks every overlay of it for good. Students\' folders are private, so run it where they can be read: as root on the blade. A version the catalog does not list is refused too (VERSION_NOT_PUBLISHED).',
   ].join('\n')
 
   static override examples = [

@@ -13,7 +13,7 @@ import type {BladeContext} from './caller.js'
 import {checkSlotName} from './convert.js'
 import {writeDeltaRecords} from './delta-writes.js'
 import {incomingPaths, sha256File} from './incoming.js'
-import {stagedImage, stagedRecord, writeStagedRecord} from './slot-files.js'
+import {type DeclaredPlatform, stagedImage, stagedRecord, writeStagedRecord} from './slot-files.js'
 
 export interface ApplyDeltaRequest {
   /** The upload's name: `incoming/<name>.delta`. */
@@ -24,6 +24,12 @@ export interface ApplyDeltaRequest {
   version: string
   /** sha256 of the delta file as the laptop sent it. */
   sha256?: string
+  /** The box's architecture (Vagrant's name): the base is that architecture's; amd64 when not given. */
+  architecture?: string
+  /** Where the box declares its architecture, for harden's check against the disk; only with `architecture`. */
+  architectureSource?: string
+  /** The firmware the box declares; the base's otherwise. */
+  firmware?: 'bios' | 'efi'
 }
 
 /**
@@ -70,7 +76,7 @@ export async function applyDelta(ctx: BladeContext, req: ApplyDeltaRequest, o: B
       ])
     }
     await checkBaseUnchanged(base)
-    await writeStagedRecord(ctx, req.slot, {slot: req.slot, base: baseRecord(base, manifest.diskHash)})
+    await writeStagedRecord(ctx, req.slot, {slot: req.slot, base: baseRecord(base, manifest.diskHash), ...declaredFor(req, base)})
     await rename(partial, target)
     return {image: target, disk: source, virtualSize: header.virtualSize, ignoredDisks: []}
   } catch (error) {
@@ -107,6 +113,19 @@ function baseRecord(base: BaseBox, diskHash: Buffer): BaseRecord {
   }
 }
 
+/**
+ * What the staged record declares for harden and ie-virsh, as convert records a box's own: the
+ * architecture the box declares and where, and its firmware, else the base's (an overlay of a
+ * UEFI base boots with UEFI). Nothing declared is BIOS, as for a converted box.
+ */
+function declaredFor(req: ApplyDeltaRequest, base: BaseBox): DeclaredPlatform {
+  const firmware = req.firmware ?? base.firmware
+  return {
+    ...(req.architecture !== undefined && req.architectureSource !== undefined ? {declaredArchitecture: {architecture: req.architecture, source: req.architectureSource}} : {}),
+    ...(firmware ? {firmware} : {}),
+  }
+}
+
 async function checkUpload(path: string, sha256: string): Promise<void> {
   const digest = await sha256File(path)
   if (digest !== sha256.toLowerCase()) {
@@ -117,7 +136,7 @@ async function checkUpload(path: string, sha256: string): Promise<void> {
 }
 
 async function availableBase(ctx: BladeContext, req: ApplyDeltaRequest, o: BaseCheckOptions): Promise<BaseBox> {
-  const found = await findBase(ctx, req.box, req.version, o)
+  const found = await findBase(ctx, req.box, req.version, {...o, architecture: req.architecture})
   if (found.available) return found.base
   throw new ShienError(`Cannot apply a delta against ${req.box} ${req.version}: ${found.reason}.`, {
     code: 'BASE_UNAVAILABLE', exit: 'refused', suggestions: ['Push with --full to send the whole box.'],

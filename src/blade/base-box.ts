@@ -3,19 +3,30 @@ import {lstat, open, readlink, realpath, type FileHandle} from 'node:fs/promises
 import {join} from 'node:path'
 
 import {versionProblem} from '../box/catalog-version.js'
-import {BASE_IMAGE, boxesPaths} from '../config/storage-layout.js'
-import {badInput, ShienError} from '../errors.js'
+import {ARCHITECTURES} from '../box/catalog.js'
+import {boxesPaths, publishedFileNames} from '../config/storage-layout.js'
+import {BASE_PLATFORM_MAX_BYTES, type BasePlatform, parseBasePlatform} from '../delta/base-platform.js'
+import {badInput, isShienError, ShienError} from '../errors.js'
 import {checkCatalogBox} from '../names.js'
 import {runTool, type RunAs} from '../process/run.js'
 import {QemuImgError, qemuImgInfo} from '../qemu-img/qemu-img.js'
 import type {BladeContext} from './caller.js'
 
-/** A published base (`<root>/boxes/<org>/<name>/<version>/libvirt.qcow2`) that passed every check. */
+/**
+ * A published base that passed every check: `<root>/boxes/<org>/<name>/<version>/libvirt.qcow2`,
+ * or another architecture's (`libvirt-arm64.qcow2`, storage-layout's publishedFileNames).
+ */
 export interface BaseBox {
   box: string
   version: string
+  /** The architecture whose base this is (Vagrant's name), as asked for. */
+  architecture: string
+  /** The firmware its platform record names; undefined for a base published before publish wrote one. */
+  firmware?: 'bios' | 'efi'
   /** Its real path: inside `<root>/boxes` (resolved once), reached without symlinks. */
   path: string
+  /** Its block manifest's path, when publish wrote one (it may not be there). */
+  manifestPath: string
   versionDir: string
   /** Its fstat as opened and checked; {@link checkBaseUnchanged} compares against it. */
   stat: BigIntStats
@@ -24,6 +35,11 @@ export interface BaseBox {
 
 /** Whether the blade has the base, or in one line why not (the laptop then pushes the whole box). */
 export type BaseLookup = {available: true; base: BaseBox} | {available: false; reason: string}
+
+/** Which base: the architecture of the box pushed (Vagrant's name), amd64 when it declares none. */
+export interface BaseLookupOptions extends BaseCheckOptions {
+  architecture?: string
+}
 
 export interface BaseCheckOptions {
   signal?: AbortSignal
@@ -41,10 +57,15 @@ export interface BaseCheckOptions {
  * (so it cannot change under the overlay), and a standalone qcow2. A base that is not there is
  * `available: false`; one that is there but fails a check is refused (exit 3).
  */
-export async function findBase(ctx: BladeContext, box: string, version: string, o: BaseCheckOptions = {}): Promise<BaseLookup> {
+export async function findBase(ctx: BladeContext, box: string, version: string, o: BaseLookupOptions = {}): Promise<BaseLookup> {
   checkCatalogBox(box)
   const problem = versionProblem(version)
   if (problem) throw new ShienError(`"${version}" is not a box version: ${problem}.`, {code: 'BAD_VERSION', exit: 'usage'})
+  const architecture = o.architecture ?? 'amd64'
+  if (!(ARCHITECTURES as readonly string[]).includes(architecture) || architecture === 'unknown') {
+    throw new ShienError(`"${architecture}" is not an architecture Vagrant names (${ARCHITECTURES.filter((a) => a !== 'unknown').join(', ')}).`, {code: 'BAD_ARCHITECTURE', exit: 'usage'})
+  }
+  const names = publishedFileNames(architecture)
   const configured = boxesPaths(ctx.config.storageRoot).root
   // The storage root is the admin's (config.json); below it, nothing is followed.
   const root = await realpath(configured).catch(() => undefined)
@@ -60,13 +81,35 @@ export async function findBase(ctx: BladeContext, box: string, version: string, 
     if (!stats.isDirectory()) throw badInput('BASE_NOT_FILE', `${dir} is not a folder.`, [ASK_ADMIN])
     await checkFolder(dir, o, stats)
   }
-  const path = join(dir, BASE_IMAGE)
+  const path = join(dir, names.base)
   const stat = await withPublishedFile(path, o, async (_handle, stats) => stats)
-  if (stat === undefined) return {available: false, reason: `${box} ${version} has no libvirt base (${BASE_IMAGE}) on this blade`}
+  const what = architecture === 'amd64' ? 'libvirt base' : `${architecture} libvirt base`
+  if (stat === undefined) return {available: false, reason: `${box} ${version} has no ${what} (${names.base}) on this blade`}
+  const platform = await readPlatform(join(dir, names.platform), o)
+  if (typeof platform === 'string') return {available: false, reason: platform}
+  // A base of "unknown" architecture was published so on purpose: taken as the name says.
+  if (platform && platform.architecture !== architecture && platform.architecture !== 'unknown') {
+    return {available: false, reason: `the published base ${path} is ${platform.architecture}, and the box is ${architecture}`}
+  }
   const virtualSize = await standaloneSize(path, o.signal)
-  const base = {box, version, path, versionDir: dir, stat, virtualSize}
+  const base = {box, version, architecture, firmware: platform?.firmware, path, manifestPath: join(dir, names.manifest), versionDir: dir, stat, virtualSize}
   await checkBaseUnchanged(base)
   return {available: true, base}
+}
+
+/**
+ * The base's platform record, trusted like the base; undefined for a base published before
+ * publish wrote one (its architecture is then the one its name says). A record that cannot be
+ * read is why there is no delta, in one line: the push sends the whole box.
+ */
+async function readPlatform(path: string, o: BaseCheckOptions): Promise<BasePlatform | string | undefined> {
+  return withPublishedFile(path, o, async (handle, stats) => {
+    if (stats.size > BigInt(BASE_PLATFORM_MAX_BYTES)) return `the published ${path} is larger than a platform record`
+    return parseBasePlatform(await handle.readFile({encoding: 'utf8'}), path)
+  }).catch((error: unknown) => {
+    if (isShienError(error) && error.code === 'BASE_PLATFORM_INVALID') return error.message.replace(/\.$/, '')
+    throw error
+  })
 }
 
 /**

@@ -2,26 +2,25 @@ import {createHash, randomBytes} from 'node:crypto'
 import {lstat, mkdir, readFile, rename, rm, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
-import {BASE_MANIFEST} from '../config/storage-layout.js'
 import {isShienError, ShienError} from '../errors.js'
 import {manifestOfImage} from '../delta/image-manifest.js'
 import {type BlockManifest, encodeManifest, parseManifest} from '../delta/manifest.js'
 import {QemuImgError} from '../qemu-img/qemu-img.js'
 import type {BaseResult} from '../protocol/blade-steps.js'
-import {type BaseBox, type BaseCheckOptions, checkBaseUnchanged, findBase, withPublishedFile} from './base-box.js'
+import {type BaseBox, type BaseCheckOptions, type BaseLookupOptions, checkBaseUnchanged, findBase, withPublishedFile} from './base-box.js'
 import type {BladeContext} from './caller.js'
 
 /**
  * The `base` step: whether this blade has the published base of `box` at `version` and, when it
  * does, its block manifest for the laptop to compare its disk against.
  */
-export async function describeBase(ctx: BladeContext, box: string, version: string, o: BaseCheckOptions = {}): Promise<BaseResult> {
+export async function describeBase(ctx: BladeContext, box: string, version: string, o: BaseLookupOptions = {}): Promise<BaseResult> {
   const found = await findBase(ctx, box, version, o)
   if (!found.available) return found
   const {base} = found
   const {manifest} = await baseManifest(ctx, base, o)
   return {
-    available: true, box, version, path: base.path, virtualSize: base.virtualSize,
+    available: true, box, version, architecture: base.architecture, ...(base.firmware ? {firmware: base.firmware} : {}), path: base.path, virtualSize: base.virtualSize,
     diskHash: manifest.diskHash.toString('hex'), manifest: encodeManifest(manifest).toString('base64'),
   }
 }
@@ -66,14 +65,13 @@ export async function baseManifest(ctx: BladeContext, base: BaseBox, o: BaseChec
   return {manifest, source: 'computed'}
 }
 
-/** `libvirt.manifest`, when it is there, trusted like the base, and describes it. */
+/** `libvirt.manifest` (or its architecture's), when it is there, trusted like the base, and describes it. */
 async function publishedManifest(base: BaseBox, o: BaseCheckOptions): Promise<BlockManifest | undefined> {
-  const path = join(base.versionDir, BASE_MANIFEST)
-  return withPublishedFile(path, o, async (handle, stats) => {
+  return withPublishedFile(base.manifestPath, o, async (handle, stats) => {
     // Copied after the base in the same publish: older means the base was replaced after it.
     if (stats.mtimeNs < base.stat.mtimeNs) return undefined
     if (stats.size > BigInt(maxManifestBytes(base.virtualSize))) return undefined
-    const manifest = parseManifest(await handle.readFile(), path)
+    const manifest = parseManifest(await handle.readFile(), base.manifestPath)
     return manifest.virtualSize === base.virtualSize ? manifest : undefined
   }).catch((error: unknown) => {
     // A damaged published manifest is not a reason to refuse the push: compute one instead.

@@ -28,9 +28,44 @@ export function boxesPaths(storageRoot: string) {
   }
 }
 
-/** The files of a published version that delta pushes use. */
+/** The files of a published version that delta pushes use (an amd64 box's; see {@link publishedFileNames}). */
 export const BASE_IMAGE = 'libvirt.qcow2'
 export const BASE_MANIFEST = 'libvirt.manifest'
+
+/** The names of one architecture's files in a published version's folder. */
+export interface PublishedFileNames {
+  virtualbox: string
+  libvirt: string
+  /** The read-only qcow2 students' overlays are made on. */
+  base: string
+  /** The base's block manifest (docs/delta.md). */
+  manifest: string
+  /** What the base boots as, `{"architecture": "arm64", "firmware": "efi"}` (docs/delta.md). */
+  platform: string
+}
+
+/**
+ * One version holds a box per provider and architecture, so each architecture's files have
+ * names of their own: amd64 keeps the names versions had before there were several (so
+ * catalogs, URLs and students' overlays of those bases stay valid), and so does a box of
+ * "unknown" architecture, which cannot share a version's provider with another; any other
+ * architecture adds its name: `virtualbox-arm64.box`, `libvirt-arm64.qcow2`.
+ */
+export function publishedFileNames(architecture: string): PublishedFileNames {
+  // The name goes into paths: only ever one of Vagrant's architecture names (checked before).
+  if (!/^[a-z0-9]+$/.test(architecture)) throw new Error(`Internal error: "${architecture}" is not an architecture name.`)
+  const suffix = architecture === 'amd64' || architecture === 'unknown' ? '' : `-${architecture}`
+  return {
+    virtualbox: `virtualbox${suffix}.box`,
+    libvirt: `libvirt${suffix}.box`,
+    base: `libvirt${suffix}.qcow2`,
+    manifest: `libvirt${suffix}.manifest`,
+    platform: `libvirt${suffix}.platform.json`,
+  }
+}
+
+/** A published base's file name, of any architecture. */
+export const BASE_IMAGE_NAME = /^libvirt(-[a-z0-9]+)?\.qcow2$/
 
 export function domainName(account: string, slot: string): string {
   return `${account}-${slot}`

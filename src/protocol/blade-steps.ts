@@ -82,7 +82,19 @@ export interface HostKeysResult {
  * push, and its block manifest (docs/delta.md), base64; or, in one line, why not.
  */
 export type BaseResult =
-  | {available: true; box: string; version: string; path: string; virtualSize: number; diskHash: string; manifest: string}
+  | {
+    available: true
+    box: string
+    version: string
+    /** The architecture whose base this is (Vagrant's name); blades older than several architectures per version leave it out. */
+    architecture?: string
+    /** The firmware the base's platform record names, when publish wrote one. */
+    firmware?: 'bios' | 'efi'
+    path: string
+    virtualSize: number
+    diskHash: string
+    manifest: string
+  }
   | {available: false; reason: string}
 
 /** What `install` does to a slot, and what each action reports. */
@@ -135,9 +147,17 @@ export interface BladeSteps {
   commit: {flags: {name: string; size: number; kind?: UploadKind}; result: CommitResult}
   /** With `sha256` and `public-key`, a hardened result of the same upload and key already staged is given back as it is. */
   convert: {flags: {name: string; slot: string; sha256?: string; 'public-key'?: string}; result: ConvertResult}
-  base: {flags: {box: string; version: string}; result: BaseResult}
-  /** Makes the slot's staged image a qcow2 overlay of the base with the delta's blocks; then harden as after convert. */
-  'apply-delta': {flags: {name: string; slot: string; box: string; version: string; sha256?: string; 'public-key'?: string}; result: ConvertResult}
+  /** `architecture`: the box's (Vagrant's name), when it declares one other than amd64; it picks that architecture's base. */
+  base: {flags: {box: string; version: string; architecture?: string}; result: BaseResult}
+  /**
+   * Makes the slot's staged image a qcow2 overlay of the base with the delta's blocks; then harden as after convert.
+   * `architecture` picks the base as for `base`; with `architecture-source` it is what the box declares, and
+   * `firmware` what it declares (the base's firmware otherwise), recorded for harden and ie-virsh as convert records them.
+   */
+  'apply-delta': {
+    flags: {name: string; slot: string; box: string; version: string; sha256?: string; 'public-key'?: string; architecture?: string; 'architecture-source'?: string; firmware?: 'bios' | 'efi'}
+    result: ConvertResult
+  }
   harden: {flags: {slot: string; 'public-key': string; box?: string; sha256?: string}; result: HardenResult}
   'host-keys': {flags: {slot: string}; result: HostKeysResult}
   install: {

@@ -30,6 +30,17 @@ export interface DeltaSent {
   virtualSize: number
   /** The delta was kept from an earlier push of the same box that did not finish. */
   reused: boolean
+  /** What apply-delta is told about the box; only for a blade that names its base's architecture. */
+  platform?: DeltaPlatform
+}
+
+/** The box's platform as apply-delta takes it (flags `architecture`, `architecture-source`, `firmware`). */
+export interface DeltaPlatform {
+  /** Vagrant's name, as the box declares it; apply-delta takes amd64's base without it. */
+  architecture?: string
+  /** Where the box declares it: harden checks the disk against it, as after a convert. */
+  architectureSource?: string
+  firmware?: 'bios' | 'efi'
 }
 
 /** What the laptop learns about a slot before it touches anything. */

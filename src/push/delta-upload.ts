@@ -4,12 +4,13 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {type DeltaStats, writeBoxDelta} from '../box/box-delta.js'
+import type {BoxLayout} from '../box/box-layout.js'
 import {boxPayload, type BoxPayload} from '../box/payload.js'
 import {type BlockManifest, parseManifest} from '../delta/manifest.js'
 import {isShienError} from '../errors.js'
 import {need} from '../pipeline/outputs.js'
 import type {StageIO} from '../pipeline/runner.js'
-import type {DeltaSent, PushContext} from './context.js'
+import type {DeltaPlatform, DeltaSent, PushContext} from './context.js'
 import {keptPaths, type KeptPaths, removeKeptDelta} from './kept-box.js'
 
 /** What the upload stage sends: the whole box, or a delta against a base the blade has. */
@@ -40,8 +41,9 @@ export async function chooseUpload(ctx: PushContext, io: StageIO): Promise<Uploa
   if (disk.subformat !== 'streamOptimized') {
     return whole(`the box's disk is ${disk.format === disk.subformat ? disk.format : `${disk.format} ${disk.subformat}`}; a delta is read from a streamOptimized VMDK, which vagrant package writes for VirtualBox`)
   }
-  const base = await askBase(ctx, choice.box, choice.version, io)
-  if (typeof base === 'string') return whole(base)
+  const asked = await askBase(ctx, choice.box, choice.version, box, io)
+  if (typeof asked === 'string') return whole(asked)
+  const {manifest: base, platform} = asked
   if (disk.capacityBytes !== base.virtualSize) {
     return whole(`the box's disk is ${size(disk.capacityBytes)} and ${label}'s is ${size(base.virtualSize)}; a delta needs the same size`)
   }
@@ -52,22 +54,33 @@ export async function chooseUpload(ctx: PushContext, io: StageIO): Promise<Uploa
   }
   const {bytes, changedBlocks, zeroedBlocks, virtualSize, reused} = stats
   io.emit({type: 'note', stage: 'upload', message: `delta against ${label}: ${size(bytes)} of ${size(virtualSize)} to send (the whole box is ${size(boxSize)})`})
-  return {kind: 'delta', path: paths.delta, size: bytes, delta: {box: choice.box, version: choice.version, bytes, changedBlocks, zeroedBlocks, virtualSize, reused}}
+  return {kind: 'delta', path: paths.delta, size: bytes, delta: {box: choice.box, version: choice.version, bytes, changedBlocks, zeroedBlocks, virtualSize, reused, platform}}
 }
 
-/** The base's manifest from the blade, checked; or why there is none to use. */
-async function askBase(ctx: PushContext, box: string, version: string, io: StageIO): Promise<BlockManifest | string> {
+/**
+ * The base's manifest from the blade, checked, with what to tell apply-delta about the box's
+ * platform; or why there is none to use. The base asked for is the box's architecture's (the
+ * flag is left out for amd64, the default, so blades that know one base per version answer as
+ * before); a blade that names no architecture in its answer is one of those, and cannot be told
+ * a UEFI box's firmware.
+ */
+async function askBase(ctx: PushContext, box: string, version: string, pushed: BoxLayout, io: StageIO): Promise<{manifest: BlockManifest; platform?: DeltaPlatform} | string> {
   const label = `${box} ${version}`
+  const architecture = pushed.architecture ?? 'amd64'
   let answer
   try {
-    answer = await need(ctx.out, 'connect').blade.call('base', {box, version}, {signal: io.signal})
+    answer = await need(ctx.out, 'connect').blade.call('base', {box, version, ...(architecture === 'amd64' ? {} : {architecture})}, {signal: io.signal})
   } catch (error) {
     // A delta only saves time: a blade that cannot tell still takes the whole box.
     if (io.signal.aborted) throw error
-    return `the blade could not say whether it has ${label} (${(error as Error).message})`
+    return `the blade could not say whether it has ${label}${architecture === 'amd64' ? '' : ` for ${architecture}`} (${(error as Error).message})`
   }
   if (!answer.available) return answer.reason
   if (answer.box !== box || answer.version !== version) return `the blade answered with ${answer.box} ${answer.version} when asked for ${label}`
+  if (answer.architecture !== undefined && answer.architecture !== architecture) {
+    return `the blade answered with the ${answer.architecture} base of ${label} when asked for the ${architecture} one`
+  }
+  if (answer.architecture === undefined && pushed.firmware === 'efi') return `the blade is too old to record a delta push's UEFI firmware`
   let manifest: BlockManifest
   try {
     manifest = parseManifest(Buffer.from(answer.manifest, 'base64'), `the blade's manifest of ${label}`)
@@ -78,7 +91,16 @@ async function askBase(ctx: PushContext, box: string, version: string, io: Stage
   if (manifest.diskHash.toString('hex') !== answer.diskHash.toLowerCase() || manifest.virtualSize !== answer.virtualSize) {
     return `the blade's manifest of ${label} does not match the disk it describes`
   }
-  return manifest
+  if (answer.architecture === undefined) return {manifest}
+  // The declared architecture also picks apply-delta's base: the one asked for here.
+  const claim = pushed.architectureClaims[0]
+  return {
+    manifest,
+    platform: {
+      ...(pushed.architecture && claim ? {architecture: pushed.architecture, architectureSource: claim.source} : {}),
+      ...(pushed.firmware ? {firmware: pushed.firmware} : {}),
+    },
+  }
 }
 
 /** Beside the kept box in the project; in a folder of its own for a named box file. */

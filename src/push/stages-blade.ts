@@ -1,7 +1,7 @@
 import type {StageIO} from '../pipeline/runner.js'
 import {need} from '../pipeline/outputs.js'
 import type {BladeEvent} from '../protocol/blade-events.js'
-import type {PushContext, PushStage, VirshList} from './context.js'
+import type {DeltaPlatform, PushContext, PushStage, VirshList} from './context.js'
 
 /**
  * A heavy step's `@shien` lines as the renderer's events: progress, notes, and its wait in the
@@ -33,7 +33,7 @@ export const convertStage: PushStage = {
     // With the key, the blade gives back a harden it finished for this upload while the laptop was gone.
     const common = {name, slot, sha256: sent.sha256, 'public-key': publicKey}
     ctx.out.convert = delta
-      ? await blade.call('apply-delta', {...common, box: delta.box, version: delta.version}, opts)
+      ? await blade.call('apply-delta', {...common, box: delta.box, version: delta.version, ...platformFlags(delta.platform)}, opts)
       : await blade.call('convert', common, opts)
     if (ctx.out.convert.hardened) {
       io.emit({type: 'note', stage: 'convert', message: 'the blade finished converting and hardening this upload on the last try: using it'})
@@ -42,6 +42,17 @@ export const convertStage: PushStage = {
   async cleanup(ctx, outcome) {
     if (outcome !== 'ok' && !ctx.made.installed) await ctx.out.connect?.blade.call('install', {slot: ctx.plan.slot, action: 'rollback'})
   },
+}
+
+/** The box's platform as apply-delta's flags; none for a blade too old to take them. */
+function platformFlags(platform: DeltaPlatform | undefined): {architecture?: string; 'architecture-source'?: string; firmware?: 'bios' | 'efi'} {
+  if (!platform) return {}
+  const {architecture, architectureSource, firmware} = platform
+  return {
+    ...(architecture ? {architecture} : {}),
+    ...(architectureSource ? {'architecture-source': architectureSource} : {}),
+    ...(firmware ? {firmware} : {}),
+  }
 }
 
 export const hardenStage: PushStage = {

@@ -104,7 +104,7 @@ describe('shien box publish over SFTP', () => {
     const run = await publish(smallBox, ['--version', '2026.1.0', '--to', `sftp://${blade.hostAlias}${root}`, '--base-url', server.url])
     expect(run.exitCode, run.stderr).toBe(0)
     const versionDir = join(root, 'os101/debian12/2026.1.0')
-    expect(readdirSync(versionDir).sort()).toEqual(['libvirt.box', 'libvirt.manifest', 'libvirt.qcow2', 'virtualbox.box'])
+    expect(readdirSync(versionDir).sort()).toEqual(['libvirt.box', 'libvirt.manifest', 'libvirt.platform.json', 'libvirt.qcow2', 'virtualbox.box'])
     expect(statSync(join(versionDir, 'virtualbox.box')).uid).toBe(statSync(root).uid)
     expect(sha256(join(versionDir, 'virtualbox.box'))).toBe(sha256(smallBox))
     expect(statSync(join(versionDir, 'libvirt.qcow2')).mode & 0o777).toBe(0o444)

@@ -2,6 +2,7 @@
 // packages) adding boxes over HTTP (a local server and nginx with templates/nginx-boxes.conf)
 // and file://, seeing new versions, and refusing a corrupted box by its checksum.
 import {spawn, type ChildProcess} from 'node:child_process'
+import {createHash} from 'node:crypto'
 import {mkdirSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import {createServer} from 'node:net'
 import {join} from 'node:path'
@@ -11,7 +12,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {REPO_ROOT, runShien} from '../support/cli.js'
 import {serveDirectory, type StaticServer} from '../support/http-server.js'
-import {makeBox, tempDir} from '../support/make-box.js'
+import {makeBox, readTar, tempDir} from '../support/make-box.js'
 
 let dir: string
 let cleanup: () => Promise<void>
@@ -33,8 +34,8 @@ afterAll(async () => {
   await cleanup()
 })
 
-async function publish(args: string[], name = 'os101/debian12') {
-  const run = await runShien(['box', 'publish', box, '--name', name, ...args, '--json'], {home})
+async function publish(args: string[], name = 'os101/debian12', file = box) {
+  const run = await runShien(['box', 'publish', file, '--name', name, ...args, '--json'], {home})
   expect(run.exitCode, run.stdout + run.stderr).toBe(0)
   return run.json
 }
@@ -76,6 +77,50 @@ describe('a catalog served over HTTP', () => {
     const update = await vagrant(vagrantHome, ['box', 'update', '--box', 'os101/debian12', '--provider', 'libvirt'])
     expect(update.exitCode, update.all).toBe(0)
     expect((await vagrant(vagrantHome, ['box', 'list'])).stdout).toContain('os101/debian12 (libvirt, 2026.2.0)')
+  })
+
+  it('holds amd64 and arm64 boxes in one version, and Vagrant 2.3 (which ignores architectures) adds the amd64 ones', async () => {
+    const ovf = readFileSync(join(import.meta.dirname, '../fixtures/vbox71/box-arm64.ovf'), 'utf8')
+    const arm = await makeBox(dir, 'course-arm64.box', {ovf, metadata: {provider: 'virtualbox', architecture: 'arm64'}})
+    await publish(['--version', '2026.1.0', '--to', httpRoot(), '--base-url', server.url], 'os101/multiarch')
+    const armResult = await publish(['--version', '2026.1.0', '--to', httpRoot(), '--base-url', server.url], 'os101/multiarch', arm)
+    expect(armResult.files.map((f: {url: string}) => f.url)).toEqual([
+      `${server.url}/os101/multiarch/2026.1.0/virtualbox-arm64.box`, `${server.url}/os101/multiarch/2026.1.0/libvirt-arm64.box`,
+    ])
+    const catalogUrl = armResult.catalog.url
+    const vagrantHome = newHome()
+    server.requests.length = 0
+    for (const provider of ['virtualbox', 'libvirt']) {
+      const add = await vagrant(vagrantHome, ['box', 'add', catalogUrl, '--provider', provider])
+      expect(add.exitCode, add.all).toBe(0)
+      expect(add.all).toContain(`Successfully added box 'os101/multiarch' (v2026.1.0) for '${provider}'!`)
+    }
+    // Vagrant downloaded the amd64 files only, and stored the amd64 VirtualBox box as it was published.
+    const boxGets = server.requests.filter((r) => r.path.endsWith('.box')).map((r) => r.path)
+    expect(boxGets).toEqual(['/os101/multiarch/2026.1.0/virtualbox.box', '/os101/multiarch/2026.1.0/libvirt.box'])
+    const stored = join(vagrantHome, 'boxes/os101-VAGRANTSLASH-multiarch/2026.1.0/virtualbox')
+    const hash = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
+    const published = await readTar(readFileSync(box))
+    for (const name of ['box.ovf', 'box-disk001.vmdk']) {
+      expect(hash(readFileSync(join(stored, name))), name).toBe(hash(published.find((e) => e.name === name)!.body))
+    }
+    expect(readFileSync(join(stored, 'box.ovf'), 'utf8')).not.toContain('architecture="ARM"')
+    expect(JSON.parse(readFileSync(join(stored, 'metadata.json'), 'utf8'))).toEqual({provider: 'virtualbox'})
+
+    const verify = await runShien(['box', 'verify', catalogUrl, '--json'], {home})
+    expect(verify.exitCode, verify.stderr).toBe(0)
+    expect(verify.json.boxes).toHaveLength(4)
+
+    // Why the default entry comes last: with the amd64 entries first, Vagrant 2.3 takes the arm64 box.
+    const catalog = JSON.parse(readFileSync(join(httpRoot(), 'os101/multiarch.json'), 'utf8'))
+    catalog.name = 'os101/reversed'
+    catalog.versions[0].providers.reverse()
+    mkdirSync(join(httpRoot(), 'os101'), {recursive: true})
+    writeFileSync(join(httpRoot(), 'os101/reversed.json'), JSON.stringify(catalog))
+    server.requests.length = 0
+    const reversed = await vagrant(newHome(), ['box', 'add', `${server.url}/os101/reversed.json`, '--provider', 'virtualbox'])
+    expect(reversed.exitCode, reversed.all).toBe(0)
+    expect(server.requests.filter((r) => r.path.endsWith('.box')).map((r) => r.path)).toEqual(['/os101/multiarch/2026.1.0/virtualbox-arm64.box'])
   })
 
   it('is verified by shien box verify reading each box once', async () => {

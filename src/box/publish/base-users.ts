@@ -3,11 +3,11 @@ import {posix} from 'node:path'
 import {ShienError} from '../../errors.js'
 import {ACCOUNT_PATTERN} from '../../names.js'
 import {backingNameOf} from '../../qemu-img/qcow2-backing.js'
-import type {PublishPlan, VersionPaths} from './plan.js'
+import type {PublishPlan} from './plan.js'
 import type {PublishTarget} from './target.js'
 
-/** The published version whose base is looked for: a publish's or an unpublish's plan. */
-export type BaseOwner = Pick<PublishPlan, 'name' | 'version'> & {destination: {root: string}; layout: Pick<VersionPaths, 'base'>}
+/** The published base looked for (one architecture's), of a publish's or an unpublish's version. */
+export type BaseOwner = Pick<PublishPlan, 'name' | 'version'> & {destination: {root: string}; base: string}
 
 /** A student's image that is a qcow2 overlay of a published base. */
 export interface BaseUse {
@@ -37,7 +37,7 @@ export async function usersOfBase(target: PublishTarget, plan: BaseOwner): Promi
   const usersDir = posix.join(posix.dirname(root), 'users')
   const [org, box] = plan.name.split('/')
   // Matched by the end of the name: the blade may mount the storage elsewhere than the publisher.
-  const suffix = `/boxes/${org}/${box}/${plan.version}/libvirt.qcow2`
+  const suffix = `/boxes/${org}/${box}/${plan.version}/${posix.basename(plan.base)}`
   const accounts = await target.readDir(usersDir).catch(() => null)
   // Not even the accounts can be listed: none of their images was checked.
   if (accounts === null) return {uses, unchecked: [usersDir]}
@@ -57,7 +57,7 @@ export async function usersOfBase(target: PublishTarget, plan: BaseOwner): Promi
         unchecked.push(`${account}/images/${name}`)
         continue
       }
-      if (backing !== undefined && (backing === plan.layout.base || backing.endsWith(suffix))) {
+      if (backing !== undefined && (backing === plan.base || backing.endsWith(suffix))) {
         const match = IMAGE_NAME.exec(name)!
         uses.push({account, slot: `${match[1]}${match[2] ?? ''}`, path: posix.join(imagesDir, name)})
       }
@@ -69,7 +69,7 @@ export async function usersOfBase(target: PublishTarget, plan: BaseOwner): Promi
 /** Replacing (`--force`) or removing a base that students' images are overlays of would break their disks. */
 export function baseInUse(plan: BaseOwner, uses: BaseUse[], change: 'replaced' | 'removed'): ShienError {
   const list = uses.map((u) => `${u.account} ${u.slot}`).join(', ')
-  return new ShienError(`${plan.name} ${plan.version} cannot be ${change}: students' images are overlays of its base ${plan.layout.base} (${list}).`, {
+  return new ShienError(`${plan.name} ${plan.version} cannot be ${change}: students' images are overlays of its base ${plan.base} (${list}).`, {
     code: 'BASE_IN_USE', exit: 'refused',
     suggestions: change === 'replaced'
       ? ['Publish a new version instead: those images depend on the old base byte for byte.']
@@ -82,7 +82,7 @@ export function baseInUse(plan: BaseOwner, uses: BaseUse[], change: 'replaced' |
  * lose its disk, and nothing could bring it back.
  */
 export function baseUsersUnchecked(plan: BaseOwner, unchecked: string[]): ShienError {
-  return new ShienError(`${plan.name} ${plan.version} was not removed: cannot tell whether these students' images are overlays of its base ${plan.layout.base} (no read access): ${listSome(unchecked)}.`, {
+  return new ShienError(`${plan.name} ${plan.version} was not removed: cannot tell whether these students' images are overlays of its base ${plan.base} (no read access): ${listSome(unchecked)}.`, {
     code: 'BASE_USERS_UNCHECKED', exit: 'refused',
     suggestions: ['Run it where every image can be read: as root on the blade (e.g. sudo shien box unpublish ... --to /gfs2/shien/boxes), or ask an admin to.'],
   })

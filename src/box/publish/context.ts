@@ -3,8 +3,9 @@ import type {BoxInfo} from '../inspect.js'
 import type {Stage} from '../../pipeline/runner.js'
 import type {NewHostKey} from '../../transport/connect.js'
 import type {LibvirtMetadata} from './libvirt-box.js'
-import type {PublishPlan} from './plan.js'
+import type {ArchitectureFiles, PublishPlan} from './plan.js'
 import type {PublishTarget} from './target.js'
+import type {PairCheck} from './version-entry.js'
 import type {AskPassphrase} from '../../transport/ssh-auth.js'
 
 export type PublishStageId = 'inspect' | 'lock' | 'checksum' | 'convert' | 'copy' | 'catalog'
@@ -20,13 +21,13 @@ export interface LocalFile {
 
 /** Everything a publish sends, made before the destination is written. */
 export interface PreparedFiles {
-  /** The catalog's `architecture` for every provider of this version. */
-  architecture: string
   virtualbox: LocalFile
   libvirt?: LocalFile & {metadata: LibvirtMetadata}
   base?: LocalFile
   /** The block manifest of `base`'s virtual disk. */
   manifest?: LocalFile
+  /** `base`'s architecture and firmware (BasePlatform, as JSON). */
+  platform?: LocalFile
   warnings: string[]
 }
 
@@ -40,11 +41,20 @@ export interface Placement {
 
 /** What each stage hands on, under its own id; later stages read it with `need`. */
 export interface PublishOutputs {
-  inspect: BoxInfo
+  /** The box, the architecture the catalog lists it as, and where its files go. */
+  inspect: {info: BoxInfo; architecture: string; files: ArchitectureFiles}
   /** The destination, locked, and the catalog found there (if any). */
-  lock: {target: PublishTarget; existing?: Catalog; replaced: boolean; /** Accounts or images whose use of a replaced base could not be read. */ uncheckedImages?: string[]}
-  checksum: Pick<PreparedFiles, 'virtualbox' | 'warnings' | 'architecture'>
-  convert: Required<Pick<PreparedFiles, 'libvirt' | 'base' | 'manifest'>>
+  lock: {
+    target: PublishTarget
+    existing?: Catalog
+    /** Which of this publish's (provider, architecture) pairs the version has (--force replaces them) and which it gets. */
+    pairs: PairCheck
+    replaced: boolean
+    /** Accounts or images whose use of a replaced base could not be read. */
+    uncheckedImages?: string[]
+  }
+  checksum: Pick<PreparedFiles, 'virtualbox' | 'warnings'>
+  convert: Required<Pick<PreparedFiles, 'libvirt' | 'base' | 'manifest' | 'platform'>>
   copy: {placements: Placement[]}
   catalog: Catalog
 }

@@ -3,10 +3,11 @@ import {posix} from 'node:path'
 
 import {need} from '../../pipeline/outputs.js'
 import type {StageIO} from '../../pipeline/runner.js'
-import {findVersion, formatCatalog, withVersion, type Catalog, type CatalogProvider, type CatalogVersion} from '../catalog.js'
+import {findVersion, formatCatalog, withVersion, type Catalog, type CatalogProvider} from '../catalog.js'
 import {type LocalFile, type Placement, preparedFiles, type PreparedFiles, type PublishStage} from './context.js'
-import type {PublishPlan} from './plan.js'
+import type {ArchitectureFiles, PublishPlan} from './plan.js'
 import type {PublishTarget} from './target.js'
+import {versionWith} from './version-entry.js'
 
 // The version's files are copied under temporary names, then renamed into place, boxes first
 // and the catalog last: the catalog never lists a box that is not complete.
@@ -15,10 +16,10 @@ import type {PublishTarget} from './target.js'
 export const copyStage: PublishStage = {
   id: 'copy',
   label: 'Copying',
-  detail: (ctx) => `${filesFor(ctx.plan, preparedFiles(ctx.out)).length} files to ${need(ctx.out, 'lock').target.label}`,
+  detail: (ctx) => `${filesFor(need(ctx.out, 'inspect').files, preparedFiles(ctx.out)).length} files to ${need(ctx.out, 'lock').target.label}`,
   async run(ctx, io) {
     const {target} = need(ctx.out, 'lock')
-    const placements = filesFor(ctx.plan, preparedFiles(ctx.out)).map((p) => ({...p, tmp: tempNameFor(p.dest)}))
+    const placements = filesFor(need(ctx.out, 'inspect').files, preparedFiles(ctx.out)).map((p) => ({...p, tmp: tempNameFor(p.dest)}))
     for (const p of placements) ctx.made.pending.add(p.tmp)
     await target.mkdirs(ctx.plan.layout.versionDir)
     await copyAll(target, placements, io)
@@ -44,7 +45,8 @@ export const catalogStage: PublishStage = {
   async run(ctx, io) {
     const {plan, made} = ctx
     const {target, existing} = need(ctx.out, 'lock')
-    const catalog = catalogFor(plan, existing, preparedFiles(ctx.out))
+    const {architecture, files} = need(ctx.out, 'inspect')
+    const catalog = catalogFor(plan, existing, providersFor(files, architecture, preparedFiles(ctx.out)))
     const catalogTmp = tempNameFor(plan.layout.catalog)
     made.pending.add(catalogTmp)
     await target.putText(formatCatalog(catalog), catalogTmp, 0o644)
@@ -66,22 +68,23 @@ export const catalogStage: PublishStage = {
   },
 }
 
-/** The catalog as it will be: the existing one (or a new one) with this version in it. */
-function catalogFor(plan: PublishPlan, existing: Catalog | undefined, files: PreparedFiles): Catalog {
-  const catalog = withVersion(existing ?? {name: plan.name, description: plan.description ?? `${plan.name} base box`, versions: []}, versionEntry(plan, existing, files))
+/** The catalog as it will be: the existing one (or a new one) with this publish's boxes in the version. */
+function catalogFor(plan: PublishPlan, existing: Catalog | undefined, entries: CatalogProvider[]): Catalog {
+  const old = existing && findVersion(existing, plan.version)
+  const catalog = withVersion(existing ?? {name: plan.name, description: plan.description ?? `${plan.name} base box`, versions: []}, versionWith(old, plan.version, entries))
   if (plan.description !== undefined) catalog.description = plan.description
   return catalog
 }
 
-function filesFor(plan: PublishPlan, files: PreparedFiles): Array<Omit<Placement, 'tmp'>> {
-  const {layout} = plan
+function filesFor(paths: ArchitectureFiles, files: PreparedFiles): Array<Omit<Placement, 'tmp'>> {
   const list: Array<[LocalFile | undefined, string, number]> = [
-    [files.virtualbox, layout.virtualbox, 0o644],
-    [files.libvirt, layout.libvirt, 0o644],
+    [files.virtualbox, paths.virtualbox, 0o644],
+    [files.libvirt, paths.libvirt, 0o644],
     // The base of students' overlays must never change under them.
-    [files.base, layout.base, 0o444],
+    [files.base, paths.base, 0o444],
     // After the base: copied later, so the blade can tell a manifest older than its base.
-    [files.manifest, layout.manifest, 0o444],
+    [files.manifest, paths.manifest, 0o444],
+    [files.platform, paths.platform, 0o444],
   ]
   return list.filter((item): item is [LocalFile, string, number] => item[0] !== undefined)
     .map(([file, dest, mode]) => ({file, dest, mode}))
@@ -100,25 +103,17 @@ async function copyAll(target: PublishTarget, placements: Placement[], io: Stage
   }
 }
 
-/** The version's entry: this publish's providers, plus any other provider a --force run keeps. */
-function versionEntry(plan: PublishPlan, existing: Catalog | undefined, files: PreparedFiles): CatalogVersion {
-  const providers = providersFor(plan, files)
-  const old = existing && findVersion(existing, plan.version)
-  const kept = (old?.providers ?? []).filter((p) => !providers.some((n) => n.name === p.name))
-  return {...old, version: plan.version, providers: [...providers, ...kept]}
-}
-
 /** A hidden name beside `path` for the copy in progress. */
 export function tempNameFor(path: string): string {
   return posix.join(posix.dirname(path), `.${posix.basename(path)}.tmp-${randomBytes(4).toString('hex')}`)
 }
 
-/** The catalog entries of the files published for this version. */
-function providersFor(plan: PublishPlan, files: PreparedFiles): CatalogProvider[] {
+/** The catalog entries of the boxes this publish writes, all of its architecture; defaults are decided by {@link versionWith}. */
+export function providersFor(paths: ArchitectureFiles, architecture: string, files: PreparedFiles): CatalogProvider[] {
   const entry = (name: 'virtualbox' | 'libvirt', url: string, sha256: string): CatalogProvider => ({
-    name, url, checksum_type: 'sha256', checksum: sha256, architecture: files.architecture, default_architecture: true,
+    name, url, checksum_type: 'sha256', checksum: sha256, architecture, default_architecture: true,
   })
-  const providers = [entry('virtualbox', plan.layout.urls.virtualbox, files.virtualbox.sha256)]
-  if (files.libvirt) providers.push(entry('libvirt', plan.layout.urls.libvirt, files.libvirt.sha256))
+  const providers = [entry('virtualbox', paths.urls.virtualbox, files.virtualbox.sha256)]
+  if (files.libvirt) providers.push(entry('libvirt', paths.urls.libvirt, files.libvirt.sha256))
   return providers
 }

@@ -5,6 +5,7 @@ import {fileURLToPath} from 'node:url'
 import {badInput, ShienError} from '../../errors.js'
 import {resolveSshTarget, type SshTarget} from '../../transport/ssh-target.js'
 import {CATALOG_BOX_PATTERN} from '../../names.js'
+import {publishedFileNames} from '../../config/storage-layout.js'
 import {ARCHITECTURES} from '../catalog.js'
 import {versionProblem} from '../catalog-version.js'
 
@@ -13,23 +14,33 @@ export type PublishDestination =
   | {kind: 'local'; root: string}
   | {kind: 'sftp'; spec: string; target: SshTarget; root: string}
 
-/** Where a version's files are on the destination; publish and unpublish agree on them. */
+/** Where a version is on the destination; publish and unpublish agree on them. */
 export interface VersionPaths {
   catalog: string
   /** Held by a publish or an unpublish of the catalog while it runs. */
   lock: string
   versionDir: string
+}
+
+/** The catalog's paths on the destination and its URL, all decided before anything runs. */
+export interface PublishLayout extends VersionPaths {
+  urls: {catalog: string}
+}
+
+/**
+ * One architecture's files in the version's folder (names: publishedFileNames), and the URLs
+ * of its boxes; known once the box has been inspected.
+ */
+export interface ArchitectureFiles {
   virtualbox: string
   libvirt: string
   /** The qcow2 the blades keep read-only as the base of students' overlays. */
   base: string
   /** The base's block manifest (docs/delta.md), which delta pushes compare against. */
   manifest: string
-}
-
-/** Paths on the destination and URLs in the catalog, all decided before anything runs. */
-export interface PublishLayout extends VersionPaths {
-  urls: {catalog: string; virtualbox: string; libvirt: string}
+  /** The base's architecture and firmware, which a delta push's overlay boots as. */
+  platform: string
+  urls: {virtualbox: string; libvirt: string}
 }
 
 export interface PublishPlan {
@@ -113,36 +124,41 @@ export class Problems {
 }
 
 /**
- * `<root>/<org>/<name>.json` is the catalog; each version has a folder with one box per
- * provider and the libvirt disk as a plain qcow2 (`<root>/<org>/<name>/<version>/`).
+ * `<root>/<org>/<name>.json` is the catalog; each version has a folder with a box per provider
+ * and architecture, and each architecture's libvirt disk as a plain qcow2
+ * (`<root>/<org>/<name>/<version>/`, {@link architectureFiles}).
  */
 export function layoutFor(root: string, baseUrl: string, name: string, version: string): PublishLayout {
   const [org, box] = name.split('/')
-  const url = (...parts: string[]) => [baseUrl, ...parts.map(encodeURIComponent)].join('/')
-  return {
-    ...pathsFor(root, name, version),
-    urls: {
-      catalog: url(org, `${box}.json`),
-      virtualbox: url(org, box, version, 'virtualbox.box'),
-      libvirt: url(org, box, version, 'libvirt.box'),
-    },
-  }
+  return {...pathsFor(root, name, version), urls: {catalog: urlOf(baseUrl, org, `${box}.json`)}}
 }
 
-/** The paths of {@link layoutFor}, without the URLs. */
+/** The paths of {@link layoutFor}, without the URL. */
 export function pathsFor(root: string, name: string, version: string): VersionPaths {
   const [org, box] = name.split('/')
-  const versionDir = posix.join(root, org, box, version)
   return {
     catalog: posix.join(root, org, `${box}.json`),
     lock: posix.join(root, org, `.${box}.json.lock`),
-    versionDir,
-    virtualbox: posix.join(versionDir, 'virtualbox.box'),
-    libvirt: posix.join(versionDir, 'libvirt.box'),
-    base: posix.join(versionDir, 'libvirt.qcow2'),
-    manifest: posix.join(versionDir, 'libvirt.manifest'),
+    versionDir: posix.join(root, org, box, version),
   }
 }
+
+/** The files a publish of `architecture`'s box writes into the plan's version folder, and their URLs. */
+export function architectureFiles(plan: Pick<PublishPlan, 'layout' | 'baseUrl' | 'name' | 'version'>, architecture: string): ArchitectureFiles {
+  const names = publishedFileNames(architecture)
+  const [org, box] = plan.name.split('/')
+  const at = (file: string) => posix.join(plan.layout.versionDir, file)
+  return {
+    virtualbox: at(names.virtualbox),
+    libvirt: at(names.libvirt),
+    base: at(names.base),
+    manifest: at(names.manifest),
+    platform: at(names.platform),
+    urls: {virtualbox: urlOf(plan.baseUrl, org, box, plan.version, names.virtualbox), libvirt: urlOf(plan.baseUrl, org, box, plan.version, names.libvirt)},
+  }
+}
+
+const urlOf = (baseUrl: string, ...parts: string[]) => [baseUrl, ...parts.map(encodeURIComponent)].join('/')
 
 export function checkName(name: string): void {
   if (!CATALOG_BOX_PATTERN.test(name)) {

@@ -6,12 +6,14 @@ import {join} from 'node:path'
 
 import {manifestOfImage} from '../../delta/image-manifest.js'
 import {encodeManifest} from '../../delta/manifest.js'
+import {basePlatformOf, formatBasePlatform} from '../../delta/base-platform.js'
 import {badInput} from '../../errors.js'
 import {need} from '../../pipeline/outputs.js'
 import {architectureNamed} from '../architecture.js'
 import {inspectBox, type BoxInfo} from '../inspect.js'
 import type {LocalFile, PublishStage} from './context.js'
 import {convertToQcow2, extractDisk, libvirtVagrantfile, packLibvirtBox} from './libvirt-box.js'
+import {architectureFiles} from './plan.js'
 import {withUpgradeMetadata} from './upgrade-metadata.js'
 
 /**
@@ -43,7 +45,10 @@ export const inspectStage: PublishStage = {
   label: 'Checking the box',
   detail: (ctx) => ctx.plan.box,
   async run(ctx, io) {
-    ctx.out.inspect = await inspectForPublish(ctx.plan.box, ctx.plan.libvirt, ctx.plan.architecture, io.signal)
+    const {plan} = ctx
+    const info = await inspectForPublish(plan.box, plan.libvirt, plan.architecture, io.signal)
+    const architecture = plan.architecture ?? info.architecture ?? 'amd64'
+    ctx.out.inspect = {info, architecture, files: architectureFiles(plan, architecture)}
   },
 }
 
@@ -52,7 +57,7 @@ export const checksumStage: PublishStage = {
   id: 'checksum',
   label: 'Computing sha256',
   async run(ctx, io) {
-    const info = need(ctx.out, 'inspect')
+    const {info} = need(ctx.out, 'inspect')
     ctx.made.workDir = await mkdtemp(join(tmpdir(), 'shien-publish-'))
     const warnings = info.warnings.filter((w) => info.metadata || !w.includes('no metadata.json'))
     if (info.privateKeys.length > 0) warnings.push(`The box holds ${info.privateKeys.join(', ')}: every student gets the same key, as with Vagrant's insecure key.`)
@@ -63,7 +68,7 @@ export const checksumStage: PublishStage = {
       warnings.push(`${info.path} has no metadata.json (Vagrant's oldest box format): the published box has the one Vagrant's upgrade writes, {"provider":"virtualbox"}.`)
     }
     const virtualbox = await hashFile(boxPath, io.signal, (done, total) => io.emit({type: 'progress', stage: 'checksum', bytes: done, total}))
-    ctx.out.checksum = {virtualbox, warnings, architecture: ctx.plan.architecture ?? info.architecture ?? 'amd64'}
+    ctx.out.checksum = {virtualbox, warnings}
   },
   async cleanup(ctx) {
     if (ctx.made.workDir) await rm(ctx.made.workDir, {recursive: true, force: true})
@@ -72,13 +77,14 @@ export const checksumStage: PublishStage = {
 
 /**
  * Converts the box into a libvirt box and the qcow2 the blades base students' images on, and
- * computes that qcow2's block manifest (`libvirt.manifest`, docs/delta.md) for delta pushes.
+ * computes that qcow2's block manifest (`libvirt.manifest`, docs/delta.md) for delta pushes,
+ * and writes what it boots as (`libvirt.platform.json`): a delta push's overlay boots the same.
  */
 export const convertStage: PublishStage = {
   id: 'convert',
   label: 'Converting for libvirt (qcow2)',
   async run(ctx, io) {
-    const info = need(ctx.out, 'inspect')
+    const {info, architecture} = need(ctx.out, 'inspect')
     const work = need(ctx.made, 'workDir')
     const vmdk = join(work, 'disk.vmdk')
     const base = join(work, 'box.img')
@@ -93,10 +99,13 @@ export const convertStage: PublishStage = {
     io.emit({type: 'note', stage: 'convert', message: 'computing the block manifest of the base'})
     const manifestPath = join(work, 'libvirt.manifest')
     await writeFile(manifestPath, encodeManifest(await manifestOfImage(base, {format: 'qcow2', env: 'user', tmpDir: work, signal: io.signal})), {mode: 0o600})
+    const platformPath = join(work, 'libvirt.platform.json')
+    await writeFile(platformPath, formatBasePlatform(basePlatformOf(architecture, info.firmware)), {mode: 0o600})
     ctx.out.convert = {
       libvirt: {path: libvirtPath, bytes: (await stat(libvirtPath)).size, sha256, metadata},
       base: await hashFile(base, io.signal),
       manifest: await hashFile(manifestPath, io.signal),
+      platform: await hashFile(platformPath, io.signal),
     }
   },
 }

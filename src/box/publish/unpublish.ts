@@ -10,6 +10,7 @@ import {baseInUse, baseUsersUnchecked, usersOfBase} from './base-users.js'
 import {tempNameFor} from './install.js'
 import {openDestination, readCatalog, release, takeLock} from './lock.js'
 import {pathsFor, type VersionPaths} from './plan.js'
+import {BASE_IMAGE_NAME} from '../../config/storage-layout.js'
 import type {PublishTarget} from './target.js'
 import type {UnpublishPlan} from './unpublish-plan.js'
 import type {AskPassphrase} from '../../transport/ssh-auth.js'
@@ -54,8 +55,12 @@ interface UnpublishContext {
 
 type UnpublishStage = Stage<UnpublishContext, UnpublishStageId>
 
-// Files publish writes, removed in the reverse of the order it placed them.
-const PUBLISHED_FILES = ['libvirt.manifest', 'libvirt.qcow2', 'libvirt.box', 'virtualbox.box']
+// Files publish writes (of any architecture), removed in the reverse of the order it placed them.
+const PUBLISHED_FILES = [/^libvirt(-[a-z0-9]+)?\.platform\.json$/, /^libvirt(-[a-z0-9]+)?\.manifest$/, BASE_IMAGE_NAME, /^libvirt(-[a-z0-9]+)?\.box$/, /^virtualbox(-[a-z0-9]+)?\.box$/]
+const removalRank = (name: string) => {
+  const rank = PUBLISHED_FILES.findIndex((pattern) => pattern.test(name))
+  return rank < 0 ? PUBLISHED_FILES.length : rank
+}
 
 /**
  * Removes a published version: under the catalog's lock, refused while students' images are
@@ -103,8 +108,10 @@ const lockStage: UnpublishStage = {
     const layout = pathsFor(plan.destination.root, plan.name, version)
     // Unlisted but still there: files an interrupted unpublish left, removed on a second run.
     if (!entry && !(await target.exists(layout.versionDir))) throw catalog ? versionNotPublished(plan, catalog) : notPublished(plan, target)
-    if (await target.exists(layout.base)) {
-      const owner = {...plan, version, layout}
+    // Every architecture's base in the folder, listed or left by an interrupted run.
+    const bases = ((await target.exists(layout.versionDir)) ? await listFolder(target, layout.versionDir) : [])?.filter((n) => BASE_IMAGE_NAME.test(n)).sort() ?? []
+    for (const name of bases) {
+      const owner = {...plan, version, base: posix.join(layout.versionDir, name)}
       const {uses, unchecked} = await usersOfBase(target, owner)
       if (uses.length > 0) throw baseInUse(owner, uses, 'removed')
       if (unchecked.length > 0) throw baseUsersUnchecked(owner, unchecked)
@@ -151,7 +158,7 @@ const removeStage: UnpublishStage = {
     const {target, layout, version} = need(ctx.out, 'lock')
     const dir = layout.versionDir
     const names = (await listFolder(target, dir)) ?? []
-    const order = [...PUBLISHED_FILES.filter((n) => names.includes(n)), ...names.filter((n) => !PUBLISHED_FILES.includes(n)).sort()]
+    const order = [...names].sort((a, b) => removalRank(a) - removalRank(b) || a.localeCompare(b))
     const removed: string[] = []
     for (const name of order) {
       const path = posix.join(dir, name)

@@ -13,7 +13,7 @@ import {manifestOfImage} from '../../../src/delta/image-manifest.js'
 import {parseManifest} from '../../../src/delta/manifest.js'
 import {ShienError} from '../../../src/errors.js'
 import type {PipelineEvent} from '../../../src/pipeline/events.js'
-import {makeBox, readTar, tempDir} from '../../support/make-box.js'
+import {makeBox, makeOvf, readTar, tempDir} from '../../support/make-box.js'
 
 let dir: string
 let cleanup: () => Promise<void>
@@ -72,8 +72,11 @@ describe('shien box publish to a folder', () => {
     expect(lv).toMatchObject({name: 'libvirt', url: `file://${versionDir}/libvirt.box`, checksum_type: 'sha256', architecture: 'amd64'})
     expect(lv.checksum).toBe(sha256(join(versionDir, 'libvirt.box')))
     expect(readFileSync(join(versionDir, 'virtualbox.box'))).toEqual(readFileSync(box))
-    expect(readdirSync(versionDir).sort()).toEqual(['libvirt.box', 'libvirt.manifest', 'libvirt.qcow2', 'virtualbox.box'])
+    expect(readdirSync(versionDir).sort()).toEqual(['libvirt.box', 'libvirt.manifest', 'libvirt.platform.json', 'libvirt.qcow2', 'virtualbox.box'])
     expect(statSync(join(versionDir, 'libvirt.qcow2')).mode & 0o777).toBe(0o444)
+    // What the base boots as, for delta pushes' overlays: the box declares no firmware, so BIOS.
+    expect(readFileSync(join(versionDir, 'libvirt.platform.json'), 'utf8')).toBe('{"architecture":"amd64","firmware":"bios"}\n')
+    expect(statSync(join(versionDir, 'libvirt.platform.json')).mode & 0o777).toBe(0o444)
     // The base's block manifest, for delta pushes: read-only like the base, and the base's own.
     expect(statSync(join(versionDir, 'libvirt.manifest')).mode & 0o777).toBe(0o444)
     const manifest = parseManifest(readFileSync(join(versionDir, 'libvirt.manifest')))
@@ -311,5 +314,179 @@ describe('the cleanup of a publish, stage by stage', () => {
     const {target, log} = recordingTarget(to, {method: 'remove', path: /\.lock$/})
     await expect(publishBox(plan(to, {libvirt: false}), {target})).rejects.toThrow('remove os101/.debian12.json.lock failed')
     expect(log).toEqual(['remove os101/.debian12.json.lock', 'close'])
+  })
+})
+
+describe('one version with boxes of several architectures', () => {
+  const arm64Ovf = () => readFileSync(join(import.meta.dirname, '../../fixtures/vbox71/box-arm64.ovf'), 'utf8')
+  const armBox = (name: string, over: Parameters<typeof makeBox>[2] = {}) => makeBox(dir, name, {ovf: arm64Ovf(), metadata: {provider: 'virtualbox', architecture: 'arm64'}, ...over})
+  const readCatalog = (to: string) => JSON.parse(readFileSync(join(to, 'os101/debian12.json'), 'utf8'))
+  const summary = (to: string) => readCatalog(to).versions.map((v: {version: string; providers: Array<Record<string, unknown>>}) => ({
+    version: v.version, providers: v.providers.map((p) => `${p.name as string} ${p.architecture as string}${p.default_architecture === true ? ' default' : ''}`),
+  }))
+
+  it('adds an arm64 box to a version that has the amd64 one: its own files, entries before the amd64 defaults', async () => {
+    const to = destination()
+    await publishBox(plan(to))
+    const versionDir = join(to, 'os101/debian12/2026.1.0')
+    const amd64Files = tree(versionDir)
+    const arm = await armBox('multi-arm64.box')
+    const result = await publishBox(planPublish({box: arm, name: 'os101/debian12', version: '2026.1.0', to, cwd: dir}))
+    expect(result.architecture).toBe('arm64')
+    expect(result.replaced).toBe(false)
+    expect(readdirSync(versionDir).sort()).toEqual([
+      'libvirt-arm64.box', 'libvirt-arm64.manifest', 'libvirt-arm64.platform.json', 'libvirt-arm64.qcow2',
+      'libvirt.box', 'libvirt.manifest', 'libvirt.platform.json', 'libvirt.qcow2', 'virtualbox-arm64.box', 'virtualbox.box',
+    ])
+    // Each base says what it boots as: an Arm machine boots with UEFI.
+    expect(JSON.parse(readFileSync(join(versionDir, 'libvirt-arm64.platform.json'), 'utf8'))).toEqual({architecture: 'arm64', firmware: 'efi'})
+    // The amd64 files are the ones the first publish wrote, byte for byte.
+    for (const [name, hash] of Object.entries(amd64Files)) expect(sha256(join(versionDir, name)), name).toBe(hash)
+    expect(readFileSync(join(versionDir, 'virtualbox-arm64.box'))).toEqual(readFileSync(arm))
+    const catalog = readCatalog(to)
+    expect(catalog.versions).toHaveLength(1)
+    // Vagrant 2.3 keys providers by name, so the last entry of a name is the one it takes: the default.
+    expect(catalog.versions[0].providers).toEqual([
+      {name: 'virtualbox', url: `file://${versionDir}/virtualbox-arm64.box`, checksum_type: 'sha256', checksum: sha256(arm), architecture: 'arm64', default_architecture: false},
+      {name: 'libvirt', url: `file://${versionDir}/libvirt-arm64.box`, checksum_type: 'sha256', checksum: sha256(join(versionDir, 'libvirt-arm64.box')), architecture: 'arm64', default_architecture: false},
+      {name: 'virtualbox', url: `file://${versionDir}/virtualbox.box`, checksum_type: 'sha256', checksum: sha256(box), architecture: 'amd64', default_architecture: true},
+      {name: 'libvirt', url: `file://${versionDir}/libvirt.box`, checksum_type: 'sha256', checksum: amd64Files['libvirt.box'], architecture: 'amd64', default_architecture: true},
+    ])
+    expect(result.files.map((f) => [f.provider, f.architecture, f.path])).toEqual([
+      ['virtualbox', 'arm64', join(versionDir, 'virtualbox-arm64.box')],
+      ['libvirt', 'arm64', join(versionDir, 'libvirt-arm64.box')],
+    ])
+    expect(result.base?.path).toBe(join(versionDir, 'libvirt-arm64.qcow2'))
+    // Each base's manifest is its own base's.
+    for (const suffix of ['', '-arm64']) {
+      const manifest = parseManifest(readFileSync(join(versionDir, `libvirt${suffix}.manifest`)))
+      expect(manifest.diskHash.equals((await manifestOfImage(join(versionDir, `libvirt${suffix}.qcow2`), {format: 'qcow2'})).diskHash)).toBe(true)
+    }
+    expect(result.warnings).toContain('Vagrant 2.3 and older ignore architectures and get the amd64 box for virtualbox of 2026.1.0 (the version\'s default); Vagrant 2.4 picks this arm64 box on arm64 hosts.')
+  })
+
+  it('refuses the same (provider, architecture) again, and --force replaces that pair only', async () => {
+    const to = destination()
+    await publishBox(plan(to, {libvirt: false}))
+    const arm = await armBox('pair-arm64.box')
+    await publishBox(planPublish({box: arm, name: 'os101/debian12', version: '2026.1.0', to, cwd: dir, libvirt: false}))
+    const before = tree(to)
+    const error = await refusal(publishBox(planPublish({box: arm, name: 'os101/debian12', version: '2026.1.0', to, cwd: dir, libvirt: false})))
+    expect(error.code).toBe('VERSION_EXISTS')
+    expect(error.exitCode).toBe(6)
+    expect(error.message).toBe(`os101/debian12 2026.1.0 already has the arm64 box for virtualbox (${join(to, 'os101/debian12.json')}).`)
+    expect(tree(to)).toEqual(before)
+    // The amd64 one again is refused just the same.
+    expect((await refusal(publishBox(plan(to, {libvirt: false})))).message).toContain('already has the amd64 box for virtualbox')
+    expect(tree(to)).toEqual(before)
+
+    const otherArm = await armBox('pair-arm64-2.box', {vagrantfile: false})
+    const forced = await publishBox(planPublish({box: otherArm, name: 'os101/debian12', version: '2026.1.0', to, cwd: dir, libvirt: false, force: true}))
+    expect(forced.replaced).toBe(true)
+    const after = tree(to)
+    expect(after['os101/debian12/2026.1.0/virtualbox-arm64.box']).toBe(sha256(otherArm))
+    expect(after['os101/debian12/2026.1.0/virtualbox.box']).toBe(before['os101/debian12/2026.1.0/virtualbox.box'])
+    const [armEntry, amdEntry] = readCatalog(to).versions[0].providers
+    expect(armEntry).toMatchObject({architecture: 'arm64', checksum: sha256(otherArm), default_architecture: false})
+    expect(amdEntry).toMatchObject({architecture: 'amd64', checksum: sha256(box), default_architecture: true})
+    expect(summary(to)).toEqual([{version: '2026.1.0', providers: ['virtualbox arm64', 'virtualbox amd64 default']}])
+  })
+
+  it('keeps the architecture published first as the default, last in the list, whichever it is', async () => {
+    const to = destination()
+    const arm = await armBox('first-arm64.box')
+    await publishBox(planPublish({box: arm, name: 'os101/debian12', version: '2026.1.0', to, cwd: dir, libvirt: false}))
+    const result = await publishBox(plan(to, {libvirt: false}))
+    expect(summary(to)).toEqual([{version: '2026.1.0', providers: ['virtualbox amd64', 'virtualbox arm64 default']}])
+    expect(result.warnings).toContain('Vagrant 2.3 and older ignore architectures and get the arm64 box for virtualbox of 2026.1.0 (the version\'s default); Vagrant 2.4 picks this amd64 box on amd64 hosts.')
+    // A later version is a catalog entry of its own, with its own default.
+    await publishBox(plan(to, {libvirt: false, version: '2026.2.0'}))
+    expect(summary(to)[1]).toEqual({version: '2026.2.0', providers: ['virtualbox amd64 default']})
+  })
+
+  it('replaces one architecture\'s base only: overlays of the other base do not stop it, overlays of its own do', async () => {
+    const storage = destination()
+    const to = join(storage, 'boxes')
+    mkdirSync(to)
+    await publishBox(plan(to))
+    const arm = await armBox('base-arm64.box')
+    await publishBox(planPublish({box: arm, name: 'os101/debian12', version: '2026.1.0', to, cwd: dir}))
+    const versionDir = join(to, 'os101/debian12/2026.1.0')
+    const images = join(storage, 'users', 'e195701', 'images')
+    mkdirSync(images, {recursive: true})
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', join(versionDir, 'libvirt.qcow2'), '-F', 'qcow2', join(images, '01.qcow2')])
+    const forceArm = () => publishBox(planPublish({box: arm, name: 'os101/debian12', version: '2026.1.0', to, cwd: dir, force: true}))
+    expect((await forceArm()).replaced).toBe(true)
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', join(versionDir, 'libvirt-arm64.qcow2'), '-F', 'qcow2', join(images, '02.qcow2')])
+    const before = tree(to)
+    const error = await refusal(forceArm())
+    expect(error.code).toBe('BASE_IN_USE')
+    expect(error.message).toContain(`its base ${join(versionDir, 'libvirt-arm64.qcow2')} (e195701 02)`)
+    expect(tree(to)).toEqual(before)
+  })
+
+  it('when an added architecture fails, takes away only its own files and leaves the version as it was', async () => {
+    const to = destination()
+    await publishBox(plan(to))
+    const before = tree(to)
+    const arm = await armBox('cancel-arm64.box')
+    const armPlan = () => planPublish({box: arm, name: 'os101/debian12', version: '2026.1.0', to, cwd: dir})
+    const abort = new AbortController()
+    const cancelled = publishBox(armPlan(), {
+      signal: abort.signal,
+      onEvent: (e) => {
+        if (e.type === 'progress' && e.stage === 'copy') abort.abort(new Error('interrupted'))
+      },
+    })
+    await expect(cancelled).rejects.toThrow('interrupted')
+    expect(tree(to)).toEqual(before)
+    // Failing at the catalog's rename, after the arm64 files were renamed into place.
+    const {target, log} = recordingTarget(to, {method: 'rename', path: /debian12\.json$/})
+    await expect(publishBox(armPlan(), {target})).rejects.toThrow('rename os101/debian12.json failed')
+    expect(log.filter((l) => l.startsWith('remove os101/debian12/'))).toEqual([
+      'remove os101/debian12/2026.1.0/virtualbox-arm64.box', 'remove os101/debian12/2026.1.0/libvirt-arm64.box', 'remove os101/debian12/2026.1.0/libvirt-arm64.qcow2',
+      'remove os101/debian12/2026.1.0/libvirt-arm64.manifest', 'remove os101/debian12/2026.1.0/libvirt-arm64.platform.json',
+    ])
+    expect(tree(to)).toEqual(before)
+  })
+
+  it('records a UEFI box\'s base as UEFI, for the overlays delta pushes make on it', async () => {
+    const to = destination()
+    const efi = await makeBox(dir, 'efi.box', {ovf: makeOvf([{name: 'box-disk001.vmdk'}], {efi: true})})
+    await publishBox(planPublish({box: efi, name: 'os101/debian12', version: '2026.1.0', to, cwd: dir}))
+    expect(JSON.parse(readFileSync(join(to, 'os101/debian12/2026.1.0/libvirt.platform.json'), 'utf8'))).toEqual({architecture: 'amd64', firmware: 'efi'})
+  })
+
+  it('refuses a box of unknown architecture beside another one, and a name a version published before holds', async () => {
+    const to = destination()
+    await publishBox(plan(to, {libvirt: false}))
+    const before = tree(to)
+    const error = await refusal(publishBox(plan(to, {libvirt: false, architecture: 'unknown'})))
+    expect(error.code).toBe('VERSION_ARCH_UNKNOWN')
+    expect(error.message).toContain('cannot list a box of unknown architecture for virtualbox beside the amd64 one')
+    expect(tree(to)).toEqual(before)
+
+    // A version published before versions held several architectures: its arm64 box is virtualbox.box.
+    const old = destination()
+    const arm = await armBox('legacy-arm64.box')
+    const versionDir = join(old, 'os101/debian12/2026.1.0')
+    mkdirSync(versionDir, {recursive: true})
+    writeFileSync(join(versionDir, 'virtualbox.box'), readFileSync(arm))
+    writeFileSync(join(old, 'os101/debian12.json'), JSON.stringify({name: 'os101/debian12', versions: [{version: '2026.1.0', providers: [
+      {name: 'virtualbox', url: `file://${versionDir}/virtualbox.box`, checksum_type: 'sha256', checksum: sha256(arm), architecture: 'arm64', default_architecture: true},
+    ]}]}))
+    const legacy = tree(old)
+    const taken = await refusal(publishBox(plan(old, {libvirt: false})))
+    expect(taken.code).toBe('VERSION_FILES_TAKEN')
+    expect(taken.message).toContain(`already has ${join(versionDir, 'virtualbox.box')}, which the catalog does not list as this box's`)
+    expect(tree(old)).toEqual(legacy)
+
+    // An entry without any architecture (a catalog written by hand or by older tools).
+    const bare = destination()
+    mkdirSync(join(bare, 'os101'))
+    writeFileSync(join(bare, 'os101/debian12.json'), JSON.stringify({name: 'os101/debian12', versions: [{version: '2026.1.0', providers: [{name: 'virtualbox', url: 'https://example.org/old.box'}]}]}))
+    const noArch = await refusal(publishBox(planPublish({box: arm, name: 'os101/debian12', version: '2026.1.0', to: bare, cwd: dir, libvirt: false})))
+    expect(noArch.code).toBe('VERSION_ARCH_UNKNOWN')
+    expect(noArch.message).toContain('cannot list the arm64 box for virtualbox beside one without an architecture')
   })
 })

@@ -77,7 +77,7 @@ describe('shien box unpublish from a folder', () => {
     const versionDir = join(to, 'os101/debian12/2026.1.0')
     expect(result).toEqual({
       name: 'os101/debian12', version: '2026.1.0', catalog: {path: join(to, 'os101/debian12.json')}, listed: true,
-      removed: ['libvirt.manifest', 'libvirt.qcow2', 'libvirt.box', 'virtualbox.box'].map((f) => join(versionDir, f)),
+      removed: ['libvirt.platform.json', 'libvirt.manifest', 'libvirt.qcow2', 'libvirt.box', 'virtualbox.box'].map((f) => join(versionDir, f)),
       versions: ['2026.2.0', '2026.3.0'], latest: '2026.3.0',
     })
     // The catalog is the old one without that entry: description and the other entries unchanged.
@@ -157,11 +157,11 @@ describe('shien box unpublish from a folder', () => {
     })
     await expect(run).rejects.toThrow('interrupted')
     expect(catalogOf(to).versions.map((v) => v.version)).toEqual(['2026.2.0'])
-    expect(readdirSync(join(to, 'os101/debian12/2026.1.0')).length).toBe(4)
+    expect(readdirSync(join(to, 'os101/debian12/2026.1.0')).length).toBe(5)
     expect(existsSync(join(to, 'os101/.debian12.json.lock'))).toBe(false)
     const again = await unpublish(to, '2026.1.0')
     expect(again).toMatchObject({listed: false, versions: ['2026.2.0']})
-    expect(again.removed).toHaveLength(4)
+    expect(again.removed).toHaveLength(5)
     expect(readdirSync(join(to, 'os101/debian12'))).toEqual(['2026.2.0'])
     await refused(unpublish(to, '2026.1.0'), 'VERSION_NOT_PUBLISHED')
   })
@@ -225,6 +225,26 @@ describe('shien box unpublish of a base students use', () => {
     expect(error.message).toMatch(/cannot tell whether these students' images are overlays of its base .*2026\.1\.0\/libvirt\.qcow2 \(no read access\): e195706, e195707\.$/)
     expect(error.suggestions.join(' ')).toContain('as root on the blade')
     expect(tree(storage)).toEqual(before)
+  })
+
+  it('checks the base of every architecture in the version, and then removes all their files', async () => {
+    const {storage, to} = await bladeStorage()
+    const ovf = readFileSync(join(import.meta.dirname, '../../fixtures/vbox71/box-arm64.ovf'), 'utf8')
+    const arm = await makeBox(dir, 'unpublish-arm64.box', {ovf, metadata: {provider: 'virtualbox', architecture: 'arm64'}})
+    await publish(to, '2026.1.0', {box: arm})
+    const versionDir = join(to, 'os101/debian12/2026.1.0')
+    await overlay(join(versionDir, 'libvirt-arm64.qcow2'), join(images(storage, 'e195701'), '01.qcow2'))
+    const before = tree(storage)
+    const error = await refused(unpublish(to, '2026.1.0'), 'BASE_IN_USE')
+    expect(error.message).toContain(`overlays of its base ${join(versionDir, 'libvirt-arm64.qcow2')} (e195701 01)`)
+    expect(tree(storage)).toEqual(before)
+    rmSync(join(storage, 'users/e195701'), {recursive: true})
+    const result = await unpublish(to, '2026.1.0')
+    expect(result.removed.map((path) => path.slice(versionDir.length + 1))).toEqual([
+      'libvirt-arm64.platform.json', 'libvirt.platform.json', 'libvirt-arm64.manifest', 'libvirt.manifest', 'libvirt-arm64.qcow2', 'libvirt.qcow2',
+      'libvirt-arm64.box', 'libvirt.box', 'virtualbox-arm64.box', 'virtualbox.box',
+    ])
+    expect(existsSync(versionDir)).toBe(false)
   })
 
   it('counts an images folder swapped for a link to another student\'s, or to anywhere, for no one', async () => {

@@ -20,7 +20,7 @@ import {packageStage} from '../../../src/push/stages-local.js'
 import {uploadStage} from '../../../src/push/stages-upload.js'
 import type {BaseResult} from '../../../src/protocol/blade-steps.js'
 import {applyDelta, deriveDisk, patternDisk, vmdkOfRaw} from '../../support/delta-disks.js'
-import {makeBox} from '../../support/make-box.js'
+import {makeBox, makeOvf} from '../../support/make-box.js'
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 
@@ -317,5 +317,53 @@ describe('a delta push, over a fake blade', () => {
     expect(result.delta).toMatchObject({used: true})
     expect(readdirSync(project)).toEqual(['student.box'])
     expect(vagrantRuns()).toBe(0)
+  })
+})
+
+describe('a delta push and the architecture and firmware of the box', () => {
+  const efiBox = async () => {
+    const path = join(project, 'efi.box')
+    await makeBox(project, 'efi.box', {ovf: makeOvf([{name: 'box-disk001.vmdk', capacityBytes: student.length}], {efi: true}), disks: [{name: 'box-disk001.vmdk', bytes: vmdkOfRaw(student), capacityBytes: student.length}]})
+    return path
+  }
+
+  it('tells a blade that names its base\'s architecture the box\'s declared platform, for the overlay\'s record', async () => {
+    const blade = new FakeBlade()
+    blade.base = {...available, architecture: 'amd64', firmware: 'bios'}
+    const {result} = await pushWith(blade, planFor({boxPath: await efiBox()}))
+    if ('error' in result) throw result.error
+    expect(blade.flags.get('base')).toEqual({box: 'os101/debian12', version: '2026.1.0'})
+    expect(blade.flags.get('apply-delta')).toMatchObject({architecture: 'amd64', 'architecture-source': expect.stringContaining('box.ovf'), firmware: 'efi'})
+  })
+
+  it('sends a UEFI box whole to a blade too old to record a delta push\'s firmware', async () => {
+    const blade = new FakeBlade()
+    blade.base = available
+    const {result, notes} = await pushWith(blade, planFor({boxPath: await efiBox()}))
+    if ('error' in result) throw result.error
+    expect(notes).toContain('sending the whole box: the blade is too old to record a delta push\'s UEFI firmware')
+    expect(blade.calls).toContain('blade convert')
+  })
+
+  it('asks for an arm64 box\'s base by its architecture, and takes no base of another', async () => {
+    const ovf = readFileSync(join(import.meta.dirname, '../../fixtures/vbox71/box-arm64.ovf'), 'utf8')
+    const boxPath = await makeBox(project, 'arm64.box', {ovf, metadata: {provider: 'virtualbox', architecture: 'arm64'}})
+    const blade = new FakeBlade()
+    blade.base = {...available, architecture: 'amd64'}
+    const {result, notes} = await pushWith(blade, planFor({boxPath}))
+    if ('error' in result) throw result.error
+    expect(blade.flags.get('base')).toEqual({box: 'os101/debian12', version: '2026.1.0', architecture: 'arm64'})
+    expect(notes).toContain('sending the whole box: the blade answered with the amd64 base of os101/debian12 2026.1.0 when asked for the arm64 one')
+    expect(blade.calls).toContain('blade convert')
+
+    // The arm64 base: the delta is applied on it, with the box's declaration.
+    const sized = ovf.replace('ovf:capacity="1048576"', `ovf:capacity="${student.length}"`)
+    const armStudent = await makeBox(project, 'arm64-student.box', {ovf: sized, metadata: {provider: 'virtualbox', architecture: 'arm64'}, disks: [{name: 'box-disk001.vmdk', bytes: vmdkOfRaw(student), capacityBytes: student.length}]})
+    const armBlade = new FakeBlade()
+    armBlade.base = {...available, architecture: 'arm64', firmware: 'efi'}
+    const delta = await pushWith(armBlade, planFor({boxPath: armStudent}))
+    if ('error' in delta.result) throw delta.result.error
+    expect(armBlade.calls).toContain('blade apply-delta')
+    expect(armBlade.flags.get('apply-delta')).toMatchObject({architecture: 'arm64', 'architecture-source': 'metadata.json ("architecture": "arm64")', firmware: 'efi'})
   })
 })
