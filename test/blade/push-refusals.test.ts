@@ -25,8 +25,7 @@ const listing = (account?: string) => ({
 /** Pushes a box and checks the blade was left exactly as it was. */
 async function refusedPush(args: string[], expectCode: number, expectText: RegExp, home = blade.laptopHome) {
   const before = listing()
-  // The blade's students' domains: the local project's tests define theirs on the same libvirtd.
-  const ours = async () => (await definedDomains()).filter((d) => [blade.account, blade.otherAccount].some((a) => d.startsWith(`${a}-`)))
+  const ours = () => definedDomains([blade.account, blade.otherAccount])
   const domains = await ours()
   const run = await runShien(['push', ...args, '--host', 'blade', '--slot', '02', '--json'], {home})
   expect(run.exitCode, run.stdout + run.stderr).toBe(expectCode)

@@ -126,7 +126,8 @@ describe('shien vm through the local blade (real sshd, sudo and ie-virsh)', () =
   })
 
   it('refuses what is not the caller\'s, over SSH, and changes nothing', async () => {
-    const before = await definedDomains()
+    const students = [blade.account, blade.otherAccount]
+    const before = await definedDomains(students)
     for (const slot of ['1; id', '../02', `${blade.account}-01`]) {
       const r = await vm(['destroy', slot])
       expect(r.json.error.code).toBe('BAD_SLOT')
@@ -137,7 +138,7 @@ describe('shien vm through the local blade (real sshd, sudo and ie-virsh)', () =
     const sneaky = await vm(['destroy', SLOT, '--account', blade.account], blade.otherLaptopHome)
     expect(sneaky.json.error).toMatchObject({code: 'NOT_ADMIN', exitCode: 6})
     expect(sneaky.exitCode).toBe(6)
-    expect(await definedDomains()).toEqual(before)
+    expect(await definedDomains(students)).toEqual(before)
     expect(await stateOf(domain)).toBe('running')
   })
 

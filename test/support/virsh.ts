@@ -3,10 +3,14 @@ import {join} from 'node:path'
 
 import {execa} from 'execa'
 
-/** libvirt as root sees it: the ground truth for "nothing was defined". */
-export async function definedDomains(): Promise<string[]> {
+/**
+ * libvirt as root sees it: the ground truth for "nothing was defined". With `accounts`, only
+ * their domains (`<account>-NN`): the local project's tests define their own beside the blade's.
+ */
+export async function definedDomains(accounts?: readonly string[]): Promise<string[]> {
   const {stdout} = await execa('virsh', ['-c', 'qemu:///system', 'list', '--all', '--name'])
-  return stdout.split('\n').map((l) => l.trim()).filter(Boolean)
+  const names = stdout.split('\n').map((l) => l.trim()).filter(Boolean)
+  return accounts ? names.filter((n) => accounts.some((a) => n.startsWith(`${a}-`))) : names
 }
 
 /** Removes a domain behind ie-virsh's back: only for domains ie-virsh cannot see. */
