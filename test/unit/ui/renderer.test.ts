@@ -244,13 +244,13 @@ describe('the same renderer for a cloud push and a publish', () => {
         'Computing sha256 done in N s',
         'Converting for libvirt (qcow2)...',
         'Converting for libvirt (qcow2) done in N s',
-        'Copying 4 files to this machine...',
+        'Copying 5 files to this machine...',
         'Copying done in N s',
         `Writing the catalog ${to}/os101/debian12.json...`,
         'Writing the catalog done in N s',
         '',
       ])
-      const copying = lines.slice(lines.indexOf('Copying 4 files to this machine...') + 1, lines.indexOf('Copying done in N s'))
+      const copying = lines.slice(lines.indexOf('Copying 5 files to this machine...') + 1, lines.indexOf('Copying done in N s'))
       expect(copying.at(-1)).toMatch(/^ {2}100% \([\d.]+ MiB of [\d.]+ MiB\)$/)
     } finally {
       await cleanup()
