@@ -1,6 +1,7 @@
 /**
  * `shien audit` against the real test box on the local blade: one VM pushed with `shien push`
- * (hardened) in slot 04 of the first student, and one VM booted from the box's VMDK converted
+ * (hardened) in slot 04 of the first student, from the test box's disk as VMware lays it out (a
+ * split VMDK; test/e2e/provider-push.test.ts boots the Parallels and libvirt layouts), and one VM booted from the box's VMDK converted
  * WITHOUT hardening, defined through ie-virsh in slot 04 of the second student. Both images are
  * audited offline once both VMs have booted and while they run (appliances: push 1, audit 2 + 1 for the published box),
  * then both VMs are probed live over their forwarded SSH ports.
@@ -15,6 +16,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import type {AuditResult, DomainReport, Finding} from '../../src/audit/types.js'
 import {runShien} from '../support/cli.js'
 import {ensureLocalBlade, type LocalBlade} from '../support/local-blade.js'
+import {providerBoxesFrom} from '../support/provider-boxes.js'
 import {testBoxPath} from '../support/test-box.js'
 import {clearSlot, ieVirshAs} from '../support/virsh.js'
 import {GUESTFS_ENV} from '../support/guest-image.js'
@@ -89,8 +91,10 @@ beforeAll(async () => {
   // An appliance that never comes up fails its image with AUDIT_TIMEOUT, which the test then
   // prints, instead of the test's own timeout hiding which image and why.
   await writeFile(config, JSON.stringify({storageRoot: join(work, 'storage'), audit: {imageTimeoutMs: 300_000}}))
+  // The pushed VM comes from the box as VMware Fusion packages it: a .vmx and a split VMDK.
+  const {vmware} = await providerBoxesFrom(box, work, ['vmware'])
   await Promise.all([
-    push(box),
+    push(vmware),
     bootUnhardened(vmdk),
     execa('qemu-img', ['convert', '-q', '-f', 'vmdk', '-O', 'qcow2', vmdk, publishedBox]),
   ])
