@@ -56,7 +56,7 @@ describe("boxes of a Mac's other providers, pushed and booted on the local blade
     for (const [format, slot] of Object.entries(SLOTS)) ports[format] = list.json.domains.find((d: {slot: string}) => d.slot === slot).sshPort
     // Both boot at once under TCG.
     const waited = await Promise.all(Object.values(ports).map((port) => waitForBanner(port, BOOT_MS)))
-    console.log(`parallels and libvirt VMs: sshd answered after ${waited.map((ms) => (ms / 1000).toFixed(0)).join(' s and ')} s (TCG)`)
+    console.log(`parallels and libvirt VMs: sshd answered ${waited.map((ms) => (ms / 1000).toFixed(0)).join(' s and ')} s after both pushes returned (TCG)`)
 
     for (const [format, slot] of Object.entries(SLOTS)) {
       const login = await runShien(['vm', 'ssh', slot, '--host', blade.hostAlias, '--', 'cat', '/etc/os-release'], {home: blade.laptopHome})
