@@ -51,7 +51,7 @@ export function clusterOf(config: Pick<BladeConfig, 'cluster' | 'libvirtUri' | '
 }
 
 /** The blade named `name` (as `--blade` or an admin command gives it); an unknown name is a usage error listing the blades. */
-export function bladeNamed(cluster: Cluster, name: string): ClusterBlade {
+export function bladeNamed(cluster: Pick<Cluster, 'blades'>, name: string): ClusterBlade {
   const found = cluster.blades.find((b) => b.name === name)
   if (found) return found
   throw new ShienError(`There is no blade "${name}" in the cluster; the blades are ${names(cluster.blades)}.`, {
