@@ -32,7 +32,9 @@ export interface HereFacts {
  * and its libvirt URI the one ie-virsh uses (never used to migrate: there is nowhere to go).
  */
 export function clusterOf(config: Pick<BladeConfig, 'cluster' | 'libvirtUri' | 'listenAddress'>, here: HereFacts): Cluster {
-  const short = here.hostname.split('.')[0]
+  // Host names are case-blind; blade names are lowercase.
+  const full = here.hostname.toLowerCase()
+  const short = full.split('.')[0]
   if (config.cluster === undefined) {
     const self: ClusterBlade = {name: short, ssh: here.hostname, migrationUri: config.libvirtUri, native: [...here.native], keepFreeMiB: 0}
     return {blades: [self], self, configured: false}
@@ -40,7 +42,7 @@ export function clusterOf(config: Pick<BladeConfig, 'cluster' | 'libvirtUri' | '
   const {blades} = config.cluster
   const wanted = config.cluster.self
   const self = wanted === undefined
-    ? blades.find((b) => b.name === here.hostname || b.name === short)
+    ? blades.find((b) => b.name === full || b.name === short)
     : blades.find((b) => b.name === wanted)
   if (self === undefined) {
     throw configError('CONFIG_INVALID', `The blade configuration's cluster section does not say which blade this is: cluster.self is not set and no entry of cluster.blades (${names(blades)}) is named "${short}", this machine's host name.`, [

@@ -46,6 +46,7 @@ describe('the cluster section of /etc/shien/config.json', () => {
     const config = await load({blades: [blade1, blade2]})
     expect(clusterOf(config, {hostname: 'blade1.ie.u-ryukyu.ac.jp', native: []}).self.name).toBe('blade1')
     expect(clusterOf(config, {hostname: 'blade2', native: []}).self.name).toBe('blade2')
+    expect(clusterOf(config, {hostname: 'Blade2.IE.u-ryukyu.ac.jp', native: []}).self.name).toBe('blade2')
     expect(() => clusterOf(config, {hostname: 'laptop.local', native: []})).toThrow(expect.objectContaining({
       code: 'CONFIG_INVALID',
       message: expect.stringContaining('no entry of cluster.blades (blade1, blade2) is named "laptop"'),
@@ -53,11 +54,11 @@ describe('the cluster section of /etc/shien/config.json', () => {
   })
 
   it('without the section, is one blade named after this machine, as before', () => {
-    const cluster = clusterOf(DEFAULT_BLADE_CONFIG, {hostname: 'vm.example', native: ['x86_64']})
+    const cluster = clusterOf(DEFAULT_BLADE_CONFIG, {hostname: 'VM.example', native: ['x86_64']})
     expect(cluster).toEqual({
       configured: false,
       blades: [cluster.self],
-      self: {name: 'vm', ssh: 'vm.example', migrationUri: 'qemu:///system', native: ['x86_64'], keepFreeMiB: 0},
+      self: {name: 'vm', ssh: 'VM.example', migrationUri: 'qemu:///system', native: ['x86_64'], keepFreeMiB: 0},
     })
   })
 
@@ -88,7 +89,7 @@ describe('the cluster section of /etc/shien/config.json', () => {
     expect(await refusal({blades: [{...blade1, native: ['amd64']}]})).toContain('cluster.blades.0.native.0: expected one of "x86_64", "aarch64", got "amd64"')
     expect(await refusal({blades: [{...blade1, native: []}]})).toContain('cluster.blades.0.native: expected at least one architecture')
     expect(await refusal({blades: [{...blade1, name: 'Blade_1'}]})).toContain('cluster.blades.0.name: expected a blade name')
-    for (const ssh of ['root@blade1', 'blade1:0', 'blade1:70000', '[not-v6]:22', 'blade1 -oProxyCommand=x']) {
+    for (const ssh of ['root@blade1', 'blade1:0', 'blade1:70000', '[not-v6]:22', 'blade1 -oProxyCommand=x', '-oProxyCommand=x']) {
       expect(await refusal({blades: [{...blade1, ssh}]}), ssh).toContain('cluster.blades.0.ssh: expected HOST, HOST:PORT or [IPV6]:PORT')
     }
     expect(await refusal({blades: [{...blade1, listenAddress: 'blade1'}]})).toContain('cluster.blades.0.listenAddress: expected an IP address')
