@@ -1,7 +1,9 @@
+import {isIP} from 'node:net'
 import {availableParallelism, totalmem} from 'node:os'
 
 import {z} from 'zod'
 
+import {GUEST_ARCHES} from './blade-arch.js'
 import {withoutDefaults} from './config-file.js'
 
 /**
@@ -124,6 +126,69 @@ export const auditSectionSchema = z.strictObject({
   }).optional(),
 })
 
+/** A blade's name in the cluster: a host name's first label (`blade1`), as messages and `--blade` give it. */
+export const BLADE_NAME = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/
+
+/** `HOST`, `HOST:PORT`, `[IPV6]` or `[IPV6]:PORT`: where the laptop and the other blades reach a blade's sshd. */
+export const SSH_ADDRESS = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::(\d{1,5}))?$/
+
+/** The libvirt transports one blade's libvirtd may reach another's by, for live migration. */
+export const MIGRATION_SCHEMES = ['qemu+ssh:', 'qemu+tls:', 'qemu+unix:'] as const
+
+function migrationUriProblem(uri: string): string | undefined {
+  let url: URL
+  try {
+    url = new URL(uri)
+  } catch {
+    return 'not a URI'
+  }
+  if (!(MIGRATION_SCHEMES as readonly string[]).includes(url.protocol)) return `a ${url.protocol}// URI`
+  if (url.pathname !== '/system') return `a URI of libvirt's ${url.pathname || '(no)'} instance`
+  return undefined
+}
+
+function sshAddressOk(address: string): boolean {
+  const m = SSH_ADDRESS.exec(address)
+  if (m === null) return false
+  const host = address.startsWith('[') ? address.slice(1, address.indexOf(']')) : undefined
+  if (host !== undefined && isIP(host) !== 6) return false
+  return m[1] === undefined || (Number(m[1]) >= 1 && Number(m[1]) <= 65_535)
+}
+
+/** One blade of the cluster, as every blade's config lists it (docs/cluster.md). */
+export const clusterBladeSchema = z.strictObject({
+  name: text().regex(BLADE_NAME, 'expected a blade name: lowercase letters, digits and "-" (a host name\'s first label)')
+    .describe('The blade\'s name, as `--blade` and messages give it.'),
+  ssh: text().refine(sshAddressOk, 'expected HOST, HOST:PORT or [IPV6]:PORT')
+    .describe('Where the laptop and the other blades reach its sshd: `HOST[:PORT]`.'),
+  migrationUri: text().refine((uri) => migrationUriProblem(uri) === undefined, {
+    error: (issue) => `expected a qemu+ssh://, qemu+tls:// or qemu+unix:// URI of the system instance (e.g. qemu+ssh://root@blade2/system), got ${migrationUriProblem(String(issue.input))} ${JSON.stringify(issue.input)}`,
+  }).describe('The libvirt URI the other blades migrate VMs to it by: `qemu+ssh://root@HOST/system`, `qemu+tls://HOST/system` or `qemu+unix:///system?socket=PATH`.'),
+  native: z.array(z.enum(GUEST_ARCHES)).min(1, 'expected at least one architecture').describe('The guest architectures it runs under KVM; placement puts a VM only on a blade that runs its architecture natively.'),
+  listenAddress: text().refine((address) => isIP(address) !== 0, 'expected an IP address').optional()
+    .describe('The address its SSH forwards listen on, where it differs from the top-level `listenAddress`.'),
+  keepFreeMiB: count().int().nonnegative().default(0).describe('Memory placement leaves free on it, beyond what its running VMs use, in MiB.'),
+  maxVms: count().int().positive().optional().describe('The most VMs placement starts on it; no bound when absent.'),
+})
+
+/** The blades that share the storage; absent, this blade is the only one (docs/cluster.md). */
+export const clusterSchema = z.strictObject({
+  blades: z.array(clusterBladeSchema).min(1, 'expected at least one blade').describe('Every blade sharing the storage, the same list on each.'),
+  self: text().optional().describe('Which entry of `blades` this blade is; absent, the entry named as this machine\'s host name (its first label), so every blade can have the same file.'),
+}).superRefine((cluster, ctx) => {
+  const seen = new Map<string, number>()
+  for (const [i, blade] of cluster.blades.entries()) {
+    for (const [key, value] of [['name', blade.name], ['ssh', blade.ssh], ['migrationUri', blade.migrationUri]] as const) {
+      const first = seen.get(`${key} ${value}`)
+      if (first === undefined) seen.set(`${key} ${value}`, i)
+      else ctx.addIssue({code: 'custom', path: ['blades', i, key], message: `${JSON.stringify(value)} is also blade ${first}'s ${key}; each blade needs its own`})
+    }
+  }
+  if (cluster.self !== undefined && !cluster.blades.some((b) => b.name === cluster.self)) {
+    ctx.addIssue({code: 'custom', path: ['self'], message: `"${cluster.self}" is not the name of any of cluster.blades (${cluster.blades.map((b) => b.name).join(', ')})`})
+  }
+})
+
 export const bladeConfigSchema = z.strictObject({
   storageRoot: text().default('/gfs2/shien').describe('Root of the shared storage: `users/ACCOUNT/`, `boxes/NAME/VERSION/`.'),
   libvirtUri: text().default('qemu:///system').describe('The libvirt connection ie-virsh uses.'),
@@ -153,4 +218,5 @@ export const bladeConfigSchema = z.strictObject({
     native: z.array(z.enum(['x86_64', 'aarch64'])).optional().meta({description: 'Guest architectures run under KVM.', computedDefault: 'the host\'s own, where /dev/kvm works and domainType is not qemu'}),
     emulated: z.array(z.enum(['x86_64', 'aarch64'])).optional().meta({description: 'Guest architectures run emulated (TCG), many times slower.', computedDefault: 'every other one whose qemu-system emulator is installed'}),
   }).optional().describe('The guest architectures this blade runs; one in neither list is refused before anything is uploaded (docs/box-formats.md).'),
+  cluster: clusterSchema.optional().describe('The blades sharing the storage (docs/cluster.md); absent, this blade is the only one.'),
 })

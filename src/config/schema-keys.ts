@@ -2,7 +2,10 @@ import {z} from 'zod'
 
 /** One setting a config schema allows, as `shien config` and docs/config.md show it. */
 export interface SettingKey {
-  /** Dotted path; `<name>` stands for a key of the admin's choosing (e.g. `limits.groups.<name>.vms`). */
+  /**
+   * Dotted path; `<name>` stands for a key of the admin's choosing (e.g. `limits.groups.<name>.vms`),
+   * `[]` for any entry of a list (`cluster.blades[].name`).
+   */
   key: string
   /** `string`, `number`, `boolean`, `list of string`, `object`, or the allowed values (`"kvm" | "qemu"`). */
   type: string
@@ -49,6 +52,11 @@ function walk(node: JsonSchema, path: string[], out: SettingKey[], inherited: In
     for (const [name, child] of Object.entries(target.properties)) {
       walk(child, [...path, name], out, {description: here.description, default: defaults[name]})
     }
+    return
+  }
+  if (target.type === 'array' && target.items?.properties) {
+    // A list of objects (cluster.blades): each field of an entry is a setting, `[]` standing for any entry.
+    walk(target.items, [...path.slice(0, -1), `${path.at(-1)}[]`], out, {description: here.description})
     return
   }
   if (target.type === 'object' && typeof target.additionalProperties === 'object' && target.additionalProperties.properties) {

@@ -19,6 +19,24 @@ export function userPaths(storageRoot: string, account: string) {
   }
 }
 
+/**
+ * The cluster's own folder on the storage, root's and closed to everyone else's writes
+ * (docs/cluster.md): which blade each `<account>-<slot>` is defined on, one record a slot, and
+ * the lock every blade takes to change them (flock, cluster-wide on GFS2); the drained blades.
+ */
+export function clusterPaths(storageRoot: string) {
+  const dir = join(storageRoot, 'cluster')
+  const slots = join(dir, 'slots')
+  return {
+    dir,
+    slots,
+    lock: join(dir, 'slots.lock'),
+    /** One file a blade an admin drained for maintenance (`<blade>.json`). */
+    drained: join(dir, 'drained'),
+    record: (account: string, slot: string) => join(slots, `${domainName(checkAccount(account), slot)}.json`),
+  }
+}
+
 /** The published bases of a storage root: `<root>/boxes/<org>/<name>/<version>/` (docs/instructors.md). */
 export function boxesPaths(storageRoot: string) {
   const root = join(storageRoot, 'boxes')

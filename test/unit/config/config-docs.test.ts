@@ -21,7 +21,7 @@ describe('docs/config.md and the schemas', () => {
         expect(key.description, key.key).not.toBe('')
       }
     }
-    expect(settingKeys(bladeConfigSchema).map((k) => k.key)).toEqual(expect.arrayContaining(['limits.groups.<name>.vms', 'push.concurrent', 'docker.proxy.domain', 'audit.live.ports']))
+    expect(settingKeys(bladeConfigSchema).map((k) => k.key)).toEqual(expect.arrayContaining(['limits.groups.<name>.vms', 'push.concurrent', 'docker.proxy.domain', 'audit.live.ports', 'cluster.blades[].migrationUri', 'cluster.self']))
   })
 
   it('notices a table that drifted from the schema', () => {
