@@ -64,11 +64,17 @@ describe('ie-docker build on the real podman', () => {
   const imageOwner = async (image: string) =>
     (await podman('image', 'inspect', '--format', '{{index .Config.Labels "shien.account"}}', image)).stdout.trim()
 
+  const savedTmpdir = process.env.TMPDIR
+
   beforeAll(async () => {
     root = await mkdtemp('/var/tmp/shien-docker-build-')
     // As on the blade's storage: students pass through the root and users/ to their own folder.
     await chmod(root, 0o755)
     await mkdir(join(root, 'users'), {mode: 0o755})
+    // ie-docker (run in this process) copies build contexts into a temporary folder: this test's
+    // own, so the copies it counts are its builds' and no other test's running meanwhile.
+    await mkdir(join(root, 'tmp'), {mode: 0o700})
+    process.env.TMPDIR = join(root, 'tmp')
     await ensureTestImage()
     for (const a of [ME, OTHER]) uid[a] = await ensureUser(a)
     await removeContainers('shien-db')
@@ -88,6 +94,8 @@ describe('ie-docker build on the real podman', () => {
   }, 300_000)
 
   afterAll(async () => {
+    if (savedTmpdir === undefined) delete process.env.TMPDIR
+    else process.env.TMPDIR = savedTmpdir
     await removeContainers('shien-db')
     for (const a of [ME, OTHER]) await podman('rmi', '--force', `localhost/${a}-web:latest`, `localhost/${a}-app:latest`)
     await rm(root, {recursive: true, force: true})
