@@ -1,6 +1,7 @@
 import type {PipelineEvent} from '../pipeline/events.js'
 import {runStages, type StageTiming} from '../pipeline/runner.js'
 import type {NewHostKey} from '../transport/connect.js'
+import {ShienError} from '../errors.js'
 import type {PushContext, PushStage, StageId} from './context.js'
 import type {PushPlan} from './plan.js'
 import {convertStage, defineStage, hardenStage, startStage} from './stages-blade.js'
@@ -60,11 +61,60 @@ export async function push(plan: PushPlan, deps: PushDeps): Promise<PushResult> 
     waitedMs: {},
     made: {},
   }
-  const timings = await runStages(deps.stages ?? pushStages, ctx, {signal: deps.signal, onEvent: deps.onEvent})
+  const where: CancelledAt = {}
+  const onEvent = (event: PipelineEvent) => {
+    if (event.type === 'stage:start') Object.assign(where, {stage: event.stage, bytes: undefined, total: undefined})
+    else if (event.type === 'progress' && event.stage === 'upload' && event.unit !== 'percent') Object.assign(where, {bytes: event.bytes, total: event.total})
+    deps.onEvent?.(event)
+  }
+  let timings: Array<StageTiming<StageId>>
+  try {
+    timings = await runStages(deps.stages ?? pushStages, ctx, {signal: deps.signal, onEvent})
+  } catch (error) {
+    throw deps.signal.aborted ? cancelled(where, error) : error
+  }
   // Only once every stage passed: a failed push leaves the slot's old VM, and its keys, as they were.
   const account = ctx.out.start?.account ?? plan.target.user
   const hostKeys = await recordPushedHostKeys(plan.target, plan.naming, {account, slot: plan.slot}, ctx.out.harden?.hostKeys)
   return {...result(ctx, timings), ...loginOf(ctx, account), hostKeys}
+}
+
+/** Where a push was when it was interrupted: its stage, and for the upload, how far it got. */
+interface CancelledAt {
+  stage?: string
+  bytes?: number
+  total?: number
+}
+
+/** What Ctrl-C left, by stage, so the student knows what the re-run will not do again. */
+const KEPT: Record<string, string> = {
+  connect: 'nothing was packaged or sent',
+  package: 'nothing was sent, and the VM is as vagrant package left it',
+  convert: 'the whole upload stays on the blade and is not sent again; the slot\'s image and VM are as they were',
+  harden: 'the whole upload stays on the blade and is not sent again; the slot\'s image and VM are as they were',
+  define: 'the whole upload stays on the blade and is not sent again; the slot\'s image and VM are as they were',
+  start: 'the whole upload stays on the blade and is not sent again; the slot\'s image and VM are as they were',
+}
+
+/**
+ * Ctrl-C anywhere in a push: CANCELLED (exit 130), saying at which stage and what was kept for a
+ * resume, whatever the stage failed with as it was stopped (a connection torn down with it, a
+ * blade step's own cancellation).
+ */
+function cancelled(at: CancelledAt, cause: unknown): ShienError {
+  let kept = at.stage ? KEPT[at.stage] : undefined
+  if (at.stage === 'upload') {
+    const mib = (at.bytes ?? 0) / 2 ** 20
+    kept = at.total
+      ? `the ${mib.toFixed(1)} MiB sent (${Math.floor(((at.bytes ?? 0) / at.total) * 100)}%) stay on the blade and are not sent again`
+      : 'what was sent stays on the blade and is not sent again'
+  }
+  return new ShienError(`Interrupted${at.stage ? ` during ${at.stage}` : ''}${kept ? `: ${kept}` : ''}.`, {
+    code: 'CANCELLED',
+    exit: 'cancelled',
+    cause,
+    suggestions: ['Run the same command again: a push resumes where it stopped.'],
+  })
 }
 
 /** How to log in to the pushed VM: with shien, and with OpenSSH under the VM's alias. */
