@@ -5,9 +5,13 @@ import {defineConfig} from 'vitest/config'
  * - `blade` (test/blade, test/e2e): tests on the local blade that scripts/local-blade.sh sets up
  *   (its sshd, students, storage and port pools), which they share, and tests that count every VM
  *   on libvirtd (the blade-wide memory limit); a file at a time;
- * - `local` (test/unit, test/integration): everything else, a file at a time. Each test brings
- *   its own servers (sshds, slapd, ProFTPD), storage root, accounts and port pool (42600 and up,
- *   away from the blade's), so it may share the system libvirtd and podman with the blade's.
+ * - `local` (test/unit, test/integration, test/containers): everything else, a file at a time.
+ *   Each test of test/unit and test/integration brings its own servers (sshds, slapd, ProFTPD),
+ *   storage root, accounts and port pool (42600 and up, away from the blade's), so it may share
+ *   the system libvirtd and podman with the blade's. test/containers are the local blade's
+ *   container tests (shien container, ie-docker through its sudo rule): they use its sshd and
+ *   students but no VM, slot, image or push queue, so they run beside the VM tests, and one at a
+ *   time with the other container tests of this project.
  * `npx vitest run --project blade` (or `local`) runs one of them alone.
  */
 export default defineConfig({
@@ -17,7 +21,7 @@ export default defineConfig({
     fileParallelism: false,
     projects: [
       {extends: true, test: {name: 'blade', include: ['test/blade/**/*.test.ts', 'test/e2e/**/*.test.ts']}},
-      {extends: true, test: {name: 'local', include: ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts']}},
+      {extends: true, test: {name: 'local', include: ['test/unit/**/*.test.ts', 'test/integration/**/*.test.ts', 'test/containers/**/*.test.ts']}},
     ],
   },
 })

@@ -13,6 +13,8 @@ npm run build
 bash scripts/test-box.sh >/dev/null
 bash scripts/test-box.sh --arch arm64 >/dev/null
 bash scripts/local-blade.sh up
+# Set up once, here: the tests read blade.json instead of running `up` again from each project.
+export SHIEN_LOCAL_BLADE_UP=1
 
 # The blade's tests and the rest run side by side, each project a file at a time (vitest runs the
 # projects of one process one after the other). Arguments (file filters, -t) go to both; each

@@ -65,6 +65,9 @@ async function setUp(): Promise<LocalBlade> {
   if (process.getuid?.() !== 0) {
     throw new Error('The local blade needs root: run the integration tests as root (scripts/local-blade.sh up).')
   }
+  // The test command (scripts/test.sh) sets the blade up once before both projects start; a
+  // second `up` from a project while the other's tests run could rewrite a laptop's files under them.
+  if (process.env.SHIEN_LOCAL_BLADE_UP === '1') return JSON.parse(await readFile(BLADE_JSON_PATH, 'utf8')) as LocalBlade
   const result = await execa('bash', ['scripts/local-blade.sh', 'up'], {
     cwd: REPO_ROOT,
     all: true,
