@@ -16,6 +16,8 @@ import {clearSlot} from '../support/virsh.js'
 // that lets the student in with their own key through shien vm ssh, and not with Vagrant's
 // insecure key. Prints the boot time to sshd.
 const SLOT = '04'
+const BASE = 'os101/debian12-arm'
+const VERSION = '2026.1.0'
 const BOOT_MS = 900_000
 const INSECURE = join(REPO_ROOT, 'test/fixtures/vagrant-insecure/vagrant.key.ed25519')
 
@@ -65,4 +67,28 @@ describe('an arm64 box pushed from an Apple Silicon Mac (local blade, aarch64 un
     expect(insecure.exitCode).toBe(255)
     expect(insecure.stderr).toMatch(/Permission denied/)
   }, BOOT_MS + 1_200_000)
+
+  it('is delta-pushed against the arm64 course base: the overlay keeps the base\'s aarch64 platform and UEFI, and the defined VM is a virt machine with AAVMF', async () => {
+    await clearSlot(blade.account, SLOT)
+    const boxes = join(blade.storageRoot, 'boxes')
+    const published = await runShien(['box', 'publish', box, '--name', BASE, '--version', VERSION, '--to', boxes, '--force', '--json'], {home: blade.laptopHome})
+    expect(published.exitCode, published.stderr + published.stdout).toBe(0)
+    const base = join(boxes, BASE, VERSION, 'libvirt-arm64.qcow2')
+    expect(JSON.parse(readFileSync(join(boxes, BASE, VERSION, 'libvirt-arm64.platform.json'), 'utf8'))).toEqual({architecture: 'arm64', firmware: 'efi'})
+
+    // The student's box is the base itself: the delta holds no changed block, and the VM is the base's overlay.
+    const push = await runShien(['push', box, '--base', `${BASE}@${VERSION}`, '--host', blade.hostAlias, '--slot', SLOT, '--name', 'arm64-delta', '--no-start', '--json'], {home: blade.laptopHome})
+    expect(push.exitCode, push.stderr + push.stdout).toBe(0)
+    expect(push.json.delta).toMatchObject({used: true, base: BASE, version: VERSION, changedBlocks: 0})
+    expect(push.json.arch).toEqual({name: 'aarch64', mode: 'emulated'})
+    const image = join(blade.storageRoot, 'users', blade.account, 'images', `${SLOT}.qcow2`)
+    const info = JSON.parse((await execa('qemu-img', ['info', '--output=json', '-U', '-f', 'qcow2', image])).stdout) as {'backing-filename'?: string}
+    expect(info['backing-filename']).toBe(base)
+    const record = JSON.parse(readFileSync(join(blade.storageRoot, 'users', blade.account, 'images', `${SLOT}.json`), 'utf8'))
+    expect(record).toMatchObject({firmware: 'efi'})
+
+    const xml = (await execa('virsh', ['-c', 'qemu:///system', 'dumpxml', `${blade.account}-${SLOT}`])).stdout
+    expect(xml).toMatch(/<type arch=['"]aarch64['"] machine=['"]virt/)
+    expect(xml).toMatch(/<loader[^>]*>\/usr\/share\/AAVMF\/AAVMF_CODE\.fd<\/loader>/)
+  }, 1_200_000)
 })
