@@ -1,19 +1,18 @@
 import {readdirSync} from 'node:fs'
 import {join} from 'node:path'
 
-import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {runShien, startShien} from '../support/cli.js'
 import {ensureLocalBlade, type LocalBlade} from '../support/local-blade.js'
 import {testBoxPath} from '../support/test-box.js'
 import {clearSlot, definedDomains} from '../support/virsh.js'
+import {processesOf} from '../support/waiting.js'
 
 let blade: LocalBlade
 let box: string
 
-const studentProcesses = async (pattern: string) =>
-  String((await execa('pgrep', ['-u', blade.account, '-f', pattern], {reject: false})).stdout).trim()
+const studentProcesses = (pattern: string) => processesOf(blade.account, pattern)
 
 beforeAll(async () => {
   blade = await ensureLocalBlade()

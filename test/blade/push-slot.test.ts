@@ -17,20 +17,12 @@ import {runShien, startShien} from '../support/cli.js'
 import {ensureLocalBlade, type LocalBlade} from '../support/local-blade.js'
 import {testBoxPath} from '../support/test-box.js'
 import {clearSlot, definedDomains} from '../support/virsh.js'
+import {processesOf, until} from '../support/waiting.js'
 
 let blade: LocalBlade
 let box: string
 
-const studentProcesses = async (pattern: string) =>
-  String((await execa('pgrep', ['-u', blade.account, '-f', pattern], {reject: false})).stdout).trim()
-
-async function until(what: string, ok: () => boolean | Promise<boolean>, ms: number): Promise<void> {
-  const started = Date.now()
-  while (!(await ok())) {
-    if (Date.now() - started > ms) throw new Error(`${what}: not within ${ms} ms`)
-    await new Promise((f) => setTimeout(f, 250))
-  }
-}
+const studentProcesses = (pattern: string) => processesOf(blade.account, pattern)
 
 const images = () => join(blade.storageRoot, 'users', blade.account, 'images')
 

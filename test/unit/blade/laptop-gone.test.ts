@@ -17,6 +17,7 @@ import {parseReply} from '../../../src/client/blade-client.js'
 import {isShienError} from '../../../src/errors.js'
 import {remoteExec} from '../../../src/transport/remote-exec.js'
 import {startOwnSshd, type OwnSshd} from '../../support/own-sshd.js'
+import {until} from '../../support/waiting.js'
 
 const REPO_ROOT = join(import.meta.dirname, '../../..')
 // The blade's fixed appliance when this machine has one (a harden boots it, read-only); else libguestfs' own.
@@ -59,15 +60,6 @@ const alive = (pid: number) => {
   } catch {
     return false
   }
-}
-
-async function until(what: string, ok: () => boolean | Promise<boolean>, ms: number): Promise<number> {
-  const started = Date.now()
-  while (!(await ok())) {
-    if (Date.now() - started > ms) throw new Error(`${what}: not within ${ms} ms`)
-    await new Promise((f) => setTimeout(f, 200))
-  }
-  return Date.now() - started
 }
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex')
