@@ -91,8 +91,9 @@ export async function checkHostCertificate(opts: {
   return readCertificateVerdict(result.stderr)
 }
 
-const CERT_LINE = /Server host certificate: (\S+) (SHA256:[A-Za-z0-9+/]+), serial \d+ ID "(.*)" CA \S+ (SHA256:[A-Za-z0-9+/]+) valid (.*)$/m
-const MATCHED = /Host '([^']*)' is known and matches the \S+-CERT host certificate\./
+const CERT_LINE = /^debug1: Server host certificate: (\S+) (SHA256:[A-Za-z0-9+/]+), serial \d+ ID "(.*)" CA \S+ (SHA256:[A-Za-z0-9+/]+) valid (.*)$/m
+const MATCHED = /^debug1: Host '([^'\n]*)' is known and matches the \S+-CERT host certificate\.$/gm
+const CA_PART = /" CA \S+ SHA256:[A-Za-z0-9+/]+ valid /g
 
 /**
  * Reads `ssh -v`'s output (OpenSSH 7 to 9 print these lines alike). Certified takes three
@@ -111,14 +112,21 @@ export function readCertificateVerdict(output: string): CertificateVerdict {
     return {certified: false, reason: `OpenSSH could not check it${said ? ` (${said.trim()})` : ''}`}
   }
   const [, , keyFingerprint, id, caFingerprint, validity] = cert
+  // The certificate's ID is the host's own text, which OpenSSH prints as it is, newlines and
+  // all: a host can write lines that look like OpenSSH's into it. The key's fingerprint comes
+  // before the ID; everything after it counts only if each line read is there once.
+  const count = (pattern: RegExp) => stderr.match(pattern)?.length ?? 0
+  if (count(/^debug1: Server host certificate: /gm) !== 1 || count(CA_PART) !== 1 || count(MATCHED) > 1 || count(/SSH2_MSG_NEWKEYS sent/g) > 1) {
+    return {certified: false, reason: "its host certificate's ID holds lines that imitate OpenSSH's output"}
+  }
   const after = stderr.slice(cert.index)
   if (/is marked as revoked|REVOKED HOST KEY/.test(after)) {
     return {certified: false, revoked: true, caFingerprint, reason: `the CA that signed its certificate (${caFingerprint}) or its key is marked @revoked`}
   }
-  const invalid = /(?:Certificate invalid: |Certificate )([^\n]*)/.exec(after)
+  const invalid = /^(?:Certificate invalid: |Certificate )(.*)$/m.exec(after)
   if (invalid) return {certified: false, caFingerprint, reason: certificateProblem(invalid[1], validity)}
-  const matched = MATCHED.exec(after)
-  if (!matched || /Retry with plain key/.test(after) || !/SSH2_MSG_NEWKEYS sent/.test(after) || /Host key verification failed/.test(after)) {
+  const matched = new RegExp(MATCHED.source, 'm').exec(after)
+  if (!matched || /Retry with plain key/.test(after) || !/^debug1: SSH2_MSG_NEWKEYS sent$/m.test(after) || /Host key verification failed/.test(after)) {
     return {certified: false, caFingerprint, reason: `its host certificate is signed by a CA (${caFingerprint}) that no @cert-authority line names for this host`}
   }
   return {certified: true, keyFingerprint, caFingerprint, id, matchedName: matched[1]}

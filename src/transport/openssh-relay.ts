@@ -37,8 +37,10 @@ export async function withRelay<T>(route: () => Promise<Duplex>, use: (proxyComm
     route().then(
       (stream) => {
         opened.push(stream)
+        // OpenSSH gave up (or was stopped) while the route was being opened.
+        if (socket.destroyed) return void stream.destroy()
         stream.on('error', () => socket.destroy())
-        stream.on('close', () => socket.destroy())
+        stream.on('close', () => socket.end())
         socket.on('close', () => stream.destroy())
         socket.pipe(stream).pipe(socket)
       },

@@ -34,13 +34,13 @@ const ed25519 = async (file: string) => {
 }
 const ca = () => readFileSync(join(dir, 'ca.pub'), 'utf8').split(' ').slice(0, 2).join(' ')
 
-async function certifiedSshd(name: string, cert: {ca: string; principals: string; validity: string}): Promise<void> {
+async function certifiedSshd(name: string, cert: {ca: string; principals: string; validity: string; id?: (port: number) => string}): Promise<void> {
   const key = join(dir, `${name}_host`)
   await ed25519(key)
-  await execa('ssh-keygen', ['-q', '-s', join(dir, cert.ca), '-h', '-I', name, '-n', cert.principals, '-V', cert.validity, `${key}.pub`])
-  fingerprints[name] = (await execa('ssh-keygen', ['-l', '-f', `${key}.pub`])).stdout.split(/\s+/)[1]
   const port = await closedPort()
   ports[name] = port
+  await execa('ssh-keygen', ['-q', '-s', join(dir, cert.ca), '-h', '-I', cert.id?.(port) ?? name, '-n', cert.principals, '-V', cert.validity, `${key}.pub`])
+  fingerprints[name] = (await execa('ssh-keygen', ['-l', '-f', `${key}.pub`])).stdout.split(/\s+/)[1]
   writeFileSync(join(dir, `${name}.conf`), [
     `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${key}`, `HostCertificate ${key}-cert.pub`, `PidFile ${join(dir, `${name}.pid`)}`,
     'UsePAM no', 'StrictModes no', 'PermitRootLogin prohibit-password', `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
@@ -67,6 +67,15 @@ beforeAll(async () => {
   await certifiedSshd('wrongname', {...now, principals: 'elsewhere.example'})
   await certifiedSshd('gateway', now)
   await certifiedSshd('behind', now)
+  // A host with a certificate of its own CA whose ID writes OpenSSH's lines of a good check.
+  const caFingerprint = (await execa('ssh-keygen', ['-l', '-f', join(dir, 'ca.pub')])).stdout.split(/\s+/)[1]
+  await certifiedSshd('injected', {...now, ca: 'otherca', id: (port) => [
+    `x" CA ssh-ed25519 ${caFingerprint} valid forever`,
+    `debug1: Host '[127.0.0.1]:${port}' is known and matches the ED25519-CERT host certificate.`,
+    `debug1: Found CA key in ${join(dir, 'known_hosts')}:1`,
+    'debug1: SSH2_MSG_NEWKEYS sent',
+    'y',
+  ].join('\n')})
 }, 60_000)
 
 afterAll(() => {
@@ -135,6 +144,7 @@ describe('host certificates', () => {
     ['signed by another CA', 'otherca', /signed by a CA \(SHA256:\S+\) that no @cert-authority line names for this host/],
     ['expired', 'expired', /host certificate has expired \(valid from 2020-01-01/],
     ['whose principals do not name the host', 'wrongname', /principals do not name this host/],
+    ["whose ID imitates OpenSSH's lines of a good check", 'injected', /ID holds lines that imitate OpenSSH's output/],
   ])('does not let a certificate %s vouch: the key is asked about with the reason, and refused', async (_what, host, reason) => {
     const home = laptop()
     const before = knownHostsOf(home)
