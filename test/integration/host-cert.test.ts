@@ -14,6 +14,7 @@ import {hostKeyVerifier} from '../../src/transport/host-key-verifier.js'
 import {readKnownHostsFiles} from '../../src/transport/known-hosts.js'
 import {remoteExec} from '../../src/transport/remote-exec.js'
 import {resolveSshTarget} from '../../src/transport/ssh-target.js'
+import {runShien} from '../support/cli.js'
 import {closedPort} from '../support/system.js'
 
 /**
@@ -27,6 +28,14 @@ const temps: string[] = []
 const ports: Record<string, number> = {}
 const fingerprints: Record<string, string> = {}
 const clientKey = join(dir, 'client')
+
+/** What ie-virsh "answers" on these hosts: proof a CLI command got there, without running anything. */
+const FORCED = `#!/bin/sh
+case "$SSH_ORIGINAL_COMMAND" in
+  *ie-virsh*) echo '{"error":{"code":"LAB_BLADE","message":"reached '"$SHIEN_LAB"'","exitCode":5,"suggestions":[]}}'; exit 5;;
+  *) exec /bin/sh -c "$SSH_ORIGINAL_COMMAND";;
+esac
+`
 
 const ed25519 = async (file: string) => {
   await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', file, '-f', file])
@@ -44,7 +53,8 @@ async function certifiedSshd(name: string, cert: {ca: string; principals: string
   writeFileSync(join(dir, `${name}.conf`), [
     `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${key}`, `HostCertificate ${key}-cert.pub`, `PidFile ${join(dir, `${name}.pid`)}`,
     'UsePAM no', 'StrictModes no', 'PermitRootLogin prohibit-password', `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-    'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'AllowTcpForwarding yes', `SetEnv SHIEN_LAB=${name}`, 'LogLevel VERBOSE', '',
+    'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'AllowTcpForwarding yes', `SetEnv SHIEN_LAB=${name}`, 'LogLevel VERBOSE',
+    `ForceCommand ${join(dir, 'forced.sh')}`, '',
   ].join('\n'))
   const log = join(dir, `${name}.log`)
   const sshd = spawn('/usr/sbin/sshd', ['-D', '-f', join(dir, `${name}.conf`), '-E', log], {stdio: 'ignore'})
@@ -60,6 +70,7 @@ beforeAll(async () => {
   await ed25519(join(dir, 'otherca'))
   await ed25519(clientKey)
   writeFileSync(join(dir, 'authorized_keys'), readFileSync(`${clientKey}.pub`))
+  writeFileSync(join(dir, 'forced.sh'), FORCED, {mode: 0o755})
   const now = {ca: 'ca', principals: '127.0.0.1,blade', validity: '-5m:+1h'}
   await certifiedSshd('blade', now)
   await certifiedSshd('otherca', {...now, ca: 'otherca'})
@@ -199,6 +210,16 @@ describe('host certificates', () => {
     expect(gatewayLogins()).toBe(before + 1)
     expect(knownHostsOf(home)).toBe(`@cert-authority [127.0.0.1]:* ${ca()}\n`)
   })
+
+  it('lets the CLI reach a certified blade with no terminal and no --accept-new-host-key, and refuses an expired one', async () => {
+    const home = laptop()
+    const reached = await runShien(['vm', 'list', '--host', 'behind', '--json'], {home})
+    expect(reached.json?.error, reached.stderr).toMatchObject({code: 'LAB_BLADE', message: expect.stringContaining('reached behind')})
+    const refused = await runShien(['vm', 'list', '--host', 'expired', '--json'], {home})
+    expect(refused.exitCode).toBe(4)
+    expect(refused.json.error).toMatchObject({code: 'HOST_KEY_UNKNOWN', message: expect.stringMatching(/A @cert-authority line names \S+, but its host certificate has expired/)})
+    expect(knownHostsOf(home)).toBe(`@cert-authority [127.0.0.1]:* ${ca()}\n`)
+  }, 60_000)
 
   it('says why when OpenSSH cannot check the certificate: the host offers none of that key type', async () => {
     const home = laptop()
