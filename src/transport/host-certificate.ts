@@ -49,7 +49,7 @@ export function checkArgs(target: SshTarget, knownHosts: {user: string[]; global
     ...(target.hostKeyAlias === undefined ? [] : [`HostKeyAlias=${target.hostKeyAlias}`]),
     `UserKnownHostsFile=${files(knownHosts.user)}`,
     `GlobalKnownHostsFile=${files(knownHosts.global)}`,
-    'ProxyJump=none',
+    // Given on the command line, it wins over any ProxyJump or ProxyCommand of the configuration.
     `ProxyCommand=${proxyCommand}`,
   ]
   return [
