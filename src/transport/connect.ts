@@ -1,3 +1,4 @@
+import {createConnection} from 'node:net'
 import type {Duplex} from 'node:stream'
 
 import ssh2 from 'ssh2'
@@ -5,6 +6,7 @@ import type {Client as ClientType} from 'ssh2'
 
 import {ShienError} from '../errors.js'
 import {handshakeClock} from './handshake-clock.js'
+import {checkHostCertificate} from './host-certificate.js'
 import {hostKeyVerifier, type NewHostKey} from './host-key-verifier.js'
 
 export type {NewHostKey} from './host-key-verifier.js'
@@ -58,7 +60,11 @@ export async function connect(opts: ConnectOptions): Promise<Connection> {
   try {
     let sock: Duplex | undefined
     for (const [index, hop] of hops.entries()) {
-      const login = await openHop(hop, sock, hopOpts)
+      // The way to this hop again, for OpenSSH's check of its host certificate: the same TCP
+      // address, or a channel of the hop before it, whose key was verified already.
+      const before = opened.at(-1)
+      const route = before === undefined ? () => tcpRoute(hop) : () => forward(before, hops[index - 1], hop)
+      const login = await openHop(hop, sock, route, hopOpts)
       opened.push(login.client)
       const next = hops[index + 1]
       if (next === undefined) return {...login, target: opts.target, close: closeAll}
@@ -97,13 +103,23 @@ function forward(client: ClientType, from: SshTarget, to: SshTarget): Promise<Du
   })
 }
 
+function tcpRoute(target: SshTarget): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({host: target.hostName, port: target.port}, () => {
+      socket.off('error', reject)
+      resolve(socket)
+    })
+    socket.once('error', reject)
+  })
+}
+
 function agentFor(target: SshTarget, sshAuthSock: string | undefined): string | undefined {
   if (target.identityAgent === 'none') return undefined
   if (target.identityAgent === 'SSH_AUTH_SOCK') return sshAuthSock
   return target.identityAgent || undefined
 }
 
-async function openHop(target: SshTarget, sock: Duplex | undefined, opts: ConnectOptions): Promise<Omit<Connection, 'target' | 'close'>> {
+async function openHop(target: SshTarget, sock: Duplex | undefined, route: () => Promise<Duplex>, opts: ConnectOptions): Promise<Omit<Connection, 'target' | 'close'>> {
   // OpenSSH looks a HostKeyAlias up as it is, without the port.
   const name = target.hostKeyAlias ?? knownHostsName(target.hostName, target.port)
   const userFiles = opts.knownHostsPath === undefined ? target.userKnownHostsFiles : [opts.knownHostsPath]
@@ -135,7 +151,15 @@ async function openHop(target: SshTarget, sock: Duplex | undefined, opts: Connec
   }
   let current: AuthAttempt | undefined
   const queue = [...attempts]
-  const hostKey = hostKeyVerifier({target, name, known, newKeysFile: userFiles[0], confirm: (key) => whileAsking(() => opts.confirmNewHostKey(key))})
+  const hostKey = hostKeyVerifier({
+    target,
+    name,
+    known,
+    newKeysFile: userFiles[0],
+    confirm: (key) => whileAsking(() => opts.confirmNewHostKey(key)),
+    // OpenSSH's check has a time limit of its own.
+    certify: (keyType) => whileAsking(() => checkHostCertificate({target, knownHosts: {user: userFiles, global: target.globalKnownHostsFiles}, keyType, route, signal: opts.signal})),
+  })
 
   await new Promise<void>((resolve, reject) => {
     const onAbort = () => {

@@ -39,7 +39,8 @@ export function checkHostKey(text: string, name: string, keyBlob: Buffer): HostK
     const fields = raw.trim().split(/\s+/)
     if (fields[0] === '' || fields[0].startsWith('#')) continue
     const marker = fields[0].startsWith('@') ? fields.shift() : undefined
-    // ssh2 cannot negotiate host certificates, so a CA line can never vouch for the plain key seen.
+    // ssh2 cannot negotiate host certificates: a CA line vouches for a host only through
+    // OpenSSH's own check of the certificate (host-certificate.ts), never as a plain key.
     if (fields.length < 3 || marker === '@cert-authority') continue
     const [hosts, lineType, lineBlob] = fields
     if (!hostMatches(hosts, name)) continue
@@ -119,6 +120,29 @@ export function checkHostKeyFiles(files: KnownHostsFile[], name: string, keyBlob
     verdicts.find((v) => v.status === 'known') ??
     verdicts.find((v) => v.status === 'changed') ?? {status: 'unknown'}
   )
+}
+
+/** A `@cert-authority` or `@revoked` line that names a host: where it is and its key's fingerprint. */
+export interface MarkedKey {
+  path: string
+  line: number
+  /** Which of the names looked up the line matched. */
+  name: string
+  fingerprint: string
+}
+
+/** The lines with `marker` in any of the files whose host patterns match one of `names`. */
+export function markedKeys(files: KnownHostsFile[], names: string[], marker: '@cert-authority' | '@revoked'): MarkedKey[] {
+  const found: MarkedKey[] = []
+  for (const file of files) {
+    for (const [index, raw] of file.text.split('\n').entries()) {
+      const [mark, hosts, , blob] = raw.trim().split(/\s+/)
+      if (mark !== marker || blob === undefined) continue
+      const name = names.find((n) => hostMatches(hosts, n))
+      if (name !== undefined) found.push({path: file.path, line: index + 1, name, fingerprint: fingerprint(Buffer.from(blob, 'base64'))})
+    }
+  }
+  return found
 }
 
 /** Reads the known_hosts files that exist (missing ones are empty). */

@@ -30,6 +30,8 @@ export interface SshTarget {
   hostKeyAlias?: string
   /** The ProxyJump hops to go through first, in the order they are connected. */
   via: SshTarget[]
+  /** The file `ssh -G` was given with `-F` (undefined: OpenSSH's own choice); an `ssh` shien runs gets the same. */
+  configFile?: string
 }
 
 export interface SshEnv {
@@ -92,6 +94,7 @@ function resolveHop(hop: HopSpec, env: SshEnv, depth: number): SshTarget {
     hashKnownHosts: one('hashknownhosts') === 'yes',
     hostKeyAlias: one('hostkeyalias'),
     via: proxyChain(one('proxyjump'), env, depth),
+    configFile: configFileFor(env),
   }
 }
 

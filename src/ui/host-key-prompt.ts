@@ -19,7 +19,8 @@ export function hostKeyConfirmer(opts: {acceptNew: boolean; interactive: boolean
     if (opts.acceptNew) return true
     if (!opts.interactive) return false
     return askOnTerminal(async () => {
-      process.stderr.write(`The authenticity of host ${key.host} can't be established.\n${key.type} key fingerprint is ${key.fingerprint}.\n`)
+      const certificate = key.certificate === undefined ? '' : `A @cert-authority line names it, but ${key.certificate}.\n`
+      process.stderr.write(`The authenticity of host ${key.host} can't be established.\n${certificate}${key.type} key fingerprint is ${key.fingerprint}.\n`)
       // Loaded only when a prompt is due: most runs never ask, and the library is slow to load.
       const {confirm} = await import('@inquirer/prompts')
       return confirm({message: 'Trust this host key and add it to known_hosts?', default: false}, {output: process.stderr})
