@@ -4,7 +4,10 @@ import {join} from 'node:path'
 import {execa} from 'execa'
 import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 
+import {factsFromAnswer} from '../../src/cluster/facts.js'
+import {placeVm} from '../../src/cluster/placement.js'
 import {clusterPaths} from '../../src/config/storage-layout.js'
+import {openDrainedBlades} from '../../src/privileged/drained-blades.js'
 import {ExitCode} from '../../src/errors.js'
 import {main} from '../../src/virsh/main.js'
 import {startSecondLibvirtd, type SecondLibvirtd} from '../support/second-libvirtd.js'
@@ -32,6 +35,8 @@ describe('ie-virsh with a cluster section, two blades on one storage', () => {
   const recordFiles = () => readdir(paths.slots).catch(() => [] as string[])
   const xmlFiles = () => readdir(paths.domains).catch(() => [] as string[])
 
+  let blades: Array<{name: string; ssh: string; migrationUri: string; native: Array<'x86_64'>; keepFreeMiB: number}>
+
   async function run(blade: 'a' | 'b' | 'single', account: string, ...argv: string[]) {
     let out = ''
     let err = ''
@@ -41,7 +46,7 @@ describe('ie-virsh with a cluster section, two blades on one storage', () => {
       stdout: (t) => (out += t),
       stderr: (t) => (err += t),
     })
-    return {code, body: out ? JSON.parse(out) : undefined, err}
+    return {code, body: out ? JSON.parse(out) : undefined, out, err}
   }
 
   async function makeImage(account: string, slot: string) {
@@ -66,9 +71,9 @@ describe('ie-virsh with a cluster section, two blades on one storage', () => {
     const normal = await readFile(join(import.meta.dirname, '../../templates/normal.xml'), 'utf8')
     await writeFile(join(root, 'etc', 'templates', 'cwbroken.xml'), normal.replace('<devices>', '<devices>\n    <emulator>/nonexistent/qemu-system-x86_64</emulator>'), {mode: 0o644})
     cwb = await startSecondLibvirtd({name: 'cwb', migrationPorts: {from: 49520, to: 49529}})
-    const blades = [
-      {name: 'cwa', ssh: '127.0.0.1:2201', migrationUri: 'qemu+unix:///system?socket=/run/libvirt/libvirt-sock', native: ['x86_64']},
-      {name: 'cwb', ssh: '127.0.0.1:2202', migrationUri: cwb.uri, native: ['x86_64']},
+    blades = [
+      {name: 'cwa', ssh: '127.0.0.1:2201', migrationUri: 'qemu+unix:///system?socket=/run/libvirt/libvirt-sock', native: ['x86_64'], keepFreeMiB: 0},
+      {name: 'cwb', ssh: '127.0.0.1:2202', migrationUri: cwb.uri, native: ['x86_64'], keepFreeMiB: 0},
     ]
     const base = {
       storageRoot: root,
@@ -76,7 +81,9 @@ describe('ie-virsh with a cluster section, two blades on one storage', () => {
       templatesDir: join(root, 'etc', 'templates'),
       sshPortPool: PORTS,
       listenAddress: '127.0.0.1',
-      bladeMemoryMiB: 4096,
+      // Other tests' VMs may run on the system libvirtd too: the bound leaves them room.
+      bladeMemoryMiB: 1_000_000,
+      arch: {native: ['x86_64'], emulated: []},
       limits: {default: {vms: 4, vcpus: 1, memoryMiB: 128, templates: ['cwbroken']}},
     }
     const write = (file: string, config: object) => writeFile(join(root, 'etc', file), JSON.stringify({...base, ...config}), {mode: 0o644})
@@ -168,5 +175,42 @@ describe('ie-virsh with a cluster section, two blades on one storage', () => {
     expect(await run('a', 'shien-cw1', 'destroy', '02')).toMatchObject({code: 0})
     expect(await run('a', 'shien-cw1', 'undefine', '02')).toMatchObject({code: 0})
     expect(await recordFiles()).toEqual([])
+  }, 120_000)
+
+  it("facts: each blade's memory and load, no other account's domain names; placement picks from them", async () => {
+    await makeImage('shien-cw2', '01')
+    expect(await run('a', 'shien-cw2', 'define', '01')).toMatchObject({code: 0})
+    expect(await run('a', 'shien-cw2', 'start', '01')).toMatchObject({code: 0})
+    const running = (await virsh('list', '--name')).stdout.split('\n').map((l) => l.trim()).filter(Boolean)
+    expect(running).toContain('shien-cw2-01')
+
+    const a = await run('a', 'shien-cw1', 'facts')
+    expect(a.code).toBe(0)
+    for (const name of running) expect(a.out).not.toContain(name)
+    expect(a.out).not.toContain('shien-cw2')
+    const nodeKiB = Number(/Memory size:\s+(\d+) KiB/.exec((await virsh('nodeinfo')).stdout)![1])
+    expect(a.body).toMatchObject({blade: 'cwa', memoryMiB: Math.floor(nodeKiB / 1024), bladeMemoryMiB: 1_000_000, native: ['x86_64'], emulated: [], drained: false})
+    expect(a.body.runningVms).toBe(running.length)
+    expect(a.body.runningMiB).toBeGreaterThanOrEqual(128)
+    const b = await run('b', 'shien-cw1', 'facts')
+    expect(b.body).toMatchObject({blade: 'cwb', runningVms: 0, runningMiB: 0, drained: false})
+
+    const vm = {name: 'shien-cw1-01', arch: 'x86_64' as const, memoryMiB: 128}
+    const asked = (outA: string, outB: string) => new Map([['cwa', factsFromAnswer('cwa', outA)], ['cwb', factsFromAnswer('cwb', outB)]])
+    const placed = placeVm({blades}, asked(a.out, b.out), vm)
+    expect(placed.blade.name).toBe('cwb')
+    expect(placed.passedOver).toMatchObject([{blade: 'cwa', code: 'BUSIER'}])
+
+    // Drained by an admin, cwb says so, and placement goes to cwa.
+    await (await openDrainedBlades(root)).drain('cwb', 'admin1')
+    const drained = await run('b', 'shien-cw1', 'facts')
+    expect(drained.body.drained).toBe(true)
+    const again = placeVm({blades}, asked(a.out, drained.out), vm)
+    expect(again.blade.name).toBe('cwa')
+    expect(again.passedOver).toMatchObject([{blade: 'cwb', code: 'DRAINED'}])
+    // A blade answering as the other is passed over, not believed.
+    expect(factsFromAnswer('cwa', b.out)).toMatchObject({reachable: false, why: expect.stringMatching(/answered as cwb, not cwa/)})
+
+    expect(await run('a', 'shien-cw2', 'destroy', '01')).toMatchObject({code: 0})
   }, 120_000)
 })
