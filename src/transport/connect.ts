@@ -138,7 +138,14 @@ async function openHop(target: SshTarget, sock: Duplex | undefined, opts: Connec
   const hostKey = hostKeyVerifier({target, name, known, newKeysFile: userFiles[0], confirm: (key) => whileAsking(() => opts.confirmNewHostKey(key))})
 
   await new Promise<void>((resolve, reject) => {
+    // Once this promise is settled, whatever the half-made connection still reports (the socket
+    // closing, the handshake clock) has no one to tell: it must not crash the process.
+    const settled = () => {
+      clock.stop()
+      client.on('error', () => undefined)
+    }
     const onAbort = () => {
+      settled()
       client.end()
       reject(opts.signal?.reason)
     }
@@ -152,7 +159,7 @@ async function openHop(target: SshTarget, sock: Duplex | undefined, opts: Connec
       resolve()
     })
     client.once('error', (error: Error & {level?: string}) => {
-      clock.stop()
+      settled()
       opts.signal?.removeEventListener('abort', onAbort)
       reject(hostKey.problem() ?? describeConnectError(error, target, notes))
     })
