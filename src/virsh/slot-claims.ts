@@ -62,16 +62,25 @@ export async function claimDefinedHere(ctx: VirshContext, name: string, slot: st
 }
 
 /**
- * `list`'s first sight: claims each listed slot still defined here, under the account's lock (an
- * undefine meanwhile must not leave a record behind). Hands back the slots recorded on another
- * blade, with that blade: the list shows them rather than failing.
+ * `list`'s first sight. Records are read without a lock; only slots with none are claimed, under
+ * the account's lock (an undefine meanwhile must not leave a record behind), and only if that lock
+ * comes within a moment: list does not wait out another command (a shutdown may hold it for
+ * minutes), the next command claims instead. Hands back the slots recorded on another blade, with
+ * that blade: the list shows them rather than failing.
  */
 export async function claimListed(ctx: VirshContext, listed: ReadonlyArray<{name: string; slot: string}>): Promise<Map<string, string>> {
   const elsewhere = new Map<string, string>()
   const cluster = await ctx.cluster()
-  if (cluster === undefined || listed.length === 0) return elsewhere
-  await withAccountLock(ctx.lockPath, async () => {
-    for (const {name, slot} of listed) {
+  if (cluster === undefined) return elsewhere
+  const unclaimed: Array<{name: string; slot: string}> = []
+  for (const domain of listed) {
+    const held = await cluster.records.read(ctx.owner.account, domain.slot)
+    if (held === undefined) unclaimed.push(domain)
+    else if (held.blade !== cluster.self) elsewhere.set(domain.slot, held.blade)
+  }
+  if (unclaimed.length === 0) return elsewhere
+  const claimAll = async () => {
+    for (const {name, slot} of unclaimed) {
       if ((await ctx.hypervisor.state(name, {signal: ctx.signal})) === undefined) continue
       try {
         await claimDefinedHere(ctx, name, slot)
@@ -81,9 +90,15 @@ export async function claimListed(ctx: VirshContext, listed: ReadonlyArray<{name
         if (held !== undefined) elsewhere.set(slot, held.blade)
       }
     }
-  }, {signal: ctx.signal})
+  }
+  await withAccountLock(ctx.lockPath, claimAll, {signal: ctx.signal, waitSeconds: LIST_LOCK_WAIT_SECONDS}).catch((error: unknown) => {
+    if (!(error instanceof ShienError && error.code === 'LOCKED')) throw error
+  })
   return elsewhere
 }
+
+/** How long `list` waits for the account's lock to claim slots it sees first. */
+const LIST_LOCK_WAIT_SECONDS = 2
 
 /**
  * After an undefine on this blade: the record and the kept XML go. A record naming another blade

@@ -134,6 +134,20 @@ describe('ie-virsh with a cluster section, two blades on one storage', () => {
     expect(await recordFiles()).toEqual([])
   }, 120_000)
 
+  it('two blades defining one slot at once: exactly one has it, the other is told which', async () => {
+    await makeImage('shien-cw1', '01')
+    const [a, b] = await Promise.all([run('a', 'shien-cw1', 'define', '01'), run('b', 'shien-cw1', 'define', '01')])
+    expect([a.code, b.code].sort()).toEqual([0, ExitCode.refused])
+    const [winner, loser] = a.code === 0 ? ['cwa', b] : ['cwb', a]
+    // Whichever came second saw the slot taken: on its own blade by the record, never by libvirt.
+    expect(loser.body.error.code).toBe('SLOT_ELSEWHERE')
+    expect(loser.body.error.message).toContain(`defined on ${winner}`)
+    expect([await definedOnA('shien-cw1-01'), await definedOnB('shien-cw1-01')]).toEqual([winner === 'cwa', winner === 'cwb'])
+    expect(JSON.parse(await readFile(paths.record('shien-cw1', '01'), 'utf8'))).toMatchObject({blade: winner})
+    expect(await readdir(join(root, 'ports', 'ssh'))).toHaveLength(1)
+    expect(await run(winner === 'cwa' ? 'a' : 'b', 'shien-cw1', 'undefine', '01')).toMatchObject({code: 0})
+  }, 120_000)
+
   it('a define libvirt refuses leaves no record, no XML and no port', async () => {
     await makeImage('shien-cw1', '01')
     const r = await run('a', 'shien-cw1', 'define', '01', '--template', 'cwbroken')

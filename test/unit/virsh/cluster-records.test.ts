@@ -6,6 +6,7 @@
 import {lstat, mkdir, readFile, readdir, rm, stat, symlink} from 'node:fs/promises'
 import {join} from 'node:path'
 
+import {execa} from 'execa'
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
 import {ExitCode} from '../../../src/errors.js'
@@ -119,6 +120,28 @@ describe('ie-virsh and the slot records', () => {
     expect(await h.run(['undefine', '01'])).toBe(0)
     expect(await record('01')).toMatchObject({blade: 'blade2'})
     expect(await readFile(paths.domainXml('e195701', '01'), 'utf8')).toBe(other.domains.get('e195701-01')!.xml)
+  })
+
+  it('list does not wait out another command holding the account\'s lock: the next command claims', async () => {
+    await h.writeConfig({})
+    expect(await h.run(['define', '01'])).toBe(0)
+    await h.writeConfig({cluster: CLUSTER})
+    const lock = join(h.root, 'users', 'e195701', '.lock')
+    // A shutdown with a long timeout, say: flock(1) holds the account's lock until its stdin ends.
+    const holder = execa('flock', ['--exclusive', lock, 'cat'], {stdin: 'pipe', reject: false})
+    try {
+      for (let i = 0; i < 100 && (await execa('flock', ['--nonblock', lock, 'true'], {reject: false})).exitCode === 0; i++) await new Promise((r) => setTimeout(r, 20))
+      const started = Date.now()
+      expect(await h.run(['list', '--json'])).toBe(0)
+      expect(Date.now() - started).toBeLessThan(10_000)
+      expect(h.json().domains).toMatchObject([{slot: '01'}])
+      expect(await recordFiles()).toEqual([])
+    } finally {
+      holder.stdin.end()
+      await holder
+    }
+    expect(await h.run(['list'])).toBe(0)
+    expect(await record('01')).toMatchObject({blade: 'blade1'})
   })
 
   it('refuses a symlink planted at the XML folder before anything is claimed or defined', async () => {
