@@ -22,7 +22,8 @@ export function userPaths(storageRoot: string, account: string) {
 /**
  * The cluster's own folder on the storage, root's and closed to everyone else's writes
  * (docs/cluster.md): which blade each `<account>-<slot>` is defined on, one record a slot, and
- * the lock every blade takes to change them (flock, cluster-wide on GFS2); the drained blades.
+ * the lock every blade takes to change them (flock, cluster-wide on GFS2); the drained blades;
+ * the domains' XML.
  */
 export function clusterPaths(storageRoot: string) {
   const dir = join(storageRoot, 'cluster')
@@ -33,6 +34,9 @@ export function clusterPaths(storageRoot: string) {
     lock: join(dir, 'slots.lock'),
     /** One file a blade an admin drained for maintenance (`<blade>.json`). */
     drained: join(dir, 'drained'),
+    /** Root's alone (0700): each defined domain's XML as ie-virsh defined it, for an admin's `recover`. */
+    domains: join(dir, 'domains'),
+    domainXml: (account: string, slot: string) => join(dir, 'domains', `${domainName(checkAccount(account), slot)}.xml`),
     record: (account: string, slot: string) => join(slots, `${domainName(checkAccount(account), slot)}.json`),
   }
 }

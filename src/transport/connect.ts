@@ -162,7 +162,14 @@ async function openHop(target: SshTarget, sock: Duplex | undefined, route: () =>
   })
 
   await new Promise<void>((resolve, reject) => {
+    // Once this promise is settled, whatever the half-made connection still reports (the socket
+    // closing, the handshake clock) has no one to tell: it must not crash the process.
+    const settled = () => {
+      clock.stop()
+      client.on('error', () => undefined)
+    }
     const onAbort = () => {
+      settled()
       client.end()
       reject(opts.signal?.reason)
     }
@@ -176,7 +183,7 @@ async function openHop(target: SshTarget, sock: Duplex | undefined, route: () =>
       resolve()
     })
     client.once('error', (error: Error & {level?: string}) => {
-      clock.stop()
+      settled()
       opts.signal?.removeEventListener('abort', onAbort)
       reject(hostKey.problem() ?? describeConnectError(error, target, notes))
     })

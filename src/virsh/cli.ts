@@ -20,9 +20,10 @@ export type Invocation =
   | (Common & {command: 'list' | 'templates'})
   | {command: 'version'; json: boolean}
   | {command: 'help'; json: boolean}
+  | {command: 'facts'; json: boolean}
 
 const WITH_SLOT: readonly string[] = ['define', 'start', 'shutdown', 'destroy', 'undefine', 'dumpxml', 'console', 'debug']
-const WITHOUT_SLOT: readonly string[] = ['list', 'templates', 'version', 'help']
+const WITHOUT_SLOT: readonly string[] = ['list', 'templates', 'facts', 'version', 'help']
 
 /** The commands and what they do, for `help` (the thesis's table 2.1, plus console and templates). */
 export const COMMANDS = [
@@ -37,6 +38,7 @@ export const COMMANDS = [
   {usage: 'debug SLOT [--stop]', description: 'Boot the VM with a gdb stub on a port from the pool (--stop: halted at the first instruction)'},
   {usage: 'templates', description: 'Show the domain templates you may use with define --template'},
   {usage: 'admit --step STEP --slot SLOT', description: "Wait for a place in the blade's push queue and hold it until stdin closes (run by shien's push steps)"},
+  {usage: 'facts', description: "Show this blade's memory, load and architectures, as placement uses them (no VM names)"},
   {usage: 'version', description: 'Show the version and protocol number'},
   {usage: 'help', description: 'Show this help'},
 ] as const
@@ -70,7 +72,7 @@ export function parseInvocation(argv: string[]): Invocation {
   const account = values.account === undefined ? {} : {account: values.account}
   if (WITHOUT_SLOT.includes(command)) {
     if (rest.length > 0) throw usage(`${command} takes no arguments.`)
-    if (command === 'version' || command === 'help') {
+    if (command === 'version' || command === 'help' || command === 'facts') {
       if (values.account !== undefined) throw usage(`--account does not go with ${command}.`)
       return {command, json}
     }

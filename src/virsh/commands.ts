@@ -6,6 +6,7 @@ import {defineSlot, describeDefine} from './define.js'
 import {consoleSlot, describeTemplates, dumpXmlSlot, listTemplates} from './inspect.js'
 import {describeDestroy, describeShutdown, describeStart, describeUndefine, destroySlot, shutdownSlot, startSlot, undefineSlot} from './lifecycle.js'
 import {describeList, listDomains} from './list.js'
+import {bladeFacts, describeFacts} from './facts.js'
 
 /**
  * The protocol number `ie-virsh version` reports, for admins and scripts that check which
@@ -21,10 +22,15 @@ export interface Outcome {
   exitCode?: number
 }
 
-type ContextInvocation = Exclude<Invocation, {command: 'version' | 'help'}>
+type ContextInvocation = Exclude<Invocation, {command: 'version' | 'help' | 'facts'}>
 
 export async function runInvocation(inv: Invocation, deps: VirshDeps, signal: AbortSignal): Promise<Outcome> {
   if (inv.command === 'help' || inv.command === 'version') return aboutSelf(inv.command, deps)
+  // About the blade, not an account: no standing in the directory is needed.
+  if (inv.command === 'facts') {
+    const result = await bladeFacts(deps, signal)
+    return {result, text: describeFacts(result)}
+  }
   const ctx = await buildContext(deps, signal, inv.account)
   return dispatch(inv, ctx)
 }

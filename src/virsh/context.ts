@@ -14,6 +14,8 @@ import {PortPool} from '../privileged/ports.js'
 import type {Owner} from '../privileged/standing.js'
 import {VirshHypervisor, type Hypervisor} from './virsh.js'
 import {OwnerNvram, type NvramStore} from './nvram.js'
+import {clusterOf} from '../cluster/blades.js'
+import {openClusterSlots, type ClusterSlots} from './slot-claims.js'
 
 /** What `main` needs from the outside world; tests replace parts of it. */
 export interface VirshDeps extends PrivilegedDeps {
@@ -71,6 +73,11 @@ export interface VirshContext {
   sshHost: string
   /** This blade's name, recorded with the debug ports it hands out. */
   hostname: string
+  /**
+   * The slot records and kept XML for this blade (slot-claims.ts), opened on first use; undefined
+   * without a `cluster` section in the config, when this blade is the only one.
+   */
+  cluster: () => Promise<ClusterSlots | undefined>
   isTty: boolean
   signal: AbortSignal
 }
@@ -78,6 +85,7 @@ export interface VirshContext {
 export async function buildContext(deps: VirshDeps, signal: AbortSignal, account?: string): Promise<VirshContext> {
   const run = await resolvePrivilegedRun('ie-virsh', deps, signal, account)
   const {caller, config, root, paths, owner} = run
+  const arch = archSettings(config, deps.host())
   const scope: ImageScope = {uid: owner.uid, gid: owner.gid, home: paths.home, imagesDir: paths.images, boxesDir: join(root, 'boxes'), image: paths.image, record: paths.record, nvram: paths.nvram}
   return {
     config,
@@ -89,7 +97,7 @@ export async function buildContext(deps: VirshDeps, signal: AbortSignal, account
     lockPath: paths.lock,
     hypervisor: deps.hypervisor(config),
     images: deps.imageGate(scope, config),
-    arch: archSettings(config, deps.host()),
+    arch,
     nvram: deps.nvram(owner),
     ports: new PortPool(join(root, 'ports', 'ssh'), config.sshPortPool, 'ssh'),
     templateDirs: {admin: config.templatesDir, package: deps.pkg.templatesDir},
@@ -98,9 +106,17 @@ export async function buildContext(deps: VirshDeps, signal: AbortSignal, account
     domainType: () => deps.domainType(config.domainType, {signal}),
     sshHost: reachableHost(config.listenAddress, deps.hostname),
     hostname: deps.hostname,
+    cluster: clusterSlotsOf(config, root, {hostname: deps.hostname, native: arch.native}),
     isTty: deps.isTty,
     signal,
   }
+}
+
+/** Opens the cluster's slot records once, when a command first needs them; never without a cluster section. */
+function clusterSlotsOf(config: BladeConfig, root: string, here: Parameters<typeof clusterOf>[1]): () => Promise<ClusterSlots | undefined> {
+  if (config.cluster === undefined) return async () => undefined
+  let opened: Promise<ClusterSlots> | undefined
+  return () => (opened ??= openClusterSlots(root, clusterOf(config, here).self.name))
 }
 
 /** The host to print for a port bound to `address`: the blade's name when it listens everywhere. */

@@ -9,6 +9,7 @@ import {INACTIVE, again, onOwnDomain} from './own-domain.js'
 import {withinBladeMemory} from './blade-memory.js'
 import {runAsOwner} from './run-as-owner.js'
 import type {DomainState} from './virsh.js'
+import {claimDefinedHere} from './slot-claims.js'
 
 export interface DebugResult {
   name: string
@@ -46,6 +47,7 @@ export async function debugSlot(ctx: VirshContext, rawSlot: string, opts: {stop:
         suggestions: [`Stop it first: ${again(ctx, `destroy ${slot}`)}`],
       })
     }
+    await claimDefinedHere(ctx, name, slot)
     await ctx.images.check(slot, o)
     const folder = await ownerSocketFolder(ctx.config.debugSocketDir, ctx.owner)
     const debugSocket = join(folder, `${slot}.sock`)

@@ -11,6 +11,7 @@ import {archMode, type GuestArch} from '../config/blade-arch.js'
 import {loaderOf, varsTemplateFor} from './firmware.js'
 import type {ImagePlatform} from './image-platform.js'
 import {loadTemplate, renderDomainXml, templateVariant, usesNvram, usesSshPort} from './template.js'
+import {claimDefinedHere, claimForDefine} from './slot-claims.js'
 
 /** The SSH fields are absent for templates without an SSH forward. */
 export interface DefineResult extends Partial<SshFields> {
@@ -40,53 +41,70 @@ export async function defineSlot(ctx: VirshContext, rawSlot: string, opts: {temp
   return withAccountLock(
     ctx.lockPath,
     async () => {
-      if ((await ctx.hypervisor.state(name, o)) !== undefined) throw slotDefined(name, slot)
-      const image = await ctx.images.check(slot, o)
-      const platform = await ctx.images.platform(slot, o)
-      const domainType = await domainTypeFor(ctx, platform)
-      const template = await loadTemplate(templateName, ctx.templateDirs, templateVariant(platform))
-      const nvramPath = usesNvram(template) ? ctx.scope.nvram(slot) : undefined
-      const port = usesSshPort(template) ? await ctx.ports.allocate(name) : undefined
-      try {
-        const xml = renderDomainXml(template, {
-          name,
-          uuid: randomUUID(),
-          domainType,
-          memoryMiB: ctx.limits.memoryMiB,
-          vcpus: ctx.limits.vcpus,
-          diskPath: image.path,
-          backingChain: image.backingChain,
-          sshPort: port,
-          listenAddress: ctx.config.listenAddress,
-          owner: ctx.owner,
-          arch: platform.arch,
-          nvramPath,
-        })
-        // A fresh store for a fresh definition: the old one's boot entries name the old disk.
-        if (nvramPath) await ctx.nvram.reset(nvramPath, await varsTemplateFor(loaderOf(xml) ?? ''), o)
-        await ctx.hypervisor.define(xml, o)
-      } catch (error) {
-        // The domain does not exist, so nothing may keep its port.
-        if (port !== undefined) await ctx.ports.release(name)
-        throw error
+      if ((await ctx.hypervisor.state(name, o)) !== undefined) {
+        await claimDefinedHere(ctx, name, slot)
+        throw slotDefined(name, slot)
       }
-      const {path, virtualSize, backingChain} = image
-      return {
-        name,
-        slot,
-        state: 'shut off',
-        domainType,
-        arch: platform.arch,
-        firmware: platform.firmware,
-        emulated: domainType === 'qemu',
-        ...(nvramPath ? {nvram: nvramPath} : {}),
-        template: template.path,
-        image: {path, virtualSize, backingChain},
-        ...sshFields(ctx.sshHost, port),
+      // Another blade holding the slot is the first refusal; any later one gives the claim back.
+      const claim = await claimForDefine(ctx, slot)
+      try {
+        return await defineClaimed(ctx, name, slot, templateName, claim.keep)
+      } catch (error) {
+        await claim.undo()
+        throw error
       }
     },
     o,
   )
+}
+
+/** The define itself, the slot claimed: `keep` puts the XML beside the slot's record before libvirt is given it. */
+async function defineClaimed(ctx: VirshContext, name: string, slot: string, templateName: string, keep: (xml: string) => Promise<void>): Promise<DefineResult> {
+  const o = {signal: ctx.signal}
+  const image = await ctx.images.check(slot, o)
+  const platform = await ctx.images.platform(slot, o)
+  const domainType = await domainTypeFor(ctx, platform)
+  const template = await loadTemplate(templateName, ctx.templateDirs, templateVariant(platform))
+  const nvramPath = usesNvram(template) ? ctx.scope.nvram(slot) : undefined
+  const port = usesSshPort(template) ? await ctx.ports.allocate(name) : undefined
+  try {
+    const xml = renderDomainXml(template, {
+      name,
+      uuid: randomUUID(),
+      domainType,
+      memoryMiB: ctx.limits.memoryMiB,
+      vcpus: ctx.limits.vcpus,
+      diskPath: image.path,
+      backingChain: image.backingChain,
+      sshPort: port,
+      listenAddress: ctx.config.listenAddress,
+      owner: ctx.owner,
+      arch: platform.arch,
+      nvramPath,
+    })
+    // A fresh store for a fresh definition: the old one's boot entries name the old disk.
+    if (nvramPath) await ctx.nvram.reset(nvramPath, await varsTemplateFor(loaderOf(xml) ?? ''), o)
+    await keep(xml)
+    await ctx.hypervisor.define(xml, o)
+  } catch (error) {
+    // The domain does not exist, so nothing may keep its port.
+    if (port !== undefined) await ctx.ports.release(name)
+    throw error
+  }
+  const {path, virtualSize, backingChain} = image
+  return {
+    name,
+    slot,
+    state: 'shut off',
+    domainType,
+    arch: platform.arch,
+    firmware: platform.firmware,
+    emulated: domainType === 'qemu',
+    ...(nvramPath ? {nvram: nvramPath} : {}),
+    template: template.path,
+    image: {path, virtualSize, backingChain},
+    ...sshFields(ctx.sshHost, port),
+  }
 }
 
 /**

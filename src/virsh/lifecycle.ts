@@ -7,6 +7,7 @@ import {dropGdbStub} from './gdb-stub.js'
 import {INACTIVE, again, onOwnDomain} from './own-domain.js'
 import {withinBladeMemory} from './blade-memory.js'
 import {runAsOwner} from './run-as-owner.js'
+import {claimDefinedHere, releaseAfterUndefine} from './slot-claims.js'
 import {sshFields, type SshFields} from './ssh-info.js'
 import type {DomainState} from './virsh.js'
 
@@ -56,6 +57,8 @@ export interface UndefineResult {
 export function startSlot(ctx: VirshContext, rawSlot: string): Promise<StartResult> {
   const o = {signal: ctx.signal}
   return onOwnDomain(ctx, rawSlot, async (name, slot, before) => {
+    // A slot recorded on another blade must not run here too (one image, two qemus).
+    await claimDefinedHere(ctx, name, slot)
     const alreadyRunning = !INACTIVE.includes(before)
     if (!alreadyRunning) {
       await ctx.images.check(slot, o)
@@ -108,7 +111,7 @@ export function shutdownSlot(ctx: VirshContext, rawSlot: string, opts: {timeoutS
   })
 }
 
-/** `ie-virsh undefine SLOT [--remove-image]`: removes the domain and returns its SSH port. */
+/** `ie-virsh undefine SLOT [--remove-image]`: removes the domain, returns its SSH port and gives its slot record back. */
 export function undefineSlot(ctx: VirshContext, rawSlot: string, opts: {removeImage: boolean}): Promise<UndefineResult> {
   const o = {signal: ctx.signal}
   return onOwnDomain(ctx, rawSlot, async (name, slot, state) => {
@@ -122,6 +125,7 @@ export function undefineSlot(ctx: VirshContext, rawSlot: string, opts: {removeIm
     }
     await ctx.hypervisor.undefine(name, o)
     const portsFreed = await ctx.ports.release(name)
+    await releaseAfterUndefine(ctx, slot)
     const removed = opts.removeImage ? await removeAfterUndefine(ctx, name, slot) : []
     return {name, slot, portsFreed, removed}
   })

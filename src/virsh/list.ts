@@ -6,6 +6,7 @@ import {gdbStubOf} from './gdb-stub.js'
 import {slotOfDomain} from './limits.js'
 import {INACTIVE} from './own-domain.js'
 import {sshFields, type SshFields} from './ssh-info.js'
+import {claimListed} from './slot-claims.js'
 import type {DomainState} from './virsh.js'
 import {renderTable} from '../text-table.js'
 
@@ -16,6 +17,8 @@ export interface ListedDomain extends Partial<SshFields> {
   state: DomainState
   /** The gdb stub's socket on the blade, while the VM runs under `debug`. */
   debugSocket?: string
+  /** The blade the slot's record names when it is not this one (docs/cluster.md): an admin's matter. */
+  recordedOn?: string
 }
 
 export interface ListResult {
@@ -47,6 +50,11 @@ export async function listDomains(ctx: VirshContext): Promise<ListResult> {
     domains.push({slot, name, state, ...sshFields(ctx.sshHost, forward?.port), ...(stub ? {debugSocket: stub.socket} : {})})
   }
   domains.sort((a, b) => a.slot.localeCompare(b.slot))
+  const elsewhere = await claimListed(ctx, domains)
+  for (const d of domains) {
+    const blade = elsewhere.get(d.slot)
+    if (blade !== undefined) d.recordedOn = blade
+  }
   return {account, role: ctx.role, limits: ctx.limits, domains}
 }
 
@@ -54,7 +62,7 @@ export function describeList(r: ListResult): string {
   if (r.domains.length === 0) return `No VMs defined for ${r.account}. Define one with: sudo ie-virsh define 01`
   return renderTable(
     ['SLOT', 'NAME', 'STATE', 'DEBUG', 'SSH'],
-    r.domains.map((d) => [d.slot, d.name, d.state, d.debugSocket === undefined ? '-' : d.debugSocket, d.ssh ?? '-']),
+    r.domains.map((d) => [d.slot, d.name, d.recordedOn === undefined ? d.state : `${d.state} (recorded on ${d.recordedOn})`, d.debugSocket === undefined ? '-' : d.debugSocket, d.ssh ?? '-']),
   )
 }
 

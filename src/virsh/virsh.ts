@@ -54,6 +54,8 @@ export interface Hypervisor {
   dumpXml(name: string, o: HypervisorCallOptions & DumpOptions): Promise<string>
   /** Attaches `virsh console` to this process's terminal; resolves with virsh's exit code. */
   console(name: string, o: HypervisorCallOptions): Promise<number>
+  /** The host's memory as libvirt reports it (`virsh nodeinfo`), in KiB. */
+  nodeMemoryKiB(o: HypervisorCallOptions): Promise<number>
 }
 
 /** Hypervisor backed by the `virsh` client on the blade's libvirt URI. */
@@ -119,6 +121,13 @@ export class VirshHypervisor implements Hypervisor {
 
   console(name: string, o: HypervisorCallOptions): Promise<number> {
     return runAttached('virsh', ['-c', this.uri, 'console', name], {signal: o.signal})
+  }
+
+  async nodeMemoryKiB(o: HypervisorCallOptions): Promise<number> {
+    const r = await this.ok(['nodeinfo'], "read the host's memory", o)
+    const m = /^Memory size:\s+(\d+)\s+KiB$/m.exec(r.stdout)
+    if (m === null) throw virshFailed("read the host's memory (no \"Memory size\" in virsh nodeinfo)", r)
+    return Number(m[1])
   }
 
   // virsh takes a domain by name, id or UUID; ours are `<account>-NN`, which are never all

@@ -23,7 +23,8 @@ export interface OwnSshd {
   stop(): Promise<void>
 }
 
-export async function startOwnSshd(): Promise<OwnSshd> {
+/** `extraConfig`: more sshd_config lines (a ForceCommand, say), after the test's own. */
+export async function startOwnSshd(o: {extraConfig?: string[]} = {}): Promise<OwnSshd> {
   const dir = mkdtempSync(join(tmpdir(), 'own-sshd-'))
   let sshd: ChildProcess | undefined
   const stop = async () => {
@@ -39,7 +40,7 @@ export async function startOwnSshd(): Promise<OwnSshd> {
     writeFileSync(join(dir, 'sshd.conf'), [
       `Port ${port}`, 'ListenAddress 127.0.0.1', `HostKey ${join(dir, 'host')}`, `PidFile ${join(dir, 'sshd.pid')}`,
       'UsePAM no', 'StrictModes no', 'PermitRootLogin prohibit-password', `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-      'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'LogLevel VERBOSE', '',
+      'PasswordAuthentication no', 'KbdInteractiveAuthentication no', 'LogLevel VERBOSE', ...(o.extraConfig ?? []), '',
     ].join('\n'))
     const log = join(dir, 'sshd.log')
     sshd = spawn('/usr/sbin/sshd', ['-D', '-f', join(dir, 'sshd.conf'), '-E', log], {stdio: 'ignore'})

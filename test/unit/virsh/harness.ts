@@ -66,6 +66,11 @@ export class FakeHypervisor implements Hypervisor {
     this.calls.push(`console ${name}`)
     return 0
   }
+  /** 16 GiB, as `virsh nodeinfo` gives it. */
+  memoryKiB = 16 * 1024 ** 2
+  async nodeMemoryKiB() {
+    return this.memoryKiB
+  }
 }
 
 /** The image rules stubbed: accepts every slot unless told to refuse, and records grants. */
