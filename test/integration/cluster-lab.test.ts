@@ -5,7 +5,7 @@ import {join} from 'node:path'
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {HOST_CONFIG, startClusterLab, type ClusterLab} from '../support/cluster-lab.js'
+import {HOST_CONFIG, LAB_STUDENTS, startClusterLab, type ClusterLab} from '../support/cluster-lab.js'
 
 // The two-blade lab (test/support/cluster-lab.ts) is what it claims: a student's `sudo ie-virsh`
 // over blade-b's sshd reaches blade-b's libvirtd and reads blade-b's config, over blade-a's the
@@ -70,7 +70,7 @@ describe('the two-blade test lab', () => {
     expect(await readFile(HOST_CONFIG)).toEqual(hostConfig)
   })
 
-  it('the teardown leaves nothing: no domain, sshd, second libvirtd, folder or change to the host config', async () => {
+  it('the teardown leaves nothing: no domain, sshd, second libvirtd, folder, mount or change to the host config', async () => {
     const pids = [lab.a.sshd.pid, lab.b.sshd.pid]
     const folders = [lab.dir, lab.b.libvirtd.dir]
     expect(await lab.b.sshd.processes()).toContain(lab.b.sshd.pid)
@@ -83,5 +83,7 @@ describe('the two-blade test lab', () => {
     expect((await lab.a.virsh('domstate', 'shien-cl1-01')).exitCode).not.toBe(0)
     expect(await readFile('/proc/self/mountinfo', 'utf8')).not.toContain(lab.dir)
     expect(await readFile(HOST_CONFIG)).toEqual(hostConfig)
+    // The accounts stay, without the lab's shell and home.
+    for (const account of LAB_STUDENTS) expect((await execa('getent', ['passwd', account])).stdout).toMatch(new RegExp(`:/home/${account}:/usr/sbin/nologin$`))
   })
 })

@@ -1,4 +1,4 @@
-import {chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
+import {chmod, mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import {existsSync} from 'node:fs'
 import {join} from 'node:path'
 
@@ -7,7 +7,10 @@ import {execa} from 'execa'
 import {runProvision} from '../../src/admin/provision-command.js'
 import {startBladeSshd, type BladeSshd} from './blade-sshd.js'
 import {startSecondLibvirtd, type SecondLibvirtd} from './second-libvirtd.js'
-import {ensureLibvirtd, ensureUser, LIBVIRT_URI, virsh as hostVirsh} from './system.js'
+import {LAB_GROUP, LAB_STUDENTS, makeLabAccounts, makeLaptop, resetLabAccount, type LabBladeName, type LabStudent, type LabStudentName} from './lab-students.js'
+import {ensureLibvirtd, LIBVIRT_URI, virsh as hostVirsh} from './system.js'
+
+export {LAB_GROUP, LAB_STUDENTS, type LabBladeName, type LabStudent, type LabStudentName, type SshResult} from './lab-students.js'
 
 /*
  * The two-blade test lab: two shien blades on this one machine, sharing one storage root, each
@@ -30,9 +33,10 @@ import {ensureLibvirtd, ensureUser, LIBVIRT_URI, virsh as hostVirsh} from './sys
  *
  * Students: shien-cl1 and shien-cl2 (made once and kept, as every test account is; in
  * shien-users for the sudo rule and in shien-cluster-lab, the group the lab provisions), each
- * with a blade-side home in the lab (their passwd home and /bin/bash are set at each start) and
- * a "laptop" home: .ssh/id_ed25519, .ssh/config with the hosts blade-a and blade-b, and
- * .ssh/known_hosts with both host keys. `student.ssh('blade-b', ...)` runs a command there.
+ * with a blade-side home in the lab (home, /bin/bash and the password field "*" are set at each
+ * start; stop gives back /usr/sbin/nologin) and a "laptop" home: .ssh/id_ed25519, .ssh/config
+ * with the hosts blade-a and blade-b, and .ssh/known_hosts with both host keys.
+ * `student.ssh('blade-b', ...)` runs a command there.
  *
  * Storage (<lab>/storage, root's, 0755): made by `shien admin provision` (src/admin/provision.ts)
  * for shien-cluster-lab: users/<account>/{incoming,images}, the student's, 0700, as on a blade.
@@ -48,13 +52,9 @@ import {ensureLibvirtd, ensureUser, LIBVIRT_URI, virsh as hostVirsh} from './sys
  * whatever is left.
  */
 
-export const LAB_STUDENTS = ['shien-cl1', 'shien-cl2'] as const
-export type LabStudentName = (typeof LAB_STUDENTS)[number]
-export const LAB_GROUP = 'shien-cluster-lab'
 export const LAB_SSH_PORTS = {from: 42680, to: 42689}
 export const LAB_MIGRATION_PORTS = {from: 49700, to: 49763}
 export const HOST_CONFIG = '/etc/shien/config.json'
-export type LabBladeName = 'blade-a' | 'blade-b'
 
 const LAB_DOMAIN = new RegExp(`^(?:${LAB_STUDENTS.join('|')})-\\d{2}$`)
 
@@ -67,27 +67,6 @@ export interface LabBlade {
   sshd: BladeSshd
   /** virsh as root on this blade's libvirtd: the ground truth. */
   virsh(...args: string[]): ReturnType<typeof execa>
-}
-
-export interface LabStudent {
-  account: LabStudentName
-  uid: number
-  gid: number
-  /** The laptop: .ssh/id_ed25519, .ssh/config (Host blade-a, blade-b) and .ssh/known_hosts. */
-  laptopHome: string
-  sshConfig: string
-  /** users/<account>/images on the shared storage. */
-  images: string
-  incoming: string
-  /** OpenSSH as this student to a blade; each argument is quoted for the remote shell. Never throws. */
-  ssh(blade: LabBladeName, ...command: string[]): Promise<SshResult>
-}
-
-/** What a command run over SSH gave: exit code 255 is OpenSSH's own failure (stderr says why). */
-export interface SshResult {
-  exitCode: number
-  stdout: string
-  stderr: string
 }
 
 export interface ClusterLab {
@@ -118,8 +97,8 @@ export async function startClusterLab(): Promise<ClusterLab> {
   }
   try {
     const storageRoot = join(dir, 'storage')
-    for (const folder of [storageRoot, join(dir, 'templates'), join(dir, 'keys'), join(dir, 'homes')]) await mkdir(folder, {mode: 0o755})
-    const accounts = await makeStudents(dir)
+    for (const folder of [storageRoot, join(dir, 'templates'), join(dir, 'keys'), join(dir, 'homes'), join(dir, 'laptops')]) await mkdir(folder, {mode: 0o755})
+    const accounts = await makeLabAccounts(join(dir, 'homes'))
     libvirtd = await startSecondLibvirtd({name: 'blade-b', migrationPorts: LAB_MIGRATION_PORTS})
 
     const names: LabBladeName[] = ['blade-a', 'blade-b']
@@ -162,7 +141,7 @@ export async function startClusterLab(): Promise<ClusterLab> {
     await runProvision({configPath: blades['blade-a'].configPath, groups: [LAB_GROUP], uid: 0, signal: new AbortController().signal})
     const students = {} as Record<LabStudentName, LabStudent>
     for (const account of LAB_STUDENTS) {
-      students[account] = await makeLaptop(dir, storageRoot, account, accounts[account], blades)
+      students[account] = await makeLaptop({dir, storageRoot, account, id: accounts[account], blades: Object.values(blades)})
     }
     await checkBinds(blades, hostConfig)
     return {
@@ -180,62 +159,6 @@ export async function startClusterLab(): Promise<ClusterLab> {
   }
 }
 
-/** The lab's accounts: a shell for sshd's sessions, a home of the lab's, the sudo rule's group and the lab's. */
-async function makeStudents(dir: string): Promise<Record<LabStudentName, {uid: number; gid: number}>> {
-  await execa('groupadd', ['-f', 'shien-admin'])
-  const ids = {} as Record<LabStudentName, {uid: number; gid: number}>
-  for (const account of LAB_STUDENTS) {
-    const uid = await ensureUser(account, ['shien-users', LAB_GROUP])
-    const gid = Number((await execa('id', ['-g', account])).stdout)
-    const home = join(dir, 'homes', account)
-    await mkdir(home, {mode: 0o700})
-    await chown(home, uid, gid)
-    // sshd with UsePAM no refuses a locked account ("!", as useradd leaves it); "*" is no password, not locked.
-    await execa('usermod', ['--shell', '/bin/bash', '--home', home, '--password', '*', account])
-    ids[account] = {uid, gid}
-  }
-  return ids
-}
-
-async function makeLaptop(dir: string, storageRoot: string, account: LabStudentName, id: {uid: number; gid: number}, blades: Record<LabBladeName, LabBlade>): Promise<LabStudent> {
-  const laptopHome = join(dir, 'laptops', account)
-  const dotSsh = join(laptopHome, '.ssh')
-  await mkdir(dotSsh, {recursive: true, mode: 0o700})
-  const key = join(dotSsh, 'id_ed25519')
-  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', `${account}@laptop`, '-f', key])
-  await writeFile(join(dir, 'keys', account), await readFile(`${key}.pub`), {mode: 0o644})
-  const knownHosts = join(dotSsh, 'known_hosts')
-  await writeFile(knownHosts, `${Object.values(blades).map((b) => b.sshd.knownHostsLine).join('\n')}\n`, {mode: 0o644})
-  const sshConfig = join(dotSsh, 'config')
-  await writeFile(sshConfig, Object.values(blades).map((b) => [
-    `Host ${b.name}`,
-    '  HostName 127.0.0.1',
-    `  Port ${b.sshd.port}`,
-    `  User ${account}`,
-    `  IdentityFile ${key}`,
-    '  IdentitiesOnly yes',
-    `  UserKnownHostsFile ${knownHosts}`,
-    '  StrictHostKeyChecking yes',
-    '  BatchMode yes',
-    '  ConnectTimeout 10',
-    '',
-  ].join('\n')).join(''), {mode: 0o600})
-  const home = join(storageRoot, 'users', account)
-  return {
-    account,
-    ...id,
-    laptopHome,
-    sshConfig,
-    images: join(home, 'images'),
-    incoming: join(home, 'incoming'),
-    // -F: OpenSSH takes ~ from the passwd entry, not $HOME; HOME is for shien's own laptop side.
-    ssh: async (blade, ...command) => {
-      const r = await execa('ssh', ['-F', sshConfig, blade, '--', ...command.map(shellQuote)], {reject: false, env: {HOME: laptopHome}})
-      return {exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr)}
-    },
-  }
-}
-
 /** Each blade's sessions read its own config; the host still reads its own, unchanged. */
 async function checkBinds(blades: Record<LabBladeName, LabBlade>, hostConfig: Buffer): Promise<void> {
   for (const blade of Object.values(blades)) {
@@ -249,30 +172,32 @@ async function checkBinds(blades: Record<LabBladeName, LabBlade>, hostConfig: Bu
 
 async function teardown(o: {dir: string; hostConfig: Buffer; libvirtd?: SecondLibvirtd; sshds: BladeSshd[]}): Promise<void> {
   const problems: string[] = []
-  for (const sshd of o.sshds) await sshd.stop().catch((error: Error) => problems.push(error.message))
-  await removeLabDomains(hostVirsh)
+  // Every step is tried, whatever the one before did: a lab half torn down is worse than a report.
+  const step = async (what: string, run: () => Promise<unknown>) => {
+    await run().catch((error: Error) => problems.push(`${what}: ${error.message}`))
+  }
+  for (const sshd of o.sshds) await step('stopping a blade sshd', () => sshd.stop())
+  await step("the host's lab domains", () => removeLabDomains(hostVirsh))
   if (o.libvirtd) {
-    const virsh = o.libvirtd.virsh
-    await removeLabDomains(virsh)
-    await o.libvirtd.stop()
+    const libvirtd = o.libvirtd
+    await step("blade-b's lab domains", () => removeLabDomains(libvirtd.virsh))
+    await step('stopping the second libvirtd', () => libvirtd.stop())
   }
-  await rm(o.dir, {recursive: true, force: true})
-  // The accounts stay (uids must stay stable), as ensureUser leaves them: no shell, no home of the lab's.
-  for (const account of LAB_STUDENTS) {
-    await execa('usermod', ['--shell', '/usr/sbin/nologin', '--home', `/home/${account}`, account], {reject: false})
-  }
+  await step('removing the lab folder', () => rm(o.dir, {recursive: true, force: true}))
+  for (const account of LAB_STUDENTS) await step(`resetting ${account}`, () => resetLabAccount(account))
 
   // What must be gone.
-  const onHost = await labDomains(hostVirsh)
-  if (onHost.length > 0) problems.push(`domains on the host's libvirtd: ${onHost.join(', ')}`)
+  await step("the host's libvirtd", async () => {
+    const onHost = await labDomains(hostVirsh)
+    if (onHost.length > 0) throw new Error(`lab domains are still defined: ${onHost.join(', ')}`)
+  })
   for (const sshd of o.sshds) {
     const left = await sshd.processes()
     if (left.length > 0) problems.push(`processes of the sshd namespace ${sshd.namespace}: ${left.join(', ')}`)
   }
   for (const path of [o.dir, o.libvirtd?.dir]) if (path && existsSync(path)) problems.push(`${path} is still there`)
   if (!(await readFile(HOST_CONFIG)).equals(o.hostConfig)) problems.push(`${HOST_CONFIG} on the host is not what it was before the lab`)
-  const mounts = await readFile('/proc/self/mountinfo', 'utf8')
-  if (mounts.includes(o.dir)) problems.push(`mounts of ${o.dir} on the host`)
+  if ((await readFile('/proc/self/mountinfo', 'utf8')).includes(o.dir)) problems.push(`mounts of ${o.dir} on the host`)
   if (problems.length > 0) throw new Error(`the cluster lab left things behind: ${problems.join('; ')}`)
 }
 
@@ -289,6 +214,3 @@ async function removeLabDomains(virsh: LabBlade['virsh']): Promise<void> {
   }
 }
 
-function shellQuote(arg: string): string {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", "'\\''")}'`
-}
