@@ -370,7 +370,9 @@ step "tree is ${tree_mib} MiB"
 step "grub-mkimage: $efi_image with the $ROOT_LABEL search built in"
 mkdir -p "$workdir/grub"
 dpkg-deb -x "$grub_deb" "$workdir/grub"
-sed -e "s/@ROOT_LABEL@/$ROOT_LABEL/g" -e "s/@EFI_IMAGE@/$efi_image/g" "$lib_dir/grub-early.cfg.in" >"$workdir/grub-early.cfg"
+# Without its comments: GRUB runs the built-in configuration with a parser that has none, and
+# would say "Unknown command `#'" on the console at every boot.
+sed -e '/^[[:space:]]*#/d' -e "s/@ROOT_LABEL@/$ROOT_LABEL/g" "$lib_dir/grub-early.cfg.in" >"$workdir/grub-early.cfg"
 # shellcheck disable=SC2086
 grub-mkimage -O "$grub_platform" -d "$workdir/grub/usr/lib/grub/$grub_platform" -c "$workdir/grub-early.cfg" \
   -p /boot/grub -o "$workdir/$efi_image" $GRUB_MODULES
