@@ -3,13 +3,16 @@
 # hash>.box (SHIEN_CACHE defaults to /var/cache/shien, outside the clone, so every clone on this
 # machine shares it), building it first with shien itself (`shien box build boxes/<name>`, as
 # root; needs `npm run build`) when there is no box for the recipe as it is now, or with
-# --rebuild. The amd64 box is boxes/debian-12, the arm64 one boxes/debian-12-arm64.
+# --rebuild. The amd64 BIOS box is boxes/debian-12, the amd64 UEFI box boxes/debian-12-efi and
+# the arm64 (UEFI) one boxes/debian-12-arm64.
 #
-# Usage: scripts/test-box.sh [--arch amd64|arm64] [--rebuild]
+# Usage: scripts/test-box.sh [--arch amd64|arm64] [--firmware bios|efi] [--rebuild]
+#   --firmware defaults to bios for amd64 and efi for arm64 (which has no BIOS box).
 #   stdout: the box's absolute path, and nothing else; build progress goes to stderr.
 #
-# The recipe hash is the sha256 of every file the recipe reads (for debian-12-arm64, also the
-# rootfs/ and Vagrantfile.in it shares with debian-12), the insecure key pair the box authorizes
+# The recipe hash is the sha256 of every file the recipe reads (for the UEFI recipes, also the
+# shared build in boxes/lib/ and the rootfs/ and Vagrantfile.in they take from debian-12), the
+# insecure key pair the box authorizes
 # and the list of Vagrant's insecure public keys it is checked against, so a changed recipe gets
 # a new box and an unchanged one is never rebuilt.
 # A build goes to a temporary name and is renamed into place only when complete; a lock file
@@ -18,24 +21,32 @@
 # size, sha256) is kept in <box>.built.
 set -euo pipefail
 
-usage='usage: scripts/test-box.sh [--arch amd64|arm64] [--rebuild]'
+usage='usage: scripts/test-box.sh [--arch amd64|arm64] [--firmware bios|efi] [--rebuild]'
 rebuild=false
 arch=amd64
+firmware=''
 while (($#)); do
   case $1 in
     --rebuild) rebuild=true ;;
     --arch) (($# >= 2)) || { echo "test-box.sh: --arch needs amd64 or arm64 ($usage)" >&2; exit 2; }; arch=$2; shift ;;
     --arch=*) arch=${1#*=} ;;
-    -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --firmware) (($# >= 2)) || { echo "test-box.sh: --firmware needs bios or efi ($usage)" >&2; exit 2; }; firmware=$2; shift ;;
+    --firmware=*) firmware=${1#*=} ;;
+    -h | --help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test-box.sh: unknown argument $1 ($usage)" >&2; exit 2 ;;
   esac
   shift
 done
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-case $arch in
-  amd64) name=debian-12; recipe_files=(boxes/debian-12) ;;
-  arm64) name=debian-12-arm64; recipe_files=(boxes/debian-12-arm64 boxes/debian-12/rootfs boxes/debian-12/Vagrantfile.in) ;;
+# The UEFI recipes source boxes/lib/ and take the system's files from debian-12.
+uefi_shared=(boxes/lib boxes/debian-12/rootfs boxes/debian-12/Vagrantfile.in)
+case $arch/${firmware:-default} in
+  amd64/default | amd64/bios) name=debian-12; recipe_files=(boxes/debian-12) ;;
+  amd64/efi) name=debian-12-efi; recipe_files=(boxes/debian-12-efi "${uefi_shared[@]}") ;;
+  arm64/default | arm64/efi) name=debian-12-arm64; recipe_files=(boxes/debian-12-arm64 "${uefi_shared[@]}") ;;
+  arm64/bios) echo "test-box.sh: there is no BIOS box for arm64 (arm64 boots by UEFI only): use --firmware efi or leave it out" >&2; exit 2 ;;
+  amd64/* | arm64/*) echo "test-box.sh: no firmware $firmware; use bios or efi ($usage)" >&2; exit 2 ;;
   *) echo "test-box.sh: no test box for the architecture $arch ($usage)" >&2; exit 2 ;;
 esac
 recipe=boxes/$name
@@ -122,7 +133,8 @@ cat "$built_file.tmp.$$" >&2
 rm -f "$built_file"
 mv -f "$tmp" "$box"
 mv -f "$built_file.tmp.$$" "$built_file"
-# Only this recipe's boxes: debian-12-arm64-<hash>.box is not an old debian-12 box.
+# Only this recipe's boxes: debian-12-arm64-<hash>.box and debian-12-efi-<hash>.box are not old
+# debian-12 boxes (the pattern wants the 16 hex digits right after the name).
 for old in "$cache/$name"-*.box; do
   if [[ ${old##*/} =~ ^$name-[0-9a-f]{16}\.box$ && $old != "$box" ]]; then rm -f -- "$old" "$old.built"; fi
 done

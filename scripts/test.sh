@@ -11,6 +11,7 @@ fi
 npm run build
 # The test boxes are real and slow to build: scripts/test-box.sh keeps them in /var/cache/shien, by recipe hash.
 bash scripts/test-box.sh >/dev/null
+bash scripts/test-box.sh --arch amd64 --firmware efi >/dev/null
 bash scripts/test-box.sh --arch arm64 >/dev/null
 bash scripts/local-blade.sh up
 # Set up once, here: the tests read blade.json instead of running `up` again from each project.

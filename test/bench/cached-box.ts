@@ -8,7 +8,7 @@ import {pushSettings} from '../../src/config/blade-config.js'
 import {qemuImgConvert} from '../../src/qemu-img/qemu-img.js'
 
 const BOXES = '/var/cache/shien/boxes'
-// The amd64 box only: debian-12-arm64-<hash>.box lives in the same folder.
+// The amd64 BIOS box only: debian-12-arm64-<hash>.box and debian-12-efi-<hash>.box live in the same folder.
 const AMD64_BOX = /^debian-12-[0-9a-f]{16}\.box$/
 
 /** box-disk001.vmdk of the cached test box, extracted into `dir`. */
