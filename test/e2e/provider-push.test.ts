@@ -12,24 +12,30 @@ import {waitForBanner} from '../support/ssh-banner.js'
 import {testBoxPath} from '../support/test-box.js'
 import {clearSlot} from '../support/virsh.js'
 
-// The amd64 test box's disk as a Mac's other providers package it (Parallels: a .pvm bundle
-// with an expanding image; libvirt/qemu: a qcow2 box.img), pushed to the local blade: each is
-// converted naming its format, hardened, defined and booted to an sshd that lets the student in
-// with their own key and not with Vagrant's. (The VMware layout, a split VMDK, is the box
-// test/blade/audit-live.test.ts pushes and boots.)
+// The amd64 test boxes' disks as a Mac's other providers package them (Parallels: a .pvm bundle
+// with an expanding image, made from the UEFI box and declaring EFI; libvirt/qemu: a qcow2
+// box.img of the BIOS box), pushed to the local blade: each is converted naming its format,
+// hardened, defined (the Parallels one as an x86_64 UEFI machine with OVMF and a variable store
+// of its own) and booted to an sshd that lets the student in with their own key and not with
+// Vagrant's. (The VMware layout, a split VMDK, is the box test/blade/audit-live.test.ts pushes
+// and boots.)
 const SLOTS = {parallels: '02', libvirt: '03'} as const
 const BOOT_MS = 600_000
+/** The disks' sizes: the UEFI box's (GPT, an ESP) and the BIOS box's. */
+const VIRTUAL_SIZE = {parallels: 1159725056, libvirt: 1006449152} as const
 const INSECURE = join(REPO_ROOT, 'test/fixtures/vagrant-insecure/vagrant.key.ed25519')
 
 let blade: LocalBlade
 let dir: string
-let boxes: Awaited<ReturnType<typeof providerBoxesFrom>>
+let boxes: Record<keyof typeof SLOTS, string>
 let savedKnownHosts: string
 
 beforeAll(async () => {
   blade = await ensureLocalBlade()
   dir = await mkdtemp(join(tmpdir(), 'shien-provider-push-'))
-  boxes = await providerBoxesFrom(await testBoxPath(), dir)
+  const {parallels} = await providerBoxesFrom(await testBoxPath('amd64', 'efi'), join(dir, 'efi'), ['parallels'], 'efi')
+  const {libvirt} = await providerBoxesFrom(await testBoxPath(), join(dir, 'bios'), ['libvirt'])
+  boxes = {parallels, libvirt}
   savedKnownHosts = await readFile(blade.knownHosts, 'utf8')
   await Promise.all(Object.values(SLOTS).map((slot) => clearSlot(blade.account, slot)))
 }, 900_000)
@@ -49,19 +55,25 @@ describe("boxes of a Mac's other providers, pushed and booted on the local blade
       expect(push.exitCode, `${format}: ${push.stderr}${push.stdout}`).toBe(0)
       expect(push.json).toMatchObject({slot, state: 'running', login: `shien vm ssh ${slot}`})
       const info = JSON.parse((await execa('qemu-img', ['info', '--output=json', '-U', join(blade.storageRoot, 'users', blade.account, 'images', `${slot}.qcow2`)])).stdout)
-      expect(info).toMatchObject({format: 'qcow2', 'virtual-size': 1006449152})
+      expect(info).toMatchObject({format: 'qcow2', 'virtual-size': VIRTUAL_SIZE[format as keyof typeof SLOTS]})
       expect(info['backing-filename']).toBeUndefined()
     }
+    // The Parallels box declared EFI: an x86_64 UEFI machine, OVMF with a variable store of its own.
+    const xml = (await execa('virsh', ['-c', 'qemu:///system', 'dumpxml', `${blade.account}-${SLOTS.parallels}`])).stdout
+    expect(xml).toMatch(/<type arch=['"]x86_64['"]/)
+    expect(xml).toMatch(/<loader[^>]*>\/usr\/share\/OVMF\/OVMF_CODE[^<]*\.fd<\/loader>/)
+    expect(xml).toContain(`/users/${blade.account}/images/${SLOTS.parallels}.vars.fd`)
     const list = await runShien(['vm', 'list', '--host', blade.hostAlias, '--json'], {home: blade.laptopHome})
     for (const [format, slot] of Object.entries(SLOTS)) ports[format] = list.json.domains.find((d: {slot: string}) => d.slot === slot).sshPort
     // Both boot at once under TCG.
     const waited = await Promise.all(Object.values(ports).map((port) => waitForBanner(port, BOOT_MS)))
-    console.log(`parallels and libvirt VMs: sshd answered ${waited.map((ms) => (ms / 1000).toFixed(0)).join(' s and ')} s after both pushes returned (TCG)`)
+    console.log(`parallels (UEFI) and libvirt (BIOS) VMs: sshd answered ${waited.map((ms) => (ms / 1000).toFixed(0)).join(' s and ')} s after both pushes returned (TCG)`)
 
     for (const [format, slot] of Object.entries(SLOTS)) {
-      const login = await runShien(['vm', 'ssh', slot, '--host', blade.hostAlias, '--', 'cat', '/etc/os-release'], {home: blade.laptopHome})
+      const login = await runShien(['vm', 'ssh', slot, '--host', blade.hostAlias, '--', 'grep ^ID= /etc/os-release; test -d /sys/firmware/efi && echo booted-efi || echo booted-bios'], {home: blade.laptopHome})
       expect(login.exitCode, `${format}: ${login.stderr}`).toBe(0)
       expect(login.stdout).toContain('ID=debian')
+      expect(login.stdout).toContain(format === 'parallels' ? 'booted-efi' : 'booted-bios')
       expect(login.stderr).not.toMatch(/authenticity|warning|changed/i)
       const insecure = await execa('ssh', ['-i', INSECURE, '-p', String(ports[format]), '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no',
         '-o', 'UserKnownHostsFile=/dev/null', '-o', 'ConnectTimeout=30', 'vagrant@127.0.0.1', 'true'], {reject: false})

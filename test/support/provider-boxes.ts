@@ -103,10 +103,16 @@ export function asEntries(files: Map<string, Buffer>, folder = ''): TarEntry[] {
  * The test box's disk as each other provider's `vagrant package` lays it out, made with
  * qemu-img from the box's own VMDK, tarred with the system's tar (the disks are hundreds of
  * MiB): a vmware_desktop box with a split VMDK (twoGbMaxExtentSparse), a parallels box (.pvm
- * bundle with an expanding image) and a libvirt box (box.img qcow2). All amd64, BIOS. Those
- * left out of `only` are not made (their path is '').
+ * bundle with an expanding image) and a libvirt box (box.img qcow2). All amd64; the VMware and
+ * Parallels ones declare `firmware` (the test box's own: BIOS, or EFI for the debian-12-efi box),
+ * a libvirt box declares none. Those left out of `only` are not made (their path is '').
  */
-export async function providerBoxesFrom(testBox: string, dir: string, only: ReadonlyArray<'vmware' | 'parallels' | 'libvirt'> = ['vmware', 'parallels', 'libvirt']): Promise<{vmware: string; parallels: string; libvirt: string}> {
+export async function providerBoxesFrom(
+  testBox: string,
+  dir: string,
+  only: ReadonlyArray<'vmware' | 'parallels' | 'libvirt'> = ['vmware', 'parallels', 'libvirt'],
+  firmware: 'bios' | 'efi' = 'bios',
+): Promise<{vmware: string; parallels: string; libvirt: string}> {
   const disk = join(dir, 'source')
   await run('mkdir', ['-p', disk])
   await run('tar', ['-xf', testBox, '-C', disk, 'box-disk001.vmdk'])
@@ -126,7 +132,7 @@ export async function providerBoxesFrom(testBox: string, dir: string, only: Read
   }
   const vmware = await layout('vmware', {provider: 'vmware_desktop', architecture: 'amd64'}, async (folder) => {
     await run('qemu-img', ['convert', '-f', 'vmdk', '-O', 'vmdk', '-o', 'subformat=twoGbMaxExtentSparse', vmdk, join(folder, 'disk.vmdk')])
-    await writeFile(join(folder, 'debian12.vmx'), vmx({guestOS: 'debian12-64', disk: 'disk.vmdk', firmware: 'bios', device: 'scsi0:0'}))
+    await writeFile(join(folder, 'debian12.vmx'), vmx({guestOS: 'debian12-64', disk: 'disk.vmdk', firmware, device: 'scsi0:0'}))
   })
   const parallels = await layout('parallels', {provider: 'parallels', architecture: 'amd64'}, async (folder) => {
     const hdd = join(folder, 'box.pvm', 'harddisk.hdd')
@@ -134,7 +140,7 @@ export async function providerBoxesFrom(testBox: string, dir: string, only: Read
     const image = 'harddisk.hdd.0.{5fbaabe3-6958-40ff-92a7-860e329aab41}.hds'
     await run('qemu-img', ['convert', '-f', 'vmdk', '-O', 'parallels', vmdk, join(hdd, image)])
     await writeFile(join(hdd, 'DiskDescriptor.xml'), diskDescriptor(image, virtualSize / 512))
-    await writeFile(join(folder, 'box.pvm', 'config.pvs'), configPvs(false))
+    await writeFile(join(folder, 'box.pvm', 'config.pvs'), configPvs(firmware === 'efi'))
   })
   const libvirt = await layout('libvirt', {provider: 'libvirt', format: 'qcow2', virtual_size: Math.ceil(virtualSize / 2 ** 30), architecture: 'amd64'}, async (folder) => {
     await run('qemu-img', ['convert', '-f', 'vmdk', '-O', 'qcow2', vmdk, join(folder, 'box.img')])
