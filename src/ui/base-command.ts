@@ -41,7 +41,7 @@ export abstract class ShienCommand extends Command {
         code: 'CANCELLED',
         exit: 'cancelled',
         cause: error,
-        suggestions: ['Run the same command again: a push resumes where it stopped.'],
+        suggestions: ['Run the same command again.'],
       })
     }
     // jsonEnabled() is false when parsing failed before --json was read, so look at the words too.
