@@ -3,6 +3,8 @@
  * an admin runs it. Appliance launches: 1 to build the three guests, then 2 images + 1 for the
  * published box during the audit (two at a time). Images refused by the gate cost none. The weak
  * image is mounted by the fast root probe, the leftovers image (root on LVM) too, through lvs.
+ * The storage root is the test's own; of the local blade it takes only its two students'
+ * accounts, to own the images, so it runs beside the blade's tests.
  */
 import {createHash} from 'node:crypto'
 import {chown, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile} from 'node:fs/promises'
