@@ -2,7 +2,6 @@ import {existsSync} from 'node:fs'
 import {machine} from 'node:os'
 
 import {ShienError} from '../errors.js'
-import type {BladeConfig} from './blade-config.js'
 
 /** Guest architectures ie-virsh has templates for, named as libvirt and `uname -m` name them. */
 export const GUEST_ARCHES = ['x86_64', 'aarch64'] as const
@@ -50,13 +49,19 @@ export function isGuestArch(value: unknown): value is GuestArch {
   return typeof value === 'string' && (GUEST_ARCHES as readonly string[]).includes(value)
 }
 
+/** What archSettings reads of the blade's config (config/blade-schema.ts: `arch`, `domainType`). */
+export interface ArchConfig {
+  arch?: {native?: readonly string[]; emulated?: readonly string[]}
+  domainType: 'kvm' | 'qemu' | 'auto'
+}
+
 /**
  * The blade's architectures with the defaults filled in. By default the host's own architecture
  * is native when the host has /dev/kvm and the config does not force TCG (`domainType: "qemu"`),
  * and every architecture whose qemu-system emulator is installed, the host's own included when it
  * is not native, may run emulated. `arch.native` and `arch.emulated` in the config replace them.
  */
-export function archSettings(config: Pick<BladeConfig, 'arch' | 'domainType'>, host: HostFacts): ArchSettings {
+export function archSettings(config: ArchConfig, host: HostFacts): ArchSettings {
   const own = GUEST_ARCHES.find((arch) => arch === host.machine)
   const kvm = own !== undefined && host.kvm && config.domainType !== 'qemu'
   const native = configured(config.arch?.native, 'native') ?? (kvm ? [own] : [])

@@ -2,7 +2,17 @@ import {ShienError} from '../errors.js'
 import {withAccountLock} from '../privileged/lock.js'
 import {openDomainXmls, type DomainXmls} from '../privileged/domain-xmls.js'
 import {openSlotRecords, type SlotRecords} from '../privileged/slot-records.js'
-import type {VirshContext} from './context.js'
+import type {Hypervisor} from './virsh.js'
+import type {Owner} from '../privileged/standing.js'
+
+/** What the claims take of ie-virsh's context (virsh/context.ts): the caller, the account's lock, libvirt and the records. */
+export interface ClaimContext {
+  owner: Pick<Owner, 'account'>
+  lockPath: string
+  signal: AbortSignal
+  hypervisor: Pick<Hypervisor, 'dumpXml' | 'state'>
+  cluster: () => Promise<ClusterSlots | undefined>
+}
 
 /**
  * ie-virsh's side of the slot records (docs/cluster.md): with a `cluster` section in the blade
@@ -31,7 +41,7 @@ export async function openClusterSlots(storageRoot: string, self: string): Promi
  * the slot is not defined on this blade (the caller checked, under the account's lock). Hands
  * back what undoes both, for a define that fails.
  */
-export async function claimForDefine(ctx: VirshContext, slot: string): Promise<{keep: (xml: string) => Promise<void>; undo: () => Promise<void>}> {
+export async function claimForDefine(ctx: ClaimContext, slot: string): Promise<{keep: (xml: string) => Promise<void>; undo: () => Promise<void>}> {
   const cluster = await ctx.cluster()
   if (cluster === undefined) return {keep: async () => undefined, undo: async () => undefined}
   const account = ctx.owner.account
@@ -51,7 +61,7 @@ export async function claimForDefine(ctx: VirshContext, slot: string): Promise<{
  * before the cluster section existed) is claimed now and its definition kept; one recorded on
  * another blade is SLOT_ELSEWHERE. Call it under the account's lock, the domain seen defined.
  */
-export async function claimDefinedHere(ctx: VirshContext, name: string, slot: string): Promise<void> {
+export async function claimDefinedHere(ctx: ClaimContext, name: string, slot: string): Promise<void> {
   const cluster = await ctx.cluster()
   if (cluster === undefined) return
   const account = ctx.owner.account
@@ -68,7 +78,7 @@ export async function claimDefinedHere(ctx: VirshContext, name: string, slot: st
  * minutes), the next command claims instead. Hands back the slots recorded on another blade, with
  * that blade: the list shows them rather than failing.
  */
-export async function claimListed(ctx: VirshContext, listed: ReadonlyArray<{name: string; slot: string}>): Promise<Map<string, string>> {
+export async function claimListed(ctx: ClaimContext, listed: ReadonlyArray<{name: string; slot: string}>): Promise<Map<string, string>> {
   const elsewhere = new Map<string, string>()
   const cluster = await ctx.cluster()
   if (cluster === undefined) return elsewhere
@@ -104,7 +114,7 @@ const LIST_LOCK_WAIT_SECONDS = 2
  * After an undefine on this blade: the record and the kept XML go. A record naming another blade
  * stays, and so does the XML (both are that blade's definition).
  */
-export async function releaseAfterUndefine(ctx: VirshContext, slot: string): Promise<void> {
+export async function releaseAfterUndefine(ctx: ClaimContext, slot: string): Promise<void> {
   const cluster = await ctx.cluster()
   if (cluster === undefined) return
   const account = ctx.owner.account
