@@ -1,4 +1,4 @@
-import {chmod, chown, lstat, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile} from 'node:fs/promises'
+import {chown, lstat, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {execa} from 'execa'
@@ -12,7 +12,7 @@ import {ExitCode} from '../../src/errors.js'
 import {main} from '../../src/virsh/main.js'
 import {startSecondLibvirtd, type SecondLibvirtd} from '../support/second-libvirtd.js'
 import {ensureLibvirtd, ensureUser, virsh} from '../support/system.js'
-import {emptyVirshState} from '../support/virsh.js'
+import {emptyVirshState, makeVirshStorage} from '../support/virsh.js'
 
 /**
  * ie-virsh on two blades sharing one storage root (docs/cluster.md): blade cwa is the system
@@ -57,15 +57,8 @@ describe('ie-virsh with a cluster section, two blades on one storage', () => {
   beforeAll(async () => {
     await ensureLibvirtd()
     for (const account of ACCOUNTS) uid[account] = await ensureUser(account)
-    root = await mkdtemp('/tmp/shien-cwire-')
+    root = await makeVirshStorage('shien-cwire-', Object.fromEntries(ACCOUNTS.map((a) => [a, uid[a]])))
     paths = clusterPaths(root)
-    await chmod(root, 0o755)
-    await mkdir(join(root, 'users'), {mode: 0o755})
-    for (const account of ACCOUNTS) {
-      await mkdir(imagesOf(account), {recursive: true, mode: 0o700})
-      await chown(join(root, 'users', account), uid[account], uid[account])
-      await chown(imagesOf(account), uid[account], uid[account])
-    }
     await mkdir(join(root, 'etc', 'templates'), {recursive: true})
     // A template libvirt refuses at define: its emulator does not exist.
     const normal = await readFile(join(import.meta.dirname, '../../templates/normal.xml'), 'utf8')

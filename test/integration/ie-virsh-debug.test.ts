@@ -1,4 +1,4 @@
-import {chmod, chown, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile} from 'node:fs/promises'
+import {chown, mkdir, readFile, readdir, rm, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {execa} from 'execa'
@@ -7,7 +7,7 @@ import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 import {ExitCode} from '../../src/errors.js'
 import {main} from '../../src/virsh/main.js'
 import {ensureLibvirtd, ensureUser, virsh} from '../support/system.js'
-import {emptyVirshState} from '../support/virsh.js'
+import {emptyVirshState, makeVirshStorage} from '../support/virsh.js'
 
 // debug, dumpxml, templates and admins against the real libvirtd (qemu:///system, TCG) and a
 // real gdb; the configuration is injected by path, accounts are real Unix accounts.
@@ -97,14 +97,7 @@ describe('ie-virsh debug, dumpxml, templates and admins against the real libvirt
     uid[STUDENT] = await ensureUser(STUDENT, ['shien-kernel'])
     uid[OTHER] = await ensureUser(OTHER)
     uid[ADMIN] = await ensureUser(ADMIN, ['shien-admin'])
-    root = await mkdtemp('/tmp/shien-ievirsh-debug-')
-    await chmod(root, 0o755)
-    await mkdir(join(root, 'users'), {mode: 0o755})
-    for (const account of ACCOUNTS) {
-      await mkdir(imagesOf(account), {recursive: true, mode: 0o700})
-      await chown(join(root, 'users', account), uid[account], uid[account])
-      await chown(imagesOf(account), uid[account], uid[account])
-    }
+    root = await makeVirshStorage('shien-ievirsh-debug-', Object.fromEntries(ACCOUNTS.map((a) => [a, uid[a]])))
     await mkdir(join(root, 'etc', 'templates'), {recursive: true})
     await writeConfig()
   })

@@ -1,5 +1,5 @@
 import {execFileSync} from 'node:child_process'
-import {chmod, chown, mkdir, mkdtemp, readdir, rename, rm, stat, symlink, writeFile} from 'node:fs/promises'
+import {chmod, chown, mkdir, readdir, rename, rm, stat, symlink, writeFile} from 'node:fs/promises'
 import {connect} from 'node:net'
 import {join} from 'node:path'
 
@@ -9,7 +9,7 @@ import {afterAll, afterEach, beforeAll, describe, expect, it} from 'vitest'
 import {ExitCode} from '../../src/errors.js'
 import {main} from '../../src/virsh/main.js'
 import {ensureLibvirtd, ensureUser, virsh} from '../support/system.js'
-import {emptyVirshState} from '../support/virsh.js'
+import {emptyVirshState, makeVirshStorage} from '../support/virsh.js'
 
 // Real libvirtd (qemu:///system, TCG), real qemu-img, real accounts; config injected by path.
 const URI = 'qemu:///system'
@@ -45,15 +45,7 @@ describe('ie-virsh against the real libvirtd', () => {
   beforeAll(async () => {
     await ensureLibvirtd()
     for (const account of ACCOUNTS) uid[account] = await ensureUser(account)
-    root = await mkdtemp('/tmp/shien-ievirsh-')
-    // Each VM's qemu (its owner) must traverse the storage root, as it does /gfs2/shien on a blade.
-    await chmod(root, 0o755)
-    await mkdir(join(root, 'users'), {mode: 0o755})
-    for (const account of ACCOUNTS) {
-      await mkdir(imagesOf(account), {recursive: true, mode: 0o700})
-      await chown(join(root, 'users', account), uid[account], uid[account])
-      await chown(imagesOf(account), uid[account], uid[account])
-    }
+    root = await makeVirshStorage('shien-ievirsh-', Object.fromEntries(ACCOUNTS.map((a) => [a, uid[a]])))
     await mkdir(join(root, 'boxes', 'os', '1.0'), {recursive: true, mode: 0o755})
     await mkdir(join(root, 'etc'))
     const config = {

@@ -1,4 +1,4 @@
-import {readdir, rm} from 'node:fs/promises'
+import {chmod, chown, mkdir, mkdtemp, readdir, rm} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {execa} from 'execa'
@@ -42,4 +42,22 @@ export async function emptyVirshState(root: string, accounts: readonly string[])
     for (const name of await readdir(images).catch(() => [] as string[])) await rm(join(images, name), {recursive: true, force: true})
   }
   await rm(join(root, 'ports'), {recursive: true, force: true})
+}
+
+/**
+ * A storage root for ie-virsh tests, as a blade has it: `prefix` + random under /tmp, mode 0755
+ * (each VM's qemu, running as its owner, traverses it as it does /gfs2/shien), `users/<account>`
+ * and its `images/` owned by the account (uids given), mode 0700.
+ */
+export async function makeVirshStorage(prefix: string, uids: Readonly<Record<string, number>>): Promise<string> {
+  const root = await mkdtemp(`/tmp/${prefix}`)
+  await chmod(root, 0o755)
+  await mkdir(join(root, 'users'), {mode: 0o755})
+  for (const [account, uid] of Object.entries(uids)) {
+    const images = join(root, 'users', account, 'images')
+    await mkdir(images, {recursive: true, mode: 0o700})
+    await chown(join(root, 'users', account), uid, uid)
+    await chown(images, uid, uid)
+  }
+  return root
 }
