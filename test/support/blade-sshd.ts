@@ -95,6 +95,8 @@ interface Launched {
 }
 
 async function launch(o: BladeSshdOptions & {conf: string; log: string}): Promise<Launched> {
+  // A restart appends to the same log: what counts is a "Server listening" line after what is there.
+  const before = (await readFile(o.log, 'utf8').catch(() => '')).length
   const out = openSync(join(o.dir, 'namespace.log'), 'a')
   const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', NAMESPACE_SCRIPT, 'sh', o.etcShien, o.conf, o.log, o.shien ?? ''], {
     stdio: ['ignore', out, out],
@@ -116,8 +118,6 @@ async function launch(o: BladeSshdOptions & {conf: string; log: string}): Promis
     throw new Error(`processes of the blade sshd's namespace ${namespace} do not end: ${(await processes()).join(', ')}`)
   }
   try {
-    // A restart appends to the same log: wait for a "Server listening" line after what is there.
-    const before = (await readFile(o.log, 'utf8').catch(() => '')).length
     await waitForListening(o.log, before, child, join(o.dir, 'namespace.log'))
     namespace = await readlink(`/proc/${child.pid}/ns/mnt`)
     if (namespace === (await readlink('/proc/self/ns/mnt'))) throw new Error('the blade sshd runs in the host\'s mount namespace')
