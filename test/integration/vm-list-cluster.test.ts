@@ -71,7 +71,7 @@ describe('shien vm list and vm stop across the blades of a cluster', () => {
     expect(r.json.blades.map((b: {reachable: boolean}) => b.reachable)).toEqual([true, true])
   })
 
-  it("vm stop, vm ssh, vm start and vm destroy of a slot on blade-b act on blade-b when the student names blade-a", async () => {
+  it("vm stop, vm ssh, vm ssh-config, vm start and vm destroy of a slot on blade-b act on blade-b when the student names blade-a", async () => {
     const stopped = await shien(cl1, 'vm', 'stop', '02', '--host', 'blade-a', '--json')
     expect(stopped.exitCode, stopped.stdout + stopped.stderr).toBe(0)
     expect(stopped.json).toMatchObject({name: 'shien-cl1-02', outcome: 'not-running'})
@@ -80,6 +80,11 @@ describe('shien vm list and vm stop across the blades of a cluster', () => {
     const ssh = await shien(cl1, 'vm', 'ssh', '02', '--host', 'blade-a', '--json', '--', 'true')
     expect(ssh.json?.error, ssh.stdout + ssh.stderr).toMatchObject({code: 'VM_NOT_RUNNING'})
     expect(ssh.json.error.message).toContain('shien-cl1-02 is shut off')
+
+    // vm ssh-config found it on blade-b too, and asked blade-b's shien for the keys a push records (there are none: it was never pushed).
+    const config = await shien(cl1, 'vm', 'ssh-config', '02', '--host', 'blade-a', '--json')
+    expect(config.json?.error, config.stdout + config.stderr).toMatchObject({code: 'HOST_KEYS_UNKNOWN'})
+    expect(config.json.error.message).toContain('shien-cl1-02')
 
     const started = await shien(cl1, 'vm', 'start', '02', '--host', 'blade-a', '--json')
     expect(started.exitCode, started.stdout + started.stderr).toBe(0)

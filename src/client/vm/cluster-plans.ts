@@ -48,7 +48,7 @@ export async function askCluster(blade: BladeClient, signal: AbortSignal): Promi
   let hello: unknown
   try {
     hello = await blade.call('hello', {}, {signal})
-  } catch (error) {
+  } catch {
     if (signal.aborted) throw signal.reason
     return {ok: true}
   }
