@@ -1,3 +1,4 @@
+import type {ClusterView} from '../../protocol/blade-steps.js'
 import type {ListedDomain, ListResult} from '../../virsh/list.js'
 import {renderTable} from '../../text-table.js'
 import {describeList} from '../../virsh/list.js'
@@ -42,25 +43,28 @@ export async function listVms(plan: VmPlan, deps: VmDeps): Promise<VmListResult>
       askCluster(blade, deps.signal),
     ])
     const own = withLaptopSsh(first, plan)
-    if (answer.ok && answer.cluster === undefined) return own
     if (!answer.ok) {
       // The list is still the first blade's; the cluster it described cannot be used.
       const name = plan.target.alias
       return {...own, domains: own.domains.map((d) => ({...d, blade: name})), blades: [{name, ssh: name, reachable: true}], clusterProblem: answer.why}
     }
-    const cluster = answer.cluster!
-    const self = cluster.blades.find((b) => b.name === cluster.self)!
-    const others = await Promise.all(otherBladePlans(plan, cluster).map(async (other) => {
-      const r = await onOtherBlade(other, asked, (client, signal) => client.virsh<ListResult>(ieVirshArgs(other.plan, ['list']), {signal}))
-      return {blade: other, r: r.ok ? {ok: true as const, list: withLaptopSsh(r.value, other.plan)} : r}
-    }))
-    const lists = [{blade: self.name, list: own}, ...others.flatMap((o) => (o.r.ok ? [{blade: o.blade.name, list: o.r.list}] : []))]
-    const blades: BladeAnswer[] = cluster.blades.map((b) => {
-      const other = others.find((o) => o.blade.name === b.name)
-      return other === undefined || other.r.ok ? {name: b.name, ssh: b.ssh, reachable: true} : {name: b.name, ssh: b.ssh, reachable: false, why: other.r.why}
+    if (answer.cluster === undefined) return own
+    const others = await listOthers(plan, answer.cluster, asked)
+    const lists = [{blade: answer.cluster.self, list: own}, ...others.flatMap((o) => (o.list === undefined ? [] : [{blade: o.name, list: o.list}]))]
+    const blades = answer.cluster.blades.map((b): BladeAnswer => {
+      const why = others.find((o) => o.name === b.name)?.why
+      return why === undefined ? {name: b.name, ssh: b.ssh, reachable: true} : {name: b.name, ssh: b.ssh, reachable: false, why}
     })
     return {...own, domains: mergeBladeLists(lists), blades}
   })
+}
+
+/** Every other blade's list at once, its ssh fields for the laptop through that blade; or why it did not answer. */
+async function listOthers(plan: VmPlan, cluster: ClusterView, deps: VmDeps): Promise<Array<{name: string; list?: ListResult; why?: string}>> {
+  return Promise.all(otherBladePlans(plan, cluster).map(async (other) => {
+    const r = await onOtherBlade(other, deps, (client, signal) => client.virsh<ListResult>(ieVirshArgs(other.plan, ['list']), {signal}))
+    return r.ok ? {name: other.name, list: withLaptopSsh(r.value, other.plan)} : {name: other.name, why: r.why}
+  }))
 }
 
 /**
