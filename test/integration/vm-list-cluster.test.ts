@@ -5,7 +5,8 @@ import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {startClusterLab, type ClusterLab, type LabBladeName, type LabStudent} from '../support/cluster-lab.js'
-import {runShien} from '../support/cli.js'
+import {REPO_ROOT, runShien, SHIEN_BIN} from '../support/cli.js'
+import {tmuxTerminal} from '../support/tmux.js'
 
 // `shien vm list` and the slot commands across the two-blade lab (test/support/cluster-lab.ts):
 // the laptop runs the built CLI against blade-a only, learns the cluster from blade-a's hello
@@ -71,7 +72,7 @@ describe('shien vm list and vm stop across the blades of a cluster', () => {
     expect(r.json.blades.map((b: {reachable: boolean}) => b.reachable)).toEqual([true, true])
   })
 
-  it("vm stop, vm ssh, vm ssh-config, vm start and vm destroy of a slot on blade-b act on blade-b when the student names blade-a", async () => {
+  it("vm stop, vm ssh, vm ssh-config, vm console, vm start and vm destroy of a slot on blade-b act on blade-b when the student names blade-a", async () => {
     const stopped = await shien(cl1, 'vm', 'stop', '02', '--host', 'blade-a', '--json')
     expect(stopped.exitCode, stopped.stdout + stopped.stderr).toBe(0)
     expect(stopped.json).toMatchObject({name: 'shien-cl1-02', outcome: 'not-running'})
@@ -94,6 +95,18 @@ describe('shien vm list and vm stop across the blades of a cluster', () => {
     expect(destroyed.exitCode, destroyed.stdout + destroyed.stderr).toBe(0)
     expect(String((await lab.b.libvirtd.virsh('domstate', 'shien-cl1-02')).stdout).trim()).toBe('shut off')
     expect(await lab.domains()).toEqual({a: ['shien-cl1-01'], b: ['shien-cl1-02']})
+
+    // vm console reaches blade-b's ie-virsh too: its refusal names the VM there (blade-a has none).
+    const terminal = tmuxTerminal(`vmlist-console-${process.pid}`)
+    try {
+      const command = `cd ${REPO_ROOT} && HOME=${cl1.laptopHome} SSH_AUTH_SOCK= node ${SHIEN_BIN} vm console 02 --host blade-a; echo "EXIT=$?"; sleep 60`
+      const opened = await terminal.tmux(['new-session', '-d', '-s', `vmlist-console-${process.pid}`, '-x', '160', '-y', '30', command])
+      expect(opened.exitCode, String(opened.stderr)).toBe(0)
+      const screen = await terminal.waitFor(/EXIT=\d+/, 60_000)
+      expect(screen.replace(/\s+/g, ' ')).toContain('shien-cl1-02 is shut off')
+    } finally {
+      await terminal.tmux(['kill-server'])
+    }
 
     // A slot defined on no blade keeps blade-a's answer.
     const nowhere = await shien(cl1, 'vm', 'stop', '03', '--host', 'blade-a', '--json')

@@ -47,3 +47,15 @@ async function findHolder(plan: VmPlan, blade: BladeClient, slot: string, deps: 
   const listed = found.filter((f) => f !== undefined)
   return (listed.find((f) => f.own) ?? listed[0])?.other
 }
+
+/**
+ * Fails with NOT_DEFINED when the blade's list has no VM in `slot`: for a command whose own
+ * refusal is not JSON (the console's terminal), so onSlotBlade can look for the slot elsewhere.
+ */
+export async function requireListed(plan: VmPlan, blade: BladeClient, slot: string, signal: AbortSignal): Promise<void> {
+  const list = await blade.virsh<ListResult>(ieVirshArgs(plan, ['list']), {signal})
+  if (list.domains.some((d) => d.slot === slot)) return
+  throw new ShienError(`Slot ${slot} has no VM (${list.account}-${slot} is not defined).`, {
+    code: 'NOT_DEFINED', exit: 'refused', suggestions: ['Push one first: shien push --slot ' + slot, 'See your VMs: shien vm list'],
+  })
+}
