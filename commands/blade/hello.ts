@@ -1,4 +1,7 @@
+import {hostname} from 'node:os'
+
 import {BladeCommand} from '../../src/blade/blade-command.js'
+import {clusterOf, clusterView} from '../../src/cluster/blades.js'
 import {archSettings, hostFacts} from '../../src/config/blade-arch.js'
 import {bladeContext} from '../../src/blade/caller.js'
 import {storageSpace} from '../../src/blade/incoming.js'
@@ -11,9 +14,12 @@ export default class BladeHello extends BladeCommand {
   async run() {
     const {flags} = await this.parse(BladeHello)
     const ctx = bladeContext()
+    const arch = archSettings(ctx.config, hostFacts())
+    const cluster = clusterView(clusterOf(ctx.config, {hostname: hostname(), native: arch.native}))
     const result: HelloResult = {
       version: packageInfo().version, protocol: BLADE_PROTOCOL, account: ctx.account, home: ctx.paths.home,
-      arch: archSettings(ctx.config, hostFacts()),
+      arch,
+      ...(cluster === undefined ? {} : {cluster}),
       // A folder not made yet (an account never provisioned) has no room to report.
       space: await storageSpace(ctx).catch(() => undefined),
     }

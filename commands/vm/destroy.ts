@@ -9,7 +9,7 @@ export default class VmDestroy extends VmCommand {
 
   async run(): Promise<DestroyResult> {
     const {args, flags} = await this.parse(VmDestroy)
-    const result = await this.ieVirsh<DestroyResult>(this.plan(flags), ['destroy', args.slot])
+    const {result} = await this.ieVirshOnSlot<DestroyResult>(this.plan(flags), args.slot, ['destroy', args.slot])
     if (!this.jsonEnabled()) this.log(describeDestroy(result))
     return result
   }

@@ -10,8 +10,8 @@ export default class VmStart extends VmCommand {
 
   async run(): Promise<StartResult> {
     const {args, flags} = await this.parse(VmStart)
-    const plan = this.plan(flags)
-    const result = withLaptopSsh(await this.ieVirsh<StartResult>(plan, ['start', args.slot]), plan)
+    const on = await this.ieVirshOnSlot<StartResult>(this.plan(flags), args.slot, ['start', args.slot])
+    const result = withLaptopSsh(on.result, on.plan)
     if (!this.jsonEnabled()) this.log(describeStart(result))
     return result
   }

@@ -17,7 +17,8 @@ does); the output says which of the two happened.`
 
   async run(): Promise<ShutdownResult> {
     const {args, flags} = await this.parse(VmStop)
-    const result = await this.ieVirsh<ShutdownResult>(this.plan(flags), ['shutdown', args.slot ?? defaultSlot(), '--timeout', String(flags.timeout)])
+    const slot = args.slot ?? defaultSlot()
+    const {result} = await this.ieVirshOnSlot<ShutdownResult>(this.plan(flags), slot, ['shutdown', slot, '--timeout', String(flags.timeout)])
     if (!this.jsonEnabled()) this.log(describeShutdown(result))
     return result
   }

@@ -4,6 +4,7 @@ import {configError, ShienError} from '../errors.js'
 import type {GuestArch} from '../config/blade-arch.js'
 import type {BladeConfig} from '../config/blade-config.js'
 import type {clusterBladeSchema} from '../config/blade-schema.js'
+import type {ClusterView} from '../protocol/blade-steps.js'
 
 /** One blade as the cluster section lists it, defaults filled in (config/blade-schema.ts). */
 export type ClusterBlade = z.output<typeof clusterBladeSchema>
@@ -50,6 +51,12 @@ export function clusterOf(config: Pick<BladeConfig, 'cluster' | 'libvirtUri' | '
     ])
   }
   return {blades, self, configured: true}
+}
+
+/** What the laptop is told of the cluster (`shien blade hello`): names and SSH addresses only; nothing without a cluster section. */
+export function clusterView(cluster: Cluster): ClusterView | undefined {
+  if (!cluster.configured) return undefined
+  return {self: cluster.self.name, blades: cluster.blades.map(({name, ssh}) => ({name, ssh}))}
 }
 
 /** The blade named `name` (as `--blade` or an admin command gives it); an unknown name is a usage error listing the blades. */

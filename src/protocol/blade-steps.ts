@@ -16,6 +16,18 @@ export interface HelloResult {
   arch?: {native: Array<'x86_64' | 'aarch64'>; emulated: Array<'x86_64' | 'aarch64'>}
   /** The room on the storage of the caller's folder, so a push can be refused before `vagrant package`; absent from older blades. */
   space?: StorageSpace
+  /**
+   * The blades sharing the storage and which of them answered, when the blade's config has a
+   * `cluster` section (docs/cluster.md); absent without one and from older blades. The laptop
+   * checks it (client/cluster-answer.ts): it comes from another machine.
+   */
+  cluster?: ClusterView
+}
+
+/** What a blade tells the laptop of its cluster: each blade's name and SSH address, and its own name. */
+export interface ClusterView {
+  self: string
+  blades: Array<{name: string; ssh: string}>
 }
 
 export interface StorageSpace {

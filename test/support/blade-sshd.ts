@@ -33,15 +33,30 @@ export interface BladeSshd {
   processes(): Promise<number[]>
   /** Stops the listener and every process of its namespace; the namespace and its mount go with them. */
   stop(): Promise<void>
+  /** Starts it again after a stop, on the same port with the same host key and config (a new namespace). */
+  restart(): Promise<void>
 }
 
-/** Binds the blade's /etc/shien inside the new namespace, then becomes sshd (the same pid). */
+/**
+ * Binds the blade's /etc/shien inside the new namespace (and, when given, a `shien` of the
+ * test's over /usr/local/bin/shien), then becomes sshd (the same pid).
+ */
 const NAMESPACE_SCRIPT = `set -eu
 mount --bind "$1" /etc/shien
+if [ -n "$4" ]; then mount --bind "$4" /usr/local/bin/shien; fi
 exec /usr/sbin/sshd -D -f "$2" -E "$3"
 `
 
-export async function startBladeSshd(o: {dir: string; etcShien: string; users: string[]; authorizedKeys: string}): Promise<BladeSshd> {
+export interface BladeSshdOptions {
+  dir: string
+  etcShien: string
+  users: string[]
+  authorizedKeys: string
+  /** A program the blade's sessions run as `shien` (`shien blade ...`) instead of the installed one. */
+  shien?: string
+}
+
+export async function startBladeSshd(o: BladeSshdOptions): Promise<BladeSshd> {
   if (!existsSync('/etc/shien')) throw new Error('/etc/shien is not there: the blade sshd binds its own folder over it (run on a machine with shien installed).')
   const hostKey = join(o.dir, 'ssh_host_ed25519_key')
   await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', o.dir, '-f', hostKey])
@@ -50,8 +65,40 @@ export async function startBladeSshd(o: {dir: string; etcShien: string; users: s
   const log = join(o.dir, 'sshd.log')
   await writeFile(conf, sshdConfig({port, hostKey, pidFile: join(o.dir, 'sshd.pid'), users: o.users, authorizedKeys: o.authorizedKeys}))
   await execa('/usr/sbin/sshd', ['-t', '-f', conf])
+  const hostKeyPub = (await readFile(`${hostKey}.pub`, 'utf8')).split(' ').slice(0, 2).join(' ')
+  let running = await launch({...o, conf, log})
+  const processes = () => processesIn(running.namespace)
+  return {
+    port,
+    knownHostsLine: `[127.0.0.1]:${port} ${hostKeyPub}`,
+    get pid() {
+      return running.pid
+    },
+    get namespace() {
+      return running.namespace
+    },
+    log,
+    readInside: async (path) => (await execa('nsenter', ['-t', String(running.pid), '-m', 'cat', path])).stdout,
+    processes,
+    stop: () => running.stop(),
+    restart: async () => {
+      await running.stop()
+      running = await launch({...o, conf, log})
+    },
+  }
+}
+
+interface Launched {
+  pid: number
+  namespace: string
+  stop(): Promise<void>
+}
+
+async function launch(o: BladeSshdOptions & {conf: string; log: string}): Promise<Launched> {
+  // A restart appends to the same log: what counts is a "Server listening" line after what is there.
+  const before = (await readFile(o.log, 'utf8').catch(() => '')).length
   const out = openSync(join(o.dir, 'namespace.log'), 'a')
-  const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', NAMESPACE_SCRIPT, 'sh', o.etcShien, conf, log], {
+  const child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', NAMESPACE_SCRIPT, 'sh', o.etcShien, o.conf, o.log, o.shien ?? ''], {
     stdio: ['ignore', out, out],
   })
   closeSync(out)
@@ -71,20 +118,10 @@ export async function startBladeSshd(o: {dir: string; etcShien: string; users: s
     throw new Error(`processes of the blade sshd's namespace ${namespace} do not end: ${(await processes()).join(', ')}`)
   }
   try {
-    await waitForListening(log, child, join(o.dir, 'namespace.log'))
+    await waitForListening(o.log, before, child, join(o.dir, 'namespace.log'))
     namespace = await readlink(`/proc/${child.pid}/ns/mnt`)
     if (namespace === (await readlink('/proc/self/ns/mnt'))) throw new Error('the blade sshd runs in the host\'s mount namespace')
-    const hostKeyPub = (await readFile(`${hostKey}.pub`, 'utf8')).split(' ').slice(0, 2).join(' ')
-    return {
-      port,
-      knownHostsLine: `[127.0.0.1]:${port} ${hostKeyPub}`,
-      pid: child.pid!,
-      namespace,
-      log,
-      readInside: async (path) => (await execa('nsenter', ['-t', String(child.pid), '-m', 'cat', path])).stdout,
-      processes,
-      stop,
-    }
+    return {pid: child.pid!, namespace, stop}
   } catch (error) {
     await stop()
     throw error
@@ -116,9 +153,9 @@ function sshdConfig(o: {port: number; hostKey: string; pidFile: string; users: s
   ].join('\n')
 }
 
-async function waitForListening(log: string, child: ChildProcess, namespaceLog: string): Promise<void> {
+async function waitForListening(log: string, from: number, child: ChildProcess, namespaceLog: string): Promise<void> {
   for (let i = 0; i < 100; i++) {
-    if (/Server listening/.test(await readFile(log, 'utf8').catch(() => ''))) return
+    if (/Server listening/.test((await readFile(log, 'utf8').catch(() => '')).slice(from))) return
     if (child.exitCode !== null) break
     await pause(100)
   }

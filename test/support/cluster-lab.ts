@@ -6,6 +6,7 @@ import {execa} from 'execa'
 
 import {runProvision} from '../../src/admin/provision-command.js'
 import {startBladeSshd, type BladeSshd} from './blade-sshd.js'
+import {SHIEN_BIN} from './cli.js'
 import {startSecondLibvirtd, type SecondLibvirtd} from './second-libvirtd.js'
 import {LAB_GROUP, LAB_STUDENTS, makeLabAccounts, makeLaptop, resetLabAccount, type LabBladeName, type LabStudent, type LabStudentName} from './lab-students.js'
 import {ensureLibvirtd, LIBVIRT_URI, virsh as hostVirsh} from './system.js'
@@ -81,7 +82,17 @@ export interface ClusterLab {
   stop(): Promise<void>
 }
 
-export async function startClusterLab(): Promise<ClusterLab> {
+export interface ClusterLabOptions {
+  /**
+   * Which `shien` the blades' sessions run for `shien blade ...` (hello, host-keys): the installed
+   * one (/usr/local/bin/shien, /opt/shien's), or this repository's build (bin/shien.js), bound over
+   * it inside the blades' namespaces only, for tests of a blade step not installed yet. ie-virsh
+   * is always the installed one (the sudo rule names it).
+   */
+  bladeShien?: 'installed' | 'repository'
+}
+
+export async function startClusterLab(o: ClusterLabOptions = {}): Promise<ClusterLab> {
   await ensureLibvirtd()
   const hostConfig = await readFile(HOST_CONFIG)
   await removeLabDomains(hostVirsh)
@@ -101,11 +112,17 @@ export async function startClusterLab(): Promise<ClusterLab> {
     const accounts = await makeLabAccounts(join(dir, 'homes'))
     libvirtd = await startSecondLibvirtd({name: 'blade-b', migrationPorts: LAB_MIGRATION_PORTS})
 
+    let shien: string | undefined
+    if (o.bladeShien === 'repository') {
+      shien = join(dir, 'bin', 'shien')
+      await mkdir(join(dir, 'bin'), {mode: 0o755})
+      await writeFile(shien, `#!/bin/sh\nexec /usr/bin/node ${SHIEN_BIN} "$@"\n`, {mode: 0o755})
+    }
     const names: LabBladeName[] = ['blade-a', 'blade-b']
     const uris = {'blade-a': LIBVIRT_URI, 'blade-b': libvirtd.uri}
     for (const name of names) {
       await mkdir(join(dir, name, 'etc-shien'), {recursive: true, mode: 0o755})
-      sshds.push(await startBladeSshd({dir: join(dir, name), etcShien: join(dir, name, 'etc-shien'), users: [...LAB_STUDENTS], authorizedKeys: join(dir, 'keys')}))
+      sshds.push(await startBladeSshd({dir: join(dir, name), etcShien: join(dir, name, 'etc-shien'), users: [...LAB_STUDENTS], authorizedKeys: join(dir, 'keys'), shien}))
     }
     const cluster = {
       blades: [

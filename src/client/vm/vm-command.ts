@@ -3,8 +3,9 @@ import {Args, Flags} from '@oclif/core'
 import {ShienCommand} from '../../ui/base-command.js'
 import {bladeAccess, jumpFlag} from '../../ui/host-key-prompt.js'
 import {loadProjectConfig} from '../project-config.js'
-import {planVm, type VmPlan} from './plan.js'
+import {ieVirshArgs, planVm, type VmPlan} from './plan.js'
 import {callIeVirsh, type VmDeps} from './session.js'
+import {onSlotBlade} from './slot-blade.js'
 
 /** Flags every `shien vm` command takes. */
 export const vmFlags = {
@@ -38,5 +39,15 @@ export abstract class VmCommand extends ShienCommand {
 
   protected ieVirsh<T>(plan: VmPlan, args: string[]): Promise<T> {
     return callIeVirsh<T>(plan, args, this.vmDeps(plan))
+  }
+
+  /**
+   * `ie-virsh ARGS` for a slot, on the blade the slot is on: the one named, or on a cluster the
+   * one its record names when the named blade does not have it (slot-blade.ts). Returns the plan
+   * of the blade that answered, for what the result says about reaching the VM.
+   */
+  protected async ieVirshOnSlot<T>(plan: VmPlan, slot: string, args: string[]): Promise<{result: T; plan: VmPlan}> {
+    const deps = this.vmDeps(plan)
+    return onSlotBlade(plan, slot, deps, async (on, blade) => ({result: await blade.virsh<T>(ieVirshArgs(on, args), {signal: deps.signal}), plan: on}))
   }
 }

@@ -4,7 +4,8 @@ import {runAttached, runTool} from '../../process/run.js'
 import {hasHostEntry, readKnownHostsFiles} from '../../transport/known-hosts.js'
 import type {BladeClient} from '../blade-client.js'
 import {ieVirshArgs, type VmPlan} from './plan.js'
-import {onBlade, type VmDeps} from './session.js'
+import type {VmDeps} from './session.js'
+import {onSlotBlade} from './slot-blade.js'
 import {recordVmHostKeys} from './vm-host-keys.js'
 import {resolveSshTarget} from '../../transport/ssh-target.js'
 import {sshArgv, type VmAddress, vmLogin, type VmLogin} from './vm-login.js'
@@ -37,8 +38,9 @@ export interface VmLoginPlan {
 export async function planVmLogin(plan: VmPlan, rawSlot: string, deps: VmDeps, o: {running: boolean}): Promise<VmLoginPlan> {
   const slot = parseSlot(rawSlot)
   checkJumpNone(plan)
-  return onBlade(plan, deps, async (blade) => {
-    const list = await blade.virsh<VmList>(ieVirshArgs(plan, ['list']), {signal: deps.signal})
+  // On a cluster, a slot another blade has is found there (slot-blade.ts): the login goes through that blade.
+  return onSlotBlade(plan, slot, deps, async (on, blade) => {
+    const list = await blade.virsh<VmList>(ieVirshArgs(on, ['list']), {signal: deps.signal})
     const domain = list.domains.find((d) => d.slot === slot)
     if (domain === undefined) {
       throw new ShienError(`Slot ${slot} has no VM (${list.account}-${slot} is not defined).`, {
@@ -51,8 +53,8 @@ export async function planVmLogin(plan: VmPlan, rawSlot: string, deps: VmDeps, o
         code: 'VM_NOT_RUNNING', exit: 'refused', suggestions: [`Start it first: shien vm start ${slot}`],
       })
     }
-    const login = vmLogin(plan.target, plan.naming, address)
-    const hostKeys = await ensureHostKeys(plan, blade, login, address, deps.signal)
+    const login = vmLogin(on.target, on.naming, address)
+    const hostKeys = await ensureHostKeys(on, blade, login, address, deps.signal)
     return {vm: domain.name, slot, state: domain.state, login, hostKeys}
   })
 }

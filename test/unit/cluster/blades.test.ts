@@ -4,7 +4,8 @@ import {join} from 'node:path'
 
 import {afterEach, beforeEach, describe, expect, it} from 'vitest'
 
-import {bladeNamed, clusterOf, listenAddressOf, sshAddressOf} from '../../../src/cluster/blades.js'
+import {bladeNamed, clusterOf, clusterView, listenAddressOf, sshAddressOf} from '../../../src/cluster/blades.js'
+import {clusterFromHello} from '../../../src/client/cluster-answer.js'
 import {DEFAULT_BLADE_CONFIG, loadBladeConfig} from '../../../src/config/blade-config.js'
 
 const blade1 = {name: 'blade1', ssh: 'blade1.ie.u-ryukyu.ac.jp', migrationUri: 'qemu+ssh://root@blade1/system', native: ['x86_64']}
@@ -124,5 +125,15 @@ describe('a blade of the cluster', () => {
   it('listens on its own address where it has one, else on the config\'s', () => {
     expect(listenAddressOf(bladeNamed(cluster, 'arm1'), DEFAULT_BLADE_CONFIG)).toBe('127.0.0.3')
     expect(listenAddressOf(bladeNamed(cluster, 'blade1'), {listenAddress: '10.0.0.1'})).toBe('10.0.0.1')
+  })
+
+  it("is told to the laptop by names and SSH addresses only, in a form the laptop's check takes", () => {
+    const view = clusterView(cluster)
+    expect(view).toEqual({self: 'blade1', blades: [
+      {name: 'blade1', ssh: 'blade1.ie.u-ryukyu.ac.jp'}, {name: 'blade2', ssh: '10.0.0.2:2222'}, {name: 'arm1', ssh: '[fd00::7]:22'},
+    ]})
+    expect(clusterFromHello({cluster: view})).toEqual({ok: true, cluster: view})
+    // Without a cluster section there is nothing to tell.
+    expect(clusterView(clusterOf(DEFAULT_BLADE_CONFIG, {hostname: 'vm', native: ['x86_64']}))).toBeUndefined()
   })
 })
