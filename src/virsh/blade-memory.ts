@@ -1,5 +1,6 @@
 import {ShienError} from '../errors.js'
 import type {VirshContext} from './context.js'
+import type {Hypervisor, HypervisorCallOptions} from './virsh.js'
 import {withPoolLock} from '../privileged/lock.js'
 
 const UNIT: Record<string, number> = {
@@ -24,10 +25,7 @@ export async function withinBladeMemory<T>(ctx: VirshContext, name: string, star
   const o = {signal: ctx.signal}
   return withPoolLock(ctx.bladeLockPath, async () => {
     const wanted = memoryOf(await ctx.hypervisor.dumpXml(name, {...o, inactive: true}))
-    let used = 0
-    for (const running of await ctx.hypervisor.listActive(o)) {
-      if (running !== name) used += memoryOf(await ctx.hypervisor.dumpXml(running, o))
-    }
+    const {bytes: used} = await runningMemory(ctx.hypervisor, o, name)
     const limit = ctx.config.bladeMemoryMiB * 1024 ** 2
     if (used + wanted > limit) {
       const mib = (bytes: number) => Math.ceil(bytes / 1024 ** 2)
@@ -38,4 +36,24 @@ export async function withinBladeMemory<T>(ctx: VirshContext, name: string, star
     }
     return start()
   }, o)
+}
+
+/**
+ * What the domains running on this blade have together (their `<memory>`, in bytes) and how
+ * many they are, `except` left out. A domain that stopped since the listing counts for nothing.
+ */
+export async function runningMemory(hypervisor: Pick<Hypervisor, 'listActive' | 'dumpXml' | 'state'>, o: HypervisorCallOptions, except?: string): Promise<{bytes: number; count: number}> {
+  let bytes = 0
+  let count = 0
+  for (const name of await hypervisor.listActive(o)) {
+    if (name === except) continue
+    const xml = await hypervisor.dumpXml(name, o).catch(async (error: unknown) => {
+      if ((await hypervisor.state(name, o)) === undefined) return undefined
+      throw error
+    })
+    if (xml === undefined) continue
+    bytes += memoryOf(xml)
+    count++
+  }
+  return {bytes, count}
 }

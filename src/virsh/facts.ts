@@ -6,7 +6,7 @@ import {clusterOf} from '../cluster/blades.js'
 import {resolveCaller} from '../privileged/caller.js'
 import {openDrainedBlades} from '../privileged/drained-blades.js'
 import {loadTrustedConfig} from '../privileged/trusted-config.js'
-import {memoryOf} from './blade-memory.js'
+import {runningMemory} from './blade-memory.js'
 import type {VirshDeps} from './context.js'
 
 /**
@@ -40,23 +40,12 @@ export async function bladeFacts(deps: VirshDeps, signal: AbortSignal): Promise<
   const hypervisor = deps.hypervisor(config)
   const o = {signal}
   const memoryMiB = Math.floor((await hypervisor.nodeMemoryKiB(o)) / 1024)
-  let runningBytes = 0
-  let runningVms = 0
-  for (const name of await hypervisor.listActive(o)) {
-    // A domain that stopped since the listing no longer runs: it counts for nothing.
-    const xml = await hypervisor.dumpXml(name, o).catch(async (error: unknown) => {
-      if ((await hypervisor.state(name, o)) === undefined) return undefined
-      throw error
-    })
-    if (xml === undefined) continue
-    runningBytes += memoryOf(xml)
-    runningVms++
-  }
+  const running = await runningMemory(hypervisor, o)
   return {
     blade: self,
     memoryMiB,
-    runningMiB: Math.ceil(runningBytes / 1024 ** 2),
-    runningVms,
+    runningMiB: Math.ceil(running.bytes / 1024 ** 2),
+    runningVms: running.count,
     bladeMemoryMiB: config.bladeMemoryMiB,
     native: [...arch.native],
     emulated: [...arch.emulated],
