@@ -25,7 +25,12 @@ succeeds, so running the same command again after a failure does not package the
 
 The blade comes from --host, .shien.json (written by shien init), or SHIEN_HOST; how to reach it
 comes from ~/.ssh/config (HostName, Port, User, IdentityFile) and ssh-agent, and its host key
-from ~/.ssh/known_hosts.`
+from ~/.ssh/known_hosts.
+
+When that blade is one of several sharing the storage (a cluster), the VM goes to the blade that
+can take it (runs its architecture natively, has the memory, is not drained) and runs the fewest
+VMs, or to --blade's; a slot already on a blade stays there. One line on stderr says where, and
+why the others were passed over (placement in --json).`
 
   static override examples = [
     {description: 'In a Vagrant project set up with shien init:', command: '<%= config.bin %> push'},
@@ -33,6 +38,7 @@ from ~/.ssh/known_hosts.`
     {description: 'Replace the VM in slot 01:', command: '<%= config.bin %> push --replace'},
     {description: 'A box file made from a course base box, as a delta against it:', command: '<%= config.bin %> push web.box --base os101/debian12@2026.1.0'},
     {description: 'Package the VM again rather than reuse the box kept from a failed push:', command: '<%= config.bin %> push --repackage'},
+    {description: 'On blade2 of the cluster rather than where placement would put it:', command: '<%= config.bin %> push --blade blade2'},
   ]
 
   static override args = {
@@ -51,6 +57,7 @@ from ~/.ssh/known_hosts.`
     full: Flags.boolean({description: 'Send the whole box, never a delta against a base.'}),
     repackage: Flags.boolean({description: 'Run vagrant package again even if a box kept from a failed push is there.'}),
     start: Flags.boolean({description: 'Start the VM once it is defined (--no-start: define it only; start it later with shien vm start).', default: true, allowNo: true}),
+    blade: Flags.string({description: 'Blade of the cluster to put the VM on (default: the one that can take it and runs the fewest VMs).'}),
     'dry-run': Flags.boolean({description: 'Print the plan and stop.'}),
     channels: Flags.integer({description: 'SFTP channels used in parallel for the upload.', default: 3, min: 1, max: 8}),
   }
@@ -70,6 +77,7 @@ from ~/.ssh/known_hosts.`
       full: flags.full,
       repackage: flags.repackage,
       start: flags.start,
+      blade: flags.blade,
       cwd: process.cwd(),
       env: process.env,
     })
@@ -93,7 +101,7 @@ from ~/.ssh/known_hosts.`
   }
 
   private printResult(result: PushResult): void {
-    this.log(`${result.vm} is ${result.state ?? 'defined'} on ${result.host}.`)
+    this.log(`${result.vm} is ${result.state ?? 'defined'} on ${result.placement ? `${result.placement.blade} (${result.host})` : result.host}.`)
     if (result.login) this.log(`Log in with: ${result.login}`)
     if (result.ssh) this.log(`  or with OpenSSH: ${result.ssh}`)
     const keys = result.hostKeys

@@ -1,5 +1,6 @@
 import {z} from 'zod'
 
+import {GUEST_ARCHES} from '../config/blade-arch.js'
 import {BLADE_NAME, SSH_ADDRESS} from '../config/blade-schema.js'
 import type {ClusterView} from '../protocol/blade-steps.js'
 
@@ -8,7 +9,9 @@ import type {ClusterView} from '../protocol/blade-steps.js'
  * from another machine, and its SSH addresses become hosts the laptop connects to, so it is
  * checked before anything is done with it: blade names as the config allows them, SSH
  * addresses `HOST[:PORT]` or `[IPV6][:PORT]` only (never a user, an option or a word for a
- * shell), no name or address twice, and `self` one of the blades.
+ * shell), no name or address twice, and `self` one of the blades. What placement reads of each
+ * blade (`native`, `keepFreeMiB`, `maxVms`) is optional: blades that answered before push placed
+ * VMs leave it out.
  */
 
 const MAX_BLADES = 64
@@ -20,7 +23,13 @@ const sshAddress = z.string().max(300).regex(SSH_ADDRESS, 'expected HOST, HOST:P
 
 const clusterViewSchema = z.strictObject({
   self: z.string().regex(BLADE_NAME),
-  blades: z.array(z.strictObject({name: z.string().regex(BLADE_NAME), ssh: sshAddress})).min(1).max(MAX_BLADES),
+  blades: z.array(z.strictObject({
+    name: z.string().regex(BLADE_NAME),
+    ssh: sshAddress,
+    native: z.array(z.enum(GUEST_ARCHES)).max(GUEST_ARCHES.length).optional(),
+    keepFreeMiB: z.int().min(0).max(2 ** 40).optional(),
+    maxVms: z.int().min(1).max(2 ** 31).optional(),
+  })).min(1).max(MAX_BLADES),
 }).superRefine((cluster, ctx) => {
   for (const key of ['name', 'ssh'] as const) {
     const values = cluster.blades.map((b) => b[key])

@@ -27,22 +27,44 @@ export async function askBladesForFacts(
   access: (blade: ClusterBlade) => ConnectOptions | Promise<ConnectOptions>,
   o: AskFactsOptions = {},
 ): Promise<Map<string, BladeFacts>> {
-  const answers = await Promise.all(blades.map(async (blade) => [blade.name, await askOne(blade, access, o)] as const))
+  const answers = await askBlades(blades, access, async (client, blade, signal) => factsFromJson(blade.name, await client.virsh<unknown>(['facts'], {signal})), o)
+  return new Map([...answers].map(([name, answer]) => [name, answer.ok ? answer.value : {reachable: false, why: answer.why}]))
+}
+
+/** A blade's answer to a question asked of every blade, or why there is none. */
+export type BladeAnswer<T> = {ok: true; value: T} | {ok: false; why: string}
+
+/**
+ * Runs `work` on every blade at once, one connection each, each within the timeout (connection
+ * included). A blade that cannot be reached, refuses or takes too long comes back with why,
+ * never thrown; the command's own abort (Ctrl-C) rejects.
+ */
+export async function askBlades<B extends Pick<ClusterBlade, 'name'>, T>(
+  blades: readonly B[],
+  access: (blade: B) => ConnectOptions | Promise<ConnectOptions>,
+  work: (client: BladeClient, blade: B, signal: AbortSignal) => Promise<T>,
+  o: AskFactsOptions = {},
+): Promise<Map<string, BladeAnswer<T>>> {
+  const answers = await Promise.all(blades.map(async (blade) => [blade.name, await askOne(blade, access, work, o)] as const))
   return new Map(answers)
 }
 
-async function askOne(blade: ClusterBlade, access: (blade: ClusterBlade) => ConnectOptions | Promise<ConnectOptions>, o: AskFactsOptions): Promise<BladeFacts> {
+async function askOne<B extends Pick<ClusterBlade, 'name'>, T>(
+  blade: B,
+  access: (blade: B) => ConnectOptions | Promise<ConnectOptions>,
+  work: (client: BladeClient, blade: B, signal: AbortSignal) => Promise<T>,
+  o: AskFactsOptions,
+): Promise<BladeAnswer<T>> {
   const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS
   const timeout = AbortSignal.timeout(timeoutMs)
   const signal = o.signal === undefined ? timeout : AbortSignal.any([o.signal, timeout])
   try {
-    const answer = await withBlade({...(await access(blade)), signal, timeoutMs}, (connection) =>
-      new BladeClient(connection).virsh<unknown>(['facts'], {signal}))
-    return factsFromJson(blade.name, answer)
+    const value = await withBlade({...(await access(blade)), signal, timeoutMs}, (connection) => work(new BladeClient(connection), blade, signal))
+    return {ok: true, value}
   } catch (error) {
     if (o.signal?.aborted) throw o.signal.reason
-    if (timeout.aborted) return {reachable: false, why: `no answer within ${Math.round(timeoutMs / 1000)} s`}
-    return {reachable: false, why: reasonOf(error)}
+    if (timeout.aborted) return {ok: false, why: `no answer within ${Math.round(timeoutMs / 1000)} s`}
+    return {ok: false, why: reasonOf(error)}
   }
 }
 

@@ -53,14 +53,21 @@ export function clusterOf(config: Pick<BladeConfig, 'cluster' | 'libvirtUri' | '
   return {blades, self, configured: true}
 }
 
-/** What the laptop is told of the cluster (`shien blade hello`): names and SSH addresses only; nothing without a cluster section. */
+/**
+ * What the laptop is told of the cluster (`shien blade hello`): names, SSH addresses and what
+ * placement reads of each entry (never a migration URI or a listen address); nothing without a
+ * cluster section.
+ */
 export function clusterView(cluster: Cluster): ClusterView | undefined {
   if (!cluster.configured) return undefined
-  return {self: cluster.self.name, blades: cluster.blades.map(({name, ssh}) => ({name, ssh}))}
+  return {
+    self: cluster.self.name,
+    blades: cluster.blades.map(({name, ssh, native, keepFreeMiB, maxVms}) => ({name, ssh, native, keepFreeMiB, ...(maxVms === undefined ? {} : {maxVms})})),
+  }
 }
 
 /** The blade named `name` (as `--blade` or an admin command gives it); an unknown name is a usage error listing the blades. */
-export function bladeNamed(cluster: Pick<Cluster, 'blades'>, name: string): ClusterBlade {
+export function bladeNamed<B extends Pick<ClusterBlade, 'name'> = ClusterBlade>(cluster: {blades: readonly B[]}, name: string): B {
   const found = cluster.blades.find((b) => b.name === name)
   if (found) return found
   throw new ShienError(`There is no blade "${name}" in the cluster; the blades are ${names(cluster.blades)}.`, {
@@ -83,4 +90,4 @@ export function listenAddressOf(blade: Pick<ClusterBlade, 'listenAddress'>, conf
   return blade.listenAddress ?? config.listenAddress
 }
 
-const names = (blades: readonly ClusterBlade[]) => blades.map((b) => b.name).join(', ')
+const names = (blades: ReadonlyArray<Pick<ClusterBlade, 'name'>>) => blades.map((b) => b.name).join(', ')

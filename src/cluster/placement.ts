@@ -1,6 +1,6 @@
 import {ShienError} from '../errors.js'
 import type {GuestArch} from '../config/blade-arch.js'
-import {bladeNamed, type Cluster, type ClusterBlade} from './blades.js'
+import {bladeNamed, type ClusterBlade} from './blades.js'
 
 /**
  * Which blade a VM goes to (docs/cluster.md): one that answers, is not drained, runs the VM's
@@ -41,6 +41,8 @@ export interface PlacementRequest {
 
 /** Why a blade was not chosen. */
 export type PassedOverCode = 'UNREACHABLE' | 'DRAINED' | 'NOT_NATIVE' | 'FULL' | 'NO_MEMORY' | 'BUSIER' | 'TIE' | 'NOT_ASKED'
+  /** The slot is already on another blade: a re-push goes there (src/push/push-placement.ts). */
+  | 'SLOT_ON_OTHER'
 
 export interface PassedOver {
   blade: string
@@ -49,14 +51,17 @@ export interface PassedOver {
   reason: string
 }
 
-export interface Placement {
-  blade: ClusterBlade
+/** What placement reads of a blade's entry in the cluster section (the laptop has these from hello). */
+export type PlaceableBlade = Pick<ClusterBlade, 'name' | 'native' | 'keepFreeMiB' | 'maxVms'>
+
+export interface Placement<B extends PlaceableBlade = ClusterBlade> {
+  blade: B
   /** Every other blade of the cluster, in the config's order, with why it was not chosen. */
   passedOver: PassedOver[]
 }
 
 /** The blade `vm` goes to; throws NO_BLADE when none can take it, BLADE_CANNOT_TAKE when `--blade`'s cannot. */
-export function placeVm(cluster: Pick<Cluster, 'blades'>, facts: ReadonlyMap<string, BladeFacts>, vm: PlacementRequest): Placement {
+export function placeVm<B extends PlaceableBlade = ClusterBlade>(cluster: {blades: readonly B[]}, facts: ReadonlyMap<string, BladeFacts>, vm: PlacementRequest): Placement<B> {
   const refusals = new Map(cluster.blades.map((blade) => [blade.name, refusal(blade, facts.get(blade.name), vm)]))
   if (vm.blade !== undefined) {
     const asked = bladeNamed(cluster, vm.blade)
@@ -66,7 +71,7 @@ export function placeVm(cluster: Pick<Cluster, 'blades'>, facts: ReadonlyMap<str
     return {blade: asked, passedOver}
   }
   const able = cluster.blades.filter((b) => refusals.get(b.name) === undefined)
-  const running = (b: ClusterBlade) => (facts.get(b.name) as Extract<BladeFacts, {reachable: true}>).runningVms
+  const running = (b: B) => (facts.get(b.name) as Extract<BladeFacts, {reachable: true}>).runningVms
   const ranked = able.toSorted((a, b) => running(a) - running(b) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   const chosen = ranked[0]
   if (chosen === undefined) throw noBlade(vm, [...refusals.values()].filter((r) => r !== undefined))
@@ -77,13 +82,13 @@ export function placeVm(cluster: Pick<Cluster, 'blades'>, facts: ReadonlyMap<str
 }
 
 /** Free memory for VMs on a blade, in MiB: libvirt's memory minus its running VMs' and what is kept free, within its own bound. */
-export function freeMiB(blade: Pick<ClusterBlade, 'keepFreeMiB'>, facts: Extract<BladeFacts, {reachable: true}>): number {
+export function freeMiB(blade: Pick<PlaceableBlade, 'keepFreeMiB'>, facts: Extract<BladeFacts, {reachable: true}>): number {
   const byNode = facts.memoryMiB - facts.runningMiB - blade.keepFreeMiB
   return facts.capMiB === undefined ? byNode : Math.min(byNode, facts.capMiB - facts.runningMiB)
 }
 
 /** Why `blade` cannot take `vm`, or undefined when it can. */
-function refusal(blade: ClusterBlade, facts: BladeFacts | undefined, vm: PlacementRequest): PassedOver | undefined {
+function refusal(blade: PlaceableBlade, facts: BladeFacts | undefined, vm: PlacementRequest): PassedOver | undefined {
   const no = (code: PassedOverCode, reason: string): PassedOver => ({blade: blade.name, code, reason})
   if (facts === undefined) return no('UNREACHABLE', 'was not asked (no answer)')
   if (!facts.reachable) return no('UNREACHABLE', `does not answer (${facts.why})`)
@@ -100,7 +105,7 @@ function refusal(blade: ClusterBlade, facts: BladeFacts | undefined, vm: Placeme
   return undefined
 }
 
-function others(cluster: Pick<Cluster, 'blades'>, chosen: ClusterBlade, why: (b: ClusterBlade) => PassedOver): PassedOver[] {
+function others<B extends PlaceableBlade>(cluster: {blades: readonly B[]}, chosen: B, why: (b: B) => PassedOver): PassedOver[] {
   return cluster.blades.filter((b) => b.name !== chosen.name).map((b) => why(b))
 }
 
@@ -120,7 +125,7 @@ function noBlade(vm: PlacementRequest, passed: PassedOver[]): ShienError {
   })
 }
 
-function cannotTake(vm: PlacementRequest, why: PassedOver, able: ClusterBlade[]): ShienError {
+function cannotTake(vm: PlacementRequest, why: PassedOver, able: readonly PlaceableBlade[]): ShienError {
   return new ShienError(`${why.blade} cannot take ${vm.name} (${vm.arch}, ${vm.memoryMiB} MiB): it ${why.reason}.`, {
     code: 'BLADE_CANNOT_TAKE',
     exit: 'refused',

@@ -24,10 +24,14 @@ export interface HelloResult {
   cluster?: ClusterView
 }
 
-/** What a blade tells the laptop of its cluster: each blade's name and SSH address, and its own name. */
+/**
+ * What a blade tells the laptop of its cluster: each blade's name and SSH address, its own name,
+ * and what placement reads of each entry (`native`, `keepFreeMiB`, `maxVms`; absent from the
+ * blades that answered before push placed VMs).
+ */
 export interface ClusterView {
   self: string
-  blades: Array<{name: string; ssh: string}>
+  blades: Array<{name: string; ssh: string; native?: Array<'x86_64' | 'aarch64'>; keepFreeMiB?: number; maxVms?: number}>
 }
 
 export interface StorageSpace {

@@ -7,6 +7,7 @@ import type {PushPlan} from './plan.js'
 import type {AskPassphrase} from '../transport/ssh-auth.js'
 import type {ArchVerdict} from './arch-check.js'
 import type {ArchSettings} from '../config/blade-arch.js'
+import type {PushPlacement} from './push-placement.js'
 
 export type StageId = 'package' | 'connect' | 'upload' | 'convert' | 'harden' | 'define' | 'start'
 
@@ -15,8 +16,10 @@ export type PushStage = Stage<PushContext, StageId>
 /** What `ie-virsh list --json` returns (the fields the laptop reads). */
 export interface VirshList {
   account?: string
-  limits?: {vms?: number}
-  domains?: Array<{slot: string; name: string; state: string; sshPort?: number; ssh?: string}>
+  /** `memoryMiB`: what each of the owner's VMs has, for placement. */
+  limits?: {vms?: number; memoryMiB?: number}
+  /** `recordedOn`: the blade the slot's record names, when it is not the listing one (docs/cluster.md). */
+  domains?: Array<{slot: string; name: string; state: string; sshPort?: number; ssh?: string; recordedOn?: string}>
 }
 
 /** A delta sent instead of the whole box: against which base, and how much of the disk. */
@@ -58,8 +61,9 @@ export interface PushOutputs {
    * Set as soon as the connection is open, so the stage's cleanup closes it whatever comes next.
    * `publicKey`: the key harden puts in (--public-key's, or the one that logged in). `bladeArch`:
    * what the blade runs, for the upload's check of the box; `arch`: that check's verdict.
+   * `placement`: which blade of the cluster the push went to and why (absent without a cluster).
    */
-  connect: {connection: Connection; blade: BladeClient; publicKey: string; bladeArch?: ArchSettings; arch?: ArchVerdict; slotLock?: SlotLock; slotState?: SlotState}
+  connect: {connection: Connection; blade: BladeClient; publicKey: string; bladeArch?: ArchSettings; arch?: ArchVerdict; slotLock?: SlotLock; slotState?: SlotState; placement?: PushPlacement}
   /** `delta` when a delta went instead of the whole box; else `wholeBox` says why, when a base was looked for. */
   upload: {slotState: SlotState; sent: UploadResult; delta?: DeltaSent; wholeBox?: string}
   /** `hardened`: the blade gave back a harden it finished for this upload and key on the last try. */
@@ -79,6 +83,8 @@ export interface PushContext {
   askPassphrase?: AskPassphrase
   /** SFTP channels used in parallel for the upload. */
   channels: number
+  /** The box read by the connect stage for placement, which the package stage takes instead of reading it again. */
+  inspected?: {path: string; box: BoxInfo}
   out: Partial<PushOutputs>
   /** How long each heavy step waited for its turn in the blade's push queue. */
   waitedMs: Partial<Record<'convert' | 'harden', number>>

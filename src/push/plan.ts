@@ -39,6 +39,8 @@ export interface PushPlan {
   repackage: boolean
   /** Start the VM once it is defined (`--no-start`: define it only). */
   start: boolean
+  /** `--blade NAME`: the blade of the cluster to push to, instead of placement's choice. */
+  blade?: string
 }
 
 export interface PushInputs {
@@ -56,6 +58,7 @@ export interface PushInputs {
   full?: boolean
   repackage?: boolean
   start?: boolean
+  blade?: string
   cwd: string
   env: NodeJS.ProcessEnv
 }
@@ -115,6 +118,7 @@ export function planPush(input: PushInputs): PushPlan {
     keepDir: boxPath ? undefined : join(vagrantDotDir(projectDir, input.env), 'shien'),
     repackage: input.repackage ?? false,
     start: input.start ?? true,
+    ...(input.blade === undefined ? {} : {blade: input.blade}),
   }
 }
 

@@ -10,6 +10,7 @@ import {connectStage, uploadStage} from './stages-upload.js'
 import type {AskPassphrase} from '../transport/ssh-auth.js'
 import {recordPushedHostKeys, type PushedHostKeys} from '../client/vm/vm-host-keys.js'
 import {loginCommand, vmLogin} from '../client/vm/vm-login.js'
+import type {PushPlacement} from './push-placement.js'
 
 /** The fast checks (connect) come first: `vagrant package` shuts the VM down, so nothing that could refuse the push waits behind it. */
 export const pushStages: PushStage[] = [connectStage, packageStage, uploadStage, convertStage, hardenStage, defineStage, startStage]
@@ -31,6 +32,8 @@ export interface PushResult {
   /** Whether a delta against a course base box went instead of the whole box; if not, why, when a base was looked for. */
   delta: {used: true; base: string; version: string; bytes: number; changedBlocks: number; zeroedBlocks: number; virtualSize: number} | {used: false; reason?: string}
   image?: {record?: string; virtualSize?: number}
+  /** Which blade of the cluster the VM went to, how that was decided, and why every other blade was passed over; absent without a cluster. */
+  placement?: PushPlacement
   /** How the blade runs the VM's architecture, when the box declares one: natively (KVM) or emulated (TCG, several times slower). */
   arch?: {name: string; mode: 'native' | 'emulated'}
   timings: Array<StageTiming<StageId>>
@@ -74,8 +77,9 @@ export async function push(plan: PushPlan, deps: PushDeps): Promise<PushResult> 
     throw deps.signal.aborted ? cancelled(where, error) : error
   }
   // Only once every stage passed: a failed push leaves the slot's old VM, and its keys, as they were.
-  const account = ctx.out.start?.account ?? plan.target.user
-  const hostKeys = await recordPushedHostKeys(plan.target, plan.naming, {account, slot: plan.slot}, ctx.out.harden?.hostKeys)
+  // ctx.plan: the blade the push went to, when placement chose another than the one named.
+  const account = ctx.out.start?.account ?? ctx.plan.target.user
+  const hostKeys = await recordPushedHostKeys(ctx.plan.target, ctx.plan.naming, {account, slot: plan.slot}, ctx.out.harden?.hostKeys)
   return {...result(ctx, timings), ...loginOf(ctx, account), hostKeys}
 }
 
@@ -147,6 +151,7 @@ function result(ctx: PushContext, timings: Array<StageTiming<StageId>>): PushRes
     },
     delta: deltaOf(ctx),
     image: {record: out.harden?.record, virtualSize: out.convert?.virtualSize},
+    ...(out.connect?.placement ? {placement: out.connect.placement} : {}),
     ...(out.connect?.arch?.arch ? {arch: {name: out.connect.arch.arch, mode: out.connect.arch.mode as 'native' | 'emulated'}} : {}),
     // The --json timings list the stages that do the work; connecting takes a moment and is
     // left out, so scripts reading them see the same stages as before (making a delta is part

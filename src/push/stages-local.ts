@@ -24,7 +24,8 @@ export const packageStage: PushStage = {
     if (!boxPath) throw new Error('Internal error: a push plan without a box or a folder to package into.')
     let box
     try {
-      box = await inspectBox(boxPath, {signal: io.signal})
+      // The connect stage read it already when it placed the VM on a blade of the cluster.
+      box = ctx.inspected?.path === boxPath ? ctx.inspected.box : await inspectBox(boxPath, {signal: io.signal})
     } catch (error) {
       // A kept box that does not read is of no use to the next run either.
       if (kept?.reused && !io.signal.aborted) await removeKept(keptPaths(plan.keepDir!, plan.name))

@@ -18,10 +18,15 @@ import {chooseUpload} from './delta-upload.js'
 import {checkBladeArch} from './arch-check.js'
 import {checkRoomBeforePackage} from './room-check.js'
 import {formatBytes} from '../box/format-info.js'
+import type {StageIO} from '../pipeline/runner.js'
+import type {HelloResult} from '../protocol/blade-steps.js'
+import {placeOnCluster} from './connect-placement.js'
 
 /**
  * The checks that can fail fast, before anything is packaged or sent: connects to the blade
- * (host key, login), checks that both sides speak the same protocol, takes the slot's push lock
+ * (host key, login), checks that both sides speak the same protocol, places the VM on a blade
+ * of the cluster when the blade describes one of several (connect-placement.ts: the push then
+ * goes to the chosen blade, over a connection of its own), takes the slot's push lock
  * (SLOT_BUSY while another push has it, held until the last cleanup has run) and checks the slot
  * (BAD_SLOT, SLOT_DEFINED without --replace) and the blade's room for the VM's disks when they are
  * about to be packaged (BLADE_DISK_FULL). It runs before `vagrant package`, which shuts the
@@ -30,23 +35,26 @@ import {formatBytes} from '../box/format-info.js'
 export const connectStage: PushStage = {
   id: 'connect',
   async run(ctx, io) {
+    let {blade, hello} = await open(ctx, io)
+    const placed = await placeOnCluster(ctx, io, blade, hello)
+    if (placed !== undefined && placed.plan !== ctx.plan) {
+      // The chosen blade is another: its own connection replaces the first's.
+      const first = need(ctx.out, 'connect').connection
+      ctx.plan = placed.plan
+      try {
+        ;({blade, hello} = await open(ctx, io))
+      } finally {
+        first.close()
+      }
+    }
     const {plan} = ctx
-    const connection = await connect({
-      target: plan.target,
-      confirmNewHostKey: ctx.confirmHostKey,
-      agentSocket: ctx.agentSocket,
-      askPassphrase: ctx.askPassphrase,
-      signal: io.signal,
-    })
-    const blade = new BladeClient(connection, plan.bladeCommand)
-    const publicKey = plan.publicKeyFile ? (await readFile(plan.publicKeyFile, 'utf8')).trim().split('\n')[0] : connection.publicKey
-    ctx.out.connect = {connection, blade, publicKey}
-    const hello = await blade.hello(io.signal)
-    ctx.out.connect.bladeArch = hello.arch
-    ctx.out.connect.slotLock = await blade.lockSlot(plan.slot, hostname(), io.signal)
+    const out = need(ctx.out, 'connect')
+    if (placed !== undefined) out.placement = placed.placement
+    out.bladeArch = hello.arch
+    out.slotLock = await blade.lockSlot(plan.slot, hostname(), io.signal)
     const state = await slotState(blade, plan.slot, io.signal)
     checkSlot(ctx, state)
-    ctx.out.connect.slotState = state
+    out.slotState = state
     const disks = checkRoomBeforePackage(plan, hello.space)
     if (disks?.known && hello.space) {
       io.emit({type: 'note', stage: 'connect', message: `the blade has room for the VM's disks: ${formatBytes(disks.bytes)}, with ${formatBytes(hello.space.freeBytes)} free`})
@@ -57,6 +65,23 @@ export const connectStage: PushStage = {
     await ctx.out.connect?.slotLock?.release()
     ctx.out.connect?.connection.close()
   },
+}
+
+/** Connects to the plan's blade (host key, login) and checks that both sides speak the same protocol. */
+async function open(ctx: PushContext, io: StageIO): Promise<{blade: BladeClient; hello: HelloResult}> {
+  const {plan} = ctx
+  const connection = await connect({
+    target: plan.target,
+    confirmNewHostKey: ctx.confirmHostKey,
+    agentSocket: ctx.agentSocket,
+    askPassphrase: ctx.askPassphrase,
+    signal: io.signal,
+  })
+  const blade = new BladeClient(connection, plan.bladeCommand)
+  const publicKey = plan.publicKeyFile ? (await readFile(plan.publicKeyFile, 'utf8')).trim().split('\n')[0] : connection.publicKey
+  // Set as soon as it is open, so the stage's cleanup closes it whatever comes next.
+  ctx.out.connect = {connection, blade, publicKey}
+  return {blade, hello: await blade.hello(io.signal)}
 }
 
 /** Asks ie-virsh what the slot holds, so a refused push is refused before the upload. */

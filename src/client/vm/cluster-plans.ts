@@ -25,10 +25,11 @@ export interface OtherBlade {
  */
 export function otherBladePlans(first: VmPlan, cluster: ClusterView): OtherBlade[] {
   const others = cluster.blades.filter((b) => b.name !== cluster.self)
-  return others.map((blade) => ({...blade, plan: planForAddress(first, blade.ssh)}))
+  return others.map((blade) => ({...blade, plan: planAtAddress(first, blade.ssh)}))
 }
 
-function planForAddress(first: VmPlan, address: string): VmPlan {
+/** `first`'s plan, aimed at another blade's `address` by the rule above (`shien vm` and the push's placement). */
+export function planAtAddress<P extends Pick<VmPlan, 'target' | 'naming'>>(first: P, address: string): P {
   const env = {home: first.naming.home, jump: first.naming.jump}
   let spec = address
   let target = resolveSshTarget(spec, env)

@@ -127,10 +127,13 @@ describe('a blade of the cluster', () => {
     expect(listenAddressOf(bladeNamed(cluster, 'blade1'), {listenAddress: '10.0.0.1'})).toBe('10.0.0.1')
   })
 
-  it("is told to the laptop by names and SSH addresses only, in a form the laptop's check takes", () => {
+  it("is told to the laptop by names, SSH addresses and placement's fields only, in a form the laptop's check takes", () => {
     const view = clusterView(cluster)
+    // No migration URI and no listen address: the laptop has no use for them.
     expect(view).toEqual({self: 'blade1', blades: [
-      {name: 'blade1', ssh: 'blade1.ie.u-ryukyu.ac.jp'}, {name: 'blade2', ssh: '10.0.0.2:2222'}, {name: 'arm1', ssh: '[fd00::7]:22'},
+      {name: 'blade1', ssh: 'blade1.ie.u-ryukyu.ac.jp', native: ['x86_64'], keepFreeMiB: 0},
+      {name: 'blade2', ssh: '10.0.0.2:2222', native: ['x86_64'], keepFreeMiB: 4096},
+      {name: 'arm1', ssh: '[fd00::7]:22', native: ['aarch64'], keepFreeMiB: 0, maxVms: 8},
     ]})
     expect(clusterFromHello({cluster: view})).toEqual({ok: true, cluster: view})
     // Without a cluster section there is nothing to tell.
