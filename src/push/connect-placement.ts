@@ -64,7 +64,7 @@ export async function placeOnCluster(ctx: PushContext, io: StageIO, first: Blade
     facts,
     holder: slotHolder(lists, plan.slot),
     vm: {
-      name: `${plan.target.user}-${plan.slot}`,
+      name: `${hello.account}-${plan.slot}`,
       arch: declared ?? laptopArch(),
       archFrom: declared === undefined ? 'laptop' : 'box',
       memoryMiB: firstAnswer.list.limits?.memoryMiB ?? 0,

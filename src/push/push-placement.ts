@@ -87,7 +87,7 @@ export function slotHolder(lists: ReadonlyMap<string, VirshList | undefined>, sl
 /** One line for the student: where the VM goes and why each other blade was passed over. */
 export function describePlacement(p: PushPlacement): string {
   const why = p.by === 'slot' ? 'the slot is there' : p.by === '--blade' ? 'as --blade asked' : 'it can take the VM and runs the fewest VMs'
-  const guessed = p.vm.archFrom === 'laptop' ? `, ${p.vm.arch} as this laptop` : ''
+  const guessed = p.vm.archFrom === 'laptop' ? ', taken from this laptop until the VM is packaged' : ''
   const passed = p.passedOver.length === 0 ? '' : `; passed over ${p.passedOver.map((o) => `${o.blade} (${o.reason})`).join(', ')}`
   return `placing the VM on ${p.blade}: ${why} (${p.vm.arch}${guessed}, ${p.vm.memoryMiB} MiB)${passed}`
 }

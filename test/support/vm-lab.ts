@@ -24,7 +24,7 @@ export interface VmLab {
   bladeKnownHost: string
   clientKey: string
   /** Sets what the blade answers to a command starting with `prefix` (its stdout, then exit 0). */
-  answer(prefix: 'ie-virsh list' | 'ie-virsh shutdown' | 'blade host-keys' | 'blade hello', json: unknown): void
+  answer(prefix: 'ie-virsh list' | 'ie-virsh facts' | 'ie-virsh shutdown' | 'blade host-keys' | 'blade hello', json: unknown): void
   /** The commands the blade was asked to run, in order. */
   commands(): string[]
   /** How many logins the blade's sshd accepted so far (a ProxyJump through it is one). */
@@ -32,13 +32,14 @@ export interface VmLab {
   stop(): Promise<void>
 }
 
-const FILES = {'ie-virsh list': 'list.json', 'ie-virsh shutdown': 'shutdown.json', 'blade host-keys': 'host-keys.json', 'blade hello': 'hello.json'} as const
+const FILES = {'ie-virsh list': 'list.json', 'ie-virsh facts': 'facts.json', 'ie-virsh shutdown': 'shutdown.json', 'blade host-keys': 'host-keys.json', 'blade hello': 'hello.json'} as const
 
 function forced(dir: string): string {
   return `#!/bin/sh
 printf '%s\\n' "$SSH_ORIGINAL_COMMAND" >> ${dir}/commands.log
 case "$SSH_ORIGINAL_COMMAND" in
   "sudo -n ie-virsh list "*) exec cat ${dir}/list.json;;
+  "sudo -n ie-virsh facts "*) exec cat ${dir}/facts.json;;
   "sudo -n ie-virsh shutdown "*) exec cat ${dir}/shutdown.json;;
   "shien blade host-keys "*) exec cat ${dir}/host-keys.json;;
   "shien blade hello "*) exec cat ${dir}/hello.json;;

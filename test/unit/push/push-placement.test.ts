@@ -61,7 +61,7 @@ describe('where a push goes in a cluster', () => {
   it('names the laptop as where the architecture came from when the VM is not packaged yet', () => {
     const placed = placePush({cluster, facts: facts(up(0), up(1), up(0)), vm: {...vm, arch: 'aarch64', archFrom: 'laptop'}})
     expect(placed.blade).toBe('arm1')
-    expect(describePlacement(placed)).toContain('(aarch64, aarch64 as this laptop, 2048 MiB)')
+    expect(describePlacement(placed)).toContain('(aarch64, taken from this laptop until the VM is packaged, 2048 MiB)')
   })
 
   it('takes the blade --blade names when it can take the VM, the others not asked', () => {
