@@ -3,7 +3,9 @@ import {describe, expect, it} from 'vitest'
 import type {BladeFacts} from '../../../src/cluster/placement.js'
 import {clusterFromHello} from '../../../src/client/cluster-answer.js'
 import type {ClusterView} from '../../../src/protocol/blade-steps.js'
-import type {VirshList} from '../../../src/push/context.js'
+import type {PushOutputs, PushStage, VirshList} from '../../../src/push/context.js'
+import type {PushPlan} from '../../../src/push/plan.js'
+import {push} from '../../../src/push/push.js'
 import {laptopArch} from '../../../src/push/connect-placement.js'
 import {describePlacement, knownBlades, placePush, slotHolder} from '../../../src/push/push-placement.js'
 import {ShienError} from '../../../src/errors.js'
@@ -159,5 +161,28 @@ describe("the architecture of a VM not packaged yet", () => {
   it("is the laptop's", () => {
     expect(laptopArch('x64')).toBe('x86_64')
     expect(laptopArch('arm64')).toBe('aarch64')
+  })
+})
+
+describe('the result of a push placed on another blade than the one named', () => {
+  it('names that blade as its host, with the placement', async () => {
+    const first = {user: 'e195701', alias: 'blade1.example', hostName: 'blade1.example', port: 22}
+    const chosen = {user: 'e195701', alias: '127.0.0.1:2222', hostName: '127.0.0.1', port: 2222}
+    const placement = placePush({cluster, facts: facts(up(3), up(1), up(0)), vm})
+    const plan = {slot: '01', name: 'web', target: first, naming: {bladeSpec: 'blade1.example', home: '/nonexistent'}} as unknown as PushPlan
+    const connect: PushStage = {
+      id: 'connect',
+      async run(ctx) {
+        // What the connect stage does once placement chose blade2.
+        ctx.plan = {...ctx.plan, target: chosen as PushPlan['target']}
+        ctx.out.connect = {placement} as PushOutputs['connect']
+      },
+    }
+    const result = await push(plan, {signal: new AbortController().signal, confirmHostKey: async () => false, stages: [connect]})
+    expect(result.host).toBe('127.0.0.1:2222')
+    expect(result.vm).toBe('e195701-01')
+    expect(result.placement).toEqual(placement)
+    // The VM's host keys would be recorded under the chosen blade's alias.
+    expect(result.hostKeys).toMatchObject({recorded: false, alias: 'shien-e195701-01.127.0.0.1-2222'})
   })
 })
