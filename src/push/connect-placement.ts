@@ -4,7 +4,7 @@ import {inspectBox, type BoxInfo} from '../box/inspect.js'
 import type {BladeClient} from '../client/blade-client.js'
 import {clusterFromHello} from '../client/cluster-answer.js'
 import {askBlades} from '../client/cluster-facts.js'
-import {planAtAddress} from '../client/vm/cluster-plans.js'
+import {oneAtATime, planAtAddress} from '../client/vm/cluster-plans.js'
 import {bladeNamed} from '../cluster/blades.js'
 import {factsFromJson} from '../cluster/facts.js'
 import type {BladeFacts} from '../cluster/placement.js'
@@ -12,7 +12,6 @@ import {guestArchOf, type GuestArch} from '../config/blade-arch.js'
 import {ShienError} from '../errors.js'
 import type {StageIO} from '../pipeline/runner.js'
 import type {HelloResult} from '../protocol/blade-steps.js'
-import type {NewHostKey} from '../transport/connect.js'
 import type {PushContext, VirshList} from './context.js'
 import {keptPaths} from './kept-box.js'
 import type {PushPlan} from './plan.js'
@@ -114,16 +113,6 @@ async function boxBeforePackage(plan: PushPlan, signal: AbortSignal): Promise<{p
  */
 export function laptopArch(arch: string = process.arch): GuestArch {
   return arch === 'arm64' ? 'aarch64' : 'x86_64'
-}
-
-/** Host key questions one at a time: blades asked at once must not prompt over each other. */
-function oneAtATime(confirm: (key: NewHostKey) => Promise<boolean>): (key: NewHostKey) => Promise<boolean> {
-  let queue: Promise<unknown> = Promise.resolve()
-  return (key) => {
-    const answer = queue.then(() => confirm(key))
-    queue = answer.catch(() => undefined)
-    return answer
-  }
 }
 
 function noCluster(plan: PushPlan, why: string): ShienError {

@@ -80,11 +80,15 @@ export async function onOtherBlade<T>(other: OtherBlade, deps: VmDeps, work: (bl
 
 /** Host key questions one at a time: blades asked at once must not prompt over each other. */
 export function oneQuestionAtATime(deps: VmDeps): VmDeps {
+  return {...deps, confirmHostKey: oneAtATime(deps.confirmHostKey)}
+}
+
+/** `confirm`, asked one question at a time (the push's placement asks the blades at once too). */
+export function oneAtATime(confirm: VmDeps['confirmHostKey']): VmDeps['confirmHostKey'] {
   let queue: Promise<unknown> = Promise.resolve()
-  const confirmHostKey: VmDeps['confirmHostKey'] = (key) => {
-    const answer = queue.then(() => deps.confirmHostKey(key))
+  return (key) => {
+    const answer = queue.then(() => confirm(key))
     queue = answer.catch(() => undefined)
     return answer
   }
-  return {...deps, confirmHostKey}
 }
