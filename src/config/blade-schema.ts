@@ -167,6 +167,8 @@ export const clusterBladeSchema = z.strictObject({
   native: z.array(z.enum(GUEST_ARCHES)).min(1, 'expected at least one architecture').describe('The guest architectures it runs under KVM; placement puts a VM only on a blade that runs its architecture natively.'),
   listenAddress: text().refine((address) => isIP(address) !== 0, 'expected an IP address').optional()
     .describe('The address its SSH forwards listen on, where it differs from the top-level `listenAddress`.'),
+  migrationAddress: text().refine((address) => isIP(address) !== 0, 'expected an IP address').optional()
+    .describe('The address the other blades\' qemu sends a migrating VM\'s memory to (`--migrateuri tcp://ADDRESS`), where its host name does not resolve to that address on the others; absent, libvirt uses the host name.'),
   keepFreeMiB: count().int().nonnegative().default(0).describe('Memory placement leaves free on it, beyond what its running VMs use, in MiB.'),
   maxVms: count().int().positive().optional().describe('The most VMs placement starts on it; no bound when absent.'),
 })
@@ -175,6 +177,7 @@ export const clusterBladeSchema = z.strictObject({
 export const clusterSchema = z.strictObject({
   blades: z.array(clusterBladeSchema).min(1, 'expected at least one blade').describe('Every blade sharing the storage, the same list on each.'),
   self: text().optional().describe('Which entry of `blades` this blade is; absent, the entry named as this machine\'s host name (its first label), so every blade can have the same file.'),
+  unsafeMigration: z.boolean().default(false).describe('Pass `--unsafe` to `virsh migrate`: only for storage libvirt does not know as shared (GFS2 and OCFS2 it knows; a test folder on ext4 it does not).'),
 }).superRefine((cluster, ctx) => {
   const seen = new Map<string, number>()
   for (const [i, blade] of cluster.blades.entries()) {
