@@ -3,8 +3,12 @@
 import type {Command} from '@oclif/core'
 
 import AdminCleanIncoming from './admin/clean-incoming.js'
+import AdminDrain from './admin/drain.js'
+import AdminMigrate from './admin/migrate.js'
 import AdminProvision from './admin/provision.js'
 import AdminPushes from './admin/pushes.js'
+import AdminRecover from './admin/recover.js'
+import AdminUndrain from './admin/undrain.js'
 import Audit from './audit.js'
 import Autocomplete from './autocomplete.js'
 import AutocompleteCreate from './autocomplete/create.js'
@@ -63,8 +67,12 @@ import VmUndefine from './vm/undefine.js'
 
 export default {
   'admin:clean-incoming': AdminCleanIncoming,
+  'admin:drain': AdminDrain,
+  'admin:migrate': AdminMigrate,
   'admin:provision': AdminProvision,
   'admin:pushes': AdminPushes,
+  'admin:recover': AdminRecover,
+  'admin:undrain': AdminUndrain,
   'audit': Audit,
   'autocomplete': Autocomplete,
   'autocomplete:create': AutocompleteCreate,

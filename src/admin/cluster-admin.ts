@@ -17,7 +17,7 @@ import {openDomainXmls, type DomainXmls} from '../privileged/domain-xmls.js'
 import {openDrainedBlades, type DrainedBlades} from '../privileged/drained-blades.js'
 import {openSlotRecords, type SlotRecords} from '../privileged/slot-records.js'
 import {loadTrustedConfig} from '../privileged/trusted-config.js'
-import {runningMemory} from '../virsh/blade-memory.js'
+import {memoryOf, runningMemory} from '../virsh/blade-memory.js'
 import {VirshHypervisor} from '../virsh/virsh.js'
 
 export interface ClusterAdminInputs {
@@ -106,9 +106,7 @@ export function parseVmName(vm: string): {account: string; slot: string} {
 /** What placement needs of a domain: its architecture and memory, from its XML. */
 export function vmShape(xml: string): {arch: GuestArch; memoryMiB: number} {
   const arch = /<type\b[^>]*\barch=['"]([^'"]+)['"]/.exec(xml)?.[1]
-  const memory = /<memory\b[^>]*?(?:unit=['"]([A-Za-z]+)['"])?[^>]*>(\d+)<\/memory>/.exec(xml)
-  const kib = memory === null ? 0 : Number(memory[2]) * ({b: 1 / 1024, bytes: 1 / 1024, kib: 1, k: 1, mib: 1024, m: 1024, gib: 1024 ** 2, g: 1024 ** 2}[(memory[1] ?? 'KiB').toLowerCase()] ?? 1)
-  return {arch: arch === 'aarch64' ? 'aarch64' : 'x86_64', memoryMiB: Math.ceil(kib / 1024)}
+  return {arch: arch === 'aarch64' ? 'aarch64' : 'x86_64', memoryMiB: Math.ceil(memoryOf(xml) / 1024 ** 2)}
 }
 
 /**

@@ -56,6 +56,12 @@ export {LAB_GROUP, LAB_STUDENTS, type LabBladeName, type LabStudent, type LabStu
 export const LAB_SSH_PORTS = {from: 42680, to: 42689}
 export const LAB_MIGRATION_PORTS = {from: 49700, to: 49763}
 export const HOST_CONFIG = '/etc/shien/config.json'
+const HOST_QEMU_STATE = '/var/lib/libvirt/qemu'
+/**
+ * Each blade's SSH forwards listen on an address of its own, as on separate machines: a VM
+ * migrating between the two daemons of this one machine has both qemus holding its port at once.
+ */
+export const LISTEN: Record<LabBladeName, string> = {'blade-a': '127.0.0.1', 'blade-b': '127.0.0.2'}
 
 const LAB_DOMAIN = new RegExp(`^(?:${LAB_STUDENTS.join('|')})-\\d{2}$`)
 
@@ -90,6 +96,8 @@ export interface ClusterLabOptions {
    * is always the installed one (the sudo rule names it).
    */
   bladeShien?: 'installed' | 'repository'
+  /** The lab accounts' memory limit per VM (limits.default.memoryMiB); 128 MiB by default, enough for VMs that never boot an OS. */
+  memoryMiB?: number
 }
 
 export async function startClusterLab(o: ClusterLabOptions = {}): Promise<ClusterLab> {
@@ -127,9 +135,12 @@ export async function startClusterLab(o: ClusterLabOptions = {}): Promise<Cluste
     const cluster = {
       blades: [
         // How the other blade's libvirtd reaches each (--p2p): blade-b sees the host's socket at host-run/.
-        {name: 'blade-a', ssh: `127.0.0.1:${sshds[0].port}`, migrationUri: libvirtd.hostUri, native: ['x86_64']},
-        {name: 'blade-b', ssh: `127.0.0.1:${sshds[1].port}`, migrationUri: libvirtd.uri, native: ['x86_64']},
+        // The memory of a migrating VM goes to 127.0.0.1 (blade-b's host name is the host's own).
+        {name: 'blade-a', ssh: `127.0.0.1:${sshds[0].port}`, migrationUri: libvirtd.hostUri, migrationAddress: '127.0.0.1', native: ['x86_64'], listenAddress: LISTEN['blade-a']},
+        {name: 'blade-b', ssh: `127.0.0.1:${sshds[1].port}`, migrationUri: libvirtd.uri, migrationAddress: '127.0.0.1', native: ['x86_64'], listenAddress: LISTEN['blade-b']},
       ],
+      // The storage is a folder on /tmp, which libvirt does not know as shared.
+      unsafeMigration: true,
     }
     const blades = {} as Record<LabBladeName, LabBlade>
     for (const [i, name] of names.entries()) {
@@ -139,11 +150,11 @@ export async function startClusterLab(o: ClusterLabOptions = {}): Promise<Cluste
         domainType: 'qemu',
         templatesDir: join(dir, 'templates'),
         sshPortPool: LAB_SSH_PORTS,
-        listenAddress: '127.0.0.1',
+        listenAddress: LISTEN[name],
         runDir: join(dir, name, 'run'),
         debugSocketDir: join(dir, name, 'run', 'debug'),
-        qemuStateDir: name === 'blade-a' ? '/var/lib/libvirt/qemu' : join(libvirtd.dir, 'lib', 'qemu'),
-        limits: {default: {vms: 4, vcpus: 1, memoryMiB: 128}},
+        qemuStateDir: name === 'blade-a' ? HOST_QEMU_STATE : join(libvirtd.dir, 'lib', 'qemu'),
+        limits: {default: {vms: 4, vcpus: 1, memoryMiB: o.memoryMiB ?? 128}},
         adminGroup: 'shien-admin',
         qemuUser: 'libvirt-qemu',
         cluster: {...cluster, self: name},
@@ -156,6 +167,9 @@ export async function startClusterLab(o: ClusterLabOptions = {}): Promise<Cluste
     }
 
     await runProvision({configPath: blades['blade-a'].configPath, groups: [LAB_GROUP], uid: 0, signal: new AbortController().signal})
+    // The cluster install lets the students' group through every blade's libvirt state folder,
+    // so a VM can migrate to a blade its owner never defined a VM on (README, the cluster install).
+    for (const state of [HOST_QEMU_STATE, join(libvirtd.dir, 'lib', 'qemu')]) await execa('setfacl', ['-m', `g:${LAB_GROUP}:--x`, state])
     const students = {} as Record<LabStudentName, LabStudent>
     for (const account of LAB_STUDENTS) {
       students[account] = await makeLaptop({dir, storageRoot, account, id: accounts[account], blades: Object.values(blades)})
@@ -197,16 +211,22 @@ async function teardown(o: {dir: string; hostConfig: Buffer; libvirtd?: SecondLi
   await step("the host's lab domains", () => removeLabDomains(hostVirsh))
   if (o.libvirtd) {
     const libvirtd = o.libvirtd
-    await step("blade-b's lab domains", () => removeLabDomains(libvirtd.virsh))
+    // A test that took blade-b down (its daemon stopped, its folder gone) left it nothing to remove.
+    if (existsSync(libvirtd.dir)) await step("blade-b's lab domains", () => removeLabDomains(libvirtd.virsh))
     await step('stopping the second libvirtd', () => libvirtd.stop())
   }
   await step('removing the lab folder', () => rm(o.dir, {recursive: true, force: true}))
+  await step(`${LAB_GROUP}'s entry on ${HOST_QEMU_STATE}`, () => execa('setfacl', ['-x', `g:${LAB_GROUP}`, HOST_QEMU_STATE]))
   for (const account of LAB_STUDENTS) await step(`resetting ${account}`, () => resetLabAccount(account))
 
   // What must be gone.
   await step("the host's libvirtd", async () => {
     const onHost = await labDomains(hostVirsh)
     if (onHost.length > 0) throw new Error(`lab domains are still defined: ${onHost.join(', ')}`)
+  })
+  await step(`${LAB_GROUP}'s entry on ${HOST_QEMU_STATE}`, async () => {
+    const acl = await execa('getfacl', ['--omit-header', HOST_QEMU_STATE])
+    if (acl.stdout.includes(`group:${LAB_GROUP}:`)) throw new Error(`${HOST_QEMU_STATE} still lets ${LAB_GROUP} through`)
   })
   for (const sshd of o.sshds) {
     const left = await sshd.processes()
