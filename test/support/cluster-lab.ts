@@ -148,6 +148,8 @@ export async function startClusterLab(o: ClusterLabOptions = {}): Promise<Cluste
         storageRoot,
         libvirtUri: uris[name],
         domainType: 'qemu',
+        // Stands for blades with KVM: placement puts a VM only where its architecture runs natively.
+        arch: {native: ['x86_64']},
         templatesDir: join(dir, 'templates'),
         sshPortPool: LAB_SSH_PORTS,
         listenAddress: LISTEN[name],
