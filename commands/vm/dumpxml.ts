@@ -9,7 +9,7 @@ export default class VmDumpxml extends VmCommand {
 
   async run(): Promise<DumpXmlResult> {
     const {args, flags} = await this.parse(VmDumpxml)
-    const result = await this.ieVirsh<DumpXmlResult>(this.plan(flags), ['dumpxml', args.slot])
+    const {result} = await this.ieVirshOnSlot<DumpXmlResult>(this.plan(flags), args.slot, ['dumpxml', args.slot])
     if (!this.jsonEnabled()) this.log(result.xml.trimEnd())
     return result
   }

@@ -12,7 +12,7 @@ export default class VmUndefine extends VmCommand {
   async run(): Promise<UndefineResult> {
     const {args, flags} = await this.parse(VmUndefine)
     const extra = flags['remove-image'] ? ['--remove-image'] : []
-    const result = await this.ieVirsh<UndefineResult>(this.plan(flags), ['undefine', args.slot, ...extra])
+    const {result} = await this.ieVirshOnSlot<UndefineResult>(this.plan(flags), args.slot, ['undefine', args.slot, ...extra])
     if (!this.jsonEnabled()) this.log(describeUndefine(result))
     return result
   }

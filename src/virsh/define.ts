@@ -50,7 +50,8 @@ export async function defineSlot(ctx: VirshContext, rawSlot: string, opts: {temp
       try {
         return await defineClaimed(ctx, name, slot, templateName, claim.keep)
       } catch (error) {
-        await claim.undo()
+        // The define's own error is the answer; a claim that cannot be given back is told beside it.
+        await claim.undo().catch((undoError: unknown) => noteClaimKept(error, undoError, slot))
         throw error
       }
     },
@@ -136,6 +137,19 @@ function allowedTemplate(ctx: VirshContext, name: string): string {
     exit: 'refused',
     suggestions: [`See the templates you may use: ${again(ctx, 'templates')}`],
   })
+}
+
+/**
+ * Adds to a failed define's error that the slot's claim could not be given back (its record may
+ * still name this blade), keeping the define's code, message and exit code.
+ */
+function noteClaimKept(error: unknown, undoError: unknown, slot: string): void {
+  const message = (undoError instanceof Error ? undoError.message : String(undoError)).replace(/\.+$/, '')
+  const why = undoError instanceof ShienError ? `${undoError.code}: ${message}` : message
+  const note = `Slot ${slot}'s record could not be given back (${why}), so it may still name this blade: ask an admin to check it (docs/cluster.md) before defining the slot on another blade.`
+  // A new array: an error's suggestions may be a list other errors share.
+  if (error instanceof ShienError) Object.assign(error, {suggestions: [...error.suggestions, note]})
+  else if (error instanceof Error) error.message = `${error.message}. ${note}`
 }
 
 function slotDefined(name: string, slot: string): ShienError {

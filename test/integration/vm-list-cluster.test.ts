@@ -1,9 +1,11 @@
-import {chown, writeFile} from 'node:fs/promises'
+import {existsSync} from 'node:fs'
+import {chown, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
+import {clusterPaths} from '../../src/config/storage-layout.js'
 import {startClusterLab, type ClusterLab, type LabBladeName, type LabStudent} from '../support/cluster-lab.js'
 import {REPO_ROOT, runShien, SHIEN_BIN} from '../support/cli.js'
 import {tmuxTerminal} from '../support/tmux.js'
@@ -12,7 +14,7 @@ import {tmuxTerminal} from '../support/tmux.js'
 // the laptop runs the built CLI against blade-a only, learns the cluster from blade-a's hello
 // (this repository's `shien blade hello`, bound in the lab's blade sessions) and reaches blade-b
 // at its cluster address through the laptop's own SSH files. ie-virsh is the installed one.
-describe('shien vm list and vm stop across the blades of a cluster', () => {
+describe('shien vm list and the slot commands across the blades of a cluster', () => {
   let lab: ClusterLab
   let cl1: LabStudent
 
@@ -72,7 +74,7 @@ describe('shien vm list and vm stop across the blades of a cluster', () => {
     expect(r.json.blades.map((b: {reachable: boolean}) => b.reachable)).toEqual([true, true])
   })
 
-  it("vm stop, vm ssh, vm ssh-config, vm console, vm start and vm destroy of a slot on blade-b act on blade-b when the student names blade-a", async () => {
+  it("vm stop, vm ssh, vm ssh-config, vm console, vm start, vm destroy and vm dumpxml of a slot on blade-b act on blade-b when the student names blade-a", async () => {
     const stopped = await shien(cl1, 'vm', 'stop', '02', '--host', 'blade-a', '--json')
     expect(stopped.exitCode, stopped.stdout + stopped.stderr).toBe(0)
     expect(stopped.json).toMatchObject({name: 'shien-cl1-02', outcome: 'not-running'})
@@ -95,6 +97,13 @@ describe('shien vm list and vm stop across the blades of a cluster', () => {
     expect(destroyed.exitCode, destroyed.stdout + destroyed.stderr).toBe(0)
     expect(String((await lab.b.libvirtd.virsh('domstate', 'shien-cl1-02')).stdout).trim()).toBe('shut off')
     expect(await lab.domains()).toEqual({a: ['shien-cl1-01'], b: ['shien-cl1-02']})
+
+    // vm dumpxml prints blade-b's definition of it (its uuid is blade-b's domain's).
+    const dumped = await shien(cl1, 'vm', 'dumpxml', '02', '--host', 'blade-a', '--json')
+    expect(dumped.exitCode, dumped.stdout + dumped.stderr).toBe(0)
+    expect(dumped.json).toMatchObject({name: 'shien-cl1-02', slot: '02'})
+    const uuid = String((await lab.b.libvirtd.virsh('domuuid', 'shien-cl1-02')).stdout).trim()
+    expect(dumped.json.xml).toContain(`<uuid>${uuid}</uuid>`)
 
     // vm console reaches blade-b's ie-virsh too: its refusal names the VM there (blade-a has none).
     const terminal = tmuxTerminal(`vmlist-console-${process.pid}`)
@@ -150,4 +159,24 @@ describe('shien vm list and vm stop across the blades of a cluster', () => {
       await lab.a.sshd.restart()
     }
   }, 60_000)
+
+  // The last act on slot 02: the tests above need it defined on blade-b.
+  it('vm undefine of the slot on blade-b, named blade-a, undefines it on blade-b and gives its record back', async () => {
+    const records = clusterPaths(lab.storageRoot)
+    expect(JSON.parse(await readFile(records.record('shien-cl1', '02'), 'utf8'))).toMatchObject({blade: 'blade-b'})
+    const r = await shien(cl1, 'vm', 'undefine', '02', '--host', 'blade-a', '--json')
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0)
+    expect(r.json).toMatchObject({name: 'shien-cl1-02', slot: '02', removed: []})
+    expect(await lab.domains()).toEqual({a: ['shien-cl1-01'], b: []})
+    // blade-b's ie-virsh released the record and the kept XML; blade-a's slot is untouched; the image stays.
+    expect(existsSync(records.record('shien-cl1', '02'))).toBe(false)
+    expect(existsSync(records.domainXml('shien-cl1', '02'))).toBe(false)
+    expect(JSON.parse(await readFile(records.record('shien-cl1', '01'), 'utf8'))).toMatchObject({blade: 'blade-a'})
+    expect(existsSync(join(cl1.images, '02.qcow2'))).toBe(true)
+    const listed = await shien(cl1, 'vm', 'list', '--host', 'blade-a', '--json')
+    expect(listed.json.domains.map((d: {slot: string}) => d.slot)).toEqual(['01'])
+    // Undefined everywhere now: blade-a's NOT_DEFINED stands.
+    const again = await shien(cl1, 'vm', 'undefine', '02', '--host', 'blade-a', '--json')
+    expect(again.json?.error, again.stdout).toMatchObject({code: 'NOT_DEFINED'})
+  }, 120_000)
 })

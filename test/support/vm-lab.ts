@@ -24,7 +24,7 @@ export interface VmLab {
   bladeKnownHost: string
   clientKey: string
   /** Sets what the blade answers to a command starting with `prefix` (its stdout, then exit 0). */
-  answer(prefix: 'ie-virsh list' | 'ie-virsh facts' | 'ie-virsh shutdown' | 'blade host-keys' | 'blade hello', json: unknown): void
+  answer(prefix: keyof typeof FILES, json: unknown): void
   /** The commands the blade was asked to run, in order. */
   commands(): string[]
   /** How many logins the blade's sshd accepted so far (a ProxyJump through it is one). */
@@ -32,7 +32,10 @@ export interface VmLab {
   stop(): Promise<void>
 }
 
-const FILES = {'ie-virsh list': 'list.json', 'ie-virsh facts': 'facts.json', 'ie-virsh shutdown': 'shutdown.json', 'blade host-keys': 'host-keys.json', 'blade hello': 'hello.json'} as const
+const FILES = {
+  'ie-virsh list': 'list.json', 'ie-virsh facts': 'facts.json', 'ie-virsh shutdown': 'shutdown.json', 'ie-virsh dumpxml': 'dumpxml.json',
+  'ie-virsh undefine': 'undefine.json', 'ie-virsh debug': 'debug.json', 'blade host-keys': 'host-keys.json', 'blade hello': 'hello.json',
+} as const
 
 function forced(dir: string): string {
   return `#!/bin/sh
@@ -41,6 +44,9 @@ case "$SSH_ORIGINAL_COMMAND" in
   "sudo -n ie-virsh list "*) exec cat ${dir}/list.json;;
   "sudo -n ie-virsh facts "*) exec cat ${dir}/facts.json;;
   "sudo -n ie-virsh shutdown "*) exec cat ${dir}/shutdown.json;;
+  "sudo -n ie-virsh dumpxml "*) exec cat ${dir}/dumpxml.json;;
+  "sudo -n ie-virsh undefine "*) exec cat ${dir}/undefine.json;;
+  "sudo -n ie-virsh debug "*) exec cat ${dir}/debug.json;;
   "shien blade host-keys "*) exec cat ${dir}/host-keys.json;;
   "shien blade hello "*) exec cat ${dir}/hello.json;;
 esac

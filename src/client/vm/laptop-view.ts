@@ -1,5 +1,6 @@
+import {shellQuote} from '../../transport/remote-exec.js'
 import type {VmPlan} from './plan.js'
-import {loginCommand, vmLogin} from './vm-login.js'
+import {loginCommand, vmLogin, type BladeNaming} from './vm-login.js'
 
 /**
  * ie-virsh prints addresses as seen on the blade. Forwarded ports there usually listen on the
@@ -7,9 +8,26 @@ import {loginCommand, vmLogin} from './vm-login.js'
  * guest's sshd, an ssh -L tunnel from a local port to a gdb stub's socket.
  */
 
-/** How to reach a gdb stub's socket on the blade from a laptop: a tunnel, then gdb on the local end. */
-export function gdbFromLaptop(socket: string, port: number, alias: string): {tunnel: string; gdb: string} {
-  return {tunnel: `ssh -N -L ${port}:${socket} ${alias}`, gdb: `gdb -ex 'target remote localhost:${port}'`}
+/**
+ * How to reach a gdb stub's socket on the blade from a laptop: a tunnel to the blade shien
+ * reached (the one named, or on a cluster the one that has the slot), then gdb on the local end.
+ */
+export function gdbFromLaptop(socket: string, port: number, blade: Pick<BladeNaming, 'bladeSpec' | 'jump'>): {tunnel: string; gdb: string} {
+  const argv = ['ssh', '-N', '-L', `${port}:${socket}`, ...sshDestination(blade)]
+  return {tunnel: argv.map(shellQuote).join(' '), gdb: `gdb -ex 'target remote localhost:${port}'`}
+}
+
+/**
+ * The blade as the last words of an `ssh` command a person types: the --jump hops with -J, then
+ * the blade as shien named it (HOST, USER@HOST, a Host alias). ssh takes no `HOST:PORT` or
+ * `[IPV6]` destination (and OpenSSH 9.2 no IPv6 in an ssh:// one), so those become `-p PORT HOST`.
+ */
+function sshDestination(blade: Pick<BladeNaming, 'bladeSpec' | 'jump'>): string[] {
+  const hops = blade.jump === undefined || blade.jump === 'none' ? [] : ['-J', blade.jump]
+  const address = /^(?:([^@]+)@)?(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d+))?$/.exec(blade.bladeSpec)
+  if (address === null || !/[:[]/.test(blade.bladeSpec)) return [...hops, blade.bladeSpec]
+  const [, user, ipv6, host, port] = address
+  return [...hops, ...(port === undefined ? [] : ['-p', port]), `${user === undefined ? '' : `${user}@`}${ipv6 ?? host}`]
 }
 
 interface WithSsh {

@@ -1,4 +1,5 @@
 import {ShienError} from '../../errors.js'
+import {parseSlot} from '../../names.js'
 import type {ListResult} from '../../virsh/list.js'
 import type {Connection} from '../../transport/connect.js'
 import {askCluster, oneQuestionAtATime, onOtherBlade, otherBladePlans, type OtherBlade} from './cluster-plans.js'
@@ -24,7 +25,8 @@ export async function onSlotBlade<T>(plan: VmPlan, slot: string, deps: VmDeps, w
       return {done: true as const, value: await work(plan, blade, connection)}
     } catch (error) {
       if (!(error instanceof ShienError && NOT_HERE.has(error.code))) throw error
-      const holder = await findHolder(plan, blade, slot, asked)
+      // The blade took the slot as typed ("2" is 02), so the same rule cannot refuse it here.
+      const holder = await findHolder(plan, blade, parseSlot(slot), asked)
       if (holder === undefined) throw error
       return {done: false as const, holder}
     }

@@ -1,5 +1,6 @@
 import {EventEmitter} from 'node:events'
 
+import {execa} from 'execa'
 import {describe, expect, it} from 'vitest'
 
 import type {Connection} from '../../../src/transport/connect.js'
@@ -87,10 +88,30 @@ describe('shien vm on the laptop side', () => {
       domains: [{slot: '01', name: 'e195701-01', sshPort: 22001, ssh: login}, {slot: '02'}],
     })
     expect(withLaptopSsh({slot: '01', name: 'e195701-01', sshPort: 22001, ssh: 'ssh -p 22001 vagrant@127.0.0.1'}, plan).ssh).toBe(login)
-    expect(gdbFromLaptop('/run/shien/debug/e195701/01.sock', 1234, 'blade1')).toEqual({
+    expect(gdbFromLaptop('/run/shien/debug/e195701/01.sock', 1234, {bladeSpec: 'blade1'})).toEqual({
       tunnel: 'ssh -N -L 1234:/run/shien/debug/e195701/01.sock blade1',
       gdb: "gdb -ex 'target remote localhost:1234'",
     })
+  })
+
+  it("names the blade in the gdb tunnel as shien reached it: user, port and --jump kept, in words OpenSSH takes", async () => {
+    const socket = '/run/shien/debug/e195701/02.sock'
+    const tunnel = (bladeSpec: string, jump?: string) => gdbFromLaptop(socket, 1234, {bladeSpec, jump}).tunnel
+    // A cluster's other blade, at its HOST:PORT address with the first blade's user.
+    expect(tunnel('e195701@blade2.example:2222')).toBe(`ssh -N -L 1234:${socket} -p 2222 e195701@blade2.example`)
+    expect(tunnel('blade2', 'gw.example')).toBe(`ssh -N -L 1234:${socket} -J gw.example blade2`)
+    expect(tunnel('blade2', 'none')).toBe(`ssh -N -L 1234:${socket} blade2`)
+    expect(tunnel('[2001:db8::2]:2222')).toBe(`ssh -N -L 1234:${socket} -p 2222 2001:db8::2`)
+    expect(tunnel('e195701@[2001:db8::2]')).toBe(`ssh -N -L 1234:${socket} e195701@2001:db8::2`)
+    // What OpenSSH makes of each, read as a shell reads the line (ssh -G: no connection).
+    const config = async (line: string) => {
+      const r = await execa('sh', ['-c', `exec ${line.replace(/^ssh -N -L \S+/, 'ssh -F /dev/null -G')}`])
+      return Object.fromEntries(r.stdout.split('\n').map((l) => l.split(' ')).filter(([k]) => ['user', 'hostname', 'port', 'proxyjump'].includes(k)).map(([k, ...v]) => [k, v.join(' ')]))
+    }
+    expect(await config(tunnel('e195701@blade2.example:2222'))).toMatchObject({user: 'e195701', hostname: 'blade2.example', port: '2222'})
+    expect(await config(tunnel('blade2', 'gw.example'))).toMatchObject({hostname: 'blade2', port: '22', proxyjump: 'gw.example'})
+    expect(await config(tunnel('[2001:db8::2]:2222'))).toMatchObject({hostname: '2001:db8::2', port: '2222'})
+    expect(await config(tunnel('e195701@[2001:db8::2]'))).toMatchObject({user: 'e195701', hostname: '2001:db8::2', port: '22'})
   })
 
   it('passes an admin\'s --account on to ie-virsh', () => {

@@ -3,7 +3,7 @@
  * of the harness), libvirt faked. Blade B is the same storage with a config whose `self` is
  * another blade and a libvirt of its own.
  */
-import {lstat, mkdir, readFile, readdir, rm, stat, symlink} from 'node:fs/promises'
+import {lstat, mkdir, readFile, readdir, rm, stat, symlink, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 
 import {execa} from 'execa'
@@ -67,8 +67,29 @@ describe('ie-virsh and the slot records', () => {
 
   it('leaves no record and no XML when libvirt refuses the definition', async () => {
     h.hv.failDefine = true
-    expect(await h.run(['define', '01'])).toBe(ExitCode.failure)
+    expect(await h.run(['define', '01'])).toBe(ExitCode.remote)
     expect(await recordFiles()).toEqual([])
+    expect(await xmlFiles()).toEqual([])
+    expect(await h.portFiles()).toEqual([])
+  })
+
+  it("keeps libvirt's refusal as the answer when the claim cannot be given back, and says so", async () => {
+    h.hv.failDefine = true
+    // While libvirt is asked, the record is replaced by a symlink: releasing it is refused.
+    const target = join(h.root, 'elsewhere.json')
+    await writeFile(target, 'not a record\n')
+    h.hv.onDefine = async () => {
+      await rm(paths.record('e195701', '01'))
+      await symlink(target, paths.record('e195701', '01'))
+    }
+    expect(await h.run(['define', '01', '--json'])).toBe(ExitCode.remote)
+    const {error} = h.json()
+    expect(error.code).toBe('VIRSH_FAILED')
+    expect(error.message).toBe('libvirt could not define the domain: libvirt said no.')
+    expect(error.exitCode).toBe(ExitCode.remote)
+    expect(error.suggestions).toEqual([expect.stringMatching(/^Slot 01's record could not be given back \(SLOT_RECORD_INVALID: .* is a symlink; only real files are accepted here\), so it may still name this blade: ask an admin/)])
+    // Nothing was written through the symlink; the kept XML and the port went all the same.
+    expect(await readFile(target, 'utf8')).toBe('not a record\n')
     expect(await xmlFiles()).toEqual([])
     expect(await h.portFiles()).toEqual([])
   })

@@ -55,7 +55,7 @@ describe('ie-virsh commands (fake libvirt and image checks)', () => {
 
   it('returns the port when libvirt refuses the definition', async () => {
     hv.failDefine = true
-    expect(await run(['define', '01'])).toBe(ExitCode.failure)
+    expect(await run(['define', '01'])).toBe(ExitCode.remote)
     expect(await portFiles()).toEqual([])
   })
 

@@ -19,7 +19,10 @@ const ACTIVE = (s: DomainState) => s !== 'shut off' && s !== 'crashed'
 export class FakeHypervisor implements Hypervisor {
   domains = new Map<string, {xml: string; state: DomainState}>()
   calls: string[] = []
+  /** Refuse definitions as the real adapter does when virsh fails (VIRSH_FAILED). */
   failDefine = false
+  /** Runs when a definition is asked, before it is taken or refused: what happens meanwhile. */
+  onDefine?: () => Promise<void>
   failStart = false
   /** Whether a guest obeys the ACPI power button (a guest without acpid, or hung, does not). */
   obeysShutdown = true
@@ -35,7 +38,8 @@ export class FakeHypervisor implements Hypervisor {
   }
   async define(xml: string) {
     this.calls.push('define')
-    if (this.failDefine) throw new Error('libvirt said no')
+    await this.onDefine?.()
+    if (this.failDefine) throw new ShienError('libvirt could not define the domain: libvirt said no.', {code: 'VIRSH_FAILED', exit: 'remote'})
     const name = /<name>([^<]+)<\/name>/.exec(xml)![1]
     this.domains.set(name, {xml, state: this.domains.get(name)?.state ?? 'shut off'})
     return {domain: name}
