@@ -7,7 +7,6 @@
 import {realpath} from 'node:fs/promises'
 import {hostname} from 'node:os'
 
-import type {GuestArch} from '../config/blade-arch.js'
 import type {BladeConfig} from '../config/blade-config.js'
 import {clusterOf, type Cluster, type ClusterBlade} from '../cluster/blades.js'
 import type {BladeFacts} from '../cluster/placement.js'
@@ -17,7 +16,7 @@ import {openDomainXmls, type DomainXmls} from '../privileged/domain-xmls.js'
 import {openDrainedBlades, type DrainedBlades} from '../privileged/drained-blades.js'
 import {openSlotRecords, type SlotRecords} from '../privileged/slot-records.js'
 import {loadTrustedConfig} from '../privileged/trusted-config.js'
-import {memoryOf, runningMemory} from '../virsh/blade-memory.js'
+import {runningMemory} from '../virsh/blade-memory.js'
 import {VirshHypervisor} from '../virsh/virsh.js'
 
 export interface ClusterAdminInputs {
@@ -101,12 +100,6 @@ export function parseVmName(vm: string): {account: string; slot: string} {
     })
   }
   return {account: m[1], slot: m[2]}
-}
-
-/** What placement needs of a domain: its architecture and memory, from its XML. */
-export function vmShape(xml: string): {arch: GuestArch; memoryMiB: number} {
-  const arch = /<type\b[^>]*\barch=['"]([^'"]+)['"]/.exec(xml)?.[1]
-  return {arch: arch === 'aarch64' ? 'aarch64' : 'x86_64', memoryMiB: Math.ceil(memoryOf(xml) / 1024 ** 2)}
 }
 
 /**

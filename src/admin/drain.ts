@@ -10,7 +10,8 @@ import {ShienError} from '../errors.js'
 import type {DrainMark} from '../privileged/drained-blades.js'
 import {withAccountLock} from '../privileged/lock.js'
 import type {SlotRecord} from '../privileged/slot-records.js'
-import {clusterFacts, libvirtAnswers, vmShape, type ClusterAdmin} from './cluster-admin.js'
+import {vmShape} from '../cluster/vm-shape.js'
+import {clusterFacts, libvirtAnswers, type ClusterAdmin} from './cluster-admin.js'
 import {forwardOn, moveSlot, type MoveReport} from './migrate.js'
 
 /** A VM that could not be moved or recovered, and why; the others go on. */

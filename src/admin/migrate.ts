@@ -79,7 +79,7 @@ export async function moveSlot(ctx: ClusterAdmin, account: string, slot: string,
 
 /** Live: libvirt migrates the running VM, the source's libvirtd driving it (`--p2p`) to the destination's migration URI. */
 async function moveLive(ctx: ClusterAdmin, vm: string, from: ClusterBlade, to: ClusterBlade, persistent: string): Promise<MoveReport> {
-  const running = forwardOn(await ctx.libvirt(from).dumpXml(vm, {signal: ctx.signal, withSecrets: true}), ctx, to)
+  const running = forwardOn(await ctx.libvirt(from).dumpXml(vm, {signal: ctx.signal, withSecrets: true, migratable: true}), ctx, to)
   const dir = await mkdtemp('/tmp/shien-migrate-')
   try {
     const live = join(dir, 'live.xml')

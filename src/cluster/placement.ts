@@ -1,6 +1,7 @@
 import {ShienError} from '../errors.js'
 import type {GuestArch} from '../config/blade-arch.js'
 import {bladeNamed, type ClusterBlade} from './blades.js'
+import type {ClusterView} from '../protocol/blade-steps.js'
 
 /**
  * Which blade a VM goes to (docs/cluster.md): one that answers, is not drained, runs the VM's
@@ -133,4 +134,18 @@ function cannotTake(vm: PlacementRequest, why: PassedOver, able: readonly Placea
       ? [`Leave out --blade to let shien choose (${able.map((b) => b.name).join(', ')} can take it).`]
       : ['No other blade can take it either right now; try again later.'],
   })
+}
+
+/** One blade of the cluster as the laptop knows it from hello, with placement's fields filled in. */
+export type KnownBlade = PlaceableBlade & {ssh: string}
+
+/** The blades of a cluster as placement takes them: a field the blade left out puts no bound (its facts still say what it runs). */
+export function knownBlades(cluster: ClusterView): KnownBlade[] {
+  return cluster.blades.map((b) => ({
+    name: b.name,
+    ssh: b.ssh,
+    native: b.native ?? ['x86_64', 'aarch64'],
+    keepFreeMiB: b.keepFreeMiB ?? 0,
+    ...(b.maxVms === undefined ? {} : {maxVms: b.maxVms}),
+  }))
 }

@@ -7,7 +7,7 @@ import {askBlades} from '../client/cluster-facts.js'
 import {oneAtATime, planAtAddress} from '../client/vm/cluster-plans.js'
 import {bladeNamed} from '../cluster/blades.js'
 import {factsFromJson} from '../cluster/facts.js'
-import type {BladeFacts} from '../cluster/placement.js'
+import {knownBlades, type BladeFacts} from '../cluster/placement.js'
 import {guestArchOf, type GuestArch} from '../config/blade-arch.js'
 import {ShienError} from '../errors.js'
 import type {StageIO} from '../pipeline/runner.js'
@@ -15,7 +15,7 @@ import type {HelloResult} from '../protocol/blade-steps.js'
 import type {PushContext, VirshList} from './context.js'
 import {keptPaths} from './kept-box.js'
 import type {PushPlan} from './plan.js'
-import {describePlacement, knownBlades, placePush, slotHolder, type PushPlacement} from './push-placement.js'
+import {describePlacement, placePush, slotHolder, type PushPlacement} from './push-placement.js'
 
 /**
  * Placement in the connect stage (docs/cluster.md): when the first blade's hello describes a

@@ -1,5 +1,5 @@
 import {bladeNamed} from '../cluster/blades.js'
-import {placeVm, type BladeFacts, type PassedOver, type PlaceableBlade, type PlacementRequest} from '../cluster/placement.js'
+import {knownBlades, placeVm, type BladeFacts, type PassedOver, type PlacementRequest} from '../cluster/placement.js'
 import type {GuestArch} from '../config/blade-arch.js'
 import {ShienError} from '../errors.js'
 import type {ClusterView} from '../protocol/blade-steps.js'
@@ -15,9 +15,6 @@ import type {VirshList} from './context.js'
  * - Otherwise `placeVm` chooses, or checks the blade `--blade` names (BLADE_CANNOT_TAKE).
  * - `--blade` naming no blade of the cluster is UNKNOWN_BLADE.
  */
-
-/** One blade of the cluster as the laptop knows it from hello, with placement's fields filled in. */
-export type KnownBlade = PlaceableBlade & {ssh: string}
 
 /** Where the push goes, how that was decided, and why every other blade was passed over. */
 export interface PushPlacement {
@@ -36,17 +33,6 @@ export interface PushPlacementInput {
   vm: PlacementRequest & {archFrom: 'box' | 'laptop'}
   /** The blade that has the slot, when one does (`slotHolder`). */
   holder?: string
-}
-
-/** The blades of a cluster as placement takes them: a field the blade left out puts no bound (its facts still say what it runs). */
-export function knownBlades(cluster: ClusterView): KnownBlade[] {
-  return cluster.blades.map((b) => ({
-    name: b.name,
-    ssh: b.ssh,
-    native: b.native ?? ['x86_64', 'aarch64'],
-    keepFreeMiB: b.keepFreeMiB ?? 0,
-    ...(b.maxVms === undefined ? {} : {maxVms: b.maxVms}),
-  }))
 }
 
 /** Decides the push's blade; throws UNKNOWN_BLADE, SLOT_ELSEWHERE, BLADE_CANNOT_TAKE or NO_BLADE. */

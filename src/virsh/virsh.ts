@@ -24,6 +24,8 @@ export interface HypervisorCallOptions {
 export interface DumpOptions {
   inactive?: boolean
   withSecrets?: boolean
+  /** As a migration takes it (`--migratable`): what libvirt filled in at start left out, so the destination's check of the XML against the running domain holds. */
+  migratable?: boolean
 }
 
 /**
@@ -115,7 +117,7 @@ export class VirshHypervisor implements Hypervisor {
   }
 
   async dumpXml(name: string, o: HypervisorCallOptions & DumpOptions): Promise<string> {
-    const flags = [...(o.inactive ? ['--inactive'] : []), ...(o.withSecrets ? ['--security-info'] : [])]
+    const flags = [...(o.inactive ? ['--inactive'] : []), ...(o.withSecrets ? ['--security-info'] : []), ...(o.migratable ? ['--migratable'] : [])]
     return (await this.ok(['dumpxml', ...flags, name], `read the XML of ${name}`, o)).stdout
   }
 

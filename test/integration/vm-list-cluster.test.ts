@@ -6,6 +6,7 @@ import {execa} from 'execa'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {clusterPaths} from '../../src/config/storage-layout.js'
+import {openDrainedBlades} from '../../src/privileged/drained-blades.js'
 import {startClusterLab, type ClusterLab, type LabBladeName, type LabStudent} from '../support/cluster-lab.js'
 import {REPO_ROOT, runShien, SHIEN_BIN} from '../support/cli.js'
 import {tmuxTerminal} from '../support/tmux.js'
@@ -179,4 +180,33 @@ describe('shien vm list and the slot commands across the blades of a cluster', (
     const again = await shien(cl1, 'vm', 'undefine', '02', '--host', 'blade-a', '--json')
     expect(again.json?.error, again.stdout).toMatchObject({code: 'NOT_DEFINED'})
   }, 120_000)
+
+  it('vm start of a stopped VM whose blade is drained starts it on the other blade, its definition moved there; --blade naming the drained one is refused', async () => {
+    await defineOn('blade-b', cl1, '03')
+    const drained = await openDrainedBlades(lab.storageRoot)
+    await drained.drain('blade-b', 'test')
+    try {
+      const refused = await shien(cl1, 'vm', 'start', '03', '--host', 'blade-a', '--blade', 'blade-b', '--json')
+      expect(refused.json?.error, refused.stdout + refused.stderr).toMatchObject({code: 'BLADE_CANNOT_TAKE'})
+      expect(await lab.domains()).toEqual({a: ['shien-cl1-01'], b: ['shien-cl1-03']})
+
+      const r = await shien(cl1, 'vm', 'start', '03', '--host', 'blade-a', '--json')
+      expect(r.exitCode, r.stdout + r.stderr).toBe(0)
+      expect(r.json).toMatchObject({name: 'shien-cl1-03', state: 'running', placement: {blade: 'blade-a', by: 'placement', movedFrom: 'blade-b'}})
+      expect(r.json.placement.passedOver).toMatchObject([{blade: 'blade-b', code: 'DRAINED'}])
+      expect((await lab.domains()).a.toSorted()).toEqual(['shien-cl1-01', 'shien-cl1-03'])
+      expect((await lab.domains()).b).toEqual([])
+      expect(String((await lab.a.virsh('domstate', 'shien-cl1-03')).stdout).trim()).toBe('running')
+      expect(JSON.parse(await readFile(clusterPaths(lab.storageRoot).record('shien-cl1', '03'), 'utf8'))).toMatchObject({blade: 'blade-a'})
+
+      // Running, it stays where it is; a stopped VM whose blade can take it is not moved.
+      const destroyed = await shien(cl1, 'vm', 'destroy', '03', '--host', 'blade-a', '--json')
+      expect(destroyed.exitCode, destroyed.stdout + destroyed.stderr).toBe(0)
+      const again = await shien(cl1, 'vm', 'start', '03', '--host', 'blade-a', '--json')
+      expect(again.json).toMatchObject({state: 'running', placement: {blade: 'blade-a', by: 'slot'}})
+      expect(again.json.placement.movedFrom).toBeUndefined()
+    } finally {
+      await drained.undrain('blade-b')
+    }
+  }, 180_000)
 })

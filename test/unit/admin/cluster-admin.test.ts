@@ -3,7 +3,8 @@ import {join} from 'node:path'
 
 import {describe, expect, it} from 'vitest'
 
-import {parseVmName, vmShape} from '../../../src/admin/cluster-admin.js'
+import {parseVmName} from '../../../src/admin/cluster-admin.js'
+import {vmShape} from '../../../src/cluster/vm-shape.js'
 import {describeDrain, describeMove, describeRecover} from '../../../src/admin/drain.js'
 import {forwardOn} from '../../../src/admin/migrate.js'
 import {REPO_ROOT} from '../../support/cli.js'

@@ -7,7 +7,8 @@ import type {PushOutputs, PushStage, VirshList} from '../../../src/push/context.
 import type {PushPlan} from '../../../src/push/plan.js'
 import {push} from '../../../src/push/push.js'
 import {laptopArch} from '../../../src/push/connect-placement.js'
-import {describePlacement, knownBlades, placePush, slotHolder} from '../../../src/push/push-placement.js'
+import {knownBlades} from '../../../src/cluster/placement.js'
+import {describePlacement, placePush, slotHolder} from '../../../src/push/push-placement.js'
 import {ShienError} from '../../../src/errors.js'
 
 const cluster: ClusterView = {
