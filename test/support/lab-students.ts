@@ -84,7 +84,18 @@ export async function makeLaptop(o: {dir: string; storageRoot: string; account: 
     '  BatchMode yes',
     '  ConnectTimeout 10',
     '',
-  ].join('\n')).join(''), {mode: 0o600})
+  ].join('\n')).join('') + [
+    // The blades by the address the cluster gives them (vm ssh's ProxyJump to a VM on the other
+    // blade): OpenSSH takes ~ from the passwd entry, not from the laptop's $HOME, so this
+    // laptop's key and known_hosts are named here as a student's own ~/.ssh would hold them.
+    'Host 127.0.0.1',
+    `  IdentityFile ${key}`,
+    '  IdentitiesOnly yes',
+    `  UserKnownHostsFile ${knownHosts}`,
+    '  StrictHostKeyChecking yes',
+    '  BatchMode yes',
+    '',
+  ].join('\n'), {mode: 0o600})
   const home = join(storageRoot, 'users', account)
   return {
     account,
