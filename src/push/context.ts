@@ -13,14 +13,7 @@ export type StageId = 'package' | 'connect' | 'upload' | 'convert' | 'harden' | 
 
 export type PushStage = Stage<PushContext, StageId>
 
-/** What `ie-virsh list --json` returns (the fields the laptop reads). */
-export interface VirshList {
-  account?: string
-  /** `memoryMiB`: what each of the owner's VMs has, for placement. */
-  limits?: {vms?: number; memoryMiB?: number}
-  /** `recordedOn`: the blade the slot's record names, when it is not the listing one (docs/cluster.md). */
-  domains?: Array<{slot: string; name: string; state: string; sshPort?: number; ssh?: string; recordedOn?: string}>
-}
+export type {VirshList} from './push-placement.js'
 
 /** A delta sent instead of the whole box: against which base, and how much of the disk. */
 export interface DeltaSent {

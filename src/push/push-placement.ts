@@ -3,7 +3,6 @@ import {knownBlades, placeVm, type BladeFacts, type PassedOver, type PlacementRe
 import type {GuestArch} from '../config/blade-arch.js'
 import {ShienError} from '../errors.js'
 import type {ClusterView} from '../protocol/blade-steps.js'
-import type {VirshList} from './context.js'
 
 /**
  * Which blade of the cluster a push goes to (docs/cluster.md, "Placement"). Pure: the caller
@@ -15,6 +14,15 @@ import type {VirshList} from './context.js'
  * - Otherwise `placeVm` chooses, or checks the blade `--blade` names (BLADE_CANNOT_TAKE).
  * - `--blade` naming no blade of the cluster is UNKNOWN_BLADE.
  */
+
+/** What `ie-virsh list --json` returns (the fields the laptop reads). */
+export interface VirshList {
+  account?: string
+  /** `memoryMiB`: what each of the owner's VMs has, for placement. */
+  limits?: {vms?: number; memoryMiB?: number}
+  /** `recordedOn`: the blade the slot's record names, when it is not the listing one (docs/cluster.md). */
+  domains?: Array<{slot: string; name: string; state: string; sshPort?: number; ssh?: string; recordedOn?: string}>
+}
 
 /** Where the push goes, how that was decided, and why every other blade was passed over. */
 export interface PushPlacement {
