@@ -1,12 +1,11 @@
-import {appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 
 import {BLADE_PROTOCOL} from '../../src/protocol/blade-steps.js'
 import {runShien} from '../support/cli.js'
-import {startVmLab, type VmLab} from '../support/vm-lab.js'
+import {labLaptopHome, startVmLab, type VmLab} from '../support/vm-lab.js'
 
 // Where `shien push` goes in a cluster, over real SSH: two lab blades of this test's own
 // (test/support/vm-lab.ts: real sshds answering hello, `ie-virsh facts` and `ie-virsh list` from
@@ -37,24 +36,10 @@ beforeAll(async () => {
   ;[a, b] = await Promise.all([startVmLab(), startVmLab()])
   // One key logs in to both (a student's key on every blade).
   appendFileSync(join(b.dir, 'authorized_keys'), readFileSync(`${a.clientKey}.pub`))
-  home = mkdtempSync(join(tmpdir(), 'push-placement-laptop-'))
+  ;({home} = labLaptopHome('push-placement-laptop-', [a, b]))
   project = join(home, 'project')
   mkdirSync(project)
   writeFileSync(join(project, 'Vagrantfile'), 'Vagrant.configure("2") do |config|\nend\n')
-  mkdirSync(join(home, '.ssh'), {mode: 0o700})
-  writeFileSync(join(home, '.ssh', 'known_hosts'), `${a.bladeKnownHost}\n${b.bladeKnownHost}\n`, {mode: 0o600})
-  writeFileSync(join(home, '.ssh', 'config'), [
-    'Host labblade 127.0.0.1',
-    '  HostName 127.0.0.1',
-    '  User root',
-    `  IdentityFile ${a.clientKey}`,
-    '  IdentitiesOnly yes',
-    `  UserKnownHostsFile ${join(home, '.ssh', 'known_hosts')}`,
-    '',
-    'Host labblade',
-    `  Port ${a.bladePort}`,
-    '',
-  ].join('\n'))
 }, 60_000)
 afterAll(async () => {
   await Promise.all([a?.stop(), b?.stop()])

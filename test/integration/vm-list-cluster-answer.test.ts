@@ -1,5 +1,4 @@
-import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 
 import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
@@ -7,7 +6,7 @@ import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 import {BLADE_PROTOCOL} from '../../src/protocol/blade-steps.js'
 import {runShien} from '../support/cli.js'
 import {closedPort} from '../support/system.js'
-import {startVmLab, type VmLab} from '../support/vm-lab.js'
+import {labLaptopHome, startVmLab, type VmLab} from '../support/vm-lab.js'
 
 // What the laptop does with the cluster a blade describes (its hello answer), against a lab blade
 // of this test's own (test/support/vm-lab.ts: a real sshd answering from files), never the local
@@ -24,22 +23,8 @@ const shien = (...args: string[]) => runShien(args, {home})
 
 beforeAll(async () => {
   lab = await startVmLab()
-  home = mkdtempSync(join(tmpdir(), 'vm-list-cluster-laptop-'))
-  knownHosts = join(home, '.ssh', 'known_hosts')
+  ;({home, knownHosts} = labLaptopHome('vm-list-cluster-laptop-', [lab]))
   marker = join(home, 'proxy-command-ran')
-  mkdirSync(join(home, '.ssh'), {mode: 0o700})
-  writeFileSync(join(home, '.ssh', 'config'), [
-    'Host labblade 127.0.0.1',
-    '  HostName 127.0.0.1',
-    '  User root',
-    `  IdentityFile ${lab.clientKey}`,
-    '  IdentitiesOnly yes',
-    `  UserKnownHostsFile ${knownHosts}`,
-    '',
-    'Host labblade',
-    `  Port ${lab.bladePort}`,
-    '',
-  ].join('\n'))
 }, 60_000)
 afterAll(async () => {
   await lab?.stop()

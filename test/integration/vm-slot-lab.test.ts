@@ -1,6 +1,5 @@
-import {appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {appendFileSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {connect, createServer, type Server} from 'node:net'
-import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
 import {execa} from 'execa'
@@ -9,7 +8,7 @@ import {afterAll, beforeAll, beforeEach, describe, expect, it} from 'vitest'
 import {BLADE_PROTOCOL} from '../../src/protocol/blade-steps.js'
 import {runShien, startShien} from '../support/cli.js'
 import {closedPort} from '../support/system.js'
-import {startVmLab, type VmLab} from '../support/vm-lab.js'
+import {labLaptopHome, startVmLab, type VmLab} from '../support/vm-lab.js'
 
 // `shien vm dumpxml`, `undefine` and `debug` follow the slot to the blade that has it, over real
 // SSH: two lab blades of this test's own (test/support/vm-lab.ts: real sshds answering from files,
@@ -37,21 +36,7 @@ beforeAll(async () => {
   ;[a, b] = await Promise.all([startVmLab(), startVmLab()])
   // One key logs in to both (a student's key on every blade).
   appendFileSync(join(b.dir, 'authorized_keys'), readFileSync(`${a.clientKey}.pub`))
-  home = mkdtempSync(join(tmpdir(), 'vm-slot-lab-laptop-'))
-  mkdirSync(join(home, '.ssh'), {mode: 0o700})
-  writeFileSync(join(home, '.ssh', 'known_hosts'), `${a.bladeKnownHost}\n${b.bladeKnownHost}\n`, {mode: 0o600})
-  writeFileSync(join(home, '.ssh', 'config'), [
-    'Host labblade 127.0.0.1',
-    '  HostName 127.0.0.1',
-    '  User root',
-    `  IdentityFile ${a.clientKey}`,
-    '  IdentitiesOnly yes',
-    `  UserKnownHostsFile ${join(home, '.ssh', 'known_hosts')}`,
-    '',
-    'Host labblade',
-    `  Port ${a.bladePort}`,
-    '',
-  ].join('\n'))
+  ;({home} = labLaptopHome('vm-slot-lab-laptop-', [a, b]))
   // blade-b's "gdb stub": a UNIX socket on blade-b only (its sshd opens it for a forward).
   stubSocket = join(b.dir, 'e195701-02.sock')
   stub = createServer((socket) => socket.end('blade-b stub\n'))

@@ -1,5 +1,5 @@
 import {spawn, type ChildProcess} from 'node:child_process'
-import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -126,4 +126,30 @@ export async function startVmLab(): Promise<VmLab> {
     await stop()
     throw error
   }
+}
+
+/**
+ * A laptop home for the lab blades: `~/.ssh/config` naming the first blade `labblade` (as root,
+ * with the lab's client key), `127.0.0.1` with the same key and known_hosts file (the cluster's
+ * other blades by address), and `~/.ssh/known_hosts` with the blades' host keys.
+ */
+export function labLaptopHome(prefix: string, blades: VmLab[]): {home: string; knownHosts: string} {
+  const [first] = blades
+  const home = mkdtempSync(join(tmpdir(), prefix))
+  const knownHosts = join(home, '.ssh', 'known_hosts')
+  mkdirSync(join(home, '.ssh'), {mode: 0o700})
+  writeFileSync(knownHosts, blades.map((b) => `${b.bladeKnownHost}\n`).join(''), {mode: 0o600})
+  writeFileSync(join(home, '.ssh', 'config'), [
+    'Host labblade 127.0.0.1',
+    '  HostName 127.0.0.1',
+    '  User root',
+    `  IdentityFile ${first.clientKey}`,
+    '  IdentitiesOnly yes',
+    `  UserKnownHostsFile ${knownHosts}`,
+    '',
+    'Host labblade',
+    `  Port ${first.bladePort}`,
+    '',
+  ].join('\n'))
+  return {home, knownHosts}
 }
