@@ -150,9 +150,25 @@ describe('a VM moved between the blades of a cluster', () => {
     expect(JSON.parse((await cl1.ssh('blade-b', 'sudo', '-n', 'ie-virsh', 'facts', '--json')).stdout)).toMatchObject({drained: false})
   }, 600_000)
 
-  it('with blade-b down, recover starts its VM on blade-a, and refuses while blade-b answers', async () => {
+  it('moves a stopped VM by defining it on the other blade, where vm start then starts it', async () => {
+    const stopped = await shien(cl2, 'vm', 'destroy', '01', '--host', 'blade-a', '--json')
+    expect(stopped.exitCode, stopped.stdout + stopped.stderr).toBe(0)
     const back = await admin('migrate', 'shien-cl2-01', '--to', 'blade-b')
     expect(back.exitCode, back.stdout + back.stderr).toBe(0)
+    expect(back.json).toMatchObject({vm: 'shien-cl2-01', from: 'blade-a', to: 'blade-b', how: 'defined'})
+    expect(await sorted()).toEqual({a: ['shien-cl1-01'], b: ['shien-cl2-01']})
+    expect(await state('b', 'shien-cl2-01')).toBe('shut off')
+    expect(String((await lab.b.virsh('dumpxml', '--inactive', 'shien-cl2-01')).stdout)).toMatch(/hostfwd=tcp:127\.0\.0\.2:\d+-:22/)
+    expect(record('shien-cl2-01')).toMatchObject({blade: 'blade-b', from: 'blade-a'})
+
+    // blade-b can take it: vm start, asked of blade-a, starts it where it is defined.
+    const started = await shien(cl2, 'vm', 'start', '01', '--host', 'blade-a', '--json')
+    expect(started.exitCode, started.stdout + started.stderr).toBe(0)
+    expect(started.json).toMatchObject({state: 'running', placement: {blade: 'blade-b', by: 'slot'}})
+    expect(await state('b', 'shien-cl2-01')).toBe('running')
+  }, 300_000)
+
+  it('with blade-b down, recover starts its VM on blade-a, and refuses while blade-b answers', async () => {
     expect(await sorted()).toEqual({a: ['shien-cl1-01'], b: ['shien-cl2-01']})
 
     const answering = await admin('recover', 'blade-b', '--yes')
