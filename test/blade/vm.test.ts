@@ -179,7 +179,8 @@ describe('shien vm through the local blade (real sshd, sudo and ie-virsh)', () =
     const printedOnly = await vm(['debug', SLOT, '--no-forward'])
     expect(printedOnly.json.fromLaptop).toEqual({tunnel: `ssh -N -L 1234:${socket} ${blade.hostAlias}`, gdb: "gdb -ex 'target remote localhost:1234'"})
     expect((await vm(['destroy', SLOT])).json).toMatchObject({wasRunning: true})
-  })
+    // A VM booted halted, two gdb sessions and two tunnels: over a minute on a busy TCG machine.
+  }, 180_000)
 
   it('undefines it, keeping the image unless asked', async () => {
     const r = await vm(['undefine', SLOT])

@@ -15,7 +15,7 @@ describe('commands/index.ts', () => {
     const ids = Object.keys(commands)
     expect(ids).toEqual([...ids].sort())
     expect(ids).toEqual(expect.arrayContaining(['push', 'init', 'audit', 'vm:list', 'vm:ssh', 'vm:ssh-config', 'vm:stop', 'blade:host-keys', 'blade:convert', 'blade:cloud-push', 'box:publish', 'box:unpublish', 'container:rmi', 'admin:pushes', 'help', 'version', 'commands', 'autocomplete', 'autocomplete:create', 'autocomplete:script', 'config:get', 'config:set', 'config:unset', 'config:list', 'config:path']))
-    expect(ids).toHaveLength(58)
+    expect(ids).toHaveLength(62)
     expect(commands['blade:convert'].hidden).toBe(true)
   })
 
